@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/strata-dev/strata/core"
+)
+
+// config is the server's configuration. Sources, strongest first: flags,
+// STRATA_* environment variables, the config file, defaults.
+type config struct {
+	// Addr is the listen address.
+	Addr string `json:"addr"`
+	// Data is the data directory; the default storage lives in it.
+	Data string `json:"data"`
+	// Storage is a storage URL (bolt:PATH, memory:). Empty means
+	// bolt:<data>/strata.db.
+	Storage string `json:"storage"`
+	// BodyLimit is the largest request body in bytes.
+	BodyLimit int `json:"body_limit"`
+	// RequestTimeout bounds one request.
+	RequestTimeout duration `json:"request_timeout"`
+	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
+	ShutdownTimeout duration `json:"shutdown_timeout"`
+	// DefaultPageSize is the list page size when a request names none.
+	DefaultPageSize int `json:"default_page_size"`
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string `json:"log_level"`
+	LogFormat string `json:"log_format"`
+	// Types are declared types, created or updated at start.
+	Types []core.Type `json:"types"`
+}
+
+// duration reads "30s" style strings from YAML/JSON.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string like \"30s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = duration(v)
+	return nil
+}
+
+func defaultConfig() config {
+	return config{
+		Addr:            "127.0.0.1:8080",
+		Data:            "./strata_data",
+		BodyLimit:       10 << 20,
+		RequestTimeout:  duration(30 * time.Second),
+		ShutdownTimeout: duration(30 * time.Second),
+		DefaultPageSize: core.DefaultPageSize,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+}
+
+// storageURL is the storage the server opens.
+func (c config) storageURL() string {
+	if c.Storage != "" {
+		return c.Storage
+	}
+	return "bolt:" + filepath.Join(c.Data, "strata.db")
+}
+
+// loadConfigFile overlays the YAML file at path on c. A missing file is
+// fine unless required (named explicitly).
+func loadConfigFile(c *config, path string, required bool) error {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	// YAML → generic value → JSON, so every struct (core.Type included)
+	// decodes by its JSON tags and schemas stay plain JSON.
+	var generic any
+	if err := yaml.Unmarshal(raw, &generic); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	if generic == nil {
+		return nil
+	}
+	js, err := json.Marshal(generic)
+	if err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(js)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return nil
+}
+
+// envSettings maps STRATA_* variables to flag names: each is applied as if
+// the flag were given, so both share one parser.
+var envSettings = map[string]string{
+	"STRATA_ADDR":              "addr",
+	"STRATA_DATA":              "data",
+	"STRATA_STORAGE":           "storage",
+	"STRATA_BODY_LIMIT":        "body-limit",
+	"STRATA_REQUEST_TIMEOUT":   "request-timeout",
+	"STRATA_SHUTDOWN_TIMEOUT":  "shutdown-timeout",
+	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
+	"STRATA_LOG_LEVEL":         "log-level",
+	"STRATA_LOG_FORMAT":        "log-format",
+}
+
+// addServeFlags declares the flags that override the configuration.
+func addServeFlags(fl *pflag.FlagSet) {
+	d := defaultConfig()
+	fl.String("config", "strata.yaml", "config file (YAML); env STRATA_CONFIG")
+	fl.String("addr", d.Addr, "listen address")
+	fl.String("data", d.Data, "data directory")
+	fl.String("storage", "", "storage URL (bolt:PATH or memory:); default bolt:<data>/strata.db")
+	fl.Int("body-limit", d.BodyLimit, "largest request body in bytes")
+	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
+	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
+	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
+	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
+	fl.String("log-format", d.LogFormat, "text or json")
+}
+
+// resolveConfig builds the configuration: defaults, then the file, then
+// the environment, then the flags that were set.
+func resolveConfig(fl *pflag.FlagSet, getenv func(string) string) (config, error) {
+	c := defaultConfig()
+	path, required := "strata.yaml", false
+	if v := getenv("STRATA_CONFIG"); v != "" {
+		path, required = v, true
+	}
+	if fl.Changed("config") {
+		path, _ = fl.GetString("config")
+		required = true
+	}
+	if err := loadConfigFile(&c, path, required); err != nil {
+		return c, err
+	}
+	set := map[string]string{}
+	for env, flag := range envSettings {
+		if v := getenv(env); v != "" {
+			set[flag] = v
+		}
+	}
+	fl.Visit(func(f *pflag.Flag) { set[f.Name] = f.Value.String() })
+	for name, v := range set {
+		if err := applySetting(&c, name, v); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+func applySetting(c *config, name, v string) error {
+	var err error
+	switch name {
+	case "addr":
+		c.Addr = v
+	case "data":
+		c.Data = v
+	case "storage":
+		c.Storage = v
+	case "body-limit":
+		c.BodyLimit, err = strconv.Atoi(v)
+	case "default-page-size":
+		c.DefaultPageSize, err = strconv.Atoi(v)
+	case "request-timeout", "shutdown-timeout":
+		var d time.Duration
+		d, err = time.ParseDuration(v)
+		if name == "request-timeout" {
+			c.RequestTimeout = duration(d)
+		} else {
+			c.ShutdownTimeout = duration(d)
+		}
+	case "log-level":
+		c.LogLevel = v
+	case "log-format":
+		c.LogFormat = v
+	}
+	if err != nil {
+		return fmt.Errorf("setting %s=%q: %w", name, v, err)
+	}
+	return nil
+}

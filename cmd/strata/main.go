@@ -1,0 +1,219 @@
+// Command strata runs the Strata resource server and its tools.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/plugins/bolt"
+	"github.com/strata-dev/strata/plugins/memory"
+	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/server"
+)
+
+func main() {
+	if err := rootCommand().Execute(); err != nil {
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "strata",
+		Short:         "Strata: a versioned JSON resource server",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	root.AddCommand(serveCommand(), typesCommand())
+	return root
+}
+
+// storageRegistry lists the storage backends this binary carries.
+func storageRegistry() *storage.Registry {
+	reg := &storage.Registry{}
+	reg.Register("bolt", bolt.Open)
+	reg.Register("memory", memory.Open)
+	return reg
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", format)
+}
+
+func serveCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := resolveConfig(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, log)
+		},
+	}
+	addServeFlags(cmd.Flags())
+	return cmd
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// readiness drops, in-flight requests finish, storage closes cleanly.
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	store, err := storageRegistry().Open(ctx, cfg.storageURL(), storage.OpenOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("close storage", slog.Any("err", err))
+		}
+	}()
+	m, err := core.Open(ctx, store, core.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if err := m.ApplyTypes(ctx, cfg.Types); err != nil {
+		return err
+	}
+	srv := server.New(m, server.Options{
+		Logger:          log,
+		BodyLimit:       cfg.BodyLimit,
+		RequestTimeout:  time.Duration(cfg.RequestTimeout),
+		DefaultPageSize: cfg.DefaultPageSize,
+	})
+	app := srv.NewApp()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	log.Info("strata listening", slog.String("addr", ln.Addr().String()),
+		slog.String("storage", cfg.storageURL()), slog.Int("types", len(m.Types())))
+
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	srv.Drain()
+	if err := app.ShutdownWithTimeout(time.Duration(cfg.ShutdownTimeout)); err != nil {
+		log.Error("shutdown", slog.Any("err", err))
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+func typesCommand() *cobra.Command {
+	var url string
+	cmd := &cobra.Command{
+		Use:   "types",
+		Short: "List the types of a running server (--url) or of a data directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var types []core.Type
+			var err error
+			if url != "" {
+				types, err = remoteTypes(cmd.Context(), url)
+			} else {
+				types, err = localTypes(cmd)
+			}
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSCHEMA VERSION\tUNIQUE\tREFERENCES")
+			for _, t := range types {
+				var refs []string
+				for f, r := range t.References {
+					refs = append(refs, f+"→"+r.Type)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", t.Name, t.SchemaVersion, strings.Join(t.Unique, ","), strings.Join(refs, ","))
+			}
+			return tw.Flush()
+		},
+	}
+	addServeFlags(cmd.Flags())
+	cmd.Flags().StringVar(&url, "url", "", "base URL of a running server, e.g. http://127.0.0.1:8080")
+	return cmd
+}
+
+func remoteTypes(ctx context.Context, base string) ([]core.Type, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/api/types", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list types at %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list types at %s: %s", base, resp.Status)
+	}
+	var body struct {
+		Items []core.Type `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("list types at %s: %w", base, err)
+	}
+	return body.Items, nil
+}
+
+func localTypes(cmd *cobra.Command) ([]core.Type, error) {
+	cfg, err := resolveConfig(cmd.Flags(), os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	ctx := cmd.Context()
+	store, err := storageRegistry().Open(ctx, cfg.storageURL(), storage.OpenOptions{})
+	if err != nil {
+		if errors.Is(err, bolt.ErrLocked) {
+			return nil, fmt.Errorf("%w (a server is using it: pass --url)", err)
+		}
+		return nil, err
+	}
+	defer store.Close()
+	m, err := core.Open(ctx, store, core.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	return m.Types(), nil
+}

@@ -1,0 +1,254 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// Options configure a Manager. The zero value is ready to use.
+type Options struct {
+	// Logger receives diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. A test seam.
+	Now func() time.Time
+	// NewID makes resource ids; nil means UUIDv7 strings, which sort by
+	// creation time.
+	NewID func() string
+}
+
+// Manager serves types and resources over a storage.Store. It is safe for
+// concurrent use. The caller that opened the Store closes it, after Close.
+type Manager struct {
+	store storage.Store
+	log   *slog.Logger
+	now   func() time.Time
+	newID func() string
+
+	// typeMu is held for reading by resource writes and for writing by type
+	// changes, so a write never straddles a schema change.
+	typeMu sync.RWMutex
+	types  atomic.Pointer[map[string]*compiledType]
+
+	lastSeq  atomic.Uint64
+	notifyMu sync.Mutex
+	notify   chan struct{}
+
+	closed atomic.Bool
+}
+
+// Open builds a Manager over store and loads the types defined in it.
+func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, error) {
+	m := &Manager{
+		store:  store,
+		log:    opts.Logger,
+		now:    opts.Now,
+		newID:  opts.NewID,
+		notify: make(chan struct{}),
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.newID == nil {
+		m.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
+	}
+	types := map[string]*compiledType{}
+	err := store.View(ctx, func(tx storage.Tx) error {
+		seq, err := readUint(tx, bucketSys, keySeq)
+		if err != nil {
+			return err
+		}
+		m.lastSeq.Store(seq)
+		var decodeErr error
+		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
+			var def Type
+			if decodeErr = json.Unmarshal(value, &def); decodeErr != nil {
+				decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
+				return false
+			}
+			ct, err := compileType(def)
+			if err != nil {
+				decodeErr = fmt.Errorf("compile stored type %s: %w", key, err)
+				return false
+			}
+			types[def.Name] = ct
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return decodeErr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load types: %w", err)
+	}
+	m.types.Store(&types)
+	return m, nil
+}
+
+// Close stops the Manager: later calls return ErrClosed. It does not close
+// the Store.
+func (m *Manager) Close() error {
+	m.closed.Store(true)
+	return nil
+}
+
+// LastSeq returns the sequence number of the newest committed change.
+func (m *Manager) LastSeq() uint64 { return m.lastSeq.Load() }
+
+// Changed returns a channel that is closed when the next change commits.
+// Callers wait on it and then read the change log from their last seq.
+func (m *Manager) Changed() <-chan struct{} {
+	m.notifyMu.Lock()
+	defer m.notifyMu.Unlock()
+	return m.notify
+}
+
+func (m *Manager) published(seq uint64) {
+	for {
+		cur := m.lastSeq.Load()
+		if seq <= cur || m.lastSeq.CompareAndSwap(cur, seq) {
+			break
+		}
+	}
+	m.notifyMu.Lock()
+	close(m.notify)
+	m.notify = make(chan struct{})
+	m.notifyMu.Unlock()
+}
+
+func (m *Manager) typeSet() map[string]*compiledType { return *m.types.Load() }
+
+func (m *Manager) lookupType(name string) (*compiledType, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	ct := m.typeSet()[name]
+	if ct == nil {
+		return nil, errorf(ErrNotFound, "unknown type %q", name)
+	}
+	return ct, nil
+}
+
+// Types returns every type, sorted by name.
+func (m *Manager) Types() []Type {
+	set := m.typeSet()
+	out := make([]Type, 0, len(set))
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		out = append(out, set[name].def)
+	}
+	return out
+}
+
+// Type returns the named type, or an error wrapping ErrNotFound.
+func (m *Manager) Type(name string) (Type, error) {
+	ct, err := m.lookupType(name)
+	if err != nil {
+		return Type{}, err
+	}
+	return ct.def, nil
+}
+
+// CreateType defines a new type. It fails with ErrConflict if the name is
+// taken and ErrInvalid if the definition is bad.
+func (m *Manager) CreateType(ctx context.Context, def Type, by Principal) (Type, error) {
+	return m.putType(ctx, def, by, false)
+}
+
+// UpdateType replaces the definition of an existing type. A changed schema
+// bumps SchemaVersion; existing revisions keep the version they were
+// written under. Unique and reference indexes are rebuilt in the same
+// transaction, failing with ErrConflict if existing data violates them.
+func (m *Manager) UpdateType(ctx context.Context, def Type, by Principal) (Type, error) {
+	return m.putType(ctx, def, by, true)
+}
+
+// ApplyTypes creates or updates each declared type, leaving unchanged ones
+// alone. It is how types in strata.yaml take effect at start.
+func (m *Manager) ApplyTypes(ctx context.Context, defs []Type) error {
+	for _, def := range defs {
+		cur, err := m.Type(def.Name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			_, err = m.CreateType(ctx, def, Principal{})
+		case err == nil && !sameDefinition(cur, def):
+			_, err = m.UpdateType(ctx, def, Principal{})
+		}
+		if err != nil {
+			return fmt.Errorf("apply type %s: %w", def.Name, err)
+		}
+	}
+	return nil
+}
+
+func sameDefinition(cur, def Type) bool {
+	ct, err := compileType(def)
+	if err != nil {
+		return false
+	}
+	next := ct.def
+	next.SchemaVersion, next.CreatedAt, next.UpdatedAt = cur.SchemaVersion, cur.CreatedAt, cur.UpdatedAt
+	a, errA := json.Marshal(cur)
+	b, errB := json.Marshal(next)
+	return errA == nil && errB == nil && string(a) == string(b)
+}
+
+func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace bool) (Type, error) {
+	if m.closed.Load() {
+		return Type{}, ErrClosed
+	}
+	ct, err := compileType(def)
+	if err != nil {
+		return Type{}, err
+	}
+	m.typeMu.Lock()
+	defer m.typeMu.Unlock()
+	w, err := m.update(ctx, by, func(w *writer) error { return w.putType(ct, replace) })
+	if err != nil {
+		return Type{}, err
+	}
+	m.applyTypeChange(ct.def.Name, w.typeResult)
+	return w.typeResult.def, nil
+}
+
+// DeleteType drops a type with all its resources and revisions. It fails
+// with ErrConflict while another type references it.
+func (m *Manager) DeleteType(ctx context.Context, name string, by Principal) error {
+	if _, err := m.lookupType(name); err != nil {
+		return err
+	}
+	m.typeMu.Lock()
+	defer m.typeMu.Unlock()
+	if _, err := m.update(ctx, by, func(w *writer) error { return w.dropType(name) }); err != nil {
+		return err
+	}
+	m.applyTypeChange(name, nil)
+	return nil
+}
+
+// applyTypeChange swaps in a new type set; callers hold typeMu.
+func (m *Manager) applyTypeChange(name string, ct *compiledType) {
+	next := maps.Clone(m.typeSet())
+	if ct == nil {
+		delete(next, name)
+	} else {
+		next[name] = ct
+	}
+	m.types.Store(&next)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

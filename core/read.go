@@ -1,0 +1,443 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"slices"
+
+	"github.com/wI2L/jsondiff"
+
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// reader reads resources inside a storage transaction. Everything it
+// returns is copied out, so no transaction outlives the call that made it.
+type reader struct{ tx storage.Tx }
+
+func (r reader) meta(ct *compiledType, id string) (*metaRecord, error) {
+	var meta metaRecord
+	if err := getJSON(r.tx, metaBucket(ct.def.Name), []byte(id), &meta); err != nil {
+		if isNotFound(err) {
+			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
+		}
+		return nil, err
+	}
+	return &meta, nil
+}
+
+func (r reader) revision(ct *compiledType, id string, n int) (*revisionRecord, error) {
+	var rev revisionRecord
+	if err := getJSON(r.tx, revBucket(ct.def.Name), revKey(id, n), &rev); err != nil {
+		if isNotFound(err) {
+			return nil, errorf(ErrNotFound, "%s/%s has no revision %d", ct.def.Name, id, n)
+		}
+		return nil, err
+	}
+	return &rev, nil
+}
+
+// current reads a resource's meta and current revision.
+func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionRecord, error) {
+	meta, err := r.meta(ct, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rev, err := r.revision(ct, id, meta.CurrentRevision)
+	if err != nil {
+		return nil, nil, err
+	}
+	return meta, rev, nil
+}
+
+func (m *Manager) view(ctx context.Context, typ string, fn func(ct *compiledType, r reader) error) error {
+	ct, err := m.lookupType(typ)
+	if err != nil {
+		return err
+	}
+	return m.store.View(ctx, func(tx storage.Tx) error { return fn(ct, reader{tx: tx}) })
+}
+
+// GetOptions qualify a read.
+type GetOptions struct {
+	// Revision, when not zero, reads that revision instead of the current.
+	Revision int
+	// IncludeDeleted reads soft-deleted resources too.
+	IncludeDeleted bool
+}
+
+// Get reads one resource.
+func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resource, error) {
+	var res *Resource
+	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		if !validID(id) {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		meta, err := r.meta(ct, id)
+		if err != nil {
+			return err
+		}
+		if meta.Deleted && !o.IncludeDeleted {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		n := meta.CurrentRevision
+		if o.Revision != 0 {
+			n = o.Revision
+		}
+		rev, err := r.revision(ct, id, n)
+		if err != nil {
+			return err
+		}
+		res = newResource(typ, id, meta, rev)
+		return nil
+	})
+	return res, err
+}
+
+// Page limits.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 1000
+)
+
+// ListOptions qualify a list.
+type ListOptions struct {
+	// Limit is the page size: 0 means DefaultPageSize; at most MaxPageSize.
+	Limit int
+	// Cursor is a Page.NextCursor from an earlier call.
+	Cursor         string
+	IncludeDeleted bool
+	// Reverse lists newest first.
+	Reverse bool
+}
+
+// Page is one page of resources.
+type Page struct {
+	Items []*Resource `json:"items"`
+	// NextCursor continues the list; empty on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+func pageLimit(limit int) (int, error) {
+	switch {
+	case limit == 0:
+		return DefaultPageSize, nil
+	case limit < 0 || limit > MaxPageSize:
+		return 0, errorf(ErrInvalid, "limit must be between 1 and %d", MaxPageSize)
+	}
+	return limit, nil
+}
+
+// List pages through a type's resources in creation order (created_at,
+// then id), by keyset cursor: a page never repeats or skips a resource that
+// existed when the walk began, whatever is created meanwhile.
+func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, error) {
+	limit, err := pageLimit(o.Limit)
+	if err != nil {
+		return nil, err
+	}
+	rng := storage.Range{Reverse: o.Reverse}
+	kind := "o"
+	if o.Reverse {
+		kind = "ro"
+	}
+	if o.Cursor != "" {
+		after, err := decodeCursor(o.Cursor, kind)
+		if err != nil {
+			return nil, err
+		}
+		if o.Reverse {
+			rng.End = after
+		} else {
+			rng.Start = append(after, 0)
+		}
+	}
+	page := &Page{Items: []*Resource{}}
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		var keys [][]byte
+		more := false
+		var scanErr error
+		err := r.tx.Scan(orderBucket(typ), rng, func(k, _ []byte) bool {
+			if len(page.Items) == limit {
+				more = true
+				return false
+			}
+			id := orderID(k)
+			meta, rev, err := r.current(ct, id)
+			if err != nil {
+				scanErr = err
+				return false
+			}
+			if meta.Deleted && !o.IncludeDeleted {
+				return true
+			}
+			page.Items = append(page.Items, newResource(typ, id, meta, copyRev(rev)))
+			keys = append(keys, bytes.Clone(k))
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if scanErr != nil {
+			return scanErr
+		}
+		if more && len(keys) > 0 {
+			page.NextCursor = encodeCursor(kind, keys[len(keys)-1])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// copyRev makes a revision independent of the transaction's memory.
+func copyRev(rev *revisionRecord) *revisionRecord {
+	rev.Data = bytes.Clone(rev.Data)
+	return rev
+}
+
+// Count returns how many resources of a type exist (not counting
+// soft-deleted ones unless includeDeleted).
+func (m *Manager) Count(ctx context.Context, typ string, includeDeleted bool) (int, error) {
+	var n uint64
+	err := m.view(ctx, typ, func(_ *compiledType, r reader) error {
+		key := liveCountKey(typ)
+		if includeDeleted {
+			key = allCountKey(typ)
+		}
+		var err error
+		n, err = readUint(r.tx, bucketSys, key)
+		return err
+	})
+	return int(n), err
+}
+
+// RevisionPage is one page of revision infos, newest first.
+type RevisionPage struct {
+	Items      []Revision `json:"items"`
+	NextCursor string     `json:"next_cursor"`
+}
+
+// Revisions lists a resource's revisions, newest first.
+func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) (*RevisionPage, error) {
+	limit, err := pageLimit(o.Limit)
+	if err != nil {
+		return nil, err
+	}
+	before := 1 << 31
+	if o.Cursor != "" {
+		k, err := decodeCursor(o.Cursor, "r")
+		if err != nil || len(k) != 4 {
+			return nil, errorf(ErrInvalid, "invalid cursor")
+		}
+		before = int(binary.BigEndian.Uint32(k))
+	}
+	page := &RevisionPage{Items: []Revision{}}
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		if !validID(id) {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		meta, err := r.meta(ct, id)
+		if err != nil {
+			return err
+		}
+		if meta.Deleted && !o.IncludeDeleted {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		var scanErr error
+		more := false
+		rng := storage.Range{Start: revKey(id, 0), End: revKey(id, min(before, 1<<31-1)), Reverse: true}
+		err = r.tx.Scan(revBucket(typ), rng, func(_, v []byte) bool {
+			if len(page.Items) == limit {
+				more = true
+				return false
+			}
+			var rev struct {
+				Revision
+			}
+			if scanErr = json.Unmarshal(v, &rev); scanErr != nil {
+				return false
+			}
+			page.Items = append(page.Items, rev.Revision)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		if scanErr != nil {
+			return scanErr
+		}
+		if more {
+			last := page.Items[len(page.Items)-1].Number
+			page.NextCursor = encodeCursor("r", binary.BigEndian.AppendUint32(nil, uint32(last)))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// Diff returns the RFC 6902 JSON Patch that turns revision from of a
+// resource into revision to. A zero to means the current revision; a zero
+// from means to's parent.
+func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.RawMessage, error) {
+	var a, b []byte
+	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		if !validID(id) {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		meta, err := r.meta(ct, id)
+		if err != nil {
+			return err
+		}
+		if meta.Deleted {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		if to == 0 {
+			to = meta.CurrentRevision
+		}
+		target, err := r.revision(ct, id, to)
+		if err != nil {
+			return err
+		}
+		if from == 0 {
+			if target.Parent == nil {
+				return errorf(ErrInvalid, "revision %d has no parent; give from", to)
+			}
+			from = *target.Parent
+		}
+		source, err := r.revision(ct, id, from)
+		if err != nil {
+			return err
+		}
+		a, b = bytes.Clone(source.Data), bytes.Clone(target.Data)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	patch, err := jsondiff.CompareJSON(a, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(patch) == 0 {
+		return json.RawMessage("[]"), nil
+	}
+	return json.Marshal(patch)
+}
+
+// Referrers lists the resources whose reference fields point at typ/id.
+func (m *Manager) Referrers(ctx context.Context, typ, id string) ([]Referrer, error) {
+	out := []Referrer{}
+	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		if !validID(id) {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		meta, err := r.meta(ct, id)
+		if err != nil {
+			return err
+		}
+		if meta.Deleted {
+			return errorf(ErrNotFound, "%s/%s not found", typ, id)
+		}
+		return r.tx.Scan(refBucket(typ), storage.PrefixRange(refPrefix(id)), func(k, _ []byte) bool {
+			if ref, ok := parseRefKey(k); ok {
+				out = append(out, ref)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b Referrer) int {
+		return cmpStrings(a.Type+"\x00"+a.ID+"\x00"+a.Field, b.Type+"\x00"+b.ID+"\x00"+b.Field)
+	})
+	return out, nil
+}
+
+func cmpStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// ChangePage is one page of the change log.
+type ChangePage struct {
+	Items []Change `json:"items"`
+	// NextSince is the seq to pass as since for the next page.
+	NextSince uint64 `json:"next_since"`
+}
+
+// maxChangeScan bounds the entries one Changes call reads when a type
+// filter skips most of them.
+const maxChangeScan = 10000
+
+// Changes returns change-log entries after seq since, oldest first, of the
+// given types (all when types is empty).
+func (m *Manager) Changes(ctx context.Context, since uint64, types []string, limit int) (*ChangePage, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	limit, err := pageLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	page := &ChangePage{Items: []Change{}, NextSince: since}
+	err = m.store.View(ctx, func(tx storage.Tx) error {
+		scanned := 0
+		var scanErr error
+		err := tx.Scan(bucketChanges, storage.Range{Start: seqKey(since + 1)}, func(k, v []byte) bool {
+			if len(page.Items) == limit || scanned == maxChangeScan {
+				return false
+			}
+			scanned++
+			var ch Change
+			if scanErr = json.Unmarshal(v, &ch); scanErr != nil {
+				return false
+			}
+			page.NextSince = ch.Seq
+			if len(types) == 0 || slices.Contains(types, ch.Type) {
+				page.Items = append(page.Items, ch)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return scanErr
+	})
+	if err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// Cursors are opaque to clients: a kind tag and a storage key, base64url.
+func encodeCursor(kind string, key []byte) string {
+	return kind + "." + base64.RawURLEncoding.EncodeToString(key)
+}
+
+func decodeCursor(cursor, kind string) ([]byte, error) {
+	if len(cursor) < len(kind)+1 || cursor[:len(kind)+1] != kind+"." {
+		return nil, errorf(ErrInvalid, "invalid cursor")
+	}
+	key, err := base64.RawURLEncoding.DecodeString(cursor[len(kind)+1:])
+	if err != nil || len(key) == 0 {
+		return nil, errorf(ErrInvalid, "invalid cursor")
+	}
+	return key, nil
+}

@@ -1,0 +1,328 @@
+package core
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// WriteOptions qualify a write.
+type WriteOptions struct {
+	// Principal is who writes; it is recorded as created_by / updated_by.
+	Principal Principal
+	// IfMatch, when not zero, is the revision the writer believes current
+	// (from an ETag); the write fails with ErrPreconditionFailed otherwise.
+	// A negative value never matches.
+	IfMatch int
+}
+
+// PatchKind selects how a patch document is applied.
+type PatchKind int
+
+// Patch kinds.
+const (
+	// MergePatch is RFC 7386 JSON Merge Patch.
+	MergePatch PatchKind = iota
+	// JSONPatch is RFC 6902 JSON Patch.
+	JSONPatch
+)
+
+// OpKind is the kind of one operation of a batch.
+type OpKind int
+
+// Operation kinds of a batch.
+const (
+	OpCreate OpKind = iota
+	OpReplace
+	OpPatch
+	OpDelete
+	OpPurge
+	OpRestore
+	OpSwitch
+)
+
+// Op is one write of a batch.
+type Op struct {
+	Kind OpKind
+	Type string
+	// ID names the resource; for OpCreate it may be empty (the id is then
+	// taken from the body's "id" or generated).
+	ID string
+	// Body is the JSON data (create, replace) or patch document (patch).
+	Body      []byte
+	PatchKind PatchKind
+	// Revision is the target of OpSwitch.
+	Revision int
+	// IfMatch as in WriteOptions.
+	IfMatch int
+}
+
+// Create adds a resource of type typ with data body, a JSON object. A
+// top-level "id" string in body names the resource (and is not part of its
+// data); without it a UUIDv7 is assigned.
+func (m *Manager) Create(ctx context.Context, typ string, body []byte, o WriteOptions) (*Resource, error) {
+	return m.single(ctx, Op{Kind: OpCreate, Type: typ, Body: body, IfMatch: o.IfMatch}, o.Principal)
+}
+
+// Replace writes body as the new data of a resource: a new revision, unless
+// the data equals the current revision's (then nothing is written and the
+// current revision is returned).
+func (m *Manager) Replace(ctx context.Context, typ, id string, body []byte, o WriteOptions) (*Resource, error) {
+	return m.single(ctx, Op{Kind: OpReplace, Type: typ, ID: id, Body: body, IfMatch: o.IfMatch}, o.Principal)
+}
+
+// Patch applies a merge patch or JSON Patch to a resource's current data
+// and writes the result as Replace does.
+func (m *Manager) Patch(ctx context.Context, typ, id string, kind PatchKind, patch []byte, o WriteOptions) (*Resource, error) {
+	return m.single(ctx, Op{Kind: OpPatch, Type: typ, ID: id, Body: patch, PatchKind: kind, IfMatch: o.IfMatch}, o.Principal)
+}
+
+// Delete soft-deletes a resource: it disappears from reads and lists but
+// keeps its history and can be restored. References to it are handled by
+// their on_delete policy.
+func (m *Manager) Delete(ctx context.Context, typ, id string, o WriteOptions) error {
+	_, err := m.single(ctx, Op{Kind: OpDelete, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+	return err
+}
+
+// Purge removes a resource and all its revisions for good.
+func (m *Manager) Purge(ctx context.Context, typ, id string, o WriteOptions) error {
+	_, err := m.single(ctx, Op{Kind: OpPurge, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+	return err
+}
+
+// Restore undoes a soft delete.
+func (m *Manager) Restore(ctx context.Context, typ, id string, o WriteOptions) (*Resource, error) {
+	return m.single(ctx, Op{Kind: OpRestore, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+}
+
+// Switch makes revision n the current one (a rollback) without writing a
+// new revision; the next update's parent is n.
+func (m *Manager) Switch(ctx context.Context, typ, id string, n int, o WriteOptions) (*Resource, error) {
+	return m.single(ctx, Op{Kind: OpSwitch, Type: typ, ID: id, Revision: n, IfMatch: o.IfMatch}, o.Principal)
+}
+
+// MaxBatch is the most operations one batch may hold.
+const MaxBatch = 1000
+
+// Batch applies ops in order in one transaction: all of them or, if any
+// fails, none. The error is then a *BatchError naming the failed operation.
+// Results hold the resource each operation left (nil for deletes).
+func (m *Manager) Batch(ctx context.Context, ops []Op, by Principal) ([]*Resource, error) {
+	if len(ops) == 0 {
+		return nil, errorf(ErrInvalid, "batch holds no operations")
+	}
+	if len(ops) > MaxBatch {
+		return nil, errorf(ErrInvalid, "batch holds %d operations; the limit is %d", len(ops), MaxBatch)
+	}
+	m.typeMu.RLock()
+	defer m.typeMu.RUnlock()
+	results := make([]*Resource, len(ops))
+	_, err := m.update(ctx, by, func(w *writer) error {
+		for i, op := range ops {
+			ct, err := m.lookupType(op.Type)
+			if err == nil {
+				var p *prepared
+				if p, err = prepare(w.tx, ct, op); err == nil {
+					results[i], err = w.apply(ct, op, p)
+				}
+			}
+			if err != nil {
+				return &BatchError{Index: i, Err: err}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// single prepares one write outside the storage transaction, where the
+// expensive work runs in parallel with other writers, and commits it. A
+// patch prepared from a revision that another writer replaced meanwhile is
+// prepared again inside the transaction, where nothing can move under it.
+func (m *Manager) single(ctx context.Context, op Op, by Principal) (*Resource, error) {
+	m.typeMu.RLock()
+	defer m.typeMu.RUnlock()
+	ct, err := m.lookupType(op.Type)
+	if err != nil {
+		return nil, err
+	}
+	var p *prepared
+	if op.Kind == OpPatch {
+		err = m.store.View(ctx, func(tx storage.Tx) error {
+			p, err = prepare(tx, ct, op)
+			return err
+		})
+	} else {
+		p, err = prepare(nil, ct, op)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var res *Resource
+	_, err = m.update(ctx, by, func(w *writer) error {
+		res, err = w.apply(ct, op, p)
+		return err
+	})
+	if errors.Is(err, errStale) {
+		_, err = m.update(ctx, by, func(w *writer) error {
+			p, err := prepare(w.tx, ct, op)
+			if err != nil {
+				return err
+			}
+			res, err = w.apply(ct, op, p)
+			return err
+		})
+	}
+	return res, err
+}
+
+// prepared is the outcome of the work done before the transaction.
+type prepared struct {
+	id     string
+	doc    *document
+	expect int // for patches: the revision patched
+}
+
+// prepare validates an operation and builds its document. tx is needed
+// only for patches, which read the current data.
+func prepare(tx storage.Tx, ct *compiledType, op Op) (*prepared, error) {
+	switch op.Kind {
+	case OpCreate, OpReplace:
+		obj, err := decodeObject(op.Body)
+		if err != nil {
+			return nil, err
+		}
+		id, err := takeID(obj, op.ID, op.Kind == OpCreate)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := ct.newDocument(obj)
+		if err != nil {
+			return nil, err
+		}
+		return &prepared{id: id, doc: doc}, nil
+	case OpPatch:
+		if !validID(op.ID) {
+			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
+		}
+		r := reader{tx: tx}
+		meta, rev, err := r.current(ct, op.ID)
+		if err != nil {
+			return nil, err
+		}
+		if meta.Deleted {
+			return nil, errorf(ErrGone, "%s/%s is deleted", ct.def.Name, op.ID)
+		}
+		patched, err := applyPatch(op.PatchKind, rev.Data, op.Body)
+		if err != nil {
+			return nil, err
+		}
+		obj, err := decodeObject(patched)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "the patch does not produce a JSON object")
+		}
+		if _, err := takeID(obj, op.ID, false); err != nil {
+			return nil, err
+		}
+		doc, err := ct.newDocument(obj)
+		if err != nil {
+			return nil, err
+		}
+		return &prepared{id: op.ID, doc: doc, expect: meta.CurrentRevision}, nil
+	default:
+		if !validID(op.ID) {
+			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
+		}
+		return &prepared{id: op.ID}, nil
+	}
+}
+
+// takeID removes "id" from data. On create it names the new resource; on
+// other writes it must repeat the resource's id.
+func takeID(obj map[string]any, id string, create bool) (string, error) {
+	v, ok := obj["id"]
+	if !ok {
+		if create && id == "" {
+			return "", nil
+		}
+		return id, nil
+	}
+	delete(obj, "id")
+	s, isString := v.(string)
+	switch {
+	case !isString || !validID(s):
+		return "", fieldError(ErrInvalid, "invalid id", FieldError{Path: "/id", Message: "must match [A-Za-z0-9_-]{1,128} and not be count, export or import"})
+	case id != "" && s != id:
+		return "", fieldError(ErrInvalid, "id cannot change", FieldError{Path: "/id", Message: fmt.Sprintf("must be %q", id)})
+	}
+	return s, nil
+}
+
+// apply performs a prepared operation inside the write transaction.
+func (w *writer) apply(ct *compiledType, op Op, p *prepared) (*Resource, error) {
+	switch op.Kind {
+	case OpCreate:
+		id := p.id
+		if id == "" {
+			id = w.m.newID()
+		}
+		return w.create(ct, id, p.doc, nil)
+	case OpReplace:
+		if !validID(p.id) {
+			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, p.id)
+		}
+		return w.replace(ct, p.id, p.doc, op.IfMatch, 0, nil)
+	case OpPatch:
+		return w.replace(ct, p.id, p.doc, op.IfMatch, p.expect, nil)
+	case OpDelete:
+		return nil, w.softDelete(ct, p.id, op.IfMatch)
+	case OpPurge:
+		return nil, w.purge(ct, p.id, op.IfMatch)
+	case OpRestore:
+		return w.restore(ct, p.id, op.IfMatch)
+	case OpSwitch:
+		return w.switchTo(ct, p.id, op.Revision, op.IfMatch)
+	}
+	return nil, errorf(ErrInvalid, "unknown operation %d", op.Kind)
+}
+
+// applyPatch applies a patch document to doc.
+func applyPatch(kind PatchKind, doc, patch []byte) ([]byte, error) {
+	if err := checkDepth(patch); err != nil {
+		return nil, err
+	}
+	switch kind {
+	case JSONPatch:
+		p, err := jsonpatch.DecodePatch(patch)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "invalid JSON Patch document: %s", err.Error())
+		}
+		out, err := p.Apply(doc)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "JSON Patch cannot be applied: %s", err.Error())
+		}
+		return out, nil
+	default:
+		trimmed := bytes.TrimSpace(patch)
+		if len(trimmed) == 0 || trimmed[0] != '{' {
+			return nil, errorf(ErrInvalid, "a merge patch must be a JSON object")
+		}
+		if _, err := decodeObject(trimmed); err != nil {
+			return nil, err
+		}
+		out, err := jsonpatch.MergePatch(doc, trimmed)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "merge patch cannot be applied: %s", err.Error())
+		}
+		return out, nil
+	}
+}

@@ -1,0 +1,213 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Type is a resource type: a name, a JSON Schema (draft 2020-12) for the
+// data of its resources, and options. It is the body of POST /api/types and
+// an entry under types: in strata.yaml. Only Name and Schema are required.
+type Type struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
+
+	// Search names the fields analysed for full-text search.
+	Search []string `json:"search,omitempty"`
+	// Unique names top-level fields whose non-null values must be distinct
+	// among live resources of the type.
+	Unique []string `json:"unique,omitempty"`
+	// References maps a top-level field holding a resource id to the type it
+	// points at and what happens when the target is deleted.
+	References map[string]Reference `json:"references,omitempty"`
+	// Hooks binds WebAssembly modules to lifecycle stages, in order.
+	Hooks []HookBinding `json:"hooks,omitempty"`
+	// Permissions maps an action (read, create, update, delete, admin) to
+	// who may perform it. No permissions means admins only.
+	Permissions map[string][]string `json:"permissions,omitempty"`
+	// Retention limits how many revisions of a resource are kept.
+	Retention *Retention `json:"retention,omitempty"`
+
+	// SchemaVersion starts at 1 and grows by one each time Schema changes.
+	// It is set by the Manager; a value sent by a client is ignored.
+	SchemaVersion int `json:"schema_version"`
+	// CreatedAt and UpdatedAt are set by the Manager.
+	CreatedAt string `json:"created_at,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty"`
+}
+
+// Reference describes a field that holds the id of a resource of another
+// (or the same) type.
+type Reference struct {
+	Type string `json:"type"`
+	// OnDelete is "restrict" (the default: deleting a referenced resource is
+	// a conflict), "set_null" (referrers get a new revision with the field
+	// set to null) or "cascade" (referrers are deleted too).
+	OnDelete string `json:"on_delete,omitempty"`
+}
+
+// On-delete policies of a Reference.
+const (
+	OnDeleteRestrict = "restrict"
+	OnDeleteSetNull  = "set_null"
+	OnDeleteCascade  = "cascade"
+)
+
+// HookBinding binds a hook module to a stage of a type's lifecycle.
+type HookBinding struct {
+	Stage         string          `json:"stage"`
+	Module        string          `json:"module"`
+	TimeoutMS     int             `json:"timeout_ms,omitempty"`
+	MemoryMB      int             `json:"memory_mb,omitempty"`
+	FailurePolicy string          `json:"failure_policy,omitempty"`
+	Config        json.RawMessage `json:"config,omitempty"`
+}
+
+// Retention limits the revisions kept per resource.
+type Retention struct {
+	// KeepLast keeps the newest KeepLast revisions (and always the current
+	// one); 0 keeps every revision.
+	KeepLast int `json:"keep_last"`
+}
+
+var (
+	typeNamePattern  = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+	fieldNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	hookStages       = []string{"validate", "before_create", "before_update", "before_delete", "after_create", "after_update", "after_delete", "job"}
+	permActions      = []string{"read", "create", "update", "delete", "admin"}
+	// reservedTypeNames are paths under /api that are not types.
+	reservedTypeNames = []string{"batch", "blobs", "changes", "events", "graphql", "hooks", "keys", "types"}
+)
+
+// compiledType is a Type ready for use: its schema compiled.
+type compiledType struct {
+	def    Type
+	schema *jsonschema.Schema
+}
+
+// compileType checks a definition and compiles its schema. It does not look
+// at other types; reference targets are checked in the write transaction.
+func compileType(def Type) (*compiledType, error) {
+	if !typeNamePattern.MatchString(def.Name) {
+		return nil, fieldError(ErrInvalid, "invalid type definition",
+			FieldError{Path: "/name", Message: "must match [a-z][a-z0-9_]{0,62}"})
+	}
+	if slices.Contains(reservedTypeNames, def.Name) {
+		return nil, fieldError(ErrInvalid, "invalid type definition",
+			FieldError{Path: "/name", Message: fmt.Sprintf("%q is reserved; reserved names: %s", def.Name, strings.Join(reservedTypeNames, ", "))})
+	}
+	var fields []FieldError
+	bad := func(path, format string, args ...any) {
+		fields = append(fields, FieldError{Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	if len(bytes.TrimSpace(def.Schema)) == 0 {
+		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: "is required"})
+	}
+	for i, f := range def.Search {
+		if !fieldNamePattern.MatchString(f) {
+			bad(fmt.Sprintf("/search/%d", i), "%q is not a field name", f)
+		}
+	}
+	for i, f := range def.Unique {
+		if !fieldNamePattern.MatchString(f) {
+			bad(fmt.Sprintf("/unique/%d", i), "%q is not a top-level field name", f)
+		}
+		if slices.Index(def.Unique, f) != i {
+			bad(fmt.Sprintf("/unique/%d", i), "%q is listed twice", f)
+		}
+	}
+	for f, ref := range def.References {
+		p := "/references/" + f
+		if !fieldNamePattern.MatchString(f) {
+			bad(p, "%q is not a top-level field name", f)
+		}
+		if !typeNamePattern.MatchString(ref.Type) {
+			bad(p+"/type", "%q is not a type name", ref.Type)
+		}
+		switch ref.OnDelete {
+		case "", OnDeleteRestrict, OnDeleteSetNull, OnDeleteCascade:
+		default:
+			bad(p+"/on_delete", "must be restrict, set_null or cascade")
+		}
+	}
+	for i, h := range def.Hooks {
+		if !slices.Contains(hookStages, h.Stage) {
+			bad(fmt.Sprintf("/hooks/%d/stage", i), "must be one of %s", strings.Join(hookStages, ", "))
+		}
+		if h.Module == "" {
+			bad(fmt.Sprintf("/hooks/%d/module", i), "is required")
+		}
+		if h.TimeoutMS < 0 || h.MemoryMB < 0 {
+			bad(fmt.Sprintf("/hooks/%d", i), "timeout_ms and memory_mb must not be negative")
+		}
+		switch h.FailurePolicy {
+		case "", "fail", "ignore":
+		default:
+			bad(fmt.Sprintf("/hooks/%d/failure_policy", i), "must be fail or ignore")
+		}
+	}
+	for action, who := range def.Permissions {
+		if !slices.Contains(permActions, action) {
+			bad("/permissions/"+action, "unknown action; want one of %s", strings.Join(permActions, ", "))
+		}
+		for i, w := range who {
+			if w != "public" && w != "authenticated" && w != "owner" && !(strings.HasPrefix(w, "role:") && len(w) > 5) {
+				bad(fmt.Sprintf("/permissions/%s/%d", action, i), "must be public, authenticated, owner or role:NAME")
+			}
+		}
+	}
+	if def.Retention != nil && def.Retention.KeepLast < 0 {
+		bad("/retention/keep_last", "must not be negative")
+	}
+	if len(fields) > 0 {
+		slices.SortFunc(fields, func(a, b FieldError) int { return strings.Compare(a.Path, b.Path) })
+		return nil, fieldError(ErrInvalid, "invalid type definition", fields...)
+	}
+
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(def.Schema))
+	if err != nil {
+		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: "is not valid JSON"})
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	url := "strata:///types/" + def.Name + ".schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: err.Error()})
+	}
+	// No loader: a schema may only $ref itself, never a remote URL.
+	c.UseLoader(noLoader{})
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, fieldError(ErrInvalid, "invalid type definition",
+			FieldError{Path: "/schema", Message: "is not a valid JSON Schema 2020-12: " + err.Error()})
+	}
+	def.Schema, err = canonicalJSON(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode schema of %s: %w", def.Name, err)
+	}
+	return &compiledType{def: def, schema: sch}, nil
+}
+
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("remote schema %s not allowed", url)
+}
+
+// onDelete returns the policy of the reference field f.
+func (ct *compiledType) onDelete(f string) string {
+	if p := ct.def.References[f].OnDelete; p != "" {
+		return p
+	}
+	return OnDeleteRestrict
+}
+
+// sameSchema reports whether two canonical schemas are equal.
+func sameSchema(a, b json.RawMessage) bool { return bytes.Equal(a, b) }

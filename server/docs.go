@@ -1,0 +1,44 @@
+package server
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/strata-dev/strata/server/openapi"
+)
+
+// openAPI serves the OpenAPI 3.1 document of the live types.
+func (s *Server) openAPI(c *fiber.Ctx) error {
+	doc, err := openapi.Document(s.m.Types(), openapi.Info{Title: "Strata", Version: "1"})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(doc)
+}
+
+// docsPage serves the interactive API documentation.
+func (s *Server) docsPage(c *fiber.Ctx) error {
+	base := c.Path()[:len(c.Path())-len("/docs")]
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	setPageSecurityHeaders(c)
+	return c.Send(openapi.DocsPage(base+"/docs/assets", base+"/openapi.json"))
+}
+
+func (s *Server) docsAsset(c *fiber.Ctx) error {
+	body, ct, ok := openapi.Asset(c.Params("name"))
+	if !ok {
+		return fiber.NewError(fiber.StatusNotFound, "no such asset")
+	}
+	c.Set(fiber.HeaderContentType, ct)
+	c.Set(fiber.HeaderCacheControl, "public, max-age=86400")
+	return c.Send(body)
+}
+
+// setPageSecurityHeaders keeps HTML pages from being framed or sniffed and
+// from loading anything but their own assets.
+func setPageSecurityHeaders(c *fiber.Ctx) {
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'")
+}

@@ -1,0 +1,217 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/plugins/bolt"
+	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/server"
+)
+
+// testServer is a Strata server on a loopback port over a bolt file in a
+// temporary directory.
+type testServer struct {
+	t      testing.TB
+	URL    string
+	Path   string // the bolt file
+	store  storage.Store
+	m      *core.Manager
+	stop   func()
+	client *http.Client
+}
+
+func newTestServer(t testing.TB, opts ...func(*server.Options)) *testServer {
+	t.Helper()
+	return startTestServer(t, filepath.Join(t.TempDir(), "strata.db"), opts...)
+}
+
+func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	store, err := bolt.Open(ctx, path, storage.OpenOptions{})
+	if err != nil {
+		t.Fatalf("open bolt: %v", err)
+	}
+	m, err := core.Open(ctx, store, core.Options{})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
+	}
+	var o server.Options
+	for _, f := range opts {
+		f(&o)
+	}
+	app := server.New(m, o).NewApp()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = app.Listener(ln)
+	}()
+	ts := &testServer{t: t, URL: "http://" + ln.Addr().String(), Path: path, store: store, m: m,
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	stopped := false
+	ts.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ts.client.CloseIdleConnections()
+		_ = app.Shutdown()
+		<-served
+		_ = m.Close()
+		if err := store.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+// restart stops the server and starts a new one over the same file.
+func (ts *testServer) restart() *testServer {
+	ts.t.Helper()
+	ts.stop()
+	return startTestServer(ts.t, ts.Path)
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic value.
+func (r response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var v map[string]any
+	if err := json.Unmarshal(r.Body, &v); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, r.Body)
+	}
+	return v
+}
+
+// do sends a request. body may be nil, a string or []byte (sent as is), or
+// any other value (encoded as JSON). headers are name, value pairs; a JSON
+// Content-Type is set when there is a body and none is given.
+func (ts *testServer) do(method, path string, body any, headers ...string) response {
+	ts.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		ts.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// must sends a request and fails the test unless the status is want.
+func (ts *testServer) must(want int, method, path string, body any, headers ...string) response {
+	ts.t.Helper()
+	r := ts.do(method, path, body, headers...)
+	if r.Status != want {
+		ts.t.Fatalf("%s %s: status %d, want %d\n%s", method, path, r.Status, want, r.Body)
+	}
+	return r
+}
+
+// defineType creates a type from a JSON definition.
+func (ts *testServer) defineType(def string) {
+	ts.t.Helper()
+	ts.must(http.StatusCreated, "POST", "/api/types", def)
+}
+
+const postsType = `{
+  "name": "posts",
+  "schema": {"type": "object", "required": ["title"],
+             "properties": {"title": {"type": "string", "minLength": 1}, "body": {"type": "string"},
+                            "author": {"type": ["string", "null"]}, "tags": {"type": "array", "items": {"type": "string"}},
+                            "views": {"type": "integer"}}},
+  "search": ["title", "body"],
+  "unique": ["title"]
+}`
+
+const usersType = `{
+  "name": "users",
+  "schema": {"type": "object", "required": ["name"],
+             "properties": {"name": {"type": "string"}, "email": {"type": "string", "format": "email"}}},
+  "unique": ["email"]
+}`
+
+// str digs a string out of a decoded JSON value by a dotted path.
+func dig(v any, path string) any {
+	for _, p := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[p]
+	}
+	return v
+}
+
+// checkProblem asserts a problem+json body with the given status and code.
+func checkProblem(t testing.TB, r response, status int, code string) map[string]any {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d\n%s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type %q, want application/problem+json\n%s", ct, r.Body)
+	}
+	p := r.JSON(t)
+	if p["type"] != "urn:strata:problem:"+code {
+		t.Fatalf("problem type %v, want %s\n%s", p["type"], code, r.Body)
+	}
+	if int(p["status"].(float64)) != status {
+		t.Fatalf("problem status %v, want %d", p["status"], status)
+	}
+	if p["title"] == "" {
+		t.Fatalf("problem has no title: %s", r.Body)
+	}
+	return p
+}
+
+type serverOptions = server.Options

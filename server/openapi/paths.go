@@ -1,0 +1,255 @@
+package openapi
+
+// This file holds the path items: the routes of SPEC §3 that each type
+// has, and Strata's global routes.
+
+// responses builds an operation's responses: the success responses in
+// ok (status, response pairs), then the problem responses for the given
+// statuses, then "default" for any other error.
+func responses(ok object, problems ...string) object {
+	out := append(object{}, ok...)
+	for _, status := range problems {
+		out.set(status, ref("responses", problemName(status)))
+	}
+	out.set("default", ref("responses", "Error"))
+	return out
+}
+
+// problemName names the component response for an error status.
+func problemName(status string) string {
+	for _, p := range problemStatuses() {
+		if p.status == status {
+			return p.name
+		}
+	}
+	panic("openapi: no problem response for status " + status)
+}
+
+func jsonContent(schema any) object {
+	return obj("application/json", obj("schema", schema))
+}
+
+// response is a success response with an optional JSON body and headers.
+func response(desc string, schema any, headers ...string) object {
+	var h object
+	for _, name := range headers {
+		h.set(name, ref("headers", name))
+	}
+	var content any
+	if schema != nil {
+		content = jsonContent(schema)
+	}
+	return obj("description", desc, "headers", h, "content", content)
+}
+
+func jsonBody(desc string, schema any) object {
+	return obj("description", optional(desc), "required", true, "content", jsonContent(schema))
+}
+
+func params(names ...string) []any {
+	out := make([]any, len(names))
+	for i, n := range names {
+		out[i] = ref("parameters", n)
+	}
+	return out
+}
+
+// writeProblems returns the statuses of the errors a write of one resource
+// can meet.
+func writeProblems() []string {
+	return []string{"400", "401", "403", "404", "409", "410", "412", "413", "415", "422"}
+}
+
+// typePaths returns the path items of one type, in route order.
+func typePaths(n *typeNames) object {
+	base := "/api/" + n.name
+	item := base + "/{id}"
+	envelope := schemaRef(n.resource)
+	op := func(word, summary, desc string, kv ...any) object {
+		return append(obj(
+			"tags", strs(n.name),
+			"summary", summary,
+			"description", optional(desc),
+			"operationId", n.ops[word],
+		), obj(kv...)...)
+	}
+	idParam := params("id")
+
+	return obj(
+		base, obj(
+			"get", op("list", "List "+n.name,
+				"Filter, search, sort and page resources. Reflects every write acknowledged before the request "+
+					"(read-your-writes) unless consistency=eventual.",
+				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency"),
+				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403"),
+			),
+			"post", op("create", "Create a "+n.name+" resource", "",
+				"requestBody", jsonBody("The data. A top-level \"id\" string names the new resource "+
+					"(it is not stored in the data); without it a UUIDv7 is assigned.", schemaRef(n.schema)),
+				"responses", responses(obj("201", response("Created.", envelope, "ETag", "Location")),
+					"400", "401", "403", "409", "413", "415", "422"),
+			),
+		),
+		base+"/count", obj(
+			"get", op("count", "Count "+n.name, "Counts the resources that match, under the same filter as the list.",
+				"parameters", params("filter", "q", "include_deleted", "consistency"),
+				"responses", responses(obj("200", response("The count.", schemaRef("Count"))), "400", "401", "403"),
+			),
+		),
+		item, obj(
+			"parameters", idParam,
+			"get", op("get", "Read a "+n.name+" resource", "",
+				"parameters", params("revision", "fields", "returns", "include_deleted", "If-None-Match"),
+				"responses", responses(obj(
+					"200", response("The resource.", envelope, "ETag"),
+					"304", response("Not modified: the resource is still at the If-None-Match revision.", nil, "ETag"),
+				), "400", "401", "403", "404"),
+			),
+			"put", op("replace", "Replace a "+n.name+" resource's data",
+				"Writes a new revision. Data equal to the current revision's writes nothing and answers with the same ETag.",
+				"parameters", params("If-Match"),
+				"requestBody", jsonBody("The new data. A top-level \"id\", if present, must be the resource's id.", schemaRef(n.schema)),
+				"responses", responses(obj("200", response("The resource at its new revision.", envelope, "ETag")), writeProblems()...),
+			),
+			"patch", op("patch", "Patch a "+n.name+" resource's data",
+				"Applies a JSON Merge Patch (RFC 7386; also for plain application/json) or a JSON Patch (RFC 6902) "+
+					"to the current data and writes a new revision.",
+				"parameters", params("If-Match"),
+				"requestBody", obj("required", true, "content", obj(
+					"application/merge-patch+json", obj("schema", schemaRef("MergePatch")),
+					"application/json-patch+json", obj("schema", schemaRef("JSONPatch")),
+					"application/json", obj("schema", schemaRef("MergePatch")),
+				)),
+				"responses", responses(obj("200", response("The resource at its new revision.", envelope, "ETag")), writeProblems()...),
+			),
+			"delete", op("delete", "Delete a "+n.name+" resource",
+				"Soft-deletes the resource, keeping its history, and applies the on_delete policy of resources "+
+					"that reference it. With purge=true (admin), removes it and all its revisions.",
+				"parameters", append(params("If-Match"), queryParam("purge", "Remove the resource and all its revisions.",
+					obj("type", "boolean", "default", false))),
+				"responses", responses(obj("204", response("Deleted.", nil)), "400", "401", "403", "404", "409", "410", "412"),
+			),
+		),
+		item+"/restore", obj(
+			"parameters", idParam,
+			"post", op("restore", "Restore a deleted "+n.name+" resource", "Undoes a soft delete. Restoring a live resource changes nothing.",
+				"parameters", params("If-Match"),
+				"responses", responses(obj("200", response("The restored resource.", envelope, "ETag")),
+					"400", "401", "403", "404", "409", "412"),
+			),
+		),
+		item+"/revisions", obj(
+			"parameters", idParam,
+			"get", op("listRevisions", "List a "+n.name+" resource's revisions", "Newest first.",
+				"parameters", params("limit", "cursor"),
+				"responses", responses(obj("200", response("A page of revisions.", schemaRef("RevisionList"))),
+					"400", "401", "403", "404"),
+			),
+		),
+		item+"/revisions/{n}", obj(
+			"parameters", params("id", "revisionNumber"),
+			"get", op("getRevision", "Read one revision of a "+n.name+" resource", "",
+				"responses", responses(obj("200", response("The resource at revision n.", envelope, "ETag")),
+					"400", "401", "403", "404"),
+			),
+		),
+		item+"/switch/{n}", obj(
+			"parameters", params("id", "revisionNumber"),
+			"post", op("switchRevision", "Switch a "+n.name+" resource to revision n",
+				"Makes revision n current (a rollback) without writing a new revision; a later update's parent is n.",
+				"parameters", params("If-Match"),
+				"responses", responses(obj("200", response("The resource at revision n.", envelope, "ETag")),
+					"400", "401", "403", "404", "409", "410", "412"),
+			),
+		),
+		item+"/diff", obj(
+			"parameters", idParam,
+			"get", op("diff", "Diff two revisions of a "+n.name+" resource",
+				"Returns the RFC 6902 JSON Patch that turns revision from into revision to.",
+				"parameters", []any{
+					queryParam("from", "The revision to start from; defaults to to's parent.", obj("type", "integer", "minimum", 1)),
+					queryParam("to", "The revision to reach; defaults to the current one.", obj("type", "integer", "minimum", 1)),
+				},
+				"responses", responses(obj("200", response("The patch.", schemaRef("JSONPatch"))), "400", "401", "403", "404"),
+			),
+		),
+		item+"/referrers", obj(
+			"parameters", idParam,
+			"get", op("listReferrers", "List resources referencing a "+n.name+" resource", "",
+				"responses", responses(obj("200", response("The referrers.", schemaRef("ReferrerList"))), "401", "403", "404"),
+			),
+		),
+	)
+}
+
+// globalPaths returns the path items of Strata's own routes.
+func globalPaths() object {
+	tagged := func(tag, id, summary string, kv ...any) object {
+		return append(obj("tags", strs(tag), "summary", summary, "operationId", id), obj(kv...)...)
+	}
+	typeBody := jsonBody("", schemaRef("Type"))
+	return obj(
+		"/api/types", obj(
+			"get", tagged("Types", "listTypes", "List types",
+				"responses", responses(obj("200", response("Every type.", schemaRef("TypeList"))), "401", "403"),
+			),
+			"post", tagged("Types", "createType", "Define a type",
+				"requestBody", typeBody,
+				"responses", responses(obj("201", response("The type as stored.", schemaRef("Type"))),
+					"400", "401", "403", "409", "413", "415"),
+			),
+		),
+		"/api/types/{type}", obj(
+			"parameters", params("typeName"),
+			"get", tagged("Types", "getType", "Read a type",
+				"responses", responses(obj("200", response("The type.", schemaRef("Type"))), "401", "403", "404"),
+			),
+			"put", tagged("Types", "replaceType", "Change a type",
+				"description", "A changed schema bumps schema_version; existing revisions keep theirs. "+
+					"Unique and reference indexes are rebuilt, failing with 409 if existing data violates them.",
+				"requestBody", typeBody,
+				"responses", responses(obj("200", response("The type as stored.", schemaRef("Type"))),
+					"400", "401", "403", "404", "409", "413", "415"),
+			),
+			"delete", tagged("Types", "deleteType", "Drop a type",
+				"description", "Drops the type with all its resources and revisions; 409 while another type references it.",
+				"responses", responses(obj("204", response("Dropped.", nil)), "401", "403", "404", "409"),
+			),
+		),
+		"/api/changes", obj(
+			"get", tagged("Changes", "listChanges", "Read the change log",
+				"description", "Entries after sequence number since, oldest first.",
+				"parameters", append([]any{
+					queryParam("since", "Return entries after this sequence number.",
+						obj("type", "integer", "format", "int64", "minimum", 0, "default", 0)),
+					queryParam("types", "Comma-separated type names; all types when absent.", obj("type", "string")),
+				}, params("limit")...),
+				"responses", responses(obj("200", response("A page of changes.", schemaRef("ChangeList"))), "400", "401", "403"),
+			),
+		),
+		"/api/batch", obj(
+			"post", tagged("Batch", "batch", "Write in a batch",
+				"description", "Up to 1000 writes, across types, all or nothing. If any request fails, nothing is "+
+					"written and the answer is that request's problem, with index set to its position.",
+				"requestBody", jsonBody("", schemaRef("BatchRequest")),
+				"responses", responses(obj("200", response("Every request succeeded.", schemaRef("BatchResponse"))),
+					writeProblems()...),
+			),
+		),
+		"/healthz", obj(
+			"get", tagged("Health", "healthz", "Liveness",
+				"security", []any{},
+				"responses", obj("200", response("The process is up.", nil)),
+			),
+		),
+		"/readyz", obj(
+			"get", tagged("Health", "readyz", "Readiness",
+				"security", []any{},
+				"responses", obj(
+					"200", response("Ready to serve.", nil),
+					"503", response("Not ready yet.", nil),
+				),
+			),
+		),
+	)
+}

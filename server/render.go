@@ -1,0 +1,219 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/tidwall/gjson"
+
+	"github.com/strata-dev/strata/core"
+)
+
+// marshalJSON encodes v without HTML escaping: API bodies are not HTML.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func sendJSON(c *fiber.Ctx, status int, v any) error {
+	body, err := marshalJSON(v)
+	if err != nil {
+		return err
+	}
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
+}
+
+// etag is the strong entity tag of a resource at a revision.
+func etag(id string, rev int) string { return `"` + id + ":" + strconv.Itoa(rev) + `"` }
+
+// ifMatch turns an If-Match header into core.WriteOptions.IfMatch: the
+// revision it names, -1 when it names another resource or is malformed (so
+// the write fails with 412), 0 when absent or "*".
+func ifMatch(header, id string) int {
+	header = strings.TrimSpace(header)
+	if header == "" || header == "*" {
+		return 0
+	}
+	for tag := range strings.SplitSeq(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
+			continue
+		}
+		tagID, rev, ok := strings.Cut(tag[1:len(tag)-1], ":")
+		if !ok || (id != "" && tagID != id) {
+			continue
+		}
+		if n, err := strconv.Atoi(rev); err == nil && n > 0 {
+			return n
+		}
+	}
+	return -1
+}
+
+// noneMatch reports whether an If-None-Match header matches tag.
+func noneMatch(header, tag string) bool {
+	for t := range strings.SplitSeq(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// view is how a request asks resources to be rendered.
+type view struct {
+	fields   []string
+	dataOnly bool
+}
+
+func parseView(c *fiber.Ctx) (view, error) {
+	var v view
+	switch r := c.Query("returns"); r {
+	case "", "envelope":
+	case "data":
+		v.dataOnly = true
+	default:
+		return v, badRequest("returns must be data or envelope, not %q", r)
+	}
+	if f := c.Query("fields"); f != "" {
+		for p := range strings.SplitSeq(f, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" || strings.ContainsAny(p, "*?#@|\\") {
+				return v, badRequest("fields: %q is not a field path", p)
+			}
+			v.fields = append(v.fields, p)
+		}
+	}
+	return v, nil
+}
+
+// apply projects and shapes one resource for the response.
+func (v view) apply(res *core.Resource) any {
+	data := res.Data
+	if len(v.fields) > 0 {
+		data = project(res.Data, v.fields)
+	}
+	if v.dataOnly {
+		return data
+	}
+	if len(v.fields) > 0 {
+		out := *res
+		out.Data = data
+		return &out
+	}
+	return res
+}
+
+// project keeps only the given dotted paths of a JSON object.
+func project(data json.RawMessage, paths []string) json.RawMessage {
+	out := map[string]any{}
+	for _, p := range paths {
+		r := gjson.GetBytes(data, escapePath(p))
+		if !r.Exists() {
+			continue
+		}
+		parts := strings.Split(p, ".")
+		node := out
+		for _, part := range parts[:len(parts)-1] {
+			next, ok := node[part].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				node[part] = next
+			}
+			node = next
+		}
+		node[parts[len(parts)-1]] = json.RawMessage(r.Raw)
+	}
+	b, err := marshalJSON(out)
+	if err != nil {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+// escapePath keeps gjson's query syntax out of a plain dotted path.
+func escapePath(p string) string {
+	var b strings.Builder
+	for _, r := range p {
+		if r != '.' && strings.ContainsRune(`*?#@|\!=<>%`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// sendResource renders a single resource with its ETag.
+func sendResource(c *fiber.Ctx, status int, res *core.Resource) error {
+	v, err := parseView(c)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag(res.ID, res.Revision.Number))
+	return sendJSON(c, status, v.apply(res))
+}
+
+// requireJSON checks that a request carries a JSON body.
+func requireJSON(c *fiber.Ctx) error {
+	mt, err := mediaType(c)
+	if err != nil {
+		return err
+	}
+	if mt != fiber.MIMEApplicationJSON {
+		return fiber.NewError(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not "+strconv.Quote(mt))
+	}
+	if len(bytes.TrimSpace(c.Body())) == 0 {
+		return badRequest("the request body is empty; a JSON object is required")
+	}
+	return nil
+}
+
+func mediaType(c *fiber.Ctx) (string, error) {
+	header := c.Get(fiber.HeaderContentType)
+	if header == "" {
+		return "", fiber.NewError(fiber.StatusUnsupportedMediaType, "Content-Type is missing; send application/json")
+	}
+	mt, _, err := mime.ParseMediaType(header)
+	if err != nil {
+		return "", fiber.NewError(fiber.StatusUnsupportedMediaType, "Content-Type is malformed")
+	}
+	return mt, nil
+}
+
+// queryInt reads an integer query parameter; absent is def.
+func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
+	s := c.Query(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, badRequest("%s must be an integer, not %q", name, s)
+	}
+	return n, nil
+}
+
+func queryBool(c *fiber.Ctx, name string) (bool, error) {
+	switch s := c.Query(name); s {
+	case "":
+		return false, nil
+	default:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return false, badRequest("%s must be true or false, not %q", name, s)
+		}
+		return b, nil
+	}
+}

@@ -1,0 +1,326 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/strata-dev/strata/core"
+)
+
+// param copies a route parameter: fiber's values point into a buffer that
+// is reused after the request.
+func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
+
+// principal is who makes the request. Until authentication exists every
+// request is anonymous.
+func principal(*fiber.Ctx) core.Principal { return core.Principal{} }
+
+func writeOptions(c *fiber.Ctx, id string) core.WriteOptions {
+	return core.WriteOptions{Principal: principal(c), IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id)}
+}
+
+func (s *Server) create(c *fiber.Ctx) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	typ := param(c, "type")
+	res, err := s.m.Create(c.UserContext(), typ, c.Body(), writeOptions(c, ""))
+	if err != nil {
+		return err
+	}
+	c.Location(strings.TrimSuffix(c.Path(), "/") + "/" + res.ID)
+	return sendResource(c, fiber.StatusCreated, res)
+}
+
+func (s *Server) get(c *fiber.Ctx) error {
+	typ, id := param(c, "type"), param(c, "id")
+	rev, err := queryInt(c, "revision", 0)
+	if err != nil {
+		return err
+	}
+	if rev < 0 {
+		return badRequest("revision must be a positive integer")
+	}
+	incl, err := queryBool(c, "include_deleted")
+	if err != nil {
+		return err
+	}
+	res, err := s.m.Get(c.UserContext(), typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl})
+	if err != nil {
+		return err
+	}
+	return s.sendRead(c, res)
+}
+
+// sendRead renders a read, answering 304 when If-None-Match matches.
+func (s *Server) sendRead(c *fiber.Ctx, res *core.Resource) error {
+	tag := etag(res.ID, res.Revision.Number)
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && noneMatch(inm, tag) {
+		c.Set(fiber.HeaderETag, tag)
+		return c.SendStatus(fiber.StatusNotModified)
+	}
+	return sendResource(c, fiber.StatusOK, res)
+}
+
+func (s *Server) replace(c *fiber.Ctx) error {
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	typ, id := param(c, "type"), param(c, "id")
+	res, err := s.m.Replace(c.UserContext(), typ, id, c.Body(), writeOptions(c, id))
+	if err != nil {
+		return err
+	}
+	return sendResource(c, fiber.StatusOK, res)
+}
+
+// patchKind picks the patch format from the Content-Type.
+func patchKind(c *fiber.Ctx) (core.PatchKind, error) {
+	mt, err := mediaType(c)
+	if err != nil {
+		return 0, err
+	}
+	return patchKindOf(mt)
+}
+
+func patchKindOf(mt string) (core.PatchKind, error) {
+	switch mt {
+	case "application/merge-patch+json", fiber.MIMEApplicationJSON:
+		return core.MergePatch, nil
+	case "application/json-patch+json":
+		return core.JSONPatch, nil
+	}
+	return 0, fiber.NewError(fiber.StatusUnsupportedMediaType,
+		"PATCH takes application/merge-patch+json, application/json-patch+json or application/json, not "+strconv.Quote(mt))
+}
+
+func (s *Server) patch(c *fiber.Ctx) error {
+	kind, err := patchKind(c)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(c.Body())) == 0 {
+		return badRequest("the request body is empty; a patch document is required")
+	}
+	typ, id := param(c, "type"), param(c, "id")
+	res, err := s.m.Patch(c.UserContext(), typ, id, kind, c.Body(), writeOptions(c, id))
+	if err != nil {
+		return err
+	}
+	return sendResource(c, fiber.StatusOK, res)
+}
+
+func (s *Server) delete(c *fiber.Ctx) error {
+	typ, id := param(c, "type"), param(c, "id")
+	purge, err := queryBool(c, "purge")
+	if err != nil {
+		return err
+	}
+	if purge {
+		err = s.m.Purge(c.UserContext(), typ, id, writeOptions(c, id))
+	} else {
+		err = s.m.Delete(c.UserContext(), typ, id, writeOptions(c, id))
+	}
+	if err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *Server) restore(c *fiber.Ctx) error {
+	typ, id := param(c, "type"), param(c, "id")
+	res, err := s.m.Restore(c.UserContext(), typ, id, writeOptions(c, id))
+	if err != nil {
+		return err
+	}
+	return sendResource(c, fiber.StatusOK, res)
+}
+
+func (s *Server) switchRevision(c *fiber.Ctx) error {
+	typ, id := param(c, "type"), param(c, "id")
+	n, err := strconv.Atoi(c.Params("n"))
+	if err != nil || n < 1 {
+		return badRequest("revision number must be a positive integer")
+	}
+	res, err := s.m.Switch(c.UserContext(), typ, id, n, writeOptions(c, id))
+	if err != nil {
+		return err
+	}
+	return sendResource(c, fiber.StatusOK, res)
+}
+
+// listResponse is the body of a list.
+type listResponse struct {
+	Items      []any   `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+	Total      *int    `json:"total,omitempty"`
+}
+
+func (s *Server) list(c *fiber.Ctx) error {
+	typ := param(c, "type")
+	for _, unsupported := range []string{"filter", "q"} {
+		if c.Query(unsupported) != "" {
+			return badRequest("%s is not supported by this server's list endpoint yet", unsupported)
+		}
+	}
+	o, err := s.listOptions(c)
+	if err != nil {
+		return err
+	}
+	switch sort := c.Query("sort"); sort {
+	case "", "created_at":
+	case "-created_at":
+		o.Reverse = true
+	default:
+		return badRequest("sort: only created_at and -created_at are supported, not %q", sort)
+	}
+	v, err := parseView(c)
+	if err != nil {
+		return err
+	}
+	wantTotal, err := queryBool(c, "total")
+	if err != nil {
+		return err
+	}
+	page, err := s.m.List(c.UserContext(), typ, o)
+	if err != nil {
+		return err
+	}
+	out := listResponse{Items: make([]any, len(page.Items))}
+	for i, res := range page.Items {
+		out.Items[i] = v.apply(res)
+	}
+	if page.NextCursor != "" {
+		out.NextCursor = &page.NextCursor
+	}
+	if wantTotal {
+		n, err := s.m.Count(c.UserContext(), typ, o.IncludeDeleted)
+		if err != nil {
+			return err
+		}
+		out.Total = &n
+	}
+	return sendJSON(c, fiber.StatusOK, out)
+}
+
+func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {
+	limit, err := queryInt(c, "limit", s.opts.DefaultPageSize)
+	if err != nil {
+		return core.ListOptions{}, err
+	}
+	if limit < 1 || limit > core.MaxPageSize {
+		return core.ListOptions{}, badRequest("limit must be between 1 and %d", core.MaxPageSize)
+	}
+	incl, err := queryBool(c, "include_deleted")
+	if err != nil {
+		return core.ListOptions{}, err
+	}
+	return core.ListOptions{Limit: limit, Cursor: c.Query("cursor"), IncludeDeleted: incl}, nil
+}
+
+func (s *Server) count(c *fiber.Ctx) error {
+	if c.Query("filter") != "" || c.Query("q") != "" {
+		return badRequest("filter and q are not supported by this server's count endpoint yet")
+	}
+	incl, err := queryBool(c, "include_deleted")
+	if err != nil {
+		return err
+	}
+	n, err := s.m.Count(c.UserContext(), param(c, "type"), incl)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"count": n})
+}
+
+func (s *Server) revisions(c *fiber.Ctx) error {
+	o, err := s.listOptions(c)
+	if err != nil {
+		return err
+	}
+	page, err := s.m.Revisions(c.UserContext(), param(c, "type"), param(c, "id"), o)
+	if err != nil {
+		return err
+	}
+	out := fiber.Map{"items": page.Items, "next_cursor": nil}
+	if page.NextCursor != "" {
+		out["next_cursor"] = page.NextCursor
+	}
+	return sendJSON(c, fiber.StatusOK, out)
+}
+
+func (s *Server) revision(c *fiber.Ctx) error {
+	n, err := strconv.Atoi(c.Params("n"))
+	if err != nil || n < 1 {
+		return badRequest("revision number must be a positive integer")
+	}
+	incl, err := queryBool(c, "include_deleted")
+	if err != nil {
+		return err
+	}
+	res, err := s.m.Get(c.UserContext(), param(c, "type"), param(c, "id"), core.GetOptions{Revision: n, IncludeDeleted: incl})
+	if err != nil {
+		return err
+	}
+	return s.sendRead(c, res)
+}
+
+func (s *Server) diff(c *fiber.Ctx) error {
+	from, err := queryInt(c, "from", 0)
+	if err != nil {
+		return err
+	}
+	to, err := queryInt(c, "to", 0)
+	if err != nil {
+		return err
+	}
+	if from < 0 || to < 0 {
+		return badRequest("from and to must be positive revision numbers")
+	}
+	patch, err := s.m.Diff(c.UserContext(), param(c, "type"), param(c, "id"), from, to)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/json-patch+json")
+	return c.Send(patch)
+}
+
+func (s *Server) referrers(c *fiber.Ctx) error {
+	refs, err := s.m.Referrers(c.UserContext(), param(c, "type"), param(c, "id"))
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": refs})
+}
+
+func (s *Server) changes(c *fiber.Ctx) error {
+	var since uint64
+	if v := c.Query("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return badRequest("since must be a change sequence number, not %q", v)
+		}
+		since = n
+	}
+	limit, err := queryInt(c, "limit", 100)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > core.MaxPageSize {
+		return badRequest("limit must be between 1 and %d", core.MaxPageSize)
+	}
+	var types []string
+	if v := c.Query("types"); v != "" {
+		for t := range strings.SplitSeq(v, ",") {
+			types = append(types, strings.TrimSpace(t))
+		}
+	}
+	page, err := s.m.Changes(c.UserContext(), since, types, limit)
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, page)
+}
