@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/wI2L/jsondiff"
@@ -322,14 +323,45 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 	if err != nil {
 		return nil, err
 	}
-	patch, err := jsondiff.CompareJSON(a, b)
+	// Compare decoded documents with exact numbers: CompareJSON would go
+	// through float64 and miss a change in the 17th digit.
+	source, err := decodeObject(a)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, from, err)
 	}
-	if len(patch) == 0 {
-		return json.RawMessage("[]"), nil
+	target, err := decodeObject(b)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, to, err)
 	}
-	return json.Marshal(patch)
+	patch, err := jsondiff.CompareWithoutMarshal(source, target)
+	if err != nil {
+		return nil, fmt.Errorf("diff %s/%s %d..%d: %w", typ, id, from, to, err)
+	}
+	return encodePatch(patch)
+}
+
+// encodePatch writes a JSON Patch with each operation's members in the
+// order RFC 6902 shows them: op, from, path, value.
+func encodePatch(patch jsondiff.Patch) (json.RawMessage, error) {
+	type operation struct {
+		Op    string           `json:"op"`
+		From  string           `json:"from,omitempty"`
+		Path  string           `json:"path"`
+		Value *json.RawMessage `json:"value,omitempty"`
+	}
+	ops := make([]operation, len(patch))
+	for i, op := range patch {
+		ops[i] = operation{Op: op.Type, From: op.From, Path: op.Path}
+		if op.Type == jsondiff.OperationAdd || op.Type == jsondiff.OperationReplace || op.Type == jsondiff.OperationTest {
+			v, err := canonicalJSON(op.Value)
+			if err != nil {
+				return nil, fmt.Errorf("encode diff: %w", err)
+			}
+			raw := json.RawMessage(v)
+			ops[i].Value = &raw
+		}
+	}
+	return canonicalJSON(ops)
 }
 
 // Referrers lists the resources whose reference fields point at typ/id.

@@ -569,3 +569,20 @@ func TestChangeLog(t *testing.T) {
 		t.Fatalf("filtered page = %v", pi)
 	}
 }
+
+// TestDiffExactNumbers checks that diffs see changes beyond float64
+// precision.
+func TestDiffExactNumbers(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(`{"name":"nums","schema":{"type":"object"}}`)
+	id := ts.must(201, "POST", "/api/nums", `{"n":9007199254740993}`).JSON(t)["id"].(string)
+	ts.must(200, "PUT", "/api/nums/"+id, `{"n":9007199254740992}`)
+	got := string(ts.must(200, "GET", "/api/nums/"+id+"/diff?from=1&to=2", nil).Body)
+	if got != `[{"op":"replace","path":"/n","value":9007199254740992}]` {
+		t.Fatalf("diff = %s", got)
+	}
+	if data := string(ts.must(200, "GET", "/api/nums/"+id+"?revision=1&returns=data", nil).Body); data != `{"n":9007199254740993}` {
+		t.Fatalf("revision 1 data = %s", data)
+	}
+}

@@ -21,6 +21,11 @@
 // replayed without it). fn must not have side effects outside the Tx and must
 // reset anything it captures each time it is called.
 //
+// Keep View transactions short and never wait inside one for an Update:
+// some backends (bbolt, when its file outgrows its memory map) make a commit
+// wait for the Views open at the time. fn must not call back into the Store
+// (View, Update or Close); that deadlocks.
+//
 // Byte slices handed to fn by Get and Scan are only valid until the
 // transaction ends; callers copy what they keep. Byte slices passed to Put
 // must not be modified until the transaction ends.

@@ -1,0 +1,52 @@
+# Strata. `make run` starts a server on 127.0.0.1:8080 with data in
+# ./strata_data; `make test` runs every test.
+
+GO       ?= go
+BIN      := bin/strata
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/strata
+
+run:
+	$(GO) run ./cmd/strata serve
+
+# Every test under the race detector, then each fuzz target briefly.
+test: vet test-race fuzz
+
+test-race:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Fuzz targets: package and name. Each runs for FUZZTIME.
+FUZZ_TARGETS := \
+	./core:FuzzPatch \
+	./core:FuzzCreate \
+	./server:FuzzRequests \
+	./server/openapi:FuzzOrderedRoundTrip
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; \
+	done
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench: build
+	$(GO) run ./cmd/strata-bench -strata $(BIN)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"debug/buildinfo"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// report is everything one bench run measured.
+type report struct {
+	Machine   machine     `json:"machine"`
+	Settings  settings    `json:"settings"`
+	Scenarios []row       `json:"scenarios"`
+	Size      *sizeResult `json:"size,omitempty"` // nil with -skip-size
+}
+
+// machine describes where the bench ran.
+type machine struct {
+	CPU      string `json:"cpu"`
+	CPUs     int    `json:"cpus"`
+	OS       string `json:"os"`
+	Go       string `json:"go"`        // of the bench and its load generator
+	StrataGo string `json:"strata_go"` // of the strata binary
+	// ServerProcs is the GOMAXPROCS of each server, LoadProcs the load
+	// generator's.
+	ServerProcs int `json:"server_gomaxprocs"`
+	LoadProcs   int `json:"load_gomaxprocs"`
+}
+
+// settings are the parameters of the runs.
+type settings struct {
+	Strata      string        `json:"strata"`
+	Duration    time.Duration `json:"duration_ns"`
+	Warmup      time.Duration `json:"warmup_ns"`
+	Concurrency int           `json:"concurrency"`
+	DocBytes    int           `json:"doc_bytes"` // mean size of a written document
+}
+
+// row is one scenario's outcome.
+type row struct {
+	Name          string  `json:"name"`
+	Clients       int     `json:"clients"`
+	ResponseBytes int     `json:"response_bytes"` // of Strata's probe response, served by the baseline too
+	Baseline      result  `json:"baseline"`
+	Strata        result  `json:"strata"`
+	Ratio         float64 `json:"ratio"`            // Strata req/s ÷ baseline req/s
+	Target        float64 `json:"target,omitempty"` // least acceptable ratio; 0 for none
+}
+
+// verdict is PASS or MISS against the target, or a dash without one.
+func (r row) verdict() string {
+	switch {
+	case r.Target == 0:
+		return "—"
+	case r.Ratio >= r.Target:
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// sizeResult is the outcome of the size run.
+type sizeResult struct {
+	Docs          int     `json:"docs"`
+	Clients       int     `json:"clients"`
+	Result        result  `json:"result"`
+	DataBytes     int64   `json:"data_bytes"`     // sum of file sizes
+	DataAllocated int64   `json:"data_allocated"` // disk blocks, as du counts
+	Memory        *memory `json:"memory,omitempty"`
+}
+
+// verdict is PASS or MISS against rssTarget, or a question mark when the
+// memory could not be read.
+func (s sizeResult) verdict() string {
+	switch {
+	case s.Memory == nil:
+		return "?"
+	case s.Memory.RSS <= rssTarget:
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// memory is a process's memory use in bytes, from /proc/PID/status.
+type memory struct {
+	RSS  int64 `json:"vm_rss"`
+	HWM  int64 `json:"vm_hwm"` // peak RSS
+	Anon int64 `json:"rss_anon"`
+	File int64 `json:"rss_file"` // file-backed pages, e.g. a memory-mapped database
+}
+
+func machineFacts(o options) machine {
+	m := machine{
+		CPU:         cpuModel(),
+		CPUs:        runtime.NumCPU(),
+		OS:          kernel(),
+		Go:          runtime.Version(),
+		StrataGo:    "unknown",
+		ServerProcs: o.procs,
+		LoadProcs:   runtime.GOMAXPROCS(0),
+	}
+	if info, err := buildinfo.ReadFile(o.strata); err == nil {
+		m.StrataGo = info.GoVersion
+	}
+	return m
+}
+
+func settingsOf(o options) settings {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var buf []byte
+	total := 0
+	const samples = 1000
+	for i := range samples {
+		buf = appendDoc(buf[:0], rng, uint64(i))
+		total += len(buf)
+	}
+	return settings{Strata: o.strata, Duration: o.duration, Warmup: o.warmup,
+		Concurrency: o.concurrency, DocBytes: total / samples}
+}
+
+// checkErrors fails when more than maxErrorRate of the requests of any run
+// failed.
+func (r report) checkErrors() error {
+	var bad []string
+	note := func(what string, res result) {
+		if res.errorRate() > maxErrorRate {
+			bad = append(bad, fmt.Sprintf("%s: %d of %d requests failed", what, res.Errors, res.Sent))
+		}
+	}
+	for _, s := range r.Scenarios {
+		note(s.Name+" on the baseline", s.Baseline)
+		note(s.Name+" on strata", s.Strata)
+	}
+	if r.Size != nil {
+		note("size run", r.Size.Result)
+	}
+	if len(bad) > 0 {
+		return errors.New("too many errors (over 0.1%): " + strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// writeMarkdown writes the report as Markdown, ready to paste into a note.
+func writeMarkdown(w io.Writer, r report) error {
+	var b strings.Builder
+	m, s := r.Machine, r.Settings
+	fmt.Fprintf(&b, "## Strata benchmark\n\n")
+	fmt.Fprintf(&b, "- **Machine:** %s, %d logical CPUs, %s\n", m.CPU, m.CPUs, m.OS)
+	fmt.Fprintf(&b, "- **GOMAXPROCS:** %d for each server (Strata and the Fiber baseline), %d for the load generator; all on this machine\n", m.ServerProcs, m.LoadProcs)
+	fmt.Fprintf(&b, "- **Go:** %s (strata binary), %s (bench)\n", m.StrataGo, m.Go)
+	fmt.Fprintf(&b, "- **Load:** fasthttp, %d clients with one keep-alive connection each; %v per run after a %v warm-up; baseline first, then Strata\n",
+		s.Concurrency, s.Duration, s.Warmup)
+	fmt.Fprintf(&b, "- **Documents:** JSON of %d bytes on average (6-word title, 14-word summary, %d-word body, 3 tags, numbers, a date); writes are durable before the 2xx\n\n",
+		s.DocBytes, bodyWords)
+
+	fmt.Fprintf(&b, "### Strata against a bare Fiber handler\n\n")
+	rows := [][]string{{"Scenario", "Clients", "Response", "Baseline req/s", "Strata req/s", "Ratio", "Target", "Result",
+		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Errors B/S"}}
+	for _, x := range r.Scenarios {
+		target := "—"
+		if x.Target > 0 {
+			target = fmt.Sprintf("≥ %.2f×", x.Target)
+		}
+		rows = append(rows, []string{x.Name, fmt.Sprint(x.Clients), fmtBytes(int64(x.ResponseBytes)),
+			fmtCount(x.Baseline.RPS), fmtCount(x.Strata.RPS), fmt.Sprintf("%.3f×", x.Ratio), target, x.verdict(),
+			fmtLatency(x.Strata.P50), fmtLatency(x.Strata.P99), fmtLatency(x.Baseline.P50), fmtLatency(x.Baseline.P99),
+			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
+	}
+	writeTable(&b, "lrrrrrllrrrrr", rows)
+	fmt.Fprintf(&b, "\nRatio = Strata req/s ÷ baseline req/s; the baseline answers every request with a fixed JSON body of the size of Strata's response. "+
+		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
+
+	if z := r.Size; z != nil {
+		fmt.Fprintf(&b, "\n### Size run\n\n")
+		rss, hwm := "?", "?"
+		if z.Memory != nil {
+			rss, hwm = fmtBytes(z.Memory.RSS), fmtBytes(z.Memory.HWM)
+		}
+		writeTable(&b, "rrrrrrrrrrlr", [][]string{
+			{"Documents", "Clients", "Creates/s", "p50", "p99", "Errors", "Data (files)", "Data (on disk)", "VmRSS", "VmHWM", "Target", "Result"},
+			{fmtCount(float64(z.Docs)), fmt.Sprint(z.Clients), fmtCount(z.Result.RPS), fmtLatency(z.Result.P50), fmtLatency(z.Result.P99),
+				fmt.Sprint(z.Result.Errors), fmtBytes(z.DataBytes), fmtBytes(z.DataAllocated), rss, hwm, "VmRSS ≤ " + fmtBytes(rssTarget), z.verdict()},
+		})
+		fmt.Fprintf(&b, "\nA fresh Strata; memory read from /proc/PID/status right after the creates")
+		if z.Memory != nil {
+			fmt.Fprintf(&b, " (anonymous %s, file-backed %s)", fmtBytes(z.Memory.Anon), fmtBytes(z.Memory.File))
+		}
+		fmt.Fprintf(&b, "; %s of data per document.\n", fmtBytes(z.DataBytes/int64(max(z.Docs, 1))))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeTable writes a Markdown table; rows[0] is the header and align has
+// an 'l' or 'r' per column.
+func writeTable(b *strings.Builder, align string, rows [][]string) {
+	line := func(cells []string) {
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	line(rows[0])
+	seps := make([]string, len(rows[0]))
+	for i := range seps {
+		seps[i] = "---"
+		if i < len(align) && align[i] == 'r' {
+			seps[i] = "--:"
+		}
+	}
+	line(seps)
+	for _, r := range rows[1:] {
+		line(r)
+	}
+}
+
+// fmtCount formats n rounded, with thousands separators: 12,345.
+func fmtCount(n float64) string {
+	s := fmt.Sprintf("%.0f", n)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// fmtLatency formats d in µs below a millisecond, in ms above.
+func fmtLatency(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// fmtBytes formats n in B, KiB or MiB.
+func fmtBytes(n int64) string {
+	switch {
+	case n < 10<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
