@@ -52,6 +52,9 @@ type result struct {
 	Max      time.Duration `json:"max_ns"`
 	// RespBytes is the mean size of a response body.
 	RespBytes int `json:"response_bytes"`
+	// ServerCPU is the server's CPU time (user and system) per request
+	// sent, warm-up included; zero when unknown.
+	ServerCPU time.Duration `json:"server_cpu_per_request_ns"`
 
 	samples []string // descriptions of the first failures
 	ids     []string // what check collected, from every worker

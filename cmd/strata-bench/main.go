@@ -465,13 +465,13 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, base, strata *chil
 	l := load{auth: b.auth(), clients: b.opts.concurrency, warmup: b.opts.warmup, duration: b.opts.duration, build: sc.build}
 
 	b.settle(ctx, base, strata)
-	l.addr, l.uri = base.addr, fmt.Sprintf("http://%s/baseline/%d", base.addr, size)
-	if r.Baseline, err = runLoad(ctx, l); err != nil {
+	l.uri = fmt.Sprintf("http://%s/baseline/%d", base.addr, size)
+	if r.Baseline, err = measure(ctx, base, l); err != nil {
 		return row{}, err
 	}
 	b.settle(ctx, base, strata)
-	l.addr, l.uri, l.check = strata.addr, "", sc.check
-	if r.Strata, err = runLoad(ctx, l); err != nil {
+	l.uri, l.check = "", sc.check
+	if r.Strata, err = measure(ctx, strata, l); err != nil {
 		return row{}, err
 	}
 	b.ids = append(b.ids, r.Strata.ids...)
@@ -483,6 +483,18 @@ func (b *bench) runScenario(ctx context.Context, sc scenario, base, strata *chil
 	b.logFailures("baseline", sc.name, r.Baseline)
 	b.logFailures("strata", sc.name, r.Strata)
 	return r, nil
+}
+
+// measure runs l against server c and adds the CPU time c spent on it.
+func measure(ctx context.Context, c *child, l load) (result, error) {
+	l.addr = c.addr
+	before, errBefore := cpuTime(c.pid())
+	res, err := runLoad(ctx, l)
+	after, errAfter := cpuTime(c.pid())
+	if err == nil && errBefore == nil && errAfter == nil && res.Sent > 0 {
+		res.ServerCPU = (after - before) / time.Duration(res.Sent)
+	}
+	return res, err
 }
 
 // probe sends one request of sc to Strata and returns the response size.
@@ -557,7 +569,7 @@ func (b *bench) sizeRun(ctx context.Context) (s sizeResult, err error) {
 	defer stopChild(strata, &err)
 	fmt.Fprintf(b.log, "strata-bench: size run: creating %d documents with %d clients\n", b.opts.docs, b.opts.concurrency)
 	s = sizeResult{Docs: b.opts.docs, Clients: b.opts.concurrency}
-	s.Result, err = runLoad(ctx, load{addr: strata.addr, auth: b.auth(), clients: b.opts.concurrency,
+	s.Result, err = measure(ctx, strata, load{auth: b.auth(), clients: b.opts.concurrency,
 		count: b.opts.docs, build: b.buildCreate})
 	if err != nil {
 		return s, err

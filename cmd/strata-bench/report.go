@@ -159,7 +159,7 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	fmt.Fprintf(&b, "### Strata against a bare Fiber handler\n\n")
 	rows := [][]string{{"Scenario", "Clients", "Response", "Baseline req/s", "Strata req/s", "Ratio", "Target", "Result",
-		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Errors B/S"}}
+		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Server CPU/req B/S", "Errors B/S"}}
 	for _, x := range r.Scenarios {
 		target := "—"
 		if x.Target > 0 {
@@ -168,10 +168,13 @@ func writeMarkdown(w io.Writer, r report) error {
 		rows = append(rows, []string{x.Name, fmt.Sprint(x.Clients), fmtBytes(int64(x.ResponseBytes)),
 			fmtCount(x.Baseline.RPS), fmtCount(x.Strata.RPS), fmt.Sprintf("%.3f×", x.Ratio), target, x.verdict(),
 			fmtLatency(x.Strata.P50), fmtLatency(x.Strata.P99), fmtLatency(x.Baseline.P50), fmtLatency(x.Baseline.P99),
+			fmtLatency(x.Baseline.ServerCPU) + " / " + fmtLatency(x.Strata.ServerCPU),
 			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
 	}
-	writeTable(&b, "lrrrrrllrrrrr", rows)
+	writeTable(&b, "lrrrrrllrrrrrr", rows)
 	fmt.Fprintf(&b, "\nRatio = Strata req/s ÷ baseline req/s; the baseline answers every request with a fixed JSON body of the size of Strata's response. "+
+		"Server CPU/req: the server process's user+system CPU time per request (baseline / Strata), "+
+		"which does not depend on how much CPU the load generator takes from the servers. "+
 		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
 
 	if z := r.Size; z != nil {
@@ -180,9 +183,10 @@ func writeMarkdown(w io.Writer, r report) error {
 		if z.Memory != nil {
 			rss, hwm = fmtBytes(z.Memory.RSS), fmtBytes(z.Memory.HWM)
 		}
-		writeTable(&b, "rrrrrrrrrrlr", [][]string{
-			{"Documents", "Clients", "Creates/s", "p50", "p99", "Errors", "Data (files)", "Data (on disk)", "VmRSS", "VmHWM", "Target", "Result"},
+		writeTable(&b, "rrrrrrrrrrrlr", [][]string{
+			{"Documents", "Clients", "Creates/s", "p50", "p99", "Server CPU/req", "Errors", "Data (files)", "Data (on disk)", "VmRSS", "VmHWM", "Target", "Result"},
 			{fmtCount(float64(z.Docs)), fmt.Sprint(z.Clients), fmtCount(z.Result.RPS), fmtLatency(z.Result.P50), fmtLatency(z.Result.P99),
+				fmtLatency(z.Result.ServerCPU),
 				fmt.Sprint(z.Result.Errors), fmtBytes(z.DataBytes), fmtBytes(z.DataAllocated), rss, hwm, "VmRSS ≤ " + fmtBytes(rssTarget), z.verdict()},
 		})
 		fmt.Fprintf(&b, "\nA fresh Strata; memory read from /proc/PID/status right after the creates")

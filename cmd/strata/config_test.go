@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// TestConfigPrecedence checks flags > environment > file > defaults.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "strata.yaml")
+	if err := os.WriteFile(file, []byte("addr: file:1\ndata: /file/data\nbody_limit: 111\nrequest_timeout: 5s\nlog_level: warn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(t *testing.T, c config)
+	}{
+		{"defaults", nil, nil, nil},
+		{"file over defaults", []string{"--config", file}, nil, func(t *testing.T, c config) {
+			if c.Addr != "file:1" || c.BodyLimit != 111 || time.Duration(c.RequestTimeout) != 5*time.Second || c.LogLevel != "warn" {
+				t.Fatalf("%+v", c)
+			}
+			if c.DefaultPageSize != 20 || c.storageURL() != "bolt:/file/data/strata.db" {
+				t.Fatalf("defaults lost: %+v", c)
+			}
+		}},
+		{"env over file", []string{"--config", file}, map[string]string{"STRATA_ADDR": "env:2", "STRATA_BODY_LIMIT": "222"}, func(t *testing.T, c config) {
+			if c.Addr != "env:2" || c.BodyLimit != 222 || c.Data != "/file/data" {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"flags over env", []string{"--config", file, "--addr", "flag:3", "--storage", "memory:"}, map[string]string{"STRATA_ADDR": "env:2"}, func(t *testing.T, c config) {
+			if c.Addr != "flag:3" || c.storageURL() != "memory:" {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{"config from env", nil, map[string]string{"STRATA_CONFIG": file}, func(t *testing.T, c config) {
+			if c.Addr != "file:1" {
+				t.Fatalf("%+v", c)
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			addServeFlags(fl)
+			if err := fl.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := resolveConfig(fl, func(k string) string { return tc.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.check == nil {
+				if d := defaultConfig(); c.Addr != d.Addr || c.Data != d.Data || c.BodyLimit != d.BodyLimit {
+					t.Fatalf("defaults: %+v", c)
+				}
+				return
+			}
+			tc.check(t, c)
+		})
+	}
+
+	t.Run("errors", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.yaml")
+		_ = os.WriteFile(bad, []byte("adress: typo\n"), 0o600)
+		for name, args := range map[string][]string{
+			"missing named file": {"--config", filepath.Join(dir, "nope.yaml")},
+			"unknown key":        {"--config", bad},
+		} {
+			fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			addServeFlags(fl)
+			_ = fl.Parse(args)
+			if _, err := resolveConfig(fl, func(string) string { return "" }); err == nil {
+				t.Errorf("%s: no error", name)
+			}
+		}
+		fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		addServeFlags(fl)
+		if _, err := resolveConfig(fl, func(k string) string {
+			if k == "STRATA_BODY_LIMIT" {
+				return "lots"
+			}
+			return ""
+		}); err == nil {
+			t.Error("bad env value: no error")
+		}
+	})
+}
