@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,17 +31,9 @@ const maxJSONDepth = 64
 
 // decodeObject decodes raw as one JSON object with numbers kept exact.
 func decodeObject(raw []byte) (map[string]any, error) {
-	if err := checkDepth(raw); err != nil {
+	v, err := decodeJSON(raw)
+	if err != nil {
 		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errorf(ErrInvalid, "malformed JSON: unexpected data after the document at byte %d", dec.InputOffset())
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
@@ -94,15 +85,7 @@ func jsonError(err error) error {
 
 // canonicalJSON encodes v with sorted object keys and without HTML escaping,
 // so equal data always has equal bytes and an equal hash.
-func canonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
-}
+func canonicalJSON(v any) ([]byte, error) { return appendCanonical(nil, v) }
 
 func hashOf(raw []byte) string {
 	sum := sha256.Sum256(raw)

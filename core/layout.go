@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -104,11 +105,64 @@ func getJSON(tx storage.Tx, bucket string, key []byte, v any) error {
 }
 
 func putJSON(tx storage.Tx, bucket string, key []byte, v any) error {
-	// canonicalJSON does not HTML-escape, so stored data keeps the exact
-	// bytes its hash was computed over.
-	raw, err := canonicalJSON(v)
+	raw, err := encodeJSON(v)
 	if err != nil {
 		return fmt.Errorf("encode %s/%q: %w", bucket, key, err)
 	}
 	return tx.Put(bucket, key, raw)
+}
+
+// encodeJSON is json.Marshal without HTML escaping.
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// getMeta reads a resource's meta record; a missing one is
+// storage.ErrNotFound.
+func getMeta(tx storage.Tx, typ, id string) (*metaRecord, error) {
+	raw, err := tx.Get(metaBucket(typ), []byte(id))
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeMeta(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode meta of %s/%s: %w", typ, id, err)
+	}
+	return m, nil
+}
+
+func putMeta(tx storage.Tx, typ, id string, m *metaRecord) error {
+	return tx.Put(metaBucket(typ), []byte(id), encodeMeta(m))
+}
+
+// getRevision reads one revision; a missing one is storage.ErrNotFound.
+// Its data is copied out of the transaction: appended to *arena when arena
+// is not nil (one buffer for many revisions), else into its own slice.
+func getRevision(tx storage.Tx, typ, id string, n int, arena *[]byte) (*revisionRecord, error) {
+	raw, err := tx.Get(revBucket(typ), revKey(id, n))
+	if err != nil {
+		return nil, err
+	}
+	rec, err := decodeRevisionRecord(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, n, err)
+	}
+	if arena == nil {
+		rec.Data = bytes.Clone(rec.Data)
+	} else {
+		start := len(*arena)
+		*arena = append(*arena, rec.Data...)
+		rec.Data = (*arena)[start:len(*arena):len(*arena)]
+	}
+	return rec, nil
+}
+
+func putRevision(tx storage.Tx, typ, id string, rec *revisionRecord) error {
+	return tx.Put(revBucket(typ), revKey(id, rec.Number), encodeRevisionRecord(rec))
 }

@@ -16,28 +16,27 @@ import (
 
 // reader reads resources inside a storage transaction. Everything it
 // returns is copied out, so no transaction outlives the call that made it.
-type reader struct{ tx storage.Tx }
+type reader struct {
+	tx storage.Tx
+	// arena, when set, receives the data of the revisions read, so a page
+	// of resources shares one buffer.
+	arena *[]byte
+}
 
 func (r reader) meta(ct *compiledType, id string) (*metaRecord, error) {
-	var meta metaRecord
-	if err := getJSON(r.tx, metaBucket(ct.def.Name), []byte(id), &meta); err != nil {
-		if isNotFound(err) {
-			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
-		}
-		return nil, err
+	meta, err := getMeta(r.tx, ct.def.Name, id)
+	if isNotFound(err) {
+		return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
 	}
-	return &meta, nil
+	return meta, err
 }
 
 func (r reader) revision(ct *compiledType, id string, n int) (*revisionRecord, error) {
-	var rev revisionRecord
-	if err := getJSON(r.tx, revBucket(ct.def.Name), revKey(id, n), &rev); err != nil {
-		if isNotFound(err) {
-			return nil, errorf(ErrNotFound, "%s/%s has no revision %d", ct.def.Name, id, n)
-		}
-		return nil, err
+	rev, err := getRevision(r.tx, ct.def.Name, id, n, r.arena)
+	if isNotFound(err) {
+		return nil, errorf(ErrNotFound, "%s/%s has no revision %d", ct.def.Name, id, n)
 	}
-	return &rev, nil
+	return rev, err
 }
 
 // current reads a resource's meta and current revision.
@@ -157,7 +156,9 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 	}
 	page := &Page{Items: []*Resource{}}
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		var keys [][]byte
+		arena := make([]byte, 0, limit*1536)
+		r.arena = &arena
+		var lastKey []byte
 		more := false
 		var scanErr error
 		err := r.tx.Scan(orderBucket(typ), rng, func(k, _ []byte) bool {
@@ -174,8 +175,8 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 			if meta.Deleted && !o.IncludeDeleted {
 				return true
 			}
-			page.Items = append(page.Items, newResource(typ, id, meta, copyRev(rev)))
-			keys = append(keys, bytes.Clone(k))
+			page.Items = append(page.Items, newResource(typ, id, meta, rev))
+			lastKey = append(lastKey[:0], k...)
 			return true
 		})
 		if err != nil {
@@ -184,8 +185,8 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 		if scanErr != nil {
 			return scanErr
 		}
-		if more && len(keys) > 0 {
-			page.NextCursor = encodeCursor(kind, keys[len(keys)-1])
+		if more && lastKey != nil {
+			page.NextCursor = encodeCursor(kind, lastKey)
 		}
 		return nil
 	})
@@ -193,12 +194,6 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 		return nil, err
 	}
 	return page, nil
-}
-
-// copyRev makes a revision independent of the transaction's memory.
-func copyRev(rev *revisionRecord) *revisionRecord {
-	rev.Data = bytes.Clone(rev.Data)
-	return rev
 }
 
 // Count returns how many resources of a type exist (not counting
@@ -257,13 +252,15 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 				more = true
 				return false
 			}
-			var rev struct {
-				Revision
+			info := v
+			if i := bytes.IndexByte(v, '\n'); i >= 0 {
+				info = v[:i]
 			}
-			if scanErr = json.Unmarshal(v, &rev); scanErr != nil {
+			var rev Revision
+			if rev, scanErr = decodeRevision(info); scanErr != nil {
 				return false
 			}
-			page.Items = append(page.Items, rev.Revision)
+			page.Items = append(page.Items, rev)
 			return true
 		})
 		if err != nil {

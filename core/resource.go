@@ -2,7 +2,6 @@ package core
 
 import (
 	"encoding/json"
-	"regexp"
 	"time"
 )
 
@@ -111,11 +110,19 @@ const timeLayout = "2006-01-02T15:04:05.000Z"
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
-
-// validID reports whether s can be a resource id.
+// validID reports whether s can be a resource id: [A-Za-z0-9_-]{1,128},
+// not a reserved word.
 func validID(s string) bool {
-	return idPattern.MatchString(s) && s != "count" && s != "export" && s != "import"
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != "count" && s != "export" && s != "import"
 }
 
 // ValidID reports whether s is acceptable as a client-supplied resource id:

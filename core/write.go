@@ -116,25 +116,11 @@ func (w *writer) appendChange(typ, id, action string, rev int) error {
 }
 
 func (w *writer) loadMeta(ct *compiledType, id string) (*metaRecord, error) {
-	var meta metaRecord
-	if err := getJSON(w.tx, metaBucket(ct.def.Name), []byte(id), &meta); err != nil {
-		if isNotFound(err) {
-			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
-		}
-		return nil, err
-	}
-	return &meta, nil
+	return reader{tx: w.tx}.meta(ct, id)
 }
 
 func (w *writer) loadRevision(ct *compiledType, id string, n int) (*revisionRecord, error) {
-	var rev revisionRecord
-	if err := getJSON(w.tx, revBucket(ct.def.Name), revKey(id, n), &rev); err != nil {
-		if isNotFound(err) {
-			return nil, errorf(ErrNotFound, "%s/%s has no revision %d", ct.def.Name, id, n)
-		}
-		return nil, err
-	}
-	return &rev, nil
+	return reader{tx: w.tx}.revision(ct, id, n)
 }
 
 func checkIfMatch(meta *metaRecord, ifMatch int) error {
@@ -145,7 +131,7 @@ func checkIfMatch(meta *metaRecord, ifMatch int) error {
 }
 
 func (w *writer) putMeta(ct *compiledType, id string, meta *metaRecord) error {
-	return putJSON(w.tx, metaBucket(ct.def.Name), []byte(id), meta)
+	return putMeta(w.tx, ct.def.Name, id, meta)
 }
 
 // create writes revision 1 of a new resource.
@@ -175,7 +161,7 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 			UpdatedAt: w.at, UpdatedBy: w.by.ID, SchemaVersion: ct.def.SchemaVersion},
 		Hash: doc.hash, CreatedMS: w.now.UnixMilli(), Unique: uniq, Refs: refs,
 	}
-	if err := putJSON(w.tx, revBucket(typ), revKey(id, 1), rev); err != nil {
+	if err := putRevision(w.tx, typ, id, rev); err != nil {
 		return nil, err
 	}
 	if err := w.putMeta(ct, id, meta); err != nil {
@@ -248,7 +234,7 @@ func (w *writer) writeRevision(ct *compiledType, id string, meta *metaRecord, do
 	meta.CurrentRevision, meta.RevisionCount = rev.Number, rev.Number
 	meta.UpdatedAt, meta.UpdatedBy = w.at, w.by.ID
 	meta.SchemaVersion, meta.Hash, meta.Unique, meta.Refs = ct.def.SchemaVersion, doc.hash, uniq, refs
-	if err := putJSON(w.tx, revBucket(typ), revKey(id, rev.Number), rev); err != nil {
+	if err := putRevision(w.tx, typ, id, rev); err != nil {
 		return nil, err
 	}
 	if err := w.putMeta(ct, id, meta); err != nil {
@@ -607,8 +593,7 @@ func (w *writer) checkTargets(ct *compiledType, refs map[string]string) error {
 	for _, f := range slices.Sorted(maps.Keys(refs)) {
 		targetType := ct.def.References[f].Type
 		target := refs[f]
-		var meta metaRecord
-		err := getJSON(w.tx, metaBucket(targetType), []byte(target), &meta)
+		meta, err := getMeta(w.tx, targetType, target)
 		switch {
 		case isNotFound(err):
 			broken = append(broken, FieldError{Path: "/" + f, Source: "reference", Message: fmt.Sprintf("%s/%s does not exist", targetType, target)})

@@ -99,21 +99,22 @@ func parseView(c *fiber.Ctx) (view, error) {
 	return v, nil
 }
 
-// apply projects and shapes one resource for the response.
-func (v view) apply(res *core.Resource) any {
+// appendResource appends one resource shaped as the view asks. The plain
+// envelope and bare data are spliced from stored bytes without decoding.
+func (v view) appendResource(dst []byte, res *core.Resource) ([]byte, error) {
 	data := res.Data
 	if len(v.fields) > 0 {
 		data = project(res.Data, v.fields)
 	}
 	if v.dataOnly {
-		return data
+		return append(dst, data...), nil
 	}
 	if len(v.fields) > 0 {
-		out := *res
-		out.Data = data
-		return &out
+		shaped := *res
+		shaped.Data = data
+		return shaped.AppendJSON(dst), nil
 	}
-	return res
+	return res.AppendJSON(dst), nil
 }
 
 // project keeps only the given dotted paths of a JSON object.
@@ -161,8 +162,14 @@ func sendResource(c *fiber.Ctx, status int, res *core.Resource) error {
 	if err != nil {
 		return err
 	}
+	body, err := v.appendResource(make([]byte, 0, len(res.Data)+512), res)
+	if err != nil {
+		return err
+	}
 	c.Set(fiber.HeaderETag, etag(res.ID, res.Revision.Number))
-	return sendJSON(c, status, v.apply(res))
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }
 
 // requireJSON checks that a request carries a JSON body.

@@ -152,13 +152,6 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 	return sendResource(c, fiber.StatusOK, res)
 }
 
-// listResponse is the body of a list.
-type listResponse struct {
-	Items      []any   `json:"items"`
-	NextCursor *string `json:"next_cursor"`
-	Total      *int    `json:"total,omitempty"`
-}
-
 func (s *Server) list(c *fiber.Ctx) error {
 	typ := param(c, "type")
 	for _, unsupported := range []string{"filter", "q"} {
@@ -189,21 +182,46 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := listResponse{Items: make([]any, len(page.Items))}
-	for i, res := range page.Items {
-		out.Items[i] = v.apply(res)
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
+	var total *int
 	if wantTotal {
 		n, err := s.m.Count(c.UserContext(), typ, o.IncludeDeleted)
 		if err != nil {
 			return err
 		}
-		out.Total = &n
+		total = &n
 	}
-	return sendJSON(c, fiber.StatusOK, out)
+	return sendList(c, v, page, total)
+}
+
+// sendList renders a page of resources: items, next_cursor (null on the
+// last page) and total when counted.
+func sendList(c *fiber.Ctx, v view, page *core.Page, total *int) error {
+	size := 64
+	for _, res := range page.Items {
+		size += len(res.Data) + 512
+	}
+	body := append(make([]byte, 0, size), `{"items":[`...)
+	for i, res := range page.Items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		var err error
+		if body, err = v.appendResource(body, res); err != nil {
+			return err
+		}
+	}
+	body = append(body, `],"next_cursor":`...)
+	if page.NextCursor == "" {
+		body = append(body, "null"...)
+	} else {
+		body = strconv.AppendQuote(body, page.NextCursor)
+	}
+	if total != nil {
+		body = strconv.AppendInt(append(body, `,"total":`...), int64(*total), 10)
+	}
+	body = append(body, '}')
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }
 
 func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {

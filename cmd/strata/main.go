@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -27,6 +29,7 @@ import (
 )
 
 func main() {
+	tuneGC()
 	if err := rootCommand().Execute(); err != nil {
 		os.Exit(1)
 	}
@@ -41,6 +44,19 @@ func rootCommand() *cobra.Command {
 	}
 	root.AddCommand(serveCommand(), typesCommand())
 	return root
+}
+
+// tuneGC makes the collector run less often than Go's default unless the
+// operator set GOGC: the live heap of a Strata server is small (records are
+// short-lived request buffers), so the default GOGC=100 collects very often
+// for little gain. The soft memory limit keeps a ceiling on the heap.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(512 << 20)
+	}
 }
 
 // storageRegistry lists the storage backends this binary carries.
@@ -80,12 +96,25 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if path, _ := cmd.Flags().GetString("cpu-profile"); path != "" {
+				f, err := os.Create(path)
+				if err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, log)
 		},
 	}
 	addServeFlags(cmd.Flags())
+	cmd.Flags().String("cpu-profile", "", "write a CPU profile of the whole run to this file (for performance work)")
+	_ = cmd.Flags().MarkHidden("cpu-profile")
 	return cmd
 }
 

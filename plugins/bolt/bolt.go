@@ -146,6 +146,11 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*Store, error
 		Timeout:         o.Timeout,
 		NoSync:          o.NoSync,
 		InitialMmapSize: initialMmapSize(o.InitialMmapSize),
+		// The freelist is rebuilt by a scan at open instead of being
+		// written by every commit, and kept as a map: commits touch fewer
+		// pages and large free lists cost no sorting (as etcd runs bolt).
+		NoFreelistSync: true,
+		FreelistType:   bbolt.FreelistMapType,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("bolt store %s is locked by another process (waited %s): %w", path, max(o.Timeout, 0), ErrLocked)

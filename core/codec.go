@@ -1,0 +1,433 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/tidwall/gjson"
+)
+
+// The records read and written on every request (meta, revision info, the
+// envelope) are encoded by hand and decoded with gjson: reflection-based
+// encoding/json was most of the CPU time of a read. Resource data is never
+// decoded on a read: it is stored canonical and spliced into responses.
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
+// as with encoding/json, so the output is always valid JSON.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigit[c>>4], hexDigit[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but break JavaScript parsers.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigit[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigit = "0123456789abcdef"
+
+// noHooks is the shared empty list: it encodes as [] and, having no
+// capacity, is never appended to in place.
+var noHooks = []HookApproval{}
+
+func appendKey(dst []byte, first bool, key string) []byte {
+	if !first {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	return append(dst, '"', ':')
+}
+
+func appendBool(dst []byte, b bool) []byte {
+	if b {
+		return append(dst, "true"...)
+	}
+	return append(dst, "false"...)
+}
+
+// appendFields appends the members of Meta, without braces.
+func (m *Meta) appendFields(dst []byte) []byte {
+	dst = appendKey(dst, true, "current_revision")
+	dst = strconv.AppendInt(dst, int64(m.CurrentRevision), 10)
+	dst = appendKey(dst, false, "revision_count")
+	dst = strconv.AppendInt(dst, int64(m.RevisionCount), 10)
+	dst = appendKey(dst, false, "created_at")
+	dst = appendString(dst, m.CreatedAt)
+	if m.CreatedBy != "" {
+		dst = appendKey(dst, false, "created_by")
+		dst = appendString(dst, m.CreatedBy)
+	}
+	dst = appendKey(dst, false, "updated_at")
+	dst = appendString(dst, m.UpdatedAt)
+	if m.UpdatedBy != "" {
+		dst = appendKey(dst, false, "updated_by")
+		dst = appendString(dst, m.UpdatedBy)
+	}
+	dst = appendKey(dst, false, "deleted")
+	dst = appendBool(dst, m.Deleted)
+	dst = appendKey(dst, false, "schema_version")
+	return strconv.AppendInt(dst, int64(m.SchemaVersion), 10)
+}
+
+// MarshalJSON encodes the meta as in the envelope.
+func (m Meta) MarshalJSON() ([]byte, error) {
+	return append(m.appendFields([]byte{'{'}), '}'), nil
+}
+
+// setField decodes one member of Meta; it reports false for other keys.
+func (m *Meta) setField(key string, v gjson.Result) bool {
+	switch key {
+	case "current_revision":
+		m.CurrentRevision = int(v.Int())
+	case "revision_count":
+		m.RevisionCount = int(v.Int())
+	case "created_at":
+		m.CreatedAt = v.String()
+	case "created_by":
+		m.CreatedBy = v.String()
+	case "updated_at":
+		m.UpdatedAt = v.String()
+	case "updated_by":
+		m.UpdatedBy = v.String()
+	case "deleted":
+		m.Deleted = v.Bool()
+	case "schema_version":
+		m.SchemaVersion = int(v.Int())
+	default:
+		return false
+	}
+	return true
+}
+
+// AppendJSON appends the revision as in the envelope.
+func (r *Revision) AppendJSON(dst []byte) []byte {
+	dst = appendKey(append(dst, '{'), true, "number")
+	dst = strconv.AppendInt(dst, int64(r.Number), 10)
+	dst = appendKey(dst, false, "parent")
+	if r.Parent == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = strconv.AppendInt(dst, int64(*r.Parent), 10)
+	}
+	dst = appendKey(dst, false, "created_at")
+	dst = appendString(dst, r.CreatedAt)
+	if r.CreatedBy != "" {
+		dst = appendKey(dst, false, "created_by")
+		dst = appendString(dst, r.CreatedBy)
+	}
+	dst = appendKey(dst, false, "data_hash")
+	dst = appendString(dst, r.DataHash)
+	dst = appendKey(dst, false, "action")
+	dst = appendString(dst, r.Action)
+	dst = appendKey(dst, false, "hooks")
+	dst = append(dst, '[')
+	for i, h := range r.Hooks {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendKey(append(dst, '{'), true, "name")
+		dst = appendString(dst, h.Name)
+		dst = appendKey(dst, false, "stage")
+		dst = appendString(dst, h.Stage)
+		dst = appendKey(dst, false, "sha256")
+		dst = appendString(dst, h.SHA256)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	dst = appendKey(dst, false, "schema_version")
+	dst = strconv.AppendInt(dst, int64(r.SchemaVersion), 10)
+	return append(dst, '}')
+}
+
+// MarshalJSON encodes the revision as in the envelope.
+func (r Revision) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
+
+// decodeRevision decodes a revision as AppendJSON writes it.
+func decodeRevision(raw []byte) (Revision, error) {
+	var r Revision
+	// Records are written by encodeMeta and AppendJSON only, so they are
+	// parsed without a separate validation pass; gjson is safe on any input.
+	if len(raw) == 0 || raw[0] != '{' {
+		return r, fmt.Errorf("revision record is not a JSON object")
+	}
+	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "number":
+			r.Number = int(v.Int())
+		case "parent":
+			if v.Type == gjson.Number {
+				p := int(v.Int())
+				r.Parent = &p
+			}
+		case "created_at":
+			r.CreatedAt = v.String()
+		case "created_by":
+			r.CreatedBy = v.String()
+		case "data_hash":
+			r.DataHash = v.String()
+		case "action":
+			r.Action = v.String()
+		case "hooks":
+			v.ForEach(func(_, h gjson.Result) bool {
+				r.Hooks = append(r.Hooks, HookApproval{Name: h.Get("name").String(), Stage: h.Get("stage").String(), SHA256: h.Get("sha256").String()})
+				return true
+			})
+		case "schema_version":
+			r.SchemaVersion = int(v.Int())
+		}
+		return true
+	})
+	if r.Hooks == nil {
+		r.Hooks = noHooks
+	}
+	return r, nil
+}
+
+// AppendJSON appends the envelope of the resource. Data is spliced in as
+// stored: it is canonical JSON already.
+func (r *Resource) AppendJSON(dst []byte) []byte {
+	dst = appendKey(append(dst, '{'), true, "id")
+	dst = appendString(dst, r.ID)
+	dst = appendKey(dst, false, "type")
+	dst = appendString(dst, r.Type)
+	dst = appendKey(dst, false, "data")
+	dst = append(dst, r.Data...)
+	dst = appendKey(dst, false, "meta")
+	dst = append(r.Meta.appendFields(append(dst, '{')), '}')
+	dst = appendKey(dst, false, "revision")
+	dst = r.Revision.AppendJSON(dst)
+	return append(dst, '}')
+}
+
+// MarshalJSON encodes the envelope.
+func (r *Resource) MarshalJSON() ([]byte, error) {
+	return r.AppendJSON(make([]byte, 0, len(r.Data)+400)), nil
+}
+
+// encodeMeta encodes a meta record for storage: the public members, then
+// the bookkeeping ones.
+func encodeMeta(m *metaRecord) []byte {
+	dst := m.Meta.appendFields(make([]byte, 0, 320))
+	dst = appendKey(dst, false, "hash")
+	dst = appendString(dst, m.Hash)
+	dst = appendKey(dst, false, "created_ms")
+	dst = strconv.AppendInt(dst, m.CreatedMS, 10)
+	if len(m.Unique) > 0 {
+		dst = appendKey(dst, false, "unique")
+		dst = append(dst, '[')
+		for i, u := range m.Unique {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, u)
+		}
+		dst = append(dst, ']')
+	}
+	if len(m.Refs) > 0 {
+		dst = appendKey(dst, false, "refs")
+		dst = append(dst, '{')
+		for i, f := range slices.Sorted(maps.Keys(m.Refs)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(appendString(dst, f), ':')
+			dst = appendString(dst, m.Refs[f])
+		}
+		dst = append(dst, '}')
+	}
+	return append(append([]byte{'{'}, dst...), '}')
+}
+
+func decodeMeta(raw []byte) (*metaRecord, error) {
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, fmt.Errorf("meta record is not a JSON object")
+	}
+	m := &metaRecord{}
+	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
+		if m.Meta.setField(k.Str, v) {
+			return true
+		}
+		switch k.Str {
+		case "hash":
+			m.Hash = v.String()
+		case "created_ms":
+			m.CreatedMS = v.Int()
+		case "unique":
+			v.ForEach(func(_, u gjson.Result) bool {
+				m.Unique = append(m.Unique, u.String())
+				return true
+			})
+		case "refs":
+			m.Refs = map[string]string{}
+			v.ForEach(func(f, id gjson.Result) bool {
+				m.Refs[f.String()] = id.String()
+				return true
+			})
+		}
+		return true
+	})
+	return m, nil
+}
+
+// A stored revision is its info, a newline, then its data. encoding of the
+// info never contains a raw newline, so the first one separates them.
+func encodeRevisionRecord(r *revisionRecord) []byte {
+	dst := r.Revision.AppendJSON(make([]byte, 0, len(r.Data)+256))
+	dst = append(dst, '\n')
+	return append(dst, r.Data...)
+}
+
+// decodeRevisionRecord decodes a stored revision. Data aliases raw; the
+// info does not (gjson parses a copy).
+func decodeRevisionRecord(raw []byte) (*revisionRecord, error) {
+	i := bytes.IndexByte(raw, '\n')
+	if i < 0 {
+		return nil, fmt.Errorf("revision record has no data")
+	}
+	info, err := decodeRevision(raw[:i])
+	if err != nil {
+		return nil, err
+	}
+	return &revisionRecord{Revision: info, Data: raw[i+1:]}, nil
+}
+
+// decodeJSON parses one JSON document into generic values with exact
+// numbers (json.Number), as the schema validator expects.
+func decodeJSON(raw []byte) (any, error) {
+	if err := checkDepth(raw); err != nil {
+		return nil, err
+	}
+	if !gjson.ValidBytes(raw) {
+		// The slow decoder finds the position of the error for the client.
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, jsonError(err)
+		}
+		return nil, errorf(ErrInvalid, "malformed JSON")
+	}
+	return fromResult(gjson.ParseBytes(raw)), nil
+}
+
+func fromResult(r gjson.Result) any {
+	switch r.Type {
+	case gjson.String:
+		return r.Str
+	case gjson.Number:
+		return json.Number(r.Raw)
+	case gjson.True:
+		return true
+	case gjson.False:
+		return false
+	case gjson.JSON:
+		if r.IsArray() {
+			out := []any{}
+			r.ForEach(func(_, v gjson.Result) bool {
+				out = append(out, fromResult(v))
+				return true
+			})
+			return out
+		}
+		out := map[string]any{}
+		r.ForEach(func(k, v gjson.Result) bool {
+			out[k.Str] = fromResult(v)
+			return true
+		})
+		return out
+	}
+	return nil
+}
+
+// appendCanonical appends v in canonical form: object members sorted by
+// key, no insignificant space, numbers as written.
+func appendCanonical(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		return appendBool(dst, v), nil
+	case string:
+		return appendString(dst, v), nil
+	case json.Number:
+		return append(dst, v...), nil
+	case map[string]any:
+		dst = append(dst, '{')
+		for i, k := range slices.Sorted(maps.Keys(v)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(appendString(dst, k), ':')
+			var err error
+			if dst, err = appendCanonical(dst, v[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	case []any:
+		dst = append(dst, '[')
+		for i, e := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = appendCanonical(dst, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	}
+	// Other Go values (from Go callers) go through encoding/json first.
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	g, err := decodeJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	return appendCanonical(dst, g)
+}
