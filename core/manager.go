@@ -26,6 +26,9 @@ type Options struct {
 	// NewID makes resource ids; nil means UUIDv7 strings, which sort by
 	// creation time.
 	NewID func() string
+	// Hooks runs the hook modules types bind. Nil means no hook runtime:
+	// writes to a type with hooks then fail with ErrHookFailed.
+	Hooks HookRunner
 }
 
 // Manager serves types and resources over a storage.Store. It is safe for
@@ -35,6 +38,7 @@ type Manager struct {
 	log   *slog.Logger
 	now   func() time.Time
 	newID func() string
+	hooks HookRunner
 
 	// typeMu is held for reading by resource writes and for writing by type
 	// changes, so a write never straddles a schema change.
@@ -45,7 +49,13 @@ type Manager struct {
 	notifyMu sync.Mutex
 	notify   chan struct{}
 
-	closed atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+
+	// The after_* hook runner: its context, stop and exit.
+	afterCancel   context.CancelFunc
+	afterDone     chan struct{}
+	afterFailures atomic.Uint64
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -55,6 +65,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		log:    opts.Logger,
 		now:    opts.Now,
 		newID:  opts.NewID,
+		hooks:  opts.Hooks,
 		notify: make(chan struct{}),
 	}
 	if m.log == nil {
@@ -97,13 +108,25 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		return nil, fmt.Errorf("load types: %w", err)
 	}
 	m.types.Store(&types)
+	if m.hooks != nil {
+		var bg context.Context
+		bg, m.afterCancel = context.WithCancel(context.WithoutCancel(ctx))
+		m.afterDone = make(chan struct{})
+		go m.runAfterHooks(bg)
+	}
 	return m, nil
 }
 
-// Close stops the Manager: later calls return ErrClosed. It does not close
-// the Store.
+// Close stops the Manager: later calls return ErrClosed, and the after_*
+// hook runner is stopped and waited for. It does not close the Store.
 func (m *Manager) Close() error {
-	m.closed.Store(true)
+	m.closeOnce.Do(func() {
+		if m.afterCancel != nil {
+			m.afterCancel()
+			<-m.afterDone
+		}
+		m.closed.Store(true)
+	})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -19,6 +20,12 @@ type WriteOptions struct {
 	// (from an ETag); the write fails with ErrPreconditionFailed otherwise.
 	// A negative value never matches.
 	IfMatch int
+	// RequestID names the request in hook envelopes and logs.
+	RequestID string
+}
+
+func (o WriteOptions) context() writeContext {
+	return writeContext{by: o.Principal, requestID: o.RequestID}
 }
 
 // PatchKind selects how a patch document is applied.
@@ -66,45 +73,45 @@ type Op struct {
 // top-level "id" string in body names the resource (and is not part of its
 // data); without it a UUIDv7 is assigned.
 func (m *Manager) Create(ctx context.Context, typ string, body []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpCreate, Type: typ, Body: body, IfMatch: o.IfMatch}, o.Principal)
+	return m.single(ctx, Op{Kind: OpCreate, Type: typ, Body: body, IfMatch: o.IfMatch}, o)
 }
 
 // Replace writes body as the new data of a resource: a new revision, unless
 // the data equals the current revision's (then nothing is written and the
 // current revision is returned).
 func (m *Manager) Replace(ctx context.Context, typ, id string, body []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpReplace, Type: typ, ID: id, Body: body, IfMatch: o.IfMatch}, o.Principal)
+	return m.single(ctx, Op{Kind: OpReplace, Type: typ, ID: id, Body: body, IfMatch: o.IfMatch}, o)
 }
 
 // Patch applies a merge patch or JSON Patch to a resource's current data
 // and writes the result as Replace does.
 func (m *Manager) Patch(ctx context.Context, typ, id string, kind PatchKind, patch []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpPatch, Type: typ, ID: id, Body: patch, PatchKind: kind, IfMatch: o.IfMatch}, o.Principal)
+	return m.single(ctx, Op{Kind: OpPatch, Type: typ, ID: id, Body: patch, PatchKind: kind, IfMatch: o.IfMatch}, o)
 }
 
 // Delete soft-deletes a resource: it disappears from reads and lists but
 // keeps its history and can be restored. References to it are handled by
 // their on_delete policy.
 func (m *Manager) Delete(ctx context.Context, typ, id string, o WriteOptions) error {
-	_, err := m.single(ctx, Op{Kind: OpDelete, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+	_, err := m.single(ctx, Op{Kind: OpDelete, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 	return err
 }
 
 // Purge removes a resource and all its revisions for good.
 func (m *Manager) Purge(ctx context.Context, typ, id string, o WriteOptions) error {
-	_, err := m.single(ctx, Op{Kind: OpPurge, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+	_, err := m.single(ctx, Op{Kind: OpPurge, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 	return err
 }
 
 // Restore undoes a soft delete.
 func (m *Manager) Restore(ctx context.Context, typ, id string, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpRestore, Type: typ, ID: id, IfMatch: o.IfMatch}, o.Principal)
+	return m.single(ctx, Op{Kind: OpRestore, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 }
 
 // Switch makes revision n the current one (a rollback) without writing a
 // new revision; the next update's parent is n.
 func (m *Manager) Switch(ctx context.Context, typ, id string, n int, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpSwitch, Type: typ, ID: id, Revision: n, IfMatch: o.IfMatch}, o.Principal)
+	return m.single(ctx, Op{Kind: OpSwitch, Type: typ, ID: id, Revision: n, IfMatch: o.IfMatch}, o)
 }
 
 // MaxBatch is the most operations one batch may hold.
@@ -112,8 +119,9 @@ const MaxBatch = 1000
 
 // Batch applies ops in order in one transaction: all of them or, if any
 // fails, none. The error is then a *BatchError naming the failed operation.
-// Results hold the resource each operation left (nil for deletes).
-func (m *Manager) Batch(ctx context.Context, ops []Op, by Principal) ([]*Resource, error) {
+// Results hold the resource each operation left (nil for deletes). Each
+// operation carries its own IfMatch; o.IfMatch is not used.
+func (m *Manager) Batch(ctx context.Context, ops []Op, o WriteOptions) ([]*Resource, error) {
 	if len(ops) == 0 {
 		return nil, errorf(ErrInvalid, "batch holds no operations")
 	}
@@ -123,12 +131,12 @@ func (m *Manager) Batch(ctx context.Context, ops []Op, by Principal) ([]*Resourc
 	m.typeMu.RLock()
 	defer m.typeMu.RUnlock()
 	results := make([]*Resource, len(ops))
-	_, err := m.update(ctx, by, func(w *writer) error {
+	_, err := m.update(ctx, o.Principal, func(w *writer) error {
 		for i, op := range ops {
 			ct, err := m.lookupType(op.Type)
 			if err == nil {
 				var p *prepared
-				if p, err = prepare(w.tx, ct, op); err == nil {
+				if p, err = m.prepare(ctx, w.tx, ct, op, o.context()); err == nil {
 					results[i], err = w.apply(ct, op, p)
 				}
 			}
@@ -148,33 +156,34 @@ func (m *Manager) Batch(ctx context.Context, ops []Op, by Principal) ([]*Resourc
 // expensive work runs in parallel with other writers, and commits it. A
 // patch prepared from a revision that another writer replaced meanwhile is
 // prepared again inside the transaction, where nothing can move under it.
-func (m *Manager) single(ctx context.Context, op Op, by Principal) (*Resource, error) {
+func (m *Manager) single(ctx context.Context, op Op, o WriteOptions) (*Resource, error) {
 	m.typeMu.RLock()
 	defer m.typeMu.RUnlock()
 	ct, err := m.lookupType(op.Type)
 	if err != nil {
 		return nil, err
 	}
+	wc := o.context()
 	var p *prepared
-	if op.Kind == OpPatch {
+	if needsCurrent(ct, op) {
 		err = m.store.View(ctx, func(tx storage.Tx) error {
-			p, err = prepare(tx, ct, op)
+			p, err = m.prepare(ctx, tx, ct, op, wc)
 			return err
 		})
 	} else {
-		p, err = prepare(nil, ct, op)
+		p, err = m.prepare(ctx, nil, ct, op, wc)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var res *Resource
-	_, err = m.update(ctx, by, func(w *writer) error {
+	_, err = m.update(ctx, o.Principal, func(w *writer) error {
 		res, err = w.apply(ct, op, p)
 		return err
 	})
 	if errors.Is(err, errStale) {
-		_, err = m.update(ctx, by, func(w *writer) error {
-			p, err := prepare(w.tx, ct, op)
+		_, err = m.update(ctx, o.Principal, func(w *writer) error {
+			p, err := m.prepare(ctx, w.tx, ct, op, wc)
 			if err != nil {
 				return err
 			}
@@ -189,61 +198,81 @@ func (m *Manager) single(ctx context.Context, op Op, by Principal) (*Resource, e
 type prepared struct {
 	id     string
 	doc    *document
-	expect int // for patches: the revision patched
+	hooks  []HookApproval
+	expect int // the revision the work was based on (patches, hooked writes)
 }
 
-// prepare validates an operation and builds its document. tx is needed
-// only for patches, which read the current data.
-func prepare(tx storage.Tx, ct *compiledType, op Op) (*prepared, error) {
+// needsCurrent reports whether preparing op reads the resource's current
+// revision: patches apply to it, and hooks see it as "previous".
+func needsCurrent(ct *compiledType, op Op) bool {
 	switch op.Kind {
-	case OpCreate, OpReplace:
-		obj, err := decodeObject(op.Body)
-		if err != nil {
-			return nil, err
-		}
-		id, err := takeID(obj, op.ID, op.Kind == OpCreate)
-		if err != nil {
-			return nil, err
-		}
-		doc, err := ct.newDocument(obj)
-		if err != nil {
-			return nil, err
-		}
-		return &prepared{id: id, doc: doc}, nil
 	case OpPatch:
-		if !validID(op.ID) {
-			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
-		}
-		r := reader{tx: tx}
-		meta, rev, err := r.current(ct, op.ID)
+		return true
+	case OpReplace:
+		return ct.hasStage(StageValidate, StageBeforeUpdate)
+	case OpDelete, OpPurge:
+		return ct.hasStage(StageBeforeDelete)
+	}
+	return false
+}
+
+// prepare validates an operation, runs its hooks and builds its document.
+// tx is needed only when needsCurrent.
+func (m *Manager) prepare(ctx context.Context, tx storage.Tx, ct *compiledType, op Op, wc writeContext) (*prepared, error) {
+	if op.Kind != OpCreate && !validID(op.ID) {
+		return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
+	}
+	p := &prepared{id: op.ID}
+	var previous json.RawMessage
+	if needsCurrent(ct, op) {
+		meta, rev, err := reader{tx: tx}.current(ct, op.ID)
 		if err != nil {
 			return nil, err
 		}
-		if meta.Deleted {
+		if meta.Deleted && op.Kind != OpPurge {
 			return nil, errorf(ErrGone, "%s/%s is deleted", ct.def.Name, op.ID)
 		}
-		patched, err := applyPatch(op.PatchKind, rev.Data, op.Body)
+		previous, p.expect = rev.Data, meta.CurrentRevision
+	}
+	var obj map[string]any
+	var err error
+	switch op.Kind {
+	case OpCreate, OpReplace:
+		if obj, err = decodeObject(op.Body); err != nil {
+			return nil, err
+		}
+	case OpPatch:
+		patched, err := applyPatch(op.PatchKind, previous, op.Body)
 		if err != nil {
 			return nil, err
 		}
-		obj, err := decodeObject(patched)
-		if err != nil {
+		if obj, err = decodeObject(patched); err != nil {
 			return nil, errorf(ErrInvalid, "the patch does not produce a JSON object")
 		}
-		if _, err := takeID(obj, op.ID, false); err != nil {
-			return nil, err
+	case OpDelete, OpPurge:
+		if previous != nil {
+			if err := m.runDeleteHooks(ctx, ct, op.ID, previous, wc); err != nil {
+				return nil, err
+			}
 		}
-		doc, err := ct.newDocument(obj)
-		if err != nil {
-			return nil, err
-		}
-		return &prepared{id: op.ID, doc: doc, expect: meta.CurrentRevision}, nil
+		return p, nil
 	default:
-		if !validID(op.ID) {
-			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
-		}
-		return &prepared{id: op.ID}, nil
+		return p, nil
 	}
+	if p.id, err = takeID(obj, op.ID, op.Kind == OpCreate); err != nil {
+		return nil, err
+	}
+	before := StageBeforeUpdate
+	if op.Kind == OpCreate {
+		before = StageBeforeCreate
+		if p.id == "" {
+			p.id = m.newID()
+		}
+	}
+	if p.doc, p.hooks, err = m.runWriteHooks(ctx, ct, before, p.id, obj, previous, wc); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // takeID removes "id" from data. On create it names the new resource; on
@@ -271,21 +300,25 @@ func takeID(obj map[string]any, id string, create bool) (string, error) {
 func (w *writer) apply(ct *compiledType, op Op, p *prepared) (*Resource, error) {
 	switch op.Kind {
 	case OpCreate:
-		id := p.id
-		if id == "" {
-			id = w.m.newID()
+		return w.create(ct, p.id, p.doc, p.hooks)
+	case OpReplace, OpPatch:
+		return w.replace(ct, p.id, p.doc, op.IfMatch, p.expect, p.hooks)
+	case OpDelete, OpPurge:
+		if p.expect != 0 {
+			meta, err := w.loadMeta(ct, p.id)
+			if err != nil {
+				return nil, err
+			}
+			if err := checkIfMatch(meta, op.IfMatch); err != nil {
+				return nil, err
+			}
+			if meta.CurrentRevision != p.expect {
+				return nil, errStale
+			}
 		}
-		return w.create(ct, id, p.doc, nil)
-	case OpReplace:
-		if !validID(p.id) {
-			return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, p.id)
+		if op.Kind == OpDelete {
+			return nil, w.softDelete(ct, p.id, op.IfMatch)
 		}
-		return w.replace(ct, p.id, p.doc, op.IfMatch, 0, nil)
-	case OpPatch:
-		return w.replace(ct, p.id, p.doc, op.IfMatch, p.expect, nil)
-	case OpDelete:
-		return nil, w.softDelete(ct, p.id, op.IfMatch)
-	case OpPurge:
 		return nil, w.purge(ct, p.id, op.IfMatch)
 	case OpRestore:
 		return w.restore(ct, p.id, op.IfMatch)

@@ -55,7 +55,7 @@ func (s *Server) batch(c *fiber.Ctx) error {
 		}
 		ops[i] = op
 	}
-	results, err := s.m.Batch(c.UserContext(), ops, principal(c))
+	results, err := s.m.Batch(c.UserContext(), ops, writeOptions(c, ""))
 	if err != nil {
 		return err
 	}

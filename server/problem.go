@@ -44,6 +44,7 @@ var (
 	kindValidation   = problemKind{fiber.StatusUnprocessableEntity, "validation", "Validation failed"}
 	kindRateLimited  = problemKind{fiber.StatusTooManyRequests, "rate_limited", "Too many requests"}
 	kindInternal     = problemKind{fiber.StatusInternalServerError, "internal", "Internal error"}
+	kindHookFailed   = problemKind{fiber.StatusInternalServerError, "hook_failed", "Hook failed"}
 	kindUnavailable  = problemKind{fiber.StatusServiceUnavailable, "internal", "Service unavailable"}
 )
 
@@ -69,6 +70,8 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindPrecondition
 	case errors.Is(err, core.ErrValidation):
 		kind = kindValidation
+	case errors.Is(err, core.ErrHookFailed):
+		kind = kindHookFailed
 	case errors.Is(err, core.ErrClosed):
 		kind = kindUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -130,6 +133,11 @@ func fiberKind(code int) problemKind {
 // is called by every wrapped route.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	p, internal := toProblem(err)
+	if p.Status == fiber.StatusInternalServerError && !internal {
+		s.log.WarnContext(c.UserContext(), "hook failed",
+			slog.String("method", c.Method()), slog.String("path", c.Path()),
+			slog.String("request_id", string(c.Response().Header.Peek(fiber.HeaderXRequestID))), slog.Any("err", err))
+	}
 	if internal {
 		s.log.ErrorContext(c.UserContext(), "request failed",
 			slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("err", err))

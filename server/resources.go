@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -19,7 +21,27 @@ func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(nam
 func principal(*fiber.Ctx) core.Principal { return core.Principal{} }
 
 func writeOptions(c *fiber.Ctx, id string) core.WriteOptions {
-	return core.WriteOptions{Principal: principal(c), IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id)}
+	return core.WriteOptions{Principal: principal(c), IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id), RequestID: requestID(c)}
+}
+
+// requestIDs numbers requests that come without an X-Request-ID; the
+// prefix keeps numbers of different server runs apart.
+var (
+	requestPrefix = strconv.FormatInt(time.Now().UnixMilli(), 36) + "-"
+	requestSeq    atomic.Uint64
+)
+
+// requestID is the client's X-Request-ID when it is a sensible token, or a
+// new one; it is echoed in the response and given to hooks and logs.
+func requestID(c *fiber.Ctx) string {
+	id := c.Get(fiber.HeaderXRequestID)
+	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		id = requestPrefix + strconv.FormatUint(requestSeq.Add(1), 10)
+	} else {
+		id = strings.Clone(id)
+	}
+	c.Set(fiber.HeaderXRequestID, id)
+	return id
 }
 
 func (s *Server) create(c *fiber.Ctx) error {

@@ -103,6 +103,10 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Delete("/types/:type", h(s.deleteType))
 	api.Get("/changes", h(s.changes))
 	api.Post("/batch", h(s.batch))
+	api.Get("/hooks", h(s.listHooks))
+	api.Get("/hooks/:name", h(s.getHook))
+	api.Put("/hooks/:name", h(s.putHook))
+	api.Delete("/hooks/:name", h(s.deleteHook))
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))

@@ -1,0 +1,68 @@
+package server
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/strata-dev/strata/core"
+)
+
+func (s *Server) listHooks(c *fiber.Ctx) error {
+	mods, err := s.m.HookModules()
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": mods})
+}
+
+func (s *Server) getHook(c *fiber.Ctx) error {
+	mods, err := s.m.HookModules()
+	if err != nil {
+		return err
+	}
+	name := c.Params("name")
+	for _, m := range mods {
+		if m.Name == name {
+			return sendJSON(c, fiber.StatusOK, m)
+		}
+	}
+	return &core.Error{Kind: core.ErrNotFound, Detail: "no hook module " + name}
+}
+
+// putHook registers or replaces a module. The module is compiled and
+// checked against the ABI before it is accepted; calls in flight finish on
+// the module they started with.
+func (s *Server) putHook(c *fiber.Ctx) error {
+	mt, err := mediaType(c)
+	if err != nil {
+		return err
+	}
+	if mt != "application/wasm" {
+		return fiber.NewError(fiber.StatusUnsupportedMediaType, "a hook module is sent as application/wasm")
+	}
+	if len(c.Body()) == 0 {
+		return badRequest("the request body is empty; send the module")
+	}
+	name := param(c, "name")
+	existed := false
+	if mods, err := s.m.HookModules(); err == nil {
+		for _, m := range mods {
+			existed = existed || m.Name == name
+		}
+	}
+	mod, err := s.m.RegisterHook(c.UserContext(), name, c.Body())
+	if err != nil {
+		return err
+	}
+	status := fiber.StatusCreated
+	if existed {
+		status = fiber.StatusOK
+	}
+	return sendJSON(c, status, mod)
+}
+
+func (s *Server) deleteHook(c *fiber.Ctx) error {
+	if err := s.m.RemoveHook(c.UserContext(), param(c, "name")); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
