@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks
 
 all: build
 
@@ -15,8 +15,14 @@ build:
 run:
 	$(GO) run ./cmd/strata serve
 
-# Every test under the race detector, then each fuzz target briefly.
-test: vet test-race fuzz
+# Every test under the race detector, then each fuzz target briefly. The
+# tests run the example hooks, so they are built first.
+test: vet hooks test-race fuzz
+
+# The example hook in every language: examples/wasm-hooks/build/*.wasm.
+# Toolchains: examples/wasm-hooks/install-toolchains.sh.
+hooks:
+	$(MAKE) -C examples/wasm-hooks
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -42,8 +48,9 @@ vet:
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: build
-	$(GO) run ./cmd/strata-bench -strata $(BIN)
+BENCHFLAGS ?=
+bench: build hooks
+	$(GO) run ./cmd/strata-bench -strata $(BIN) $(BENCHFLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
@@ -41,13 +42,17 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 	if err != nil {
 		t.Fatalf("open bolt: %v", err)
 	}
-	m, err := core.Open(ctx, store, core.Options{})
-	if err != nil {
-		t.Fatalf("open manager: %v", err)
-	}
 	var o server.Options
 	for _, f := range opts {
 		f(&o)
+	}
+	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger))
+	if err != nil {
+		t.Fatalf("hook runtime: %v", err)
+	}
+	m, err := core.Open(ctx, store, core.Options{Hooks: hooks.CoreRunner(rt)})
+	if err != nil {
+		t.Fatalf("open manager: %v", err)
 	}
 	app := server.New(m, o).NewApp()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -71,6 +76,7 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 		_ = app.Shutdown()
 		<-served
 		_ = m.Close()
+		_ = rt.Close(context.Background())
 		if err := store.Close(); err != nil {
 			t.Errorf("close store: %v", err)
 		}

@@ -38,6 +38,9 @@ type config struct {
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string `json:"log_level"`
 	LogFormat string `json:"log_format"`
+	// HooksDir holds hook modules (*.wasm) registered at start and
+	// reloaded when they change. Empty means none.
+	HooksDir string `json:"hooks_dir"`
 	// Types are declared types, created or updated at start.
 	Types []core.Type `json:"types"`
 }
@@ -122,6 +125,7 @@ var envSettings = map[string]string{
 	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
 	"STRATA_LOG_LEVEL":         "log-level",
 	"STRATA_LOG_FORMAT":        "log-format",
+	"STRATA_HOOKS_DIR":         "hooks-dir",
 }
 
 // addServeFlags declares the flags that override the configuration.
@@ -137,6 +141,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
+	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
 }
 
 // resolveConfig builds the configuration: defaults, then the file, then
@@ -194,6 +199,8 @@ func applySetting(c *config, name, v string) error {
 		c.LogLevel = v
 	case "log-format":
 		c.LogFormat = v
+	case "hooks-dir":
+		c.HooksDir = v
 	}
 	if err != nil {
 		return fmt.Errorf("setting %s=%q: %w", name, v, err)

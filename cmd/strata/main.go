@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -31,6 +33,10 @@ import (
 func main() {
 	tuneGC()
 	if err := rootCommand().Execute(); err != nil {
+		var quiet *quietError
+		if !errors.As(err, &quiet) {
+			fmt.Fprintln(os.Stderr, "strata:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -40,9 +46,9 @@ func rootCommand() *cobra.Command {
 		Use:           "strata",
 		Short:         "Strata: a versioned JSON resource server",
 		SilenceUsage:  true,
-		SilenceErrors: false,
+		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), typesCommand())
+	root.AddCommand(serveCommand(), typesCommand(), hookCommand())
 	return root
 }
 
@@ -130,7 +136,25 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 			log.Error("close storage", slog.Any("err", err))
 		}
 	}()
-	m, err := core.Open(ctx, store, core.Options{Logger: log})
+	rt, err := hooks.New(ctx, hooks.WithCacheDir(filepath.Join(cfg.Data, "hooks-cache")), hooks.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := rt.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("close hook runtime", slog.Any("err", err))
+		}
+	}()
+	if cfg.HooksDir != "" {
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched, err := hooks.LoadDir(watchCtx, rt, cfg.HooksDir, time.Second, log)
+		if err != nil {
+			stopWatch()
+			return err
+		}
+		defer func() { stopWatch(); <-watched }()
+	}
+	m, err := core.Open(ctx, store, core.Options{Logger: log, Hooks: hooks.CoreRunner(rt)})
 	if err != nil {
 		return err
 	}

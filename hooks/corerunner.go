@@ -1,0 +1,78 @@
+package hooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/strata-dev/strata/core"
+)
+
+// CoreRunner lets a core.Manager run hooks on r: it implements
+// core.HookRunner and core.HookRegistry. Pass it as core.Options.Hooks.
+func CoreRunner(r *Runtime) interface {
+	core.HookRunner
+	core.HookRegistry
+} {
+	return coreRunner{r}
+}
+
+type coreRunner struct{ r *Runtime }
+
+func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.HookResult, error) {
+	in := Input{
+		Stage: call.Stage, Type: call.Type, ID: call.ID,
+		Data: call.Data, Previous: call.Previous, Config: call.Config,
+		Request: RequestInfo{ID: call.RequestID, Time: call.RequestTime},
+	}
+	if call.Principal != nil {
+		in.Principal = &Principal{ID: call.Principal.ID, Roles: call.Principal.Roles}
+		if in.Principal.Roles == nil {
+			in.Principal.Roles = []string{}
+		}
+	}
+	res, err := c.r.Call(ctx, call.Module, in, Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("module %s is not registered", call.Module)
+		}
+		return nil, err
+	}
+	out := &core.HookResult{Allow: res.Output.Allow, Data: res.Output.Data, SHA256: res.SHA256}
+	for _, e := range res.Output.Errors {
+		out.Errors = append(out.Errors, core.FieldError{Path: e.Path, Message: e.Message})
+	}
+	return out, nil
+}
+
+func (c coreRunner) RegisterHook(ctx context.Context, name string, wasm []byte) (core.HookModule, error) {
+	info, err := c.r.Register(ctx, name, wasm)
+	if err != nil {
+		if errors.Is(err, ErrInvalidModule) {
+			return core.HookModule{}, &core.Error{Kind: core.ErrInvalid, Detail: err.Error()}
+		}
+		return core.HookModule{}, err
+	}
+	return moduleOf(info), nil
+}
+
+func (c coreRunner) RemoveHook(ctx context.Context, name string) error {
+	err := c.r.Remove(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return &core.Error{Kind: core.ErrNotFound, Detail: "no hook module " + name}
+	}
+	return err
+}
+
+func (c coreRunner) HookModules() []core.HookModule {
+	mods := c.r.Modules()
+	out := make([]core.HookModule, len(mods))
+	for i, m := range mods {
+		out[i] = moduleOf(m)
+	}
+	return out
+}
+
+func moduleOf(m ModuleInfo) core.HookModule {
+	return core.HookModule{Name: m.Name, SHA256: m.SHA256, Size: m.Size, RegisteredAt: m.RegisteredAt.UTC().Format("2006-01-02T15:04:05.000Z")}
+}

@@ -1,0 +1,138 @@
+package hooks
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Defaults of a Runtime's options and of a call's Limits.
+const (
+	// DefaultTimeout is the wall-clock limit of a call whose
+	// Limits.Timeout is zero.
+	DefaultTimeout = 100 * time.Millisecond
+	// DefaultMemoryMB is the linear memory limit of a call whose
+	// Limits.MemoryMB is zero.
+	DefaultMemoryMB = 16
+	// DefaultPoolSize is the number of instances pre-warmed per module.
+	DefaultPoolSize = 2
+	// DefaultMaxIdle is the least number of idle instances kept per module
+	// and memory limit.
+	DefaultMaxIdle = 8
+	// DefaultRecycleAfter is the number of calls after which an instance
+	// is replaced by a fresh one.
+	DefaultRecycleAfter = 1000
+	// DefaultMaxMemoryMB is the largest memory limit a call may ask for.
+	DefaultMaxMemoryMB = 256
+	// MaxOutputBytes is the largest output envelope a hook may write.
+	MaxOutputBytes = 1 << 20
+)
+
+// Option configures a Runtime. Options are applied, in order, to a copy of
+// the defaults by New; an Option never fails, New validates the result.
+type Option func(*config)
+
+// config is the validated configuration of a Runtime. It is never
+// changed after New.
+type config struct {
+	cacheDir       string
+	logger         *slog.Logger
+	maxConcurrency int
+	poolSize       int
+	recycleAfter   int
+	maxMemoryMB    int
+
+	// Test seams, set only by this package's tests.
+
+	// noGuard compiles modules without the function listener that bounds
+	// call trees and call depth (to measure its overhead).
+	noGuard bool
+	// onRun, when set, is called on the calling goroutine once a call holds
+	// its concurrency slot, before any guest code runs; the function it
+	// returns, if any, is called before the slot is released.
+	onRun func(ctx context.Context, hook string) (done func())
+}
+
+func defaultConfig() config {
+	return config{
+		logger:         slog.New(slog.DiscardHandler),
+		maxConcurrency: 2 * runtime.GOMAXPROCS(0),
+		poolSize:       DefaultPoolSize,
+		recycleAfter:   DefaultRecycleAfter,
+		maxMemoryMB:    DefaultMaxMemoryMB,
+	}
+}
+
+// maxIdle is the number of idle instances kept per pool.
+func (c *config) maxIdle() int { return max(c.poolSize, DefaultMaxIdle) }
+
+// WithCacheDir keeps compiled modules in dir (created if missing) so that
+// a restarted process, or another Runtime using the same directory,
+// registers a module it has seen before without compiling it again. The
+// empty string, the default, keeps compiled code in memory only.
+func WithCacheDir(dir string) Option {
+	return func(c *config) { c.cacheDir = dir }
+}
+
+// WithLogger sets where the runtime logs, including every line a hook
+// logs (through hook.log, stdout or stderr), with the attributes hook and
+// request_id. nil, like the default, discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// WithMaxConcurrency bounds the guest calls (and instantiations) running
+// at once across all modules. Callers beyond it wait for a slot for as
+// long as their context allows. n <= 0 means the default, 2×GOMAXPROCS.
+func WithMaxConcurrency(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			n = 2 * runtime.GOMAXPROCS(0)
+		}
+		c.maxConcurrency = n
+	}
+}
+
+// WithPoolSize sets how many instances Register pre-warms per module
+// (default 2; 0 pre-warms none). Up to max(n, 8) idle instances are kept
+// per module and memory limit. n < 0 means the default.
+func WithPoolSize(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			n = DefaultPoolSize
+		}
+		c.poolSize = n
+	}
+}
+
+// WithRecycleAfter replaces an instance by a fresh one after it has
+// served calls calls (default 1000). Instances whose memory grew by more
+// than half its size after _initialize, and at least 2 MiB, are replaced
+// whatever their count. calls <= 0 means the default.
+func WithRecycleAfter(calls int) Option {
+	return func(c *config) {
+		if calls <= 0 {
+			calls = DefaultRecycleAfter
+		}
+		c.recycleAfter = calls
+	}
+}
+
+// WithMaxMemoryMB sets the largest linear memory, in MiB, a hook may be
+// given (default 256, at most 4096). Register refuses modules whose
+// declared minimum memory is larger; Call clamps Limits.MemoryMB to it.
+// n <= 0 means the default.
+func WithMaxMemoryMB(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			n = DefaultMaxMemoryMB
+		}
+		c.maxMemoryMB = n
+	}
+}

@@ -1,0 +1,11 @@
+;; grow_loop: grows one page at a time until refused, then traps.
+(module
+  (import "hook" "input_read" (func $input_read (param i32 i32) (result i32)))
+  (import "hook" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\22allow\22:true}")
+  (func (export "hook_abi_v1"))
+  (func (export "hook_handle") (param $len i32) (result i32)
+    (loop $more (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+    unreachable)
+)

@@ -1,0 +1,22 @@
+;; log_flood: logs 100000 lines of 10000 bytes and writes 8 MiB to stdout, then answers allow:true.
+(module
+  (import "hook" "input_read" (func $input_read (param i32 i32) (result i32)))
+  (import "hook" "output_write" (func $output_write (param i32 i32)))
+  (import "hook" "log" (func $log (param i32 i32 i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\22allow\22:true}")
+  (func (export "hook_abi_v1"))
+  (func (export "hook_handle") (param $len i32) (result i32)
+    (local $i i32)
+    (i32.store (i32.const 64) (i32.const 100))
+    (i32.store (i32.const 68) (i32.const 8192))
+    (loop $again
+      (call $log (i32.const 1) (i32.const 100) (i32.const 10000))
+      (if (i32.lt_u (local.get $i) (i32.const 1024))
+        (then (drop (call $fd_write (i32.const 1) (i32.const 64) (i32.const 1) (i32.const 72)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (i32.const 100000))))
+    (call $output_write (i32.const 0) (i32.const 14))
+    (i32.const 0))
+)

@@ -1,0 +1,16 @@
+;; init: counts _initialize calls; answers allow:true only if it ran exactly once.
+(module
+  (import "hook" "input_read" (func $input_read (param i32 i32) (result i32)))
+  (import "hook" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\22allow\22:true}")
+  (data (i32.const 32) "{\22allow\22:false}")
+  (global $inits (mut i32) (i32.const 0))
+  (func (export "hook_abi_v1"))
+  (func (export "_initialize")
+    (global.set $inits (i32.add (global.get $inits) (i32.const 1))))
+  (func (export "hook_handle") (param $len i32) (result i32)
+    (if (i32.eq (global.get $inits) (i32.const 1))
+      (then (call $output_write (i32.const 0) (i32.const 14)))
+      (else (call $output_write (i32.const 32) (i32.const 15))))
+    (i32.const 0)))
