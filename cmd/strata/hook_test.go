@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func builtHook(t *testing.T, lang string) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "examples", "wasm-hooks", "build", lang+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("example hook %s is not built (run `make hooks`): %v", lang, err)
+	}
+	return path
+}
+
+// TestHookTestCommand runs a module once through strata hook test.
+func TestHookTestCommand(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, title string
+		exitOK      bool
+		want        []string
+	}{
+		{"allows", "Hello World", true, []string{`"slug": "hello-world"`, "log[info]: checked title", "time:", "memory:", "sha256:"}},
+		{"rejects", "LOUD", false, []string{`"allow": false`, "title must not be all caps"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			input := filepath.Join(dir, tc.name+".json")
+			ev, _ := json.Marshal(map[string]any{"type": "posts", "id": "p1", "data": map[string]any{"title": tc.title}})
+			if err := os.WriteFile(input, ev, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(strataBin, "hook", "test", builtHook(t, "c"), "--stage", "validate", "--input", input).CombinedOutput()
+			if (err == nil) != tc.exitOK {
+				t.Fatalf("exit %v, want ok=%v\n%s", err, tc.exitOK, out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(string(out), w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestHookNewCommand scaffolds a hook from each example.
+func TestHookNewCommand(t *testing.T) {
+	for lang, file := range map[string]string{"go": "main.go", "c": "hook.c", "rust": "hook.rs", "assemblyscript": "hook.ts", "wat": "hook.wat"} {
+		t.Run(lang, func(t *testing.T) {
+			cmd := exec.Command(strataBin, "hook", "new", lang, "myhook")
+			cmd.Dir = t.TempDir()
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, f := range []string{file, "BUILDING.md"} {
+				if _, err := os.Stat(filepath.Join(cmd.Dir, "myhook", f)); err != nil {
+					t.Fatalf("scaffold lacks %s: %v", f, err)
+				}
+			}
+		})
+	}
+	if out, err := exec.Command(strataBin, "hook", "new", "cobol", "x").CombinedOutput(); err == nil {
+		t.Fatalf("unknown language accepted:\n%s", out)
+	}
+}
+
+// TestHooksDirReload starts the server with a hooks directory and replaces
+// a module file while it runs: the new module takes over without a restart.
+func TestHooksDirReload(t *testing.T) {
+	hooksDir := t.TempDir()
+	first, _ := os.ReadFile(builtHook(t, "c"))
+	second, _ := os.ReadFile(builtHook(t, "rust"))
+	if err := os.WriteFile(filepath.Join(hooksDir, "titles.wasm"), first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, t.TempDir(), "--hooks-dir", hooksDir)
+	sha := func() string {
+		_, raw := call(t, "GET", p.url+"/api/hooks/titles", "")
+		var m struct{ SHA256 string }
+		_ = json.Unmarshal(raw, &m)
+		return m.SHA256
+	}
+	before := sha()
+	if before == "" {
+		t.Fatalf("module from the hooks directory not registered\n%s", p.logs)
+	}
+	if st, raw := call(t, "POST", p.url+"/api/types", `{"name":"posts","schema":{"type":"object"},"hooks":[{"stage":"before_create","module":"titles"}]}`); st != 201 {
+		t.Fatalf("define type: %d %s", st, raw)
+	}
+	if st, raw := call(t, "POST", p.url+"/api/posts", `{"title":"A Title"}`); st != 201 || !strings.Contains(string(raw), `"slug":"a-title"`) {
+		t.Fatalf("create: %d %s", st, raw)
+	}
+	if err := os.WriteFile(filepath.Join(hooksDir, "titles.wasm"), second, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for sha() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("changed module file not reloaded\n%s", p.logs)
+		}
+		<-time.After(100 * time.Millisecond)
+	}
+	st, raw := call(t, "POST", p.url+"/api/posts", `{"title":"Another"}`)
+	if st != 201 || !strings.Contains(string(raw), sha()) {
+		t.Fatalf("create after reload: %d %s", st, raw)
+	}
+}
