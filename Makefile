@@ -32,7 +32,9 @@ FUZZ_TARGETS := \
 	./core:FuzzPatch \
 	./core:FuzzCreate \
 	./server:FuzzRequests \
-	./server/openapi:FuzzOrderedRoundTrip
+	./server/openapi:FuzzOrderedRoundTrip \
+	./hooks:FuzzAppendString \
+	./hooks:FuzzDecodeOutput
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -27,6 +27,22 @@ type callState struct {
 	logs     logCapture
 	depth    int
 	fault    *fault // the first failure the host recorded
+
+	// The guard's own deadline check, which needs no other goroutine to
+	// run (see guardListener.Before).
+	deadline       time.Time // when the call must end
+	callerDeadline bool      // deadline is the caller's, earlier than the timeout
+	ticks          uint32    // guarded calls since the call began
+	expired        bool      // the guard stopped the guest at deadline
+}
+
+// setDeadline sets the deadline the guard enforces: timeout from now, or
+// ctx's deadline if that is earlier.
+func (cs *callState) setDeadline(ctx context.Context, now time.Time, timeout time.Duration) {
+	cs.deadline = now.Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(cs.deadline) {
+		cs.deadline, cs.callerDeadline = dl, true
+	}
 }
 
 // callFrom returns the call in progress; a guest reaching a host function
@@ -108,6 +124,7 @@ func (r *Runtime) Call(ctx context.Context, name string, in Input, lim Limits) (
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errHookTimeout)
 	defer cancel()
 	cs := &callState{hook: name, input: input}
+	cs.setDeadline(ctx, start, timeout)
 	cctx := context.WithValue(tctx, callKey{}, cs)
 	defer func() {
 		emitLogs(ctx, r.cfg.logger, name, in.Request.ID, cs.logs.lines)
@@ -135,7 +152,7 @@ func (r *Runtime) Call(ctx context.Context, name string, in Input, lim Limits) (
 	case inst.lin.exceeded:
 		ce = classify(tctx, cs, inst, name, timeout, errors.New("memory limit exceeded"))
 	case status != 0:
-		msg := fmt.Sprintf("hook_handle returned status %d", status)
+		msg := fmt.Sprintf("hook_handle returned status %d", int32(status))
 		if status == 1 {
 			msg += " (hook error)"
 		}
@@ -217,15 +234,16 @@ func classify(tctx context.Context, cs *callState, inst *instance, name string, 
 	case errors.As(err, &f):
 		ce.Reason, ce.Err = f.reason, f.err
 	case interrupted(err):
-		if tctx.Err() == nil {
-			ce.Reason, ce.Err = ReasonTrap, errors.New("interrupted: the runtime is closing")
-			break
-		}
 		ce.Reason = ReasonTimeout
-		if context.Cause(tctx) == errHookTimeout {
+		switch {
+		case cs.expired && !cs.callerDeadline, tctx.Err() != nil && context.Cause(tctx) == errHookTimeout:
 			ce.Err = fmt.Errorf("ran longer than its %s timeout: %w", timeout, context.DeadlineExceeded)
-		} else {
+		case cs.expired:
+			ce.Err = fmt.Errorf("stopped because its caller gave up: %w", context.DeadlineExceeded)
+		case tctx.Err() != nil:
 			ce.Err = fmt.Errorf("stopped because its caller gave up: %w", tctx.Err())
+		default:
+			ce.Reason, ce.Err = ReasonTrap, errors.New("interrupted: the runtime is closing")
 		}
 	default:
 		ce.Reason = ReasonTrap

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -15,6 +16,10 @@ import (
 // Reaching it is not free: wazero walks the whole guest stack before each
 // listener call, so a call at depth d costs O(d).
 const maxCallDepth = 10_000
+
+// deadlineCheckEvery is how many guarded calls pass between two readings
+// of the clock by the guard.
+const deadlineCheckEvery = 16
 
 // errInterrupted is the panic the guard raises in a guest whose module
 // was closed: its deadline passed, its caller gave up or the runtime is
@@ -29,7 +34,9 @@ var errCallDepth = fmt.Errorf("call stack exhausted: more than %d nested calls",
 // call others: it stops the guest when its module has been closed (wazero
 // closes it when the call's context ends, see
 // wazero.RuntimeConfig.WithCloseOnContextDone, which alone only checks at
-// loop back-edges) and bounds the call depth. Going through Go on every
+// loop back-edges) or when, by its own reading of the clock every
+// deadlineCheckEvery calls, the call's deadline has passed; and it bounds
+// the call depth. Going through Go on every
 // such call also gives the scheduler and the garbage collector a safe
 // point, so a loop-free call tree can neither outlive its deadline nor
 // stall a stop-the-world.
@@ -83,6 +90,14 @@ func (guardListener) Before(ctx context.Context, mod api.Module, _ api.FunctionD
 		cs.depth++
 		if cs.depth > maxCallDepth {
 			cs.fail(ReasonTrap, errCallDepth)
+		}
+		// wazero closes the module at the deadline from a goroutine of
+		// its own, which a loaded machine may run late; the guard also
+		// reads the clock itself, every deadlineCheckEvery calls.
+		cs.ticks++
+		if cs.ticks%deadlineCheckEvery == 0 && !cs.deadline.IsZero() && time.Now().After(cs.deadline) {
+			cs.expired = true
+			panic(errInterrupted)
 		}
 	}
 }

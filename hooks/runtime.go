@@ -197,6 +197,7 @@ func (r *Runtime) warm(ctx context.Context, e *entry, pages uint32) bool {
 		return false
 	}
 	cs := &callState{hook: e.info.Name}
+	cs.setDeadline(ctx, time.Now(), prewarmTimeout)
 	tctx, cancel := context.WithTimeoutCause(ctx, prewarmTimeout, errHookTimeout)
 	inst, err := r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs)
 	var ce *CallError

@@ -61,7 +61,7 @@ func TestCallEcho(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := r.Call(t.Context(), "posts_validate", tc.in, Limits{})
+			res, err := r.Call(t.Context(), "posts_validate", tc.in, relaxed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,7 +90,7 @@ func TestCallOutput(t *testing.T) {
 	t.Parallel()
 	r := newRuntime(t)
 	register(t, r, "reject", module(t, "reject"))
-	res, err := r.Call(t.Context(), "reject", sampleInput(), Limits{})
+	res, err := r.Call(t.Context(), "reject", sampleInput(), relaxed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,7 +470,7 @@ func TestReplaceInFlight(t *testing.T) {
 	held := make(chan *Result)
 	go func() {
 		ctx := context.WithValue(t.Context(), holdKey{}, true)
-		res, err := r.Call(ctx, "m", sampleInput(), Limits{})
+		res, err := r.Call(ctx, "m", sampleInput(), relaxed)
 		if err != nil {
 			t.Error(err)
 		}
@@ -600,7 +600,7 @@ func TestConcurrencyBound(t *testing.T) {
 	var wg sync.WaitGroup
 	for range limit {
 		wg.Go(func() {
-			_, err := r.Call(context.WithValue(t.Context(), holdKey{}, true), "m", sampleInput(), Limits{})
+			_, err := r.Call(context.WithValue(t.Context(), holdKey{}, true), "m", sampleInput(), relaxed)
 			if err != nil {
 				t.Error(err)
 			}
@@ -723,7 +723,7 @@ func TestCloseWaits(t *testing.T) {
 		t.Errorf("Close: %v, want its context's deadline", err)
 	}
 	err = <-failed
-	within(t, "interrupting a guest on Close", time.Since(start), 50*time.Millisecond+hostileMargin)
+	within(t, "interrupting a guest on Close", time.Since(start), 50*time.Millisecond+crowdMargin)
 	var ce *CallError
 	if !errors.As(err, &ce) || ce.Reason != ReasonTrap || !strings.Contains(err.Error(), "closing") {
 		t.Errorf("the interrupted call: %v", err)

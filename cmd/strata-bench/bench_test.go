@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestMain lets the test binary stand in for strata-bench as the baseline
@@ -20,9 +23,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestQuickBench builds strata and runs the whole bench in quick mode: the
-// report must have a row for every scenario and for the size run, and no
-// request may fail.
+// TestQuickBench builds strata (and the example hooks, if missing) and
+// runs the whole bench in quick mode: the report must have a row for every
+// scenario, for every hook language and for the size run, and no request
+// may fail.
 func TestQuickBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds strata and runs two servers")
@@ -32,8 +36,9 @@ func TestQuickBench(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build strata: %v\n%s", err, out)
 	}
+	hooksDir := buildHooks(t)
 	var stdout, stderr bytes.Buffer
-	args := []string{"-strata", bin, "-quick", "-duration", "300ms", "-docs", "1000"}
+	args := []string{"-strata", bin, "-hooks-dir", hooksDir, "-quick", "-duration", "300ms", "-docs", "1000"}
 	if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 	}
@@ -52,6 +57,21 @@ func TestQuickBench(t *testing.T) {
 			t.Errorf("%s: errors %s, want 0/0", sc.name, r[errorsCol])
 		}
 	}
+	header, rows = markdownTable(t, out, "Language")
+	errorsCol = slices.Index(header, "Errors P/H")
+	if len(rows) != len(hookLanguages) {
+		t.Errorf("hook overhead table has %d rows, want %d", len(rows), len(hookLanguages))
+	}
+	for _, l := range hookLanguages {
+		r, ok := rows[l.name]
+		if !ok {
+			t.Errorf("no hook overhead row for %q", l.name)
+			continue
+		}
+		if r[errorsCol] != "0/0" {
+			t.Errorf("hook %s: errors %s, want 0/0", l.name, r[errorsCol])
+		}
+	}
 	header, rows = markdownTable(t, out, "Documents")
 	r, ok := rows["1,000"]
 	if !ok {
@@ -59,6 +79,62 @@ func TestQuickBench(t *testing.T) {
 	}
 	if got := r[slices.Index(header, "Errors")]; got != "0" {
 		t.Errorf("size run: errors %s, want 0", got)
+	}
+}
+
+// buildHooks returns the directory of the example hook modules, building
+// them with make if any is missing.
+func buildHooks(t testing.TB) string {
+	t.Helper()
+	const examples = "../../examples/wasm-hooks"
+	dir := filepath.Join(examples, "build")
+	for _, l := range hookLanguages {
+		if _, err := os.Stat(l.file(dir)); err == nil {
+			continue
+		}
+		out, err := exec.CommandContext(t.Context(), "make", "-C", examples).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build the example hooks: %v\n%s", err, out)
+		}
+		break
+	}
+	return dir
+}
+
+// TestTitlesNotAllCaps checks that the documents the bench writes pass the
+// example hook: their titles have a lowercase letter.
+func TestTitlesNotAllCaps(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var doc []byte
+	for i := range 1000 {
+		doc = appendDoc(doc[:0], rng, uint64(i))
+		var d struct{ Title string }
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatalf("document %s: %v", doc, err)
+		}
+		if !strings.ContainsFunc(d.Title, unicode.IsLower) {
+			t.Fatalf("title %q has no lowercase letter: the example hook would reject it", d.Title)
+		}
+	}
+}
+
+// TestHookModulesMissing checks that a missing hook module fails the bench
+// before it starts anything, unless -skip-hooks.
+func TestHookModulesMissing(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "strata")
+	if err := os.WriteFile(bin, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	empty := t.TempDir()
+	var stderr bytes.Buffer
+	_, err := parseOptions([]string{"-strata", bin, "-hooks-dir", empty}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "go.wasm") {
+		t.Errorf("parseOptions with an empty -hooks-dir: %v, want an error naming go.wasm", err)
+	}
+	if _, err := parseOptions([]string{"-strata", bin, "-hooks-dir", empty, "-skip-hooks"}, &stderr); err != nil {
+		t.Errorf("parseOptions with -skip-hooks: %v", err)
 	}
 }
 

@@ -5,7 +5,8 @@
 // Usage:
 //
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
-//	             [-procs N] [-run REGEXP] [-skip-size] [-quick] [-json]
+//	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks]
+//	             [-hooks-dir examples/wasm-hooks/build] [-quick] [-json]
 //
 // It builds nothing: it runs the given strata binary as a child process,
 // over a fresh temporary data directory on a loopback port, and itself
@@ -21,13 +22,26 @@
 // Each scenario runs for -duration, after a warm-up, first against the
 // baseline and then against Strata: durable creates of ~1 KiB documents,
 // reads of random ids, replacing updates of random ids, and list pages of
-// 20, from the start and from a random later cursor. A size run then
-// creates -docs documents in a fresh Strata and reports the data
-// directory's size and the server's memory.
+// 20, from the start and from a random later cursor (-run selects among
+// these).
+//
+// The hook overhead run then measures what a validate hook costs durable
+// creates. In one fresh Strata it registers the example hook
+// (examples/wasm-hooks, `make hooks`) in each of its five languages from
+// -hooks-dir, defines a type per language with the creates' schema and the
+// module bound to the validate stage, checks that a create records the
+// module's approval in revision.hooks, and then measures creates into each
+// language's type, each right next to a run of plain creates (no hook) in
+// the same process, alternating which goes first. A missing module is an
+// error; -skip-hooks skips the run.
+//
+// A size run then creates -docs documents in a fresh Strata and reports
+// the data directory's size and the server's memory.
 //
 // The exit status is non-zero when more than 0.1% of the requests of any
 // run failed (a non-2xx status or a transport error). Missed targets are
-// reported, not failed. Children and temporary files are removed on every
+// reported, not failed, as are a hook overhead run's; a create that does
+// not record its hook's approval fails the bench. Children and temporary files are removed on every
 // exit path, Ctrl-C included.
 package main
 
@@ -107,6 +121,8 @@ type options struct {
 	procs       int            // GOMAXPROCS of both servers
 	run         *regexp.Regexp // selects the scenarios to run
 	skipSize    bool
+	skipHooks   bool
+	hooksDir    string // absolute path of the built example hook modules
 	quick       bool
 	json        bool
 	// settle is the longest wait for the servers to go idle before a run.
@@ -124,6 +140,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.procs, "procs", runtime.GOMAXPROCS(0), "GOMAXPROCS of both servers")
 	runExpr := fs.String("run", "", "run only the scenarios whose names match this regular expression")
 	fs.BoolVar(&o.skipSize, "skip-size", false, "skip the size run")
+	fs.BoolVar(&o.skipHooks, "skip-hooks", false, "skip the hook overhead run")
+	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario and 2000 documents, unless -duration or -docs are given")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of Markdown")
 	err := fs.Parse(args)
@@ -160,6 +178,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if _, err := os.Stat(o.strata); err != nil {
 		return o, fmt.Errorf("strata binary: %w (build it with `go build -o bin/strata ./cmd/strata`, or pass -strata)", err)
 	}
+	if o.skipHooks {
+		return o, nil
+	}
+	if o.hooksDir, err = filepath.Abs(o.hooksDir); err != nil {
+		return o, fmt.Errorf("-hooks-dir: %w", err)
+	}
+	for _, l := range hookLanguages {
+		if _, err := os.Stat(l.file(o.hooksDir)); err != nil {
+			return o, fmt.Errorf("hook module: %w (build them with `make hooks`, pass -hooks-dir, or -skip-hooks)", err)
+		}
+	}
 	return o, nil
 }
 
@@ -191,6 +220,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Machine: machineFacts(opts), Settings: settingsOf(opts)}
 	if rep.Scenarios, err = b.compare(ctx); err != nil {
 		return err
+	}
+	if !opts.skipHooks {
+		if rep.Hooks, err = b.hookRun(ctx); err != nil {
+			return fmt.Errorf("hook overhead: %w", err)
+		}
 	}
 	if !opts.skipSize {
 		size, err := b.sizeRun(ctx)
@@ -265,15 +299,24 @@ func (b *bench) startStrata(ctx context.Context, name string) (*child, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	status, body, err := b.call(c.addr, fasthttp.MethodPost, "/api/types", []byte(typeDefinition))
+	if err := b.defineType(c.addr, typeName, ""); err != nil {
+		_ = c.stop()
+		return nil, "", err
+	}
+	return c, data, nil
+}
+
+// defineType defines a type named name with typeSchema and, unless module
+// is empty, module bound to its validate stage.
+func (b *bench) defineType(addr, name, module string) error {
+	status, body, err := b.call(addr, fasthttp.MethodPost, "/api/types", typeDefinition(name, module))
 	if err == nil && status != fasthttp.StatusCreated {
 		err = fmt.Errorf("status %d: %s", status, body)
 	}
 	if err != nil {
-		_ = c.stop()
-		return nil, "", fmt.Errorf("define type %s: %w", typeName, err)
+		return fmt.Errorf("define type %s: %w", name, err)
 	}
-	return c, data, nil
+	return nil
 }
 
 // stopChild stops c and, if the run went well so far, reports an unclean
@@ -284,9 +327,14 @@ func stopChild(c *child, err *error) {
 	}
 }
 
-// call sends one setup request and returns the status and a copy of the
-// body.
+// call sends one setup request, with a JSON body unless body is nil, and
+// returns the status and a copy of the response body.
 func (b *bench) call(addr, method, path string, body []byte) (int, []byte, error) {
+	return b.callAs(addr, method, path, "application/json", body)
+}
+
+// callAs is call with a body of the given content type.
+func (b *bench) callAs(addr, method, path, contentType string, body []byte) (int, []byte, error) {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -294,7 +342,7 @@ func (b *bench) call(addr, method, path string, body []byte) (int, []byte, error
 	req.SetRequestURI("http://" + addr + path)
 	req.Header.Set(fasthttp.HeaderAuthorization, b.auth())
 	if body != nil {
-		req.Header.SetContentType("application/json")
+		req.Header.SetContentType(contentType)
 		req.SetBody(body)
 	}
 	if err := b.setup.DoTimeout(req, resp, requestTimeout); err != nil {

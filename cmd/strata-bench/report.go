@@ -16,7 +16,8 @@ type report struct {
 	Machine   machine     `json:"machine"`
 	Settings  settings    `json:"settings"`
 	Scenarios []row       `json:"scenarios"`
-	Size      *sizeResult `json:"size,omitempty"` // nil with -skip-size
+	Hooks     []hookRow   `json:"hooks,omitempty"` // nil with -skip-hooks
+	Size      *sizeResult `json:"size,omitempty"`  // nil with -skip-size
 }
 
 // machine describes where the bench ran.
@@ -53,11 +54,31 @@ type row struct {
 }
 
 // verdict is PASS or MISS against the target, or a dash without one.
-func (r row) verdict() string {
+func (r row) verdict() string { return verdict(r.Ratio, r.Target) }
+
+// hookRow is one language's outcome in the hook overhead run.
+type hookRow struct {
+	Language    string  `json:"language"`
+	Module      string  `json:"module"` // the name it is registered under
+	SHA256      string  `json:"sha256"`
+	ModuleBytes int     `json:"module_bytes"`
+	Clients     int     `json:"clients"`
+	Plain       result  `json:"plain"` // creates into a type without hooks
+	Hook        result  `json:"hook"`  // creates into a type with the module bound to validate
+	Ratio       float64 `json:"ratio"` // hook req/s ÷ plain req/s
+	Target      float64 `json:"target"`
+}
+
+// verdict is PASS or MISS against the target.
+func (r hookRow) verdict() string { return verdict(r.Ratio, r.Target) }
+
+// verdict is PASS or MISS for ratio against target, or a dash when target
+// is 0.
+func verdict(ratio, target float64) string {
 	switch {
-	case r.Target == 0:
+	case target == 0:
 		return "—"
-	case r.Ratio >= r.Target:
+	case ratio >= target:
 		return "PASS"
 	}
 	return "MISS"
@@ -135,6 +156,10 @@ func (r report) checkErrors() error {
 		note(s.Name+" on the baseline", s.Baseline)
 		note(s.Name+" on strata", s.Strata)
 	}
+	for _, h := range r.Hooks {
+		note("plain creates paired with "+h.Language, h.Plain)
+		note("creates with the "+h.Language+" hook", h.Hook)
+	}
 	if r.Size != nil {
 		note("size run", r.Size.Result)
 	}
@@ -177,6 +202,10 @@ func writeMarkdown(w io.Writer, r report) error {
 		"which does not depend on how much CPU the load generator takes from the servers. "+
 		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
 
+	if len(r.Hooks) > 0 {
+		writeHooks(&b, r.Hooks)
+	}
+
 	if z := r.Size; z != nil {
 		fmt.Fprintf(&b, "\n### Size run\n\n")
 		rss, hwm := "?", "?"
@@ -197,6 +226,34 @@ func writeMarkdown(w io.Writer, r report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeHooks writes the hook overhead section.
+func writeHooks(b *strings.Builder, hooks []hookRow) {
+	fmt.Fprintf(b, "\n### Hook overhead: durable creates with a validate hook\n\n")
+	rows := [][]string{{"Language", "Module size", "Clients", "Hook req/s", "Plain req/s", "Ratio", "Target", "Result",
+		"Hook p50", "Hook p99", "Plain p50", "Plain p99", "Server CPU/req P/H", "Extra CPU/req", "Errors P/H"}}
+	for _, h := range hooks {
+		rows = append(rows, []string{h.Language, fmtBytes(int64(h.ModuleBytes)), fmt.Sprint(h.Clients),
+			fmtCount(h.Hook.RPS), fmtCount(h.Plain.RPS), fmt.Sprintf("%.3f×", h.Ratio), fmt.Sprintf("≥ %.2f×", h.Target), h.verdict(),
+			fmtLatency(h.Hook.P50), fmtLatency(h.Hook.P99), fmtLatency(h.Plain.P50), fmtLatency(h.Plain.P99),
+			fmtLatency(h.Plain.ServerCPU) + " / " + fmtLatency(h.Hook.ServerCPU), fmtCPUDelta(h.Hook.ServerCPU - h.Plain.ServerCPU),
+			fmt.Sprintf("%d/%d", h.Plain.Errors, h.Hook.Errors)})
+	}
+	writeTable(b, "llrrrrllrrrrrrr", rows)
+	fmt.Fprintf(b, "\nOne Strata process: each language's example hook (examples/wasm-hooks) is registered and bound to the validate stage "+
+		"(timeout_ms %d) of its own type, with the same schema and documents as the plain creates; a create in each type recorded "+
+		"the module in revision.hooks. Each hook run is paired with a plain run (a type without hooks) right next to it, "+
+		"alternating which goes first. Ratio = hook req/s ÷ plain req/s; P/H = plain / hook; "+
+		"Extra CPU/req = the server's CPU time per request with the hook minus without.\n", hookTimeoutMS)
+}
+
+// fmtCPUDelta formats a difference of CPU times with its sign.
+func fmtCPUDelta(d time.Duration) string {
+	if d < 0 {
+		return "−" + fmtLatency(-d)
+	}
+	return "+" + fmtLatency(d)
 }
 
 // writeTable writes a Markdown table; rows[0] is the header and align has

@@ -39,8 +39,14 @@ func (b *bench) scenarios() []scenario {
 }
 
 func (b *bench) buildCreate(w *worker, req *fasthttp.Request) {
+	b.fillCreate(w, req, typeName)
+}
+
+// fillCreate fills in the durable create of a new appendDoc document of
+// type typ.
+func (b *bench) fillCreate(w *worker, req *fasthttp.Request, typ string) {
 	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURIBytes(w.url("/api/", typeName))
+	req.SetRequestURIBytes(w.url("/api/", typ))
 	req.Header.SetContentType("application/json")
 	w.body = appendDoc(w.body[:0], w.rng, b.seq.Add(1))
 	req.SetBodyRaw(w.body)

@@ -9,19 +9,35 @@ import (
 // typeName is the resource type every scenario writes and reads.
 const typeName = "docs"
 
-// typeDefinition is the body of POST /api/types for typeName: a schema
-// that covers every field appendDoc writes, so validation does real work.
-const typeDefinition = `{"name":"` + typeName + `","schema":{"type":"object","required":["title","body"],"properties":{` +
+// typeSchema is the schema of the bench's types: it covers every field
+// appendDoc writes, so validation does real work.
+const typeSchema = `{"type":"object","required":["title","body"],"properties":{` +
 	`"title":{"type":"string","maxLength":200},"summary":{"type":"string"},"body":{"type":"string"},` +
 	`"tags":{"type":"array","items":{"type":"string"},"maxItems":10},"author":{"type":"string"},` +
 	`"views":{"type":"integer","minimum":0},"score":{"type":"number"},"rating":{"type":"integer","minimum":1,"maximum":5},` +
-	`"draft":{"type":"boolean"},"published":{"type":"string","format":"date"},"seq":{"type":"integer"}}}}`
+	`"draft":{"type":"boolean"},"published":{"type":"string","format":"date"},"seq":{"type":"integer"}}}`
+
+// hookTimeoutMS is the timeout_ms of the hook overhead run's bindings.
+const hookTimeoutMS = 1000
+
+// typeDefinition is the body of POST /api/types for a type named name with
+// typeSchema and, unless module is empty, module bound to the validate
+// stage. Names and modules match [a-z0-9_-], so they need no escaping.
+func typeDefinition(name, module string) []byte {
+	def := `{"name":"` + name + `","schema":` + typeSchema
+	if module != "" {
+		def += `,"hooks":[{"stage":"validate","module":"` + module + `","timeout_ms":` + strconv.Itoa(hookTimeoutMS) + `}]`
+	}
+	return []byte(def + "}")
+}
 
 // bodyWords is the length of a document's body in words; with titles,
 // tags and numbers a document comes to about 1 KiB.
 const bodyWords = 100
 
 var (
+	// words are all lowercase, so titles are never all caps and the
+	// example hook of the hook overhead run allows every document.
 	words = []string{
 		"storage", "revision", "schema", "version", "resource", "change", "commit", "durable",
 		"index", "cursor", "page", "server", "client", "request", "response", "latency",

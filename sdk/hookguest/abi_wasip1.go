@@ -3,7 +3,6 @@
 package hookguest
 
 import (
-	"bytes"
 	"runtime"
 	"unsafe"
 )
@@ -19,13 +18,26 @@ func outputWrite(ptr unsafe.Pointer, n int32)
 //go:wasmimport hook log
 func hostLog(level int32, ptr unsafe.Pointer, n int32)
 
+// handler is the function registered with Handle. It is set during package
+// initialization of the hook, before the host can make any call, and only
+// read after that; a module instance is single-threaded.
+var handler HandlerFunc
+
+// Handle registers h as the module's hook. Call it once, from an init
+// function of the hook's main package (see the package documentation for
+// why). A later call replaces the handler. A module with no handler answers
+// every call with a hook error.
+func Handle(h HandlerFunc) {
+	handler = h
+}
+
 // Per-instance state, touched only from hookHandle; an instance runs one
 // call at a time.
 var (
-	input  []byte       // reused input buffer
-	output bytes.Buffer // reused output buffer
-	calls  int          // calls since the last forced collection
-	read   int          // input bytes read since then
+	input  []byte // reused input buffer
+	output []byte // reused output buffer
+	calls  int    // calls since the last forced collection
+	read   int    // input bytes read since then
 )
 
 // hookABIv1 marks the module as implementing ABI v1; the host only checks
@@ -53,12 +65,13 @@ func hookHandle(inputLen int32) int32 {
 		Log(LevelError, "hookguest: short input read")
 		return 1
 	}
-	if err := run(&output, handler, input); err != nil {
+	out, err := run(output, handler, input)
+	if err != nil {
 		Log(LevelError, err.Error())
 		return 1
 	}
-	b := output.Bytes()
-	outputWrite(unsafe.Pointer(unsafe.SliceData(b)), int32(len(b)))
+	output = out
+	outputWrite(unsafe.Pointer(unsafe.SliceData(out)), int32(len(out)))
 	return 0
 }
 

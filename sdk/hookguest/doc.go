@@ -63,5 +63,5 @@
 // Outside GOOS=wasip1 the package builds too, so that `go vet ./...` and
 // `go test ./...` work on a development machine and hook logic can be
 // unit-tested natively with [Run]. There, [Log] discards its message and
-// [Handle] only records the handler: nothing calls it.
+// [Handle] does nothing: there is no host to call the handler.
 package hookguest

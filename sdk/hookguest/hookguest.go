@@ -1,10 +1,6 @@
 package hookguest
 
-import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // ABI is the version of the hook ABI this package implements.
 const ABI = 1
@@ -101,19 +97,6 @@ const (
 	LevelError Level = 3
 )
 
-// handler is the function registered with Handle. It is set during package
-// initialization of the hook, before the host can make any call, and only
-// read after that; a module instance is single-threaded.
-var handler HandlerFunc
-
-// Handle registers h as the module's hook. Call it once, from an init
-// function of the hook's main package (see the package documentation for
-// why). A later call replaces the handler. A module with no handler answers
-// every call with a hook error.
-func Handle(h HandlerFunc) {
-	handler = h
-}
-
 // Run decodes the input envelope, calls h and returns the encoded output
 // envelope. It is what the module does for each call, exposed so hook logic
 // can be tested natively:
@@ -123,40 +106,27 @@ func Handle(h HandlerFunc) {
 // The error wraps [ErrEnvelope] when input does not decode, is the
 // handler's own error, or reports a handler panic.
 func Run(h HandlerFunc, input []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := run(&buf, h, input); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return run(nil, h, input)
 }
 
-// run is Run writing into buf, which it resets first, so the module can
-// reuse one buffer for every call.
-func run(buf *bytes.Buffer, h HandlerFunc, input []byte) (err error) {
-	buf.Reset()
+// run is Run appending the output to dst[:0], so the module can reuse one
+// buffer for every call.
+func run(dst []byte, h HandlerFunc, input []byte) ([]byte, error) {
 	if h == nil {
-		return ErrNoHandler
+		return nil, ErrNoHandler
 	}
 	var ev Event
-	dec := json.NewDecoder(bytes.NewReader(input))
-	dec.UseNumber()
-	if err := dec.Decode(&ev); err != nil {
-		return fmt.Errorf("%w: %v", ErrEnvelope, err)
+	if err := decodeEnvelope(input, &ev); err != nil {
+		return nil, err
 	}
 	out, err := call(h, &ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if out == nil {
 		out = &Output{Allow: true}
 	}
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return fmt.Errorf("hookguest: encode output: %w", err)
-	}
-	buf.Truncate(buf.Len() - 1) // Encode's newline
-	return nil
+	return appendOutput(dst[:0], out)
 }
 
 // call runs h, turning a panic into an error so one bad input does not take
