@@ -34,7 +34,9 @@ FUZZ_TARGETS := \
 	./server:FuzzRequests \
 	./server/openapi:FuzzOrderedRoundTrip \
 	./hooks:FuzzAppendString \
-	./hooks:FuzzDecodeOutput
+	./hooks:FuzzDecodeOutput \
+	./sdk/hookguest:FuzzDecode \
+	./examples/wasm-hooks:FuzzTitle
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -43,6 +43,7 @@ var (
 // hookABIv1 marks the module as implementing ABI v1; the host only checks
 // that it is exported.
 //
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport hook_abi_v1
 func hookABIv1() {}
 
@@ -50,6 +51,7 @@ func hookABIv1() {}
 // envelope, run the handler, hand the output to the host. It returns 0 when
 // output was written and 1 for a hook error (logged at LevelError).
 //
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport hook_handle
 func hookHandle(inputLen int32) int32 {
 	defer collect(inputLen)

@@ -43,10 +43,15 @@
 // # Numbers and key order
 //
 // Event maps hold JSON numbers as [encoding/json.Number], so integers of
-// any size and decimal fractions pass through a hook unchanged. Output data
-// is encoded by encoding/json: object keys come out sorted and insignificant
-// whitespace is dropped, so the output is semantically, not byte for byte,
-// the data the handler returned.
+// any size and decimal fractions pass through a hook unchanged. Output is
+// encoded as encoding/json encodes it (without HTML escaping): object keys
+// come out sorted and insignificant whitespace is dropped, so output data
+// is semantically, not byte for byte, the data the handler returned.
+//
+// The package decodes and encodes envelopes with its own small codec rather
+// than encoding/json, which is slow under WebAssembly; the two agree on
+// every value (fuzz tests check it). Values of Go types the codec does not
+// know (structs, typed maps and slices) are encoded by encoding/json.
 //
 // # Memory
 //
@@ -55,7 +60,7 @@
 // before collecting, which is a large share of a hook's memory limit
 // (16 MiB by default). The package reuses its input and output buffers and
 // forces a collection every [GCInterval] calls or [GCInputBytes] bytes of
-// input, so an instance's linear memory levels off (at 4 to 6 MiB in the
+// input, so an instance's linear memory levels off (at about 5 MiB in the
 // examples' tests) and then stays flat over any number of calls.
 //
 // # Host builds

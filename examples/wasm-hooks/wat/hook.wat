@@ -73,16 +73,22 @@
     (global.set $end (i32.add (i32.const 1024) (local.get $len)))
     (call $answer))
 
-  (func $is_ws (param $c i32) (result i32)
-    (i32.or
-      (i32.or (i32.eq (local.get $c) (i32.const 0x20)) (i32.eq (local.get $c) (i32.const 0x09)))
-      (i32.or (i32.eq (local.get $c) (i32.const 0x0a)) (i32.eq (local.get $c) (i32.const 0x0d)))))
+  ;; Helpers called once per byte are leaves (they call nothing), which
+  ;; keeps them cheap under a host that instruments every call of a function
+  ;; that calls others.
 
+  ;; skip_ws moves past spaces, tabs, newlines and carriage returns.
   (func $skip_ws
+    (local $c i32)
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (global.get $pos) (global.get $end)))
-        (br_if $done (i32.eqz (call $is_ws (i32.load8_u (global.get $pos)))))
+        (local.set $c (i32.load8_u (global.get $pos)))
+        (br_if $done
+          (i32.eqz
+            (i32.or
+              (i32.or (i32.eq (local.get $c) (i32.const 0x20)) (i32.eq (local.get $c) (i32.const 0x09)))
+              (i32.or (i32.eq (local.get $c) (i32.const 0x0a)) (i32.eq (local.get $c) (i32.const 0x0d))))))
         (global.set $pos (i32.add (global.get $pos) (i32.const 1)))
         (br $next))))
 
@@ -138,7 +144,7 @@
         (br_if $done (i32.eq (local.get $c) (i32.const 0x2c)))
         (br_if $done (i32.eq (local.get $c) (i32.const 0x7d)))
         (br_if $done (i32.eq (local.get $c) (i32.const 0x5d)))
-        (br_if $done (call $is_ws (local.get $c)))
+        (br_if $done (i32.le_u (local.get $c) (i32.const 0x20))) ;; whitespace (or invalid)
         (global.set $pos (i32.add (global.get $pos) (i32.const 1)))
         (br $next)))
     (i32.gt_u (global.get $pos) (local.get $start)))
@@ -179,15 +185,6 @@
     (global.set $ve (global.get $pos))
     (i32.const 1))
 
-  (func $hex (param $c i32) (result i32)
-    (if (i32.and (i32.ge_u (local.get $c) (i32.const 0x30)) (i32.le_u (local.get $c) (i32.const 0x39)))
-      (then (return (i32.sub (local.get $c) (i32.const 0x30)))))
-    (if (i32.and (i32.ge_u (local.get $c) (i32.const 0x61)) (i32.le_u (local.get $c) (i32.const 0x66)))
-      (then (return (i32.sub (local.get $c) (i32.const 0x57)))))
-    (if (i32.and (i32.ge_u (local.get $c) (i32.const 0x41)) (i32.le_u (local.get $c) (i32.const 0x46)))
-      (then (return (i32.sub (local.get $c) (i32.const 0x37)))))
-    (i32.const -1))
-
   ;; chars sets the cursor on the body of the string at $s..$e (quotes
   ;; included).
   (func $chars (param $s i32) (param $e i32)
@@ -218,10 +215,17 @@
     (block $done
       (loop $digit
         (br_if $done (i32.eq (local.get $k) (i32.const 4)))
-        (local.set $h (i32.const -1))
-        (if (i32.lt_u (global.get $cpos) (global.get $cend))
-          (then (local.set $h (call $hex (i32.load8_u (global.get $cpos))))))
-        (if (i32.lt_s (local.get $h) (i32.const 0)) (then (return (i32.const 0x80))))
+        (if (i32.ge_u (global.get $cpos) (global.get $cend)) (then (return (i32.const 0x80))))
+        ;; the digit's value, or 0x80 for a non-digit
+        (local.set $h (i32.load8_u (global.get $cpos)))
+        (local.set $h
+          (if (result i32) (i32.and (i32.ge_u (local.get $h) (i32.const 0x30)) (i32.le_u (local.get $h) (i32.const 0x39)))
+            (then (i32.sub (local.get $h) (i32.const 0x30)))
+            (else
+              (local.set $h (i32.or (local.get $h) (i32.const 0x20))) ;; lowercase
+              (if (result i32) (i32.and (i32.ge_u (local.get $h) (i32.const 0x61)) (i32.le_u (local.get $h) (i32.const 0x66)))
+                (then (i32.sub (local.get $h) (i32.const 0x57)))
+                (else (return (i32.const 0x80)))))))
         (local.set $cp (i32.or (i32.shl (local.get $cp) (i32.const 4)) (local.get $h)))
         (global.set $cpos (i32.add (global.get $cpos) (i32.const 1)))
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
