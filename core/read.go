@@ -39,6 +39,23 @@ func (r reader) revision(ct *compiledType, id string, n int) (*revisionRecord, e
 	return rev, err
 }
 
+// visible reads the meta of a resource a client may address: it exists
+// and, unless includeDeleted, is not soft-deleted. Anything else is
+// ErrNotFound, so a malformed id reads like a missing one.
+func (r reader) visible(ct *compiledType, id string, includeDeleted bool) (*metaRecord, error) {
+	if !validID(id) {
+		return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
+	}
+	meta, err := r.meta(ct, id)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Deleted && !includeDeleted {
+		return nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
+	}
+	return meta, nil
+}
+
 // current reads a resource's meta and current revision.
 func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionRecord, error) {
 	meta, err := r.meta(ct, id)
@@ -72,15 +89,9 @@ type GetOptions struct {
 func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resource, error) {
 	var res *Resource
 	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if !validID(id) {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
-		}
-		meta, err := r.meta(ct, id)
+		meta, err := r.visible(ct, id, o.IncludeDeleted)
 		if err != nil {
 			return err
-		}
-		if meta.Deleted && !o.IncludeDeleted {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
 		}
 		n := meta.CurrentRevision
 		if o.Revision != 0 {
@@ -234,15 +245,8 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 	}
 	page := &RevisionPage{Items: []Revision{}}
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if !validID(id) {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
-		}
-		meta, err := r.meta(ct, id)
-		if err != nil {
+		if _, err := r.visible(ct, id, o.IncludeDeleted); err != nil {
 			return err
-		}
-		if meta.Deleted && !o.IncludeDeleted {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
 		}
 		var scanErr error
 		more := false
@@ -287,15 +291,9 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.RawMessage, error) {
 	var a, b []byte
 	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if !validID(id) {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
-		}
-		meta, err := r.meta(ct, id)
+		meta, err := r.visible(ct, id, false)
 		if err != nil {
 			return err
-		}
-		if meta.Deleted {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
 		}
 		if to == 0 {
 			to = meta.CurrentRevision
@@ -365,15 +363,8 @@ func encodePatch(patch jsondiff.Patch) (json.RawMessage, error) {
 func (m *Manager) Referrers(ctx context.Context, typ, id string) ([]Referrer, error) {
 	out := []Referrer{}
 	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if !validID(id) {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
-		}
-		meta, err := r.meta(ct, id)
-		if err != nil {
+		if _, err := r.visible(ct, id, false); err != nil {
 			return err
-		}
-		if meta.Deleted {
-			return errorf(ErrNotFound, "%s/%s not found", typ, id)
 		}
 		return r.tx.Scan(refBucket(typ), storage.PrefixRange(refPrefix(id)), func(k, _ []byte) bool {
 			if ref, ok := parseRefKey(k); ok {

@@ -123,6 +123,23 @@ func (w *writer) loadRevision(ct *compiledType, id string, n int) (*revisionReco
 	return reader{tx: w.tx}.revision(ct, id, n)
 }
 
+// liveMeta reads the meta of a resource about to be written: it must exist
+// (ErrNotFound), not be soft-deleted (ErrGone) and be at the revision
+// If-Match names (ErrPreconditionFailed).
+func (w *writer) liveMeta(ct *compiledType, id string, ifMatch int) (*metaRecord, error) {
+	meta, err := w.loadMeta(ct, id)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Deleted {
+		return nil, errorf(ErrGone, "%s/%s is deleted", ct.def.Name, id)
+	}
+	if err := checkIfMatch(meta, ifMatch); err != nil {
+		return nil, err
+	}
+	return meta, nil
+}
+
 func checkIfMatch(meta *metaRecord, ifMatch int) error {
 	if ifMatch != 0 && ifMatch != meta.CurrentRevision {
 		return errorf(ErrPreconditionFailed, "If-Match does not name the current revision %d", meta.CurrentRevision)
@@ -181,14 +198,8 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 // not zero, is the revision doc was prepared from (a patch): if another
 // write moved the resource on, replace reports errStale.
 func (w *writer) replace(ct *compiledType, id string, doc *document, ifMatch, expect int, hooks []HookApproval) (*Resource, error) {
-	meta, err := w.loadMeta(ct, id)
+	meta, err := w.liveMeta(ct, id, ifMatch)
 	if err != nil {
-		return nil, err
-	}
-	if meta.Deleted {
-		return nil, errorf(ErrGone, "%s/%s is deleted", ct.def.Name, id)
-	}
-	if err := checkIfMatch(meta, ifMatch); err != nil {
 		return nil, err
 	}
 	if expect != 0 && expect != meta.CurrentRevision {
@@ -484,14 +495,8 @@ func (w *writer) restore(ct *compiledType, id string, ifMatch int) (*Resource, e
 
 // switchTo makes revision n current without writing a new revision.
 func (w *writer) switchTo(ct *compiledType, id string, n, ifMatch int) (*Resource, error) {
-	meta, err := w.loadMeta(ct, id)
+	meta, err := w.liveMeta(ct, id, ifMatch)
 	if err != nil {
-		return nil, err
-	}
-	if meta.Deleted {
-		return nil, errorf(ErrGone, "%s/%s is deleted", ct.def.Name, id)
-	}
-	if err := checkIfMatch(meta, ifMatch); err != nil {
 		return nil, err
 	}
 	rev, err := w.loadRevision(ct, id, n)
