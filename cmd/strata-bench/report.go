@@ -240,7 +240,7 @@ func writeHooks(b *strings.Builder, hooks []hookRow) {
 			fmtLatency(h.Plain.ServerCPU) + " / " + fmtLatency(h.Hook.ServerCPU), fmtCPUDelta(h.Hook.ServerCPU - h.Plain.ServerCPU),
 			fmt.Sprintf("%d/%d", h.Plain.Errors, h.Hook.Errors)})
 	}
-	writeTable(b, "llrrrrllrrrrrrr", rows)
+	writeTable(b, "lrrrrrllrrrrrrr", rows)
 	fmt.Fprintf(b, "\nOne Strata process: each language's example hook (examples/wasm-hooks) is registered and bound to the validate stage "+
 		"(timeout_ms %d) of its own type, with the same schema and documents as the plain creates; a create in each type recorded "+
 		"the module in revision.hooks. Each hook run is paired with a plain run (a type without hooks) right next to it, "+
