@@ -34,11 +34,12 @@ type Options struct {
 // Manager serves types and resources over a storage.Store. It is safe for
 // concurrent use. The caller that opened the Store closes it, after Close.
 type Manager struct {
-	store storage.Store
-	log   *slog.Logger
-	now   func() time.Time
-	newID func() string
-	hooks HookRunner
+	store  storage.Store
+	log    *slog.Logger
+	now    func() time.Time
+	newID  func() string
+	hooks  HookRunner
+	search Searcher
 
 	// typeMu is held for reading by resource writes and for writing by type
 	// changes, so a write never straddles a schema change.

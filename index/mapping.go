@@ -27,6 +27,10 @@ const (
 	FieldCreatedBy = "created_by" // keyword
 	FieldUpdatedBy = "updated_by" // keyword
 
+	// FieldDeleted is true for soft-deleted resources, which lists leave
+	// out unless asked to include them.
+	FieldDeleted = "_deleted" // boolean
+
 	// FieldText is the object holding the full-text copy of each search
 	// field: search field f is indexed, analysed, as TextField(f).
 	FieldText = "_text"
@@ -41,7 +45,7 @@ const TextAnalyzer = en.AnalyzerName
 const KeywordAnalyzer = keyword.Name
 
 // reserved lists the top-level names taken by meta and text fields.
-var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText}
+var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted}
 
 // TextField returns the name of the full-text field of search field f.
 func TextField(f string) string { return FieldText + "." + f }
@@ -90,6 +94,9 @@ func Mapping(t core.Type) (mapping.IndexMapping, error) {
 	root.AddFieldMappingsAt(FieldUpdatedAt, dateTimeField(true))
 	root.AddFieldMappingsAt(FieldCreatedBy, keywordField(true))
 	root.AddFieldMappingsAt(FieldUpdatedBy, keywordField(true))
+	deleted := bleve.NewBooleanFieldMapping()
+	setCommon(deleted, false)
+	root.AddFieldMappingsAt(FieldDeleted, deleted)
 
 	im := bleve.NewIndexMapping()
 	im.DefaultMapping = root
@@ -133,6 +140,7 @@ func Document(t core.Type, id string, data json.RawMessage, meta core.Meta) (map
 	if len(text) > 0 {
 		doc[FieldText] = text
 	}
+	doc[FieldDeleted] = meta.Deleted
 	for name, v := range map[string]string{
 		FieldCreatedAt: meta.CreatedAt,
 		FieldUpdatedAt: meta.UpdatedAt,

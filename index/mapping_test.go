@@ -191,13 +191,13 @@ func TestDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(doc)
-	want := `{"_text":{"title":"Hi"},"created_at":"2026-01-01T00:00:00.000Z","created_by":"alice","n":1,"title":"Hi","updated_at":"2026-01-02T00:00:00.000Z"}`
+	want := `{"_deleted":false,"_text":{"title":"Hi"},"created_at":"2026-01-01T00:00:00.000Z","created_by":"alice","n":1,"title":"Hi","updated_at":"2026-01-02T00:00:00.000Z"}`
 	if string(got) != want {
 		t.Errorf("got %s\nwant %s", got, want)
 	}
 	for _, data := range []string{``, `null`} {
-		if doc, err := Document(typ, "p1", json.RawMessage(data), core.Meta{}); err != nil || len(doc) != 0 {
-			t.Errorf("data %q: got %v, %v; want an empty document", data, doc, err)
+		if doc, err := Document(typ, "p1", json.RawMessage(data), core.Meta{Deleted: true}); err != nil || len(doc) != 1 || doc[FieldDeleted] != true {
+			t.Errorf("data %q: got %v, %v; want only the deleted flag", data, doc, err)
 		}
 	}
 	if _, err := Document(typ, "p1", json.RawMessage(`[1]`), meta); err == nil {

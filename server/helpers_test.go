@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/hooks"
+	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
@@ -54,6 +55,11 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}
+	ix, err := index.Open(ctx, filepath.Join(filepath.Dir(path), "index"), m, nil)
+	if err != nil {
+		t.Fatalf("open index: %v", err)
+	}
+	m.SetSearcher(ix)
 	app := server.New(m, o).NewApp()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,6 +81,9 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 		ts.client.CloseIdleConnections()
 		_ = app.Shutdown()
 		<-served
+		if err := ix.Close(); err != nil {
+			t.Errorf("close index: %v", err)
+		}
 		_ = m.Close()
 		_ = rt.Close(context.Background())
 		if err := store.Close(); err != nil {

@@ -72,6 +72,8 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindValidation
 	case errors.Is(err, core.ErrHookFailed):
 		kind = kindHookFailed
+	case errors.Is(err, core.ErrUnavailable):
+		kind = kindUnavailable
 	case errors.Is(err, core.ErrClosed):
 		kind = kindUnavailable
 	case errors.Is(err, context.DeadlineExceeded):

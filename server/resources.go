@@ -176,21 +176,9 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 
 func (s *Server) list(c *fiber.Ctx) error {
 	typ := param(c, "type")
-	for _, unsupported := range []string{"filter", "q"} {
-		if c.Query(unsupported) != "" {
-			return badRequest("%s is not supported by this server's list endpoint yet", unsupported)
-		}
-	}
 	o, err := s.listOptions(c)
 	if err != nil {
 		return err
-	}
-	switch sort := c.Query("sort"); sort {
-	case "", "created_at":
-	case "-created_at":
-		o.Reverse = true
-	default:
-		return badRequest("sort: only created_at and -created_at are supported, not %q", sort)
 	}
 	v, err := parseView(c)
 	if err != nil {
@@ -200,19 +188,50 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.m.List(c.UserContext(), typ, o)
+	q, err := listQuery(c)
 	if err != nil {
 		return err
 	}
+	var page *core.Page
 	var total *int
-	if wantTotal {
-		n, err := s.m.Count(c.UserContext(), typ, o.IncludeDeleted)
-		if err != nil {
+	switch sort := c.Query("sort"); {
+	case q.Filter == "" && q.Q == "" && (sort == "" || sort == "created_at" || sort == "-created_at"):
+		// Creation order needs no index: storage pages it directly.
+		o.Reverse = sort == "-created_at"
+		if page, err = s.m.List(c.UserContext(), typ, o); err != nil {
 			return err
 		}
-		total = &n
+		if wantTotal {
+			n, err := s.m.Count(c.UserContext(), typ, o.IncludeDeleted)
+			if err != nil {
+				return err
+			}
+			total = &n
+		}
+	default:
+		q.Sort, q.Total = sort, wantTotal
+		var n int
+		if page, n, err = s.m.Search(c.UserContext(), typ, o, q); err != nil {
+			return err
+		}
+		if wantTotal {
+			total = &n
+		}
 	}
 	return sendList(c, v, page, total)
+}
+
+// listQuery reads filter, q and consistency.
+func listQuery(c *fiber.Ctx) (core.ListQuery, error) {
+	q := core.ListQuery{Filter: c.Query("filter"), Q: c.Query("q")}
+	switch cons := c.Query("consistency"); cons {
+	case "", "strong":
+	case "eventual":
+		q.Eventual = true
+	default:
+		return q, badRequest("consistency must be strong or eventual, not %q", cons)
+	}
+	return q, nil
 }
 
 // sendList renders a page of resources: items, next_cursor (null on the
@@ -262,14 +281,20 @@ func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {
 }
 
 func (s *Server) count(c *fiber.Ctx) error {
-	if c.Query("filter") != "" || c.Query("q") != "" {
-		return badRequest("filter and q are not supported by this server's count endpoint yet")
-	}
 	incl, err := queryBool(c, "include_deleted")
 	if err != nil {
 		return err
 	}
-	n, err := s.m.Count(c.UserContext(), param(c, "type"), incl)
+	q, err := listQuery(c)
+	if err != nil {
+		return err
+	}
+	var n int
+	if q.Filter == "" && q.Q == "" {
+		n, err = s.m.Count(c.UserContext(), param(c, "type"), incl)
+	} else {
+		n, err = s.m.SearchCount(c.UserContext(), param(c, "type"), incl, q)
+	}
 	if err != nil {
 		return err
 	}

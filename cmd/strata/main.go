@@ -24,6 +24,7 @@ import (
 
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/hooks"
+	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -162,6 +163,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := m.ApplyTypes(ctx, cfg.Types); err != nil {
 		return err
 	}
+	ix, err := index.Open(ctx, filepath.Join(cfg.Data, "index"), m, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := ix.Close(); err != nil {
+			log.Error("close search index", slog.Any("err", err))
+		}
+	}()
+	m.SetSearcher(ix)
 	srv := server.New(m, server.Options{
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,

@@ -1,0 +1,198 @@
+package server_test
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const articlesType = `{"name":"articles","schema":{"type":"object","required":["title"],"properties":{
+	"title":{"type":"string"},"body":{"type":"string"},"tags":{"type":"array","items":{"type":"string"}},
+	"views":{"type":"integer"},"published":{"type":"string","format":"date-time"},
+	"author":{"type":"object","properties":{"name":{"type":"string"}}}}},
+	"search":["title","body"]}`
+
+type article struct {
+	id    string
+	title string
+	views int
+	tags  []string
+}
+
+// seedArticles creates n articles with predictable fields.
+func seedArticles(ts *testServer, n int) []article {
+	words := []string{"running shoes", "a quiet lake", "the go language", "runners guide", "mountain bikes"}
+	var out []article
+	for i := range n {
+		a := article{title: fmt.Sprintf("title %02d", i), views: (i * 7) % 23, tags: []string{[]string{"go", "db", "web"}[i%3]}}
+		body := fmt.Sprintf(`{"title":%q,"body":%q,"tags":[%q],"views":%d,"published":"2026-0%d-1%dT10:00:00Z","author":{"name":"author %d"}}`,
+			a.title, words[i%len(words)], a.tags[0], a.views, 1+i%9, i%10, i%4)
+		a.id = ts.must(201, "POST", "/api/articles", body).JSON(ts.t)["id"].(string)
+		out = append(out, a)
+	}
+	return out
+}
+
+func (ts *testServer) listIDs(query string) ([]string, map[string]any) {
+	ts.t.Helper()
+	body := ts.must(200, "GET", "/api/articles?"+query, nil).JSON(ts.t)
+	var ids []string
+	for _, it := range body["items"].([]any) {
+		ids = append(ids, dig(it, "id").(string))
+	}
+	return ids, body
+}
+
+func TestSearchFilterSortCursor(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(articlesType)
+	arts := seedArticles(ts, 40)
+
+	// Expected: views > 10 and tagged go, by -views, title, id.
+	var want []article
+	for _, a := range arts {
+		if a.views > 10 && a.tags[0] == "go" {
+			want = append(want, a)
+		}
+	}
+	slices.SortFunc(want, func(a, b article) int {
+		if a.views != b.views {
+			return b.views - a.views
+		}
+		return strings.Compare(a.title, b.title)
+	})
+	var wantIDs []string
+	for _, a := range want {
+		wantIDs = append(wantIDs, a.id)
+	}
+	filter := url.QueryEscape(`views > 10 && tags ?= "go"`)
+
+	var got []string
+	cursor := ""
+	for range 20 {
+		q := "filter=" + filter + "&sort=-views,title&limit=3"
+		if cursor != "" {
+			q += "&cursor=" + cursor
+		}
+		ids, body := ts.listIDs(q)
+		got = append(got, ids...)
+		next, _ := body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+		// A write during the walk does not disturb it.
+		ts.must(201, "POST", "/api/articles", `{"title":"late","views":22,"tags":["go"]}`)
+	}
+	if strings.Join(got[:min(len(got), len(wantIDs))], ",") != strings.Join(wantIDs, ",") {
+		t.Fatalf("filtered, sorted walk:\n got %v\nwant %v", got, wantIDs)
+	}
+
+	t.Run("total and count", func(t *testing.T) {
+		_, body := ts.listIDs("filter=" + url.QueryEscape(`views <= 5`) + "&total=true&limit=1")
+		n := 0
+		for _, a := range arts {
+			if a.views <= 5 {
+				n++
+			}
+		}
+		if body["total"] != float64(n) {
+			t.Fatalf("total = %v, want %d", body["total"], n)
+		}
+		if c := ts.must(200, "GET", "/api/articles/count?filter="+url.QueryEscape(`views <= 5`), nil).JSON(t)["count"]; c != float64(n) {
+			t.Fatalf("count = %v, want %d", c, n)
+		}
+	})
+	t.Run("full text", func(t *testing.T) {
+		ids, _ := ts.listIDs("q=run&limit=100")
+		if len(ids) == 0 {
+			t.Fatal("q=run found nothing; stemming should match running and runners")
+		}
+		for _, id := range ids {
+			body := string(ts.must(200, "GET", "/api/articles/"+id+"?returns=data", nil).Body)
+			if !strings.Contains(body, "run") {
+				t.Fatalf("q=run matched %s", body)
+			}
+		}
+		phrase, _ := ts.listIDs("q=" + url.QueryEscape(`"quiet lake"`) + "&limit=100")
+		if len(phrase) != 8 {
+			t.Fatalf("phrase matched %d, want 8", len(phrase))
+		}
+		both, _ := ts.listIDs("q=lake&filter=" + url.QueryEscape(`tags ?= "db"`) + "&limit=100")
+		for _, id := range both {
+			if !slices.Contains(phrase, id) {
+				t.Fatalf("q+filter returned %s outside the q results", id)
+			}
+		}
+	})
+	t.Run("read your writes", func(t *testing.T) {
+		id := ts.must(201, "POST", "/api/articles", `{"title":"fresh off the press","views":1}`).JSON(t)["id"].(string)
+		ids, _ := ts.listIDs("filter=" + url.QueryEscape(`title = "fresh off the press"`))
+		if len(ids) != 1 || ids[0] != id {
+			t.Fatalf("a list right after the create did not see it: %v", ids)
+		}
+		ts.must(200, "PATCH", "/api/articles/"+id, `{"title":"changed"}`)
+		if ids, _ := ts.listIDs("filter=" + url.QueryEscape(`title = "fresh off the press"`)); len(ids) != 0 {
+			t.Fatalf("a list right after the patch saw the old title: %v", ids)
+		}
+		ts.must(204, "DELETE", "/api/articles/"+id, nil)
+		if ids, _ := ts.listIDs("filter=" + url.QueryEscape(`title = "changed"`)); len(ids) != 0 {
+			t.Fatalf("a soft-deleted resource is listed: %v", ids)
+		}
+		if ids, _ := ts.listIDs("filter=" + url.QueryEscape(`title = "changed"`) + "&include_deleted=true"); len(ids) != 1 {
+			t.Fatalf("include_deleted did not list it: %v", ids)
+		}
+		ts.must(204, "DELETE", "/api/articles/"+id+"?purge=true", nil)
+		if ids, _ := ts.listIDs("filter=" + url.QueryEscape(`title = "changed"`) + "&include_deleted=true"); len(ids) != 0 {
+			t.Fatalf("a purged resource is listed: %v", ids)
+		}
+		ts.must(200, "GET", "/api/articles?consistency=eventual&filter="+url.QueryEscape(`views > 1`), nil)
+	})
+	t.Run("bad input", func(t *testing.T) {
+		for name, q := range map[string]string{
+			"malformed":     "filter=" + url.QueryEscape(`views > `),
+			"unknown field": "filter=" + url.QueryEscape(`nothing = 1`),
+			"type mismatch": "filter=" + url.QueryEscape(`views > "x"`),
+			"unknown sort":  "sort=nothing",
+			"consistency":   "filter=" + url.QueryEscape(`views > 1`) + "&consistency=maybe",
+		} {
+			t.Run(name, func(t *testing.T) {
+				p := checkProblem(t, ts.do("GET", "/api/articles?"+q, nil), 400, "bad_request")
+				if name == "type mismatch" && !strings.Contains(p["detail"].(string), "position 8") {
+					t.Fatalf("detail does not name the position: %v", p["detail"])
+				}
+			})
+		}
+		_, body := ts.listIDs("filter=" + filter + "&sort=-views&limit=1")
+		next := body["next_cursor"].(string)
+		checkProblem(t, ts.do("GET", "/api/articles?filter="+url.QueryEscape(`views > 1`)+"&sort=-views&limit=1&cursor="+next, nil), 400, "bad_request")
+	})
+}
+
+// TestIndexRebuiltFromStorage deletes the index directory between runs:
+// the index is rebuilt from storage and answers the same.
+func TestIndexRebuiltFromStorage(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(articlesType)
+	seedArticles(ts, 25)
+	q := "filter=" + url.QueryEscape(`views >= 7 || author.name = "author 2"`) + "&sort=title&limit=100"
+	before, _ := ts.listIDs(q)
+	if len(before) == 0 {
+		t.Fatal("no matches to compare")
+	}
+	ts.stop()
+	if err := os.RemoveAll(filepath.Join(filepath.Dir(ts.Path), "index")); err != nil {
+		t.Fatal(err)
+	}
+	ts2 := ts.restart()
+	after, _ := ts2.listIDs(q)
+	if strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("after rebuild:\n got %v\nwant %v", after, before)
+	}
+}
