@@ -36,7 +36,8 @@ FUZZ_TARGETS := \
 	./hooks:FuzzAppendString \
 	./hooks:FuzzDecodeOutput \
 	./sdk/hookguest:FuzzDecode \
-	./examples/wasm-hooks:FuzzTitle
+	./examples/wasm-hooks:FuzzTitle \
+	./index/filter:FuzzParse
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

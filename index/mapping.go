@@ -104,6 +104,8 @@ func Mapping(t core.Type) (mapping.IndexMapping, error) {
 	im.IndexDynamic = false
 	im.StoreDynamic = false
 	im.DocValuesDynamic = false
+	// Full-text relevance is BM25, as the search contract promises.
+	im.ScoringModel = "bm25"
 	if err := im.Validate(); err != nil {
 		return nil, fmt.Errorf("index: mapping of type %q: %w", t.Name, err)
 	}

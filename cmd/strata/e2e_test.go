@@ -333,3 +333,31 @@ types:
 		t.Fatalf("strata types on a locked store: %v\n%s", err, out)
 	}
 }
+
+// TestReindex rebuilds the search index offline and finds the same results.
+func TestReindex(t *testing.T) {
+	data := t.TempDir()
+	p := startServer(t, data)
+	call(t, "POST", p.url+"/api/types", docsType)
+	for i := range 30 {
+		call(t, "POST", p.url+"/api/docs", fmt.Sprintf(`{"n":%d,"w":%d}`, i, i%3))
+	}
+	query := p.url + "/api/docs?filter=w%20%3D%202&sort=-n&limit=100"
+	_, before := call(t, "GET", query, "")
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"reindex", "docs"}, {"reindex"}} {
+		out, err := exec.Command(strataBin, append(args, "--data", data)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "reindexed") {
+			t.Fatalf("strata %v: %v\n%s", args, err, out)
+		}
+	}
+	if out, err := exec.Command(strataBin, "reindex", "nothing", "--data", data).CombinedOutput(); err == nil {
+		t.Fatalf("reindex of an unknown type succeeded:\n%s", out)
+	}
+	p2 := startServer(t, data)
+	if _, after := call(t, "GET", strings.Replace(query, p.url, p2.url, 1), ""); string(after) != string(before) {
+		t.Fatalf("after reindex:\n%s\nbefore:\n%s", after, before)
+	}
+}

@@ -49,7 +49,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), typesCommand(), hookCommand())
+	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand())
 	return root
 }
 
@@ -280,4 +280,56 @@ func localTypes(cmd *cobra.Command) ([]core.Type, error) {
 	}
 	defer m.Close()
 	return m.Types(), nil
+}
+
+func reindexCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "reindex [type]",
+		Short: "Rebuild the search index of one type, or of all, from storage (with the server stopped)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := resolveConfig(cmd.Flags(), os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			store, err := storageRegistry().Open(ctx, cfg.storageURL(), storage.OpenOptions{})
+			if err != nil {
+				if errors.Is(err, bolt.ErrLocked) {
+					return fmt.Errorf("%w (stop the server first)", err)
+				}
+				return err
+			}
+			defer store.Close()
+			m, err := core.Open(ctx, store, core.Options{})
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			dir := filepath.Join(cfg.Data, "index")
+			if len(args) == 1 {
+				if _, err := m.Type(args[0]); err != nil {
+					return err
+				}
+				err = os.RemoveAll(filepath.Join(dir, "types", args[0]))
+			} else {
+				err = os.RemoveAll(dir)
+			}
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			ix, err := index.Open(ctx, dir, m, nil)
+			if err != nil {
+				return err
+			}
+			if err := ix.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reindexed %s in %s\n", strings.Join(append([]string{}, args...), ", "), time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	addServeFlags(cmd.Flags())
+	return cmd
 }
