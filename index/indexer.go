@@ -19,7 +19,9 @@ import (
 )
 
 // Index keeps one Bleve index per type in a directory and feeds them from
-// a Manager's change log. Everything in it is derived from storage: a
+// a Manager's change log. A type's index is built the first time a search
+// needs it and kept from then on (indexing costs every write CPU, so types
+// nobody searches pay nothing). Everything in it is derived from storage: a
 // missing, corrupt or outdated index directory is rebuilt, so deleting the
 // whole directory loses nothing. It is safe for concurrent use.
 type Index struct {
@@ -34,8 +36,17 @@ type Index struct {
 	notifyMu sync.Mutex
 	notify   chan struct{}
 
+	// activate carries requests to build the index of a type, served by
+	// the follower between pages so a build never races the change log.
+	activate chan activation
+
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+type activation struct {
+	typ  string
+	done chan error
 }
 
 type typeIndex struct {
@@ -65,7 +76,8 @@ func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("index directory %s: %w", dir, err)
 	}
-	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, notify: make(chan struct{})}
+	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, notify: make(chan struct{}),
+		activate: make(chan activation)}
 	pos, ok := x.readPosition()
 	start := pos.Seq
 	if !ok {
@@ -75,6 +87,9 @@ func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*
 		pos = position{Types: map[string]int{}}
 	}
 	for _, t := range m.Types() {
+		if _, active := pos.Types[t.Name]; !active {
+			continue // built on the first search that needs it
+		}
 		if err := x.openType(ctx, t, ok && pos.Types[t.Name] == t.SchemaVersion); err != nil {
 			x.closeAll()
 			return nil, err
@@ -284,6 +299,25 @@ func (x *Index) follow(ctx context.Context) {
 	seq := x.applied.Load()
 	for {
 		changed := x.m.Changed()
+		x.mu.RLock()
+		idle := len(x.types) == 0
+		x.mu.RUnlock()
+		if idle {
+			// No type is indexed: there is nothing to apply, only the
+			// position to keep up with.
+			if last := x.m.LastSeq(); last > seq {
+				seq = last
+				x.publish(seq)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-changed:
+			case a := <-x.activate:
+				a.done <- x.activateType(ctx, a.typ, seq)
+			}
+			continue
+		}
 		page, err := x.m.Changes(ctx, seq, nil, batchSize)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, core.ErrClosed) {
@@ -314,7 +348,59 @@ func (x *Index) follow(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-changed:
+		case a := <-x.activate:
+			a.done <- x.activateType(ctx, a.typ, seq)
 		}
+	}
+}
+
+// activateType builds the index of a type that has none. The follower
+// calls it at position seq; the build reads storage at or after seq, and
+// the follower goes on from seq, so no change is missed (replays are
+// idempotent).
+func (x *Index) activateType(ctx context.Context, typ string, seq uint64) error {
+	x.mu.RLock()
+	active := x.types[typ] != nil
+	x.mu.RUnlock()
+	if active {
+		return nil
+	}
+	t, err := x.m.Type(typ)
+	if err != nil {
+		return err
+	}
+	if err := x.rebuild(ctx, t); err != nil {
+		return err
+	}
+	return x.writePosition(seq)
+}
+
+// ensure makes sure typ has an index, asking the follower to build it,
+// and waits at most max for it.
+func (x *Index) ensure(ctx context.Context, typ string, max time.Duration) error {
+	x.mu.RLock()
+	active := x.types[typ] != nil
+	x.mu.RUnlock()
+	if active {
+		return nil
+	}
+	a := activation{typ: typ, done: make(chan error, 1)}
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	select {
+	case x.activate <- a:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return &core.Error{Kind: core.ErrUnavailable, Detail: "the search index of " + typ + " is being built; retry"}
+	}
+	select {
+	case err := <-a.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return &core.Error{Kind: core.ErrUnavailable, Detail: "the search index of " + typ + " is being built; retry"}
 	}
 }
 
@@ -392,7 +478,10 @@ func (x *Index) applyType(ctx context.Context, name string) error {
 	x.mu.RLock()
 	ti := x.types[name]
 	x.mu.RUnlock()
-	if ti != nil && ti.def.SchemaVersion == t.SchemaVersion && slices.Equal(ti.def.Search, t.Search) {
+	if ti == nil {
+		return nil // not searched yet: built on first use
+	}
+	if ti.def.SchemaVersion == t.SchemaVersion && slices.Equal(ti.def.Search, t.Search) {
 		x.mu.Lock()
 		x.types[name] = &typeIndex{def: t, idx: ti.idx}
 		x.mu.Unlock()

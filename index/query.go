@@ -316,10 +316,11 @@ func present(f string, fi fieldInfo) query.Query {
 	return bleve.NewDisjunctionQuery(qs...)
 }
 
-// keywordPresent matches documents with a term in keyword field f: the
-// empty prefix. (A term range open at both ends does not validate.)
+// keywordPresent matches documents with a term in keyword field f: a term
+// range from the empty term to "\xff", above every UTF-8 string. (A range
+// open at both ends does not validate.)
 func keywordPresent(f string) query.Query {
-	q := bleve.NewPrefixQuery("")
+	q := bleve.NewTermRangeInclusiveQuery("", "\xff", new(true), new(false))
 	q.SetField(f)
 	return q
 }

@@ -29,6 +29,9 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			return nil, err
 		}
 	}
+	if err := x.ensure(ctx, typ, MaxWait); err != nil {
+		return nil, err
+	}
 	x.mu.RLock()
 	ti := x.types[typ]
 	x.mu.RUnlock()

@@ -25,8 +25,8 @@ func TestMain(m *testing.M) {
 
 // TestQuickBench builds strata (and the example hooks, if missing) and
 // runs the whole bench in quick mode: the report must have a row for every
-// scenario, for every hook language and for the size run, and no request
-// may fail.
+// scenario, for every hook language, for every search measure and query
+// and for the size run, and no request may fail.
 func TestQuickBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds strata and runs two servers")
@@ -38,7 +38,7 @@ func TestQuickBench(t *testing.T) {
 	}
 	hooksDir := buildHooks(t)
 	var stdout, stderr bytes.Buffer
-	args := []string{"-strata", bin, "-hooks-dir", hooksDir, "-quick", "-duration", "300ms", "-docs", "1000"}
+	args := []string{"-strata", bin, "-hooks-dir", hooksDir, "-quick", "-duration", "300ms", "-docs", "1000", "-search-docs", "1000"}
 	if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 	}
@@ -70,6 +70,30 @@ func TestQuickBench(t *testing.T) {
 		}
 		if r[errorsCol] != "0/0" {
 			t.Errorf("hook %s: errors %s, want 0/0", l.name, r[errorsCol])
+		}
+	}
+	header, rows = markdownTable(t, out, "Search measure")
+	errorsCol = slices.Index(header, "Errors")
+	for _, m := range []string{"indexing throughput", "index lag p50", "index lag p99", "index size"} {
+		r, ok := rows[m]
+		if !ok {
+			t.Errorf("no search row for %q", m)
+			continue
+		}
+		if got := r[errorsCol]; got != "0" && got != "—" {
+			t.Errorf("search %s: errors %s, want 0", m, got)
+		}
+	}
+	header, rows = markdownTable(t, out, "Search query")
+	errorsCol = slices.Index(header, "Errors B/S")
+	for _, sc := range (&bench{}).searchScenarios() {
+		r, ok := rows[sc.name]
+		if !ok {
+			t.Errorf("no search query row for %q", sc.name)
+			continue
+		}
+		if r[errorsCol] != "0/0" {
+			t.Errorf("search query %s: errors %s, want 0/0", sc.name, r[errorsCol])
 		}
 	}
 	header, rows = markdownTable(t, out, "Documents")

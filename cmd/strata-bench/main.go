@@ -6,6 +6,7 @@
 //
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
 //	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks]
+//	             [-skip-search] [-search-docs 100000]
 //	             [-hooks-dir examples/wasm-hooks/build] [-quick] [-json]
 //
 // It builds nothing: it runs the given strata binary as a child process,
@@ -34,6 +35,17 @@
 // language's type, each right next to a run of plain creates (no hook) in
 // the same process, alternating which goes first. A missing module is an
 // error; -skip-hooks skips the run.
+//
+// The search run then creates -search-docs articles (~1 KiB: title,
+// 100-word body with Zipf-distributed words, tags, status, numbers, a
+// date-time) with -concurrency clients in a fresh Strata whose type
+// declares title and body as search fields, and reports the indexing
+// throughput (first create until a strong count returns them all); the
+// index lag (1,000 creates/s for 10 s, every 10th followed from its 201
+// until a consistency=eventual list returns it); four query scenarios
+// (keyword filter, range with sort, two-word q, q with a date filter;
+// pages of 20, strong consistency) against the baseline; and the index's
+// size against the raw JSON and the bolt file. -skip-search skips it.
 //
 // A size run then creates -docs documents in a fresh Strata and reports
 // the data directory's size and the server's memory.
@@ -122,7 +134,10 @@ type options struct {
 	run         *regexp.Regexp // selects the scenarios to run
 	skipSize    bool
 	skipHooks   bool
-	hooksDir    string // absolute path of the built example hook modules
+	skipSearch  bool
+	searchDocs  int           // articles created by the search run
+	lagDuration time.Duration // of the search run's steady creates
+	hooksDir    string        // absolute path of the built example hook modules
 	quick       bool
 	json        bool
 	// settle is the longest wait for the servers to go idle before a run.
@@ -141,8 +156,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	runExpr := fs.String("run", "", "run only the scenarios whose names match this regular expression")
 	fs.BoolVar(&o.skipSize, "skip-size", false, "skip the size run")
 	fs.BoolVar(&o.skipHooks, "skip-hooks", false, "skip the hook overhead run")
+	fs.BoolVar(&o.skipSearch, "skip-search", false, "skip the search run")
+	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario and 2000 documents, unless -duration or -docs are given")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario, 2000 documents, 3000 articles and 2s of steady creates, unless -duration, -docs or -search-docs are given")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of Markdown")
 	err := fs.Parse(args)
 	if err != nil {
@@ -154,7 +171,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.settle = 3 * time.Second
+	o.lagDuration = 10 * time.Second
 	if o.quick {
+		if !set["search-docs"] {
+			o.searchDocs = 3000
+		}
+		o.lagDuration = 2 * time.Second
 		if !set["duration"] {
 			o.duration = 300 * time.Millisecond
 		}
@@ -167,8 +189,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if o.run, err = regexp.Compile(*runExpr); err != nil {
 		return o, fmt.Errorf("-run: %w", err)
 	}
-	if o.duration <= 0 || o.concurrency < 1 || o.docs < 1 || o.procs < 1 {
-		return o, errors.New("-duration, -concurrency, -docs and -procs must be positive")
+	if o.duration <= 0 || o.concurrency < 1 || o.docs < 1 || o.searchDocs < 1 || o.procs < 1 {
+		return o, errors.New("-duration, -concurrency, -docs, -search-docs and -procs must be positive")
 	}
 	abs, err := filepath.Abs(o.strata)
 	if err != nil {
@@ -216,6 +238,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		dir:   dir,
 		key:   fmt.Sprintf("bench-%016x", rand.Uint64()),
 		setup: &fasthttp.Client{ReadTimeout: requestTimeout, WriteTimeout: requestTimeout, NoDefaultUserAgentHeader: true},
+		vocab: newVocabulary(1.0),
 	}
 	rep := report{Machine: machineFacts(opts), Settings: settingsOf(opts)}
 	if rep.Scenarios, err = b.compare(ctx); err != nil {
@@ -225,6 +248,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if rep.Hooks, err = b.hookRun(ctx); err != nil {
 			return fmt.Errorf("hook overhead: %w", err)
 		}
+	}
+	if !opts.skipSearch {
+		search, err := b.searchRun(ctx)
+		if err != nil {
+			return fmt.Errorf("search run: %w", err)
+		}
+		rep.Search = &search
 	}
 	if !opts.skipSize {
 		size, err := b.sizeRun(ctx)
@@ -260,6 +290,9 @@ type bench struct {
 	seq     atomic.Uint64 // numbers documents, so every one is distinct
 	ids     []string      // resources created so far
 	cursors []string      // next_cursor values of the first list pages, query-escaped
+
+	vocab        *vocabulary  // words of the search run's articles
+	articleBytes atomic.Int64 // sum of the article bodies sent
 }
 
 func (b *bench) auth() string { return "Bearer " + b.key }

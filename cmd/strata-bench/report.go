@@ -13,11 +13,12 @@ import (
 
 // report is everything one bench run measured.
 type report struct {
-	Machine   machine     `json:"machine"`
-	Settings  settings    `json:"settings"`
-	Scenarios []row       `json:"scenarios"`
-	Hooks     []hookRow   `json:"hooks,omitempty"` // nil with -skip-hooks
-	Size      *sizeResult `json:"size,omitempty"`  // nil with -skip-size
+	Machine   machine       `json:"machine"`
+	Settings  settings      `json:"settings"`
+	Scenarios []row         `json:"scenarios"`
+	Hooks     []hookRow     `json:"hooks,omitempty"`  // nil with -skip-hooks
+	Search    *searchResult `json:"search,omitempty"` // nil with -skip-search
+	Size      *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
 }
 
 // machine describes where the bench ran.
@@ -160,6 +161,16 @@ func (r report) checkErrors() error {
 		note("plain creates paired with "+h.Language, h.Plain)
 		note("creates with the "+h.Language+" hook", h.Hook)
 	}
+	if z := r.Search; z != nil {
+		note("search run creates", z.Create)
+		if z.Lag.Errors > 0 && float64(z.Lag.Errors)/float64(z.Lag.Creates+z.Lag.Polls+z.Lag.Errors) > maxErrorRate {
+			bad = append(bad, fmt.Sprintf("search lag run: %d requests failed", z.Lag.Errors))
+		}
+		for _, q := range z.Queries {
+			note("search query "+q.Name+" on the baseline", q.Baseline)
+			note("search query "+q.Name+" on strata", q.Strata)
+		}
+	}
 	if r.Size != nil {
 		note("size run", r.Size.Result)
 	}
@@ -206,6 +217,10 @@ func writeMarkdown(w io.Writer, r report) error {
 		writeHooks(&b, r.Hooks)
 	}
 
+	if r.Search != nil {
+		writeSearch(&b, *r.Search)
+	}
+
 	if z := r.Size; z != nil {
 		fmt.Fprintf(&b, "\n### Size run\n\n")
 		rss, hwm := "?", "?"
@@ -227,6 +242,58 @@ func writeMarkdown(w io.Writer, r report) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// writeSearch writes the search section: indexing, lag and size, then the
+// query rows against the baseline.
+func writeSearch(b *strings.Builder, z searchResult) {
+	fmt.Fprintf(b, "\n### Search: indexing, lag, queries and size\n\n")
+	c, l := z.Create, z.Lag
+	lost := ""
+	if l.Lost > 0 {
+		lost = fmt.Sprintf(", %d not listed within %v (counted as %v)", l.Lost, lagGiveUp, lagGiveUp)
+	}
+	writeTable(b, "lrllrl", [][]string{
+		{"Search measure", "Value", "Target", "Result", "Errors", "Details"},
+		{"indexing throughput", fmtCount(z.IndexRate) + " docs/s", "≥ " + fmtCount(indexRateTarget) + " docs/s", z.indexVerdict(), fmt.Sprint(c.Errors),
+			fmt.Sprintf("%s articles created by %d clients at %s creates/s (p50 %s, p99 %s, server CPU %s/create), all counted by a strong count %s after the first create and %s after the last",
+				fmtCount(float64(z.Docs)), z.Clients, fmtCount(c.RPS), fmtLatency(c.P50), fmtLatency(c.P99), fmtLatency(c.ServerCPU),
+				fmtSeconds(z.IndexElapsed), fmtSeconds(z.CatchUp))},
+		{"index lag p50", fmtLatency(l.P50), "—", "—", fmt.Sprint(l.Errors),
+			fmt.Sprintf("%d samples; max %s", l.Samples, fmtLatency(l.Max))},
+		{"index lag p99", fmtLatency(l.P99), "< " + lagTarget.String(), z.lagVerdict(), fmt.Sprint(l.Errors),
+			fmt.Sprintf("%s creates/s offered for %v by %d workers, %s made (%s/s, p50 %s, p99 %s); every %dth followed from its 201 until a consistency=eventual list by id returned it, one poller every %v (%s polls)%s",
+				fmtCount(float64(l.Rate)), l.Duration, lagClients, fmtCount(float64(l.Creates)), fmtCount(l.Achieved),
+				fmtLatency(l.CreateP50), fmtLatency(l.CreateP99), lagSampleEvery, lagPollEvery, fmtCount(float64(l.Polls)), lost)},
+		{"index size", fmtBytes(z.IndexBytes), fmt.Sprintf("≤ %.0f× raw", indexSizeTarget), z.sizeVerdict(), "—",
+			fmt.Sprintf("%.2f× the raw JSON (%s sent), %.2f× the bolt file (%s); %s on disk",
+				float64(z.IndexBytes)/float64(max(z.RawBytes, 1)), fmtBytes(z.RawBytes),
+				float64(z.IndexBytes)/float64(max(z.BoltBytes, 1)), fmtBytes(z.BoltBytes), fmtBytes(z.IndexAllocated))},
+	})
+	fmt.Fprintf(b, "\nA fresh Strata with an %q type whose title and body are search fields. Indexing throughput = articles ÷ time from the first create "+
+		"until GET /api/%s/count?filter=views>=0 (strong consistency) counted them all; it cannot exceed the create rate. "+
+		"Index size: <data>/index once the queries below ran, against the sum of the JSON bodies created (bulk and lag runs) and <data>/strata.db.\n\n",
+		searchType, searchType)
+
+	rows := [][]string{{"Search query", "Clients", "Response", "Baseline req/s", "Strata req/s", "Ratio", "Target", "Result",
+		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Server CPU/req B/S", "Errors B/S"}}
+	for _, x := range z.Queries {
+		rows = append(rows, []string{x.Name, fmt.Sprint(x.Clients), fmtBytes(int64(x.ResponseBytes)),
+			fmtCount(x.Baseline.RPS), fmtCount(x.Strata.RPS), fmt.Sprintf("%.3f×", x.Ratio),
+			fmt.Sprintf("≥ %.2f×, p50 ≤ %s", queryRatioTarget, fmtLatency(queryP50Target)), queryVerdict(x),
+			fmtLatency(x.Strata.P50), fmtLatency(x.Strata.P99), fmtLatency(x.Baseline.P50), fmtLatency(x.Baseline.P99),
+			fmtLatency(x.Baseline.ServerCPU) + " / " + fmtLatency(x.Strata.ServerCPU),
+			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
+	}
+	writeTable(b, "lrrrrrllrrrrrr", rows)
+	fmt.Fprintf(b, "\nPages of %d from the %s articles (plus the lag run's), strong consistency (no writes run meanwhile, so the wait "+
+		"for the index only checks that it is current). Per request: a random tag of %d; a random views window of 1%% sorted by -views; "+
+		"two random words of vocabulary ranks %d–%d (each in roughly 1–10%% of the articles); the same with a random "+
+		"published lower bound. The baseline answers with a body of the size of Strata's first response.\n",
+		pageSize, fmtCount(float64(z.Docs)), len(tags), queryRankLow, queryRankHigh)
+}
+
+// fmtSeconds formats d in seconds.
+func fmtSeconds(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
 
 // writeHooks writes the hook overhead section.
 func writeHooks(b *strings.Builder, hooks []hookRow) {

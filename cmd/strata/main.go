@@ -313,7 +313,9 @@ func reindexCommand() *cobra.Command {
 				}
 				err = os.RemoveAll(filepath.Join(dir, "types", args[0]))
 			} else {
-				err = os.RemoveAll(dir)
+				// Keep the record of which types are indexed: Open rebuilds
+				// exactly those.
+				err = os.RemoveAll(filepath.Join(dir, "types"))
 			}
 			if err != nil {
 				return err
