@@ -47,19 +47,26 @@ func (m *Manager) runAfterHooks(ctx context.Context) {
 	saved, savedAt := seq, time.Now()
 	for {
 		changed := m.Changed()
-		page, err := m.Changes(ctx, seq, nil, 200)
-		if err != nil {
-			if ctx.Err() == nil {
-				m.log.ErrorContext(ctx, "after hooks: read change log", slog.Any("err", err))
-			}
-			return
-		}
+		var page *ChangePage
 		ran := false
-		for _, ch := range page.Items {
-			ran = m.dispatchAfter(ctx, ch) || ran
-			if ctx.Err() != nil {
+		if m.anyAfterHooks() {
+			page, err = m.Changes(ctx, seq, nil, 200)
+			if err != nil {
+				if ctx.Err() == nil {
+					m.log.ErrorContext(ctx, "after hooks: read change log", slog.Any("err", err))
+				}
 				return
 			}
+			for _, ch := range page.Items {
+				ran = m.dispatchAfter(ctx, ch) || ran
+				if ctx.Err() != nil {
+					return
+				}
+			}
+		} else {
+			// No type binds an after_* hook: nothing to run, and changes
+			// made now will not run hooks bound later.
+			page = &ChangePage{NextSince: max(seq, m.LastSeq())}
 		}
 		seq = page.NextSince
 		if seq != saved && (ran || time.Since(savedAt) > 10*time.Second) {
@@ -83,6 +90,16 @@ func (m *Manager) runAfterHooks(ctx context.Context) {
 		case <-changed:
 		}
 	}
+}
+
+// anyAfterHooks reports whether some type binds an after_* hook.
+func (m *Manager) anyAfterHooks() bool {
+	for _, ct := range m.typeSet() {
+		if ct.hasStage(StageAfterCreate, StageAfterUpdate, StageAfterDelete) {
+			return true
+		}
+	}
+	return false
 }
 
 // dispatchAfter runs the hooks bound to the after stage of one change and
