@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains
 
 all: build
 
@@ -20,9 +20,13 @@ run:
 test: vet hooks test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
-# Toolchains: examples/wasm-hooks/install-toolchains.sh.
-hooks:
+# The toolchains (Debian packages and AssemblyScript from npm) are
+# installed first where missing; the script is quick when they are there.
+hooks: toolchains
 	$(MAKE) -C examples/wasm-hooks
+
+toolchains:
+	bash examples/wasm-hooks/install-toolchains.sh
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m ./...
