@@ -147,11 +147,11 @@ func clause(c *filter.Clause, infos map[string]fieldInfo) (query.Query, error) {
 		if !fi.keyword || fi.array {
 			return none(), nil // no string values
 		}
-		like := likeQuery(f, lit)
+		like := stringsOnly(f, fi, likeQuery(f, lit))
 		if c.Op == filter.Like {
 			return like, nil
 		}
-		return and(keywordPresent(f), not(like)), nil
+		return and(stringsOnly(f, fi, keywordPresent(f)), not(like)), nil
 	case filter.AnyEq:
 		if !fi.array {
 			return none(), nil
@@ -229,9 +229,9 @@ func ordered(f string, fi fieldInfo, op filter.Op, v any) query.Query {
 		if v == "" { // bleve reads an empty bound as open
 			switch op {
 			case filter.Gt:
-				return and(keywordPresent(f), not(eq(f, fi, "")))
+				return stringsOnly(f, fi, and(keywordPresent(f), not(eq(f, fi, ""))))
 			case filter.Gte:
-				return keywordPresent(f)
+				return stringsOnly(f, fi, keywordPresent(f))
 			case filter.Lt:
 				return none()
 			}
@@ -244,7 +244,7 @@ func ordered(f string, fi fieldInfo, op filter.Op, v any) query.Query {
 			q = bleve.NewTermRangeInclusiveQuery("", v, new(true), &incl)
 		}
 		q.SetField(f)
-		return q
+		return stringsOnly(f, fi, q)
 	case float64:
 		if !fi.numeric {
 			return none()
@@ -316,6 +316,31 @@ func present(f string, fi fieldInfo) query.Query {
 	return bleve.NewDisjunctionQuery(qs...)
 }
 
+// stringsOnly restricts q, a term range or regexp on keyword field f, to
+// documents whose value at f is a string. A path that may also hold numbers
+// or booleans (an Any field) shares one term dictionary between its keyword,
+// numeric (prefix-coded) and boolean ("T", "F") terms, so a term range or a
+// regexp also meets the terms of numbers and booleans; a scalar path holds
+// one value, so those documents are exactly the ones with a numeric or
+// boolean value there.
+func stringsOnly(f string, fi fieldInfo, q query.Query) query.Query {
+	var other []query.Query
+	if fi.numeric {
+		other = append(other, rawNumRange(f, math.Inf(-1), math.Inf(1), true, true))
+	}
+	if fi.boolean {
+		t := bleve.NewBoolFieldQuery(true)
+		t.SetField(f)
+		fa := bleve.NewBoolFieldQuery(false)
+		fa.SetField(f)
+		other = append(other, t, fa)
+	}
+	if len(other) == 0 {
+		return q
+	}
+	return and(q, not(bleve.NewDisjunctionQuery(other...)))
+}
+
 // keywordPresent matches documents with a term in keyword field f: a term
 // range from the empty term to "\xff", above every UTF-8 string. (A range
 // open at both ends does not validate.)
@@ -334,7 +359,23 @@ func datePresent(f string) query.Query {
 	return numRange(f, lo, hi, true, true)
 }
 
+// numRange is a numeric range on f. A range holding both a value with the
+// sign bit set (-0 included) and one without is split at zero into two
+// ranges, [lo, -0] and [0, hi]: bleve splits a range into prefix-coded term
+// ranges and enumerates each by incrementing bytes, and a range narrowly
+// crossing the sign (as [-0, 0] does: sortable ints -1 and 0) ends in one
+// term range whose bounds differ in every byte, which it would enumerate
+// practically for ever.
 func numRange(f string, lo, hi float64, loIncl, hiIncl bool) query.Query {
+	if math.Signbit(lo) && !math.Signbit(hi) {
+		neg := rawNumRange(f, lo, math.Copysign(0, -1), loIncl, true)
+		pos := rawNumRange(f, 0, hi, true, hiIncl)
+		return bleve.NewDisjunctionQuery(neg, pos)
+	}
+	return rawNumRange(f, lo, hi, loIncl, hiIncl)
+}
+
+func rawNumRange(f string, lo, hi float64, loIncl, hiIncl bool) query.Query {
 	q := bleve.NewNumericRangeInclusiveQuery(&lo, &hi, &loIncl, &hiIncl)
 	q.SetField(f)
 	return q
