@@ -72,29 +72,33 @@ func Query(e *filter.Expr, t core.Type) (query.Query, error) {
 func compile(n filter.Node, infos map[string]fieldInfo) (query.Query, error) {
 	switch n := n.(type) {
 	case *filter.And:
-		qs := make([]query.Query, 0, len(n.Nodes))
-		for _, c := range n.Nodes {
-			q, err := compile(c, infos)
-			if err != nil {
-				return nil, err
-			}
-			qs = append(qs, q)
+		qs, err := compileAll(n.Nodes, infos)
+		if err != nil {
+			return nil, err
 		}
 		return bleve.NewConjunctionQuery(qs...), nil
 	case *filter.Or:
-		qs := make([]query.Query, 0, len(n.Nodes))
-		for _, c := range n.Nodes {
-			q, err := compile(c, infos)
-			if err != nil {
-				return nil, err
-			}
-			qs = append(qs, q)
+		qs, err := compileAll(n.Nodes, infos)
+		if err != nil {
+			return nil, err
 		}
 		return bleve.NewDisjunctionQuery(qs...), nil
 	case *filter.Clause:
 		return clause(n, infos)
 	}
 	return nil, fmt.Errorf("index: unknown filter node %T", n)
+}
+
+func compileAll(nodes []filter.Node, infos map[string]fieldInfo) ([]query.Query, error) {
+	qs := make([]query.Query, 0, len(nodes))
+	for _, c := range nodes {
+		q, err := compile(c, infos)
+		if err != nil {
+			return nil, err
+		}
+		qs = append(qs, q)
+	}
+	return qs, nil
 }
 
 // metaInfos are the index fields of the meta fields other than id.
