@@ -328,6 +328,19 @@ func (w *writer) apply(ct *compiledType, op Op, p *prepared) (*Resource, error) 
 	return nil, errorf(ErrInvalid, "unknown operation %d", op.Kind)
 }
 
+// applyJSONPatch applies p to doc. json-patch v5.9 panics on some
+// malformed operations (a "test" of the whole document without a value);
+// a client's patch must never take a request down, so a panic is a bad
+// patch.
+func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("malformed operation")
+		}
+	}()
+	return p.Apply(doc)
+}
+
 // applyPatch applies a patch document to doc.
 func applyPatch(kind PatchKind, doc, patch []byte) ([]byte, error) {
 	if err := checkDepth(patch); err != nil {
@@ -339,7 +352,7 @@ func applyPatch(kind PatchKind, doc, patch []byte) ([]byte, error) {
 		if err != nil {
 			return nil, errorf(ErrInvalid, "invalid JSON Patch document: %s", err.Error())
 		}
-		out, err := p.Apply(doc)
+		out, err := applyJSONPatch(p, doc)
 		if err != nil {
 			return nil, errorf(ErrInvalid, "JSON Patch cannot be applied: %s", err.Error())
 		}
