@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/strata-dev/strata/sdk/storage"
 )
@@ -31,6 +33,12 @@ type SearchRequest struct {
 	// MinSeq is the change-log position the index must have reached before
 	// answering (read-your-writes); 0 answers at once.
 	MinSeq uint64
+	// Owner, when set, restricts matches to resources created by that
+	// principal id; a cursor is bound to it like to the filter.
+	Owner string
+	// Highlight asks for the fragments of the search fields where Q
+	// matched; it needs Q.
+	Highlight bool
 }
 
 // SearchResult is a page of matching ids, in order.
@@ -39,6 +47,11 @@ type SearchResult struct {
 	NextCursor string
 	// Total is the number of matches when SearchRequest.Total was set.
 	Total int
+	// Highlights maps the id of a resource of the page to its search
+	// fields where the query matched, each to fragments of its text: HTML
+	// with the matches in <mark> and the rest escaped. Set when
+	// SearchRequest.Highlight was; resources without a match are absent.
+	Highlights map[string]map[string][]string
 }
 
 // ErrUnavailable: the search index could not catch up with the change log
@@ -51,36 +64,66 @@ type ListQuery struct {
 	// Eventual skips the read-your-writes wait.
 	Eventual bool
 	Total    bool
+	// Owner restricts the list to resources created by this principal id
+	// (a read permission of "owner" only).
+	Owner string
+	// Highlight asks for highlighted fragments of the search fields where
+	// Q matched (SearchPage.Highlights); it needs Q.
+	Highlight bool
+}
+
+// SearchPage is a page of a search: the resources, the number of matches
+// when ListQuery.Total asked for it, and the highlights when
+// ListQuery.Highlight did (see SearchResult.Highlights).
+type SearchPage struct {
+	Page
+	Total      int
+	Highlights map[string]map[string][]string
 }
 
 // Search lists resources matching a filter, full-text query or sort. It
 // reflects every write committed before it was called unless q.Eventual.
-func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQuery) (*Page, int, error) {
+// q.Highlight without q.Q is ErrInvalid.
+func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQuery) (*SearchPage, error) {
 	if m.search == nil {
-		return nil, 0, errorf(ErrInvalid, "filter, q and sort need the search index, which this server does not run")
+		return nil, errorf(ErrInvalid, "filter, q and sort need the search index, which this server does not run")
+	}
+	if q.Highlight && strings.TrimSpace(q.Q) == "" {
+		return nil, errorf(ErrInvalid, "highlight needs q: it marks where the full-text query matched")
 	}
 	ct, err := m.lookupType(typ)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	req := SearchRequest{Filter: q.Filter, Q: q.Q, Sort: q.Sort, Cursor: o.Cursor, Limit: limit,
-		IncludeDeleted: o.IncludeDeleted, Total: q.Total}
+		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: q.Owner, Highlight: q.Highlight}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
 	res, err := m.search.Search(ctx, typ, req)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	page := &Page{Items: make([]*Resource, 0, len(res.IDs)), NextCursor: res.NextCursor}
+	sp := &SearchPage{Page: Page{Items: make([]*Resource, 0, len(res.IDs)), NextCursor: res.NextCursor},
+		Total: res.Total, Highlights: res.Highlights}
+	page := &sp.Page
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(res.IDs)*1536)
 		r := reader{tx: tx, arena: &arena}
-		for _, id := range res.IDs {
+		// Read in key order, which walks storage's trees forward, and
+		// list in the search's order.
+		byKey := make([]int, len(res.IDs))
+		for i := range byKey {
+			byKey[i] = i
+		}
+		slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(res.IDs[a], res.IDs[b]) })
+		items := make([]*Resource, len(res.IDs))
+		for _, i := range byKey {
+			id := res.IDs[i]
 			meta, rev, err := r.current(ct, id)
 			if errors.Is(err, ErrNotFound) {
 				continue // purged after the index answered
@@ -88,14 +131,19 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 			if err != nil {
 				return fmt.Errorf("load %s/%s: %w", typ, id, err)
 			}
-			page.Items = append(page.Items, newResource(typ, id, meta, rev))
+			items[i] = newResource(typ, id, meta, rev)
+		}
+		for _, res := range items {
+			if res != nil {
+				page.Items = append(page.Items, res)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return page, res.Total, nil
+	return sp, nil
 }
 
 // SearchCount counts resources matching a filter or full-text query.
@@ -106,7 +154,7 @@ func (m *Manager) SearchCount(ctx context.Context, typ string, includeDeleted bo
 	if _, err := m.lookupType(typ); err != nil {
 		return 0, err
 	}
-	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true}
+	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true, Owner: q.Owner}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -115,6 +163,42 @@ func (m *Manager) SearchCount(ctx context.Context, typ string, includeDeleted bo
 		return 0, err
 	}
 	return res.Total, nil
+}
+
+// GetMany reads the current state of many resources of one type in one
+// storage transaction, soft-deleted ones too when o.IncludeDeleted (the
+// search index follows the change log with it). The result has one entry
+// per id, in order: nil for a resource that does not exist or is not
+// visible. o.Revision must be 0. The data of all the resources share one
+// buffer.
+func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOptions) ([]*Resource, error) {
+	if o.Revision != 0 {
+		return nil, errorf(ErrInvalid, "GetMany reads current revisions only")
+	}
+	out := make([]*Resource, len(ids))
+	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		arena := make([]byte, 0, len(ids)*1536)
+		r.arena = &arena
+		for i, id := range ids {
+			meta, err := r.visible(ct, id, o.IncludeDeleted)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("load %s/%s: %w", typ, id, err)
+			}
+			rev, err := r.revision(ct, id, meta.CurrentRevision)
+			if err != nil {
+				return fmt.Errorf("load %s/%s: %w", typ, id, err)
+			}
+			out[i] = newResource(typ, id, meta, rev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // SetSearcher attaches the search index. It is set once, after Open (the

@@ -1,61 +1,96 @@
-// Package index maps Strata resources onto a Bleve full-text index: one
-// explicit, static mapping per type, derived from the type's JSON Schema,
-// and the value to index for each resource.
-//
-// Use Mapping once per type (again when its schema version changes) to
-// create the index, and Document for each resource:
-//
-//	m, err := index.Mapping(t)
-//	idx, err := bleve.New(dir, m)
-//	doc, err := index.Document(t, id, data, meta)
-//	err = idx.Index(id, doc)
+// Package index is Strata's search index: one Bleve (scorch) index per
+// resource type, mapped explicitly from the type's JSON Schema, fed by the
+// Manager's change log, and answering the filtered, full-text and sorted
+// lists of SPEC §3 (Open, Index.Search).
 //
 // # Field layout
 //
-// Every data property is indexed under its dotted path (author.name),
-// whatever its depth, by kind:
+// Documents are built from the stored JSON by Document, field by field
+// with gjson, and indexed as they are (Bleve's mapping is not used to
+// build them; Mapping describes them). Every data path the filter schema
+// lists (FilterSchema; not below arrays) is indexed under its dotted name
+// (author.name), by kind:
 //
-//   - string: a keyword field (KeywordAnalyzer, the whole value one term),
-//     so =, != and ?= compare exactly and case-sensitively;
-//   - string with format date-time: a datetime field only, no keyword
-//     copy; equality is an inclusive range [t, t], which also matches
-//     other spellings of the same instant (…00Z and …00.000Z);
-//   - number, integer: a numeric field (float64);
-//   - boolean: a boolean field;
-//   - array: the kinds of its items (items, prefixItems), multi-valued, so
-//     a term query on tags matches any element;
-//   - object: its properties, recursively.
+//   - string: one keyword term, the whole value, so =, != and ?= compare
+//     exactly and case-sensitively;
+//   - string with format date-time: its Unix nanoseconds, as a number;
+//   - number, integer: its sortable int64 (numeric.Float64ToInt64, -0 as
+//     0), prefix-coded: the shift-0 term in the field itself, the terms at
+//     shifts 8, 16, … 56 in RangeField(path) (eight terms in all; Bleve's
+//     own numeric fields have sixteen);
+//   - boolean: T or F;
+//   - array: the terms of its items, multi-valued.
 //
-// type may be a list (["string","null"]; null adds nothing). Without type,
-// enum and const values give the kinds; anyOf, oneOf and allOf branches
-// are unioned. $ref is not followed, and property names containing a dot
-// are skipped (bleve separates path elements with dots): such parts are
-// not indexed.
+// A path that may hold strings and numbers or booleans prefixes its string
+// terms with "s", so they never meet number or boolean terms. Values of a
+// JSON type the path's kind does not have are not indexed (the filter
+// evaluator compares them with nothing), and neither is anything below an
+// array.
+//
+// FieldHas holds, for every document, the paths where it has a non-null
+// value, and FieldStr the scalar paths where that value is a string: "=
+// null", "!= null", "!~" and comparisons with "" are single terms, exact
+// for any value (an empty array, an object where a string was expected).
+// FieldDeleted is T or F.
+//
+// Meta fields sit at the top level: created_at and updated_at (date-time),
+// created_by and updated_by (keyword). The resource id is Bleve's document
+// id (FieldID). A top-level data property named like a meta field, id, or
+// one of the reserved names (_text, _has, _str, _range, _deleted) is not
+// indexed.
+//
+// # Full text
 //
 // Each search field f (a top-level string or string-array property named
-// in Type.Search) is also indexed, analysed, as _text.f (see TextField):
-// TextAnalyzer (English, stemming) with term vectors, which phrase
-// queries and highlighting need. A per-field name rather than one
-// composite field keeps per-field queries and boosts possible; a q query
-// is a disjunction over the type's text fields. Document copies the values
-// there.
-//
-// Meta fields sit at the top level: created_at and updated_at (datetime),
-// created_by and updated_by (keyword). The resource id is bleve's own
-// document id: match it with bleve.NewDocIDQuery (a term query on field
-// _id works on disk-backed scorch indexes but not on NewMemOnly ones), and
-// sort on it with the sort key "_id" (search.SortDocID), the tie-break
-// every sort needs. A top-level data
-// property named like a meta field, or _text, is not indexed.
+// in Type.Search) is also indexed, analysed, as TextField(f): TextAnalyzer
+// (English, stemming), without term vectors, which were a third of the
+// index; a q query is a disjunction over the type's text fields per word
+// (TextQuery), scored with BM25. That a quoted phrase's words are in order
+// is checked on the stored text of the documents that have them all
+// (phraseFilter), with the positions the analyzer gives (a stop word
+// leaves a gap any word fills, as in Bleve's phrase queries). A scalar string search field keeps its exact keyword
+// copy only when its schema bounds it with a maxLength of at most 1024:
+// otherwise it is long text (a body), full-text only (filter kind Text,
+// comparable with null alone, not sortable), since an exact copy of every
+// long text roughly doubled the index and its build time. Highlights are
+// computed from the stored text (nothing is stored in the index), by
+// analysing it again and marking the tokens the query matches.
 //
 // # Choices
 //
-// Dynamic mapping is off at every level: a field absent from the schema is
-// not indexed, and a schema-less type ({"type":"object"} without
-// properties) indexes only its meta fields. Nothing is stored (Store
-// false: results are loaded from storage by id) and nothing goes to the
-// _all field (IncludeInAll false). Doc values, which scorch needs to sort,
-// are kept for scalar fields outside arrays (keyword, numeric, datetime,
-// boolean) and for the meta fields; array elements and text fields have
-// none, since sorting on them is not offered.
+// Dynamic mapping is off: a field absent from the schema is not indexed.
+// Nothing is stored: results are loaded from storage by id. Doc values,
+// which sorting reads, are kept only for single-valued fields of a
+// sortable kind (string, number, date-time, boolean) and the meta fields;
+// since a number's doc value is its one shift-0 term, they stay small.
+//
+// # Queries
+//
+// Filters never go through Bleve's searchers. A filter is compiled into a
+// plan (compileFilter), evaluated segment by segment into bitmaps of
+// matching documents from the postings and term dictionaries; totals are
+// the bitmaps' sizes.
+//
+// An order on fields is found by a sorter over per-segment columns: each
+// sortable field's values, decoded once from the doc values, with the
+// documents sorted by value, cached while the segment lives. For one sort
+// field (and the id) it walks the segments' sorted documents, merged, and
+// keeps the matches, so a page costs what it visits rather than what
+// matches; a range the filter puts on the sort field bounds the walk
+// instead of being evaluated. Otherwise, or for few matches, it reads
+// every match's values from the columns and keeps the first ones.
+//
+// A q query first finds its candidates from postings bitmaps (textPlan:
+// each part's terms in one text field), evaluates the filter within them
+// (ranges candidate by candidate from the columns) and then runs Bleve's
+// text query only over them, as a conjunction led by the candidates:
+// scored (BM25) for a relevance order, unscored to find the exact matches
+// for a field order.
+//
+// # Consistency and persistence
+//
+// See Index: a search waits until the index has applied every change
+// committed before it (read-your-writes), and until the type's index is
+// built; each index records the change it reflects in the same Bleve
+// batch as the documents, so a crash replays from there.
 package index

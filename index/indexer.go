@@ -2,18 +2,23 @@ package index
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/document"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 
 	"github.com/strata-dev/strata/core"
 )
@@ -24,93 +29,176 @@ import (
 // nobody searches pay nothing). Everything in it is derived from storage: a
 // missing, corrupt or outdated index directory is rebuilt, so deleting the
 // whole directory loses nothing. It is safe for concurrent use.
+//
+// # Goroutines
+//
+// One follower applies the change log to the active type indexes, in
+// batches (one bleve batch per type per page of changes). Builds run each
+// on its own goroutine: a type's first build, and the rebuild a schema or
+// search-field change calls for. A build indexes the type from storage into
+// a new directory, then replays the changes made meanwhile, and hands the
+// new index to the follower, which replays the last few changes and swaps
+// it in. Searches of other types never wait for a build; searches of the
+// type being built wait for it (at most MaxWait, then 503), since its
+// previous index, if any, was mapped from another schema and may disagree
+// with the filter evaluator under the new one. Close stops and waits for
+// all of them.
+//
+// # On disk
+//
+// <dir>/types/<type>/g<N> holds generation N of a type's index; position.json
+// records the active generation of each indexed type with the schema
+// version and search fields it was built for. Each index records the last
+// change-log entry it reflects in its own internal storage, written in the
+// same bleve batch as the documents, so it is exact after a crash; batches
+// are not synced one by one (bleve persists them in the background), and a
+// restart replays from there.
 type Index struct {
 	dir string
 	m   *core.Manager
 	log *slog.Logger
 
-	mu    sync.RWMutex
-	types map[string]*typeIndex
+	mu     sync.RWMutex
+	types  map[string]*typeIndex // active indexes, searchable
+	builds map[string]*build     // builds in progress, at most one per type
 
-	applied  atomic.Uint64 // change-log seq reflected in every type index
+	applied  atomic.Uint64 // the follower's change-log position
 	notifyMu sync.Mutex
 	notify   chan struct{}
 
-	// activate carries requests to build the index of a type, served by
-	// the follower between pages so a build never races the change log.
-	activate chan activation
+	ready chan struct{} // wakes the follower when a build is ready
 
+	waiting atomic.Int32  // searches waiting for the follower (WaitFor)
+	wake    chan struct{} // wakes a gathering follower when one starts
+
+	ctx    context.Context // cancelled by Close; parent of the builds
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the follower returns
+	wg     sync.WaitGroup
+
+	// beforeBuild, when set (by tests, before the first search), is
+	// called at the start of every build with its context.
+	beforeBuild func(ctx context.Context, typ string)
 }
 
-type activation struct {
-	typ  string
-	done chan error
-}
-
+// typeIndex is the index of one type.
 type typeIndex struct {
 	def core.Type
+	lay *layout
 	idx bleve.Index
+	gen int
+	// seq is the last change-log entry the index reflects; the follower
+	// (or the build, before the index is handed over) owns it.
+	seq uint64
+	// use is read-locked by searches, locked to close the index.
+	use sync.RWMutex
+	// cols caches the sort values of its segments.
+	cols columns
 }
 
-// position is what the directory records of its progress, written after
-// each applied batch of changes (atomically: write, then rename).
+// build is a type's index being built.
+type build struct {
+	def    core.Type
+	gen    int
+	from   uint64     // change-log position the storage read starts after
+	old    *typeIndex // the index it replaces, closed when it is installed
+	cancel context.CancelFunc
+	done   chan struct{} // closed when installed or failed
+	err    error         // set before done is closed
+	ti     *typeIndex    // set when built and caught up: ready to install
+}
+
+// position is what the directory records of the active indexes, written
+// when they change (atomically: write, then rename).
 type position struct {
-	Format int            `json:"format"`
-	Seq    uint64         `json:"seq"`
-	Types  map[string]int `json:"types"` // schema version indexed
+	Format int                   `json:"format"`
+	Types  map[string]typeRecord `json:"types"`
 }
 
-const positionFormat = 1
+type typeRecord struct {
+	SchemaVersion int      `json:"schema_version"`
+	Search        []string `json:"search,omitempty"`
+	Generation    int      `json:"generation"`
+}
 
-// batchSize bounds the changes applied in one Bleve batch per type.
-const batchSize = 500
+// positionFormat changes whenever documents are laid out differently:
+// indexes of another format are rebuilt.
+const positionFormat = 2
 
-// Open opens or builds the indexes of every type of m in dir and starts
-// following m's change log. Close stops it; the caller closes m after.
+// pageSize bounds the changes read and applied in one step.
+const pageSize = core.MaxPageSize
+
+// buildBatch is the number of documents per bleve batch when building from
+// storage: large batches make fewer, larger segments to merge.
+const buildBatch = 5000
+
+// seqKey is the internal key under which an index records its seq.
+var seqKey = []byte("strata.seq")
+
+// indexConfig is the scorch configuration of every type index: batches
+// return once applied in memory, not once persisted (the seq recorded with
+// them makes a crash replay what was lost).
+func indexConfig() map[string]any {
+	return map[string]any{
+		"unsafe_batch": true,
+		// The persister naps between rounds so that the small segments
+		// of frequent batches are merged in memory into one before they
+		// are written, rather than written one by one and merged on disk.
+		"scorchPersisterOptions": map[string]any{"PersisterNapTimeMSec": persistNapMS},
+	}
+}
+
+// persistNapMS is the persister's nap, in milliseconds.
+const persistNapMS = 0
+
+// Open opens or builds the indexes of every type of m in dir recorded as
+// indexed, and starts following m's change log. Close stops it; the caller
+// closes m after.
 func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*Index, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "types"), 0o755); err != nil {
 		return nil, fmt.Errorf("index directory %s: %w", dir, err)
 	}
-	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, notify: make(chan struct{}),
-		activate: make(chan activation)}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
+		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{})}
 	pos, ok := x.readPosition()
-	start := pos.Seq
-	if !ok {
-		// Nothing usable: rebuild everything from the current state, and
-		// replay from the position before it (replays are idempotent).
-		start = m.LastSeq()
-		pos = position{Types: map[string]int{}}
-	}
-	for _, t := range m.Types() {
-		if _, active := pos.Types[t.Name]; !active {
-			continue // built on the first search that needs it
-		}
-		if err := x.openType(ctx, t, ok && pos.Types[t.Name] == t.SchemaVersion); err != nil {
-			x.closeAll()
-			return nil, err
+	start := m.LastSeq()
+	if ok {
+		for _, t := range m.Types() {
+			rec, active := pos.Types[t.Name]
+			if !active {
+				continue // built on the first search that needs it
+			}
+			ti, err := x.openType(ctx, t, rec)
+			if err != nil {
+				cancel()
+				x.closeAll()
+				return nil, err
+			}
+			x.types[t.Name] = ti
+			start = min(start, ti.seq)
 		}
 	}
 	x.removeStale()
-	x.applied.Store(start)
-	if err := x.writePosition(start); err != nil {
+	if err := x.writePosition(); err != nil {
+		cancel()
 		x.closeAll()
 		return nil, err
 	}
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	x.cancel, x.done = cancel, make(chan struct{})
+	x.applied.Store(start)
 	go x.follow(bg)
 	return x, nil
 }
 
-// Close stops following the change log and closes the indexes.
+// Close stops following the change log and the builds, and closes the
+// indexes.
 func (x *Index) Close() error {
 	x.cancel()
 	<-x.done
+	x.wg.Wait()
 	return x.closeAll()
 }
 
@@ -119,7 +207,7 @@ func (x *Index) closeAll() error {
 	defer x.mu.Unlock()
 	var errs []error
 	for name, ti := range x.types {
-		if err := ti.idx.Close(); err != nil {
+		if err := ti.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close index of %s: %w", name, err))
 		}
 	}
@@ -127,96 +215,123 @@ func (x *Index) closeAll() error {
 	return errors.Join(errs...)
 }
 
-func (x *Index) typePath(name string) string { return filepath.Join(x.dir, "types", name) }
+// close waits for the searches of the index and closes it, recording its
+// seq. Scorch's Close does not persist the batches it has only applied in
+// memory, so the last batch waits until it is persisted (with all before
+// it).
+func (ti *typeIndex) close() error {
+	ti.use.Lock()
+	defer ti.use.Unlock()
+	b := ti.idx.NewBatch()
+	b.SetInternal(seqKey, seqBytes(ti.seq))
+	persisted := make(chan error, 1)
+	b.SetPersistedCallback(func(err error) { persisted <- err })
+	err := ti.idx.Batch(b)
+	if err == nil {
+		err = <-persisted
+	}
+	return errors.Join(err, ti.idx.Close())
+}
 
-// openType opens the index of t, or rebuilds it from storage when it is
-// missing, unreadable, or trusted is false.
-func (x *Index) openType(ctx context.Context, t core.Type, trusted bool) error {
-	path := x.typePath(t.Name)
-	if trusted {
-		idx, err := bleve.Open(path)
+func (x *Index) typeDir(name string) string { return filepath.Join(x.dir, "types", name) }
+
+func (x *Index) genDir(name string, gen int) string {
+	return filepath.Join(x.typeDir(name), "g"+strconv.Itoa(gen))
+}
+
+func seqBytes(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// matches reports whether a record describes an index of t as it is.
+func (rec typeRecord) matches(t core.Type) bool {
+	return rec.SchemaVersion == t.SchemaVersion && slices.Equal(rec.Search, t.Search)
+}
+
+// openType opens the recorded index of t, or rebuilds it from storage when
+// it is missing, unreadable or built for another schema.
+func (x *Index) openType(ctx context.Context, t core.Type, rec typeRecord) (*typeIndex, error) {
+	if rec.matches(t) {
+		idx, err := bleve.OpenUsing(x.genDir(t.Name, rec.Generation), indexConfig())
 		if err == nil {
-			x.setType(t, idx)
-			return nil
+			raw, err := idx.GetInternal(seqKey)
+			lay, lerr := newLayout(t)
+			if err == nil && lerr == nil && len(raw) == 8 {
+				return &typeIndex{def: t, lay: lay, idx: idx, gen: rec.Generation, seq: binary.BigEndian.Uint64(raw)}, nil
+			}
+			_ = idx.Close()
 		}
 		x.log.WarnContext(ctx, "index unreadable; rebuilding", slog.String("type", t.Name), slog.Any("err", err))
 	}
-	return x.rebuild(ctx, t)
+	return x.buildIndex(ctx, t, rec.Generation+1, x.m.LastSeq())
 }
 
-func (x *Index) setType(t core.Type, idx bleve.Index) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old := x.types[t.Name]; old != nil && old.idx != idx {
-		_ = old.idx.Close()
-	}
-	x.types[t.Name] = &typeIndex{def: t, idx: idx}
-}
-
-// rebuild builds the index of t from scratch out of storage.
-func (x *Index) rebuild(ctx context.Context, t core.Type) error {
+// buildIndex builds generation gen of the index of t from storage. Every
+// change up to from is in what it reads; the index's seq is from, so the
+// changes after it are replayed (replays are idempotent).
+func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint64) (ti *typeIndex, err error) {
 	start := time.Now()
-	x.dropType(t.Name)
-	path := x.typePath(t.Name)
-	if err := os.RemoveAll(path); err != nil {
-		return fmt.Errorf("remove index of %s: %w", t.Name, err)
-	}
-	im, err := Mapping(t)
+	lay, err := newLayout(t)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	im, err := lay.mapping()
+	if err != nil {
+		return nil, err
+	}
+	path := x.genDir(t.Name, gen)
+	if err := os.RemoveAll(path); err != nil {
+		return nil, fmt.Errorf("remove index of %s: %w", t.Name, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+		return nil, fmt.Errorf("index directory of %s: %w", t.Name, err)
 	}
-	idx, err := bleve.New(path, im)
+	idx, err := bleve.NewUsing(path, im, scorch.Name, scorch.Name, indexConfig())
 	if err != nil {
-		return fmt.Errorf("create index of %s: %w", t.Name, err)
+		return nil, fmt.Errorf("create index of %s: %w", t.Name, err)
 	}
+	defer func() {
+		if err != nil {
+			_ = idx.Close()
+			_ = os.RemoveAll(path)
+		}
+	}()
 	n := 0
 	cursor := ""
+	var ops []batchOp
 	for {
 		page, err := x.m.List(ctx, t.Name, core.ListOptions{Limit: core.MaxPageSize, Cursor: cursor, IncludeDeleted: true})
 		if err != nil {
-			_ = idx.Close()
-			return fmt.Errorf("rebuild index of %s: %w", t.Name, err)
+			return nil, fmt.Errorf("build index of %s: %w", t.Name, err)
 		}
-		b := idx.NewBatch()
 		for _, res := range page.Items {
-			doc, err := Document(t, res.ID, res.Data, res.Meta)
+			doc, err := lay.document(res.ID, res.Data, res.Meta)
 			if err != nil {
-				_ = idx.Close()
-				return err
+				return nil, err
 			}
-			if err := b.Index(res.ID, doc); err != nil {
-				_ = idx.Close()
-				return fmt.Errorf("index %s/%s: %w", t.Name, res.ID, err)
-			}
-		}
-		if err := idx.Batch(b); err != nil {
-			_ = idx.Close()
-			return fmt.Errorf("rebuild index of %s: %w", t.Name, err)
+			ops = append(ops, batchOp{id: res.ID, doc: doc})
 		}
 		n += len(page.Items)
-		if page.NextCursor == "" {
+		last := page.NextCursor == ""
+		if len(ops) >= buildBatch || last {
+			var seq []byte
+			if last {
+				seq = seqBytes(from)
+			}
+			if err := applyBatches(idx, ops, seq); err != nil {
+				return nil, fmt.Errorf("build index of %s: %w", t.Name, err)
+			}
+			ops = ops[:0]
+		}
+		if last {
 			break
 		}
 		cursor = page.NextCursor
 	}
-	x.setType(t, idx)
-	x.log.InfoContext(ctx, "index rebuilt", slog.String("type", t.Name), slog.Int("resources", n), slog.Duration("took", time.Since(start)))
-	return nil
+	x.log.InfoContext(ctx, "index built", slog.String("type", t.Name), slog.Int("resources", n), slog.Duration("took", time.Since(start)))
+	return &typeIndex{def: t, lay: lay, idx: idx, gen: gen, seq: from}, nil
 }
 
-func (x *Index) dropType(name string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if ti := x.types[name]; ti != nil {
-		_ = ti.idx.Close()
-		delete(x.types, name)
-	}
-}
-
-// removeStale deletes index directories of types that no longer exist.
+// removeStale deletes the index directories of types that are not active
+// and generations that are not in use.
 func (x *Index) removeStale() {
 	entries, err := os.ReadDir(filepath.Join(x.dir, "types"))
 	if err != nil {
@@ -225,8 +340,17 @@ func (x *Index) removeStale() {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	for _, e := range entries {
-		if x.types[e.Name()] == nil {
-			_ = os.RemoveAll(filepath.Join(x.dir, "types", e.Name()))
+		ti, b := x.types[e.Name()], x.builds[e.Name()]
+		if ti == nil && b == nil {
+			_ = os.RemoveAll(x.typeDir(e.Name()))
+			continue
+		}
+		gens, _ := os.ReadDir(x.typeDir(e.Name()))
+		for _, g := range gens {
+			keep := (ti != nil && g.Name() == "g"+strconv.Itoa(ti.gen)) || (b != nil && g.Name() == "g"+strconv.Itoa(b.gen))
+			if !keep {
+				_ = os.RemoveAll(filepath.Join(x.typeDir(e.Name()), g.Name()))
+			}
 		}
 	}
 }
@@ -242,11 +366,19 @@ func (x *Index) readPosition() (position, bool) {
 	return p, true
 }
 
-func (x *Index) writePosition(seq uint64) error {
-	p := position{Format: positionFormat, Seq: seq, Types: map[string]int{}}
+// writePosition records the active indexes. A type being rebuilt keeps
+// the record of its previous index until the new one is installed, so a
+// restart meanwhile rebuilds it again.
+func (x *Index) writePosition() error {
+	p := position{Format: positionFormat, Types: map[string]typeRecord{}}
 	x.mu.RLock()
 	for name, ti := range x.types {
-		p.Types[name] = ti.def.SchemaVersion
+		p.Types[name] = typeRecord{SchemaVersion: ti.def.SchemaVersion, Search: ti.def.Search, Generation: ti.gen}
+	}
+	for name, b := range x.builds {
+		if b.old != nil {
+			p.Types[name] = typeRecord{SchemaVersion: b.old.def.SchemaVersion, Search: b.old.def.Search, Generation: b.old.gen}
+		}
 	}
 	x.mu.RUnlock()
 	raw, err := json.Marshal(p)
@@ -257,10 +389,14 @@ func (x *Index) writePosition(seq uint64) error {
 	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
 		return fmt.Errorf("write index position: %w", err)
 	}
-	return os.Rename(tmp, x.positionPath())
+	if err := os.Rename(tmp, x.positionPath()); err != nil {
+		return fmt.Errorf("write index position: %w", err)
+	}
+	return nil
 }
 
-// Applied returns the change-log seq every type index reflects.
+// Applied returns the change-log position the follower has applied: every
+// active type index reflects the changes up to it.
 func (x *Index) Applied() uint64 { return x.applied.Load() }
 
 func (x *Index) publish(seq uint64) {
@@ -273,6 +409,16 @@ func (x *Index) publish(seq uint64) {
 
 // WaitFor waits until the indexes reflect change seq, for at most max.
 func (x *Index) WaitFor(ctx context.Context, seq uint64, max time.Duration) error {
+	if x.applied.Load() >= seq {
+		return nil
+	}
+	// The follower stops gathering changes while a search waits.
+	x.waiting.Add(1)
+	defer x.waiting.Add(-1)
+	select {
+	case x.wake <- struct{}{}:
+	default:
+	}
 	timer := time.NewTimer(max)
 	defer timer.Stop()
 	for {
@@ -293,32 +439,208 @@ func (x *Index) WaitFor(ctx context.Context, seq uint64, max time.Duration) erro
 	}
 }
 
+// acquire returns the active index of typ, read-locked for a search,
+// starting its build if it has none and waiting at most max for a build.
+func (x *Index) acquire(ctx context.Context, typ string, max time.Duration) (*typeIndex, error) {
+	var timer *time.Timer
+	for {
+		x.mu.RLock()
+		ti, b := x.types[typ], x.builds[typ]
+		x.mu.RUnlock()
+		if ti != nil {
+			ti.use.RLock()
+			x.mu.RLock()
+			current := x.types[typ] == ti
+			x.mu.RUnlock()
+			if current {
+				return ti, nil
+			}
+			ti.use.RUnlock()
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = x.startBuild(typ); err != nil {
+				return nil, err
+			}
+			if b == nil {
+				continue // another search started it, or it was just installed
+			}
+		}
+		if timer == nil {
+			timer = time.NewTimer(max)
+			defer timer.Stop()
+		}
+		select {
+		case <-b.done:
+			if b.err != nil && !errors.Is(b.err, context.Canceled) && !errors.Is(b.err, errReplaced) {
+				return nil, fmt.Errorf("index of %s: %w", typ, b.err)
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, errNotBuilt(typ)
+		}
+	}
+}
+
+// startBuild starts the first build of a type's index. It returns nil
+// when the type has an index or a build already.
+func (x *Index) startBuild(typ string) (*build, error) {
+	t, err := x.m.Type(typ)
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.types[typ] != nil || x.builds[typ] != nil {
+		return nil, nil
+	}
+	if x.ctx.Err() != nil {
+		return nil, core.ErrClosed
+	}
+	return x.startBuildLocked(t, nil, 1), nil
+}
+
+// startBuildLocked starts a build of t replacing old (nil for a first
+// build), in a generation after old's and at least gen (a cancelled build
+// may still be removing its own). x.mu is held.
+func (x *Index) startBuildLocked(t core.Type, old *typeIndex, gen int) *build {
+	if old != nil {
+		gen = max(gen, old.gen+1)
+	}
+	ctx, cancel := context.WithCancel(x.ctx)
+	b := &build{def: t, gen: gen, from: x.m.LastSeq(), old: old, cancel: cancel, done: make(chan struct{})}
+	x.builds[t.Name] = b
+	x.wg.Add(1)
+	go x.runBuild(ctx, b)
+	return b
+}
+
+// runBuild builds b's index and replays the changes the follower has
+// applied meanwhile, then hands it to the follower.
+func (x *Index) runBuild(ctx context.Context, b *build) {
+	defer x.wg.Done()
+	defer b.cancel()
+	if x.beforeBuild != nil {
+		x.beforeBuild(ctx, b.def.Name)
+	}
+	ti, err := x.buildIndex(ctx, b.def, b.gen, b.from)
+	if err == nil {
+		for err == nil && ti.seq < x.applied.Load() {
+			before := ti.seq
+			err = x.catchUp(ctx, ti, x.applied.Load())
+			if ti.seq == before {
+				break // the follower is ahead of the log it read: it replays the rest
+			}
+		}
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			_ = ti.idx.Close()
+			_ = os.RemoveAll(x.genDir(b.def.Name, b.gen))
+		}
+	}
+	x.mu.Lock()
+	if err != nil {
+		// A build that is no longer current was replaced or abandoned:
+		// whoever did that owns the index it replaces.
+		var old *typeIndex
+		if x.builds[b.def.Name] == b {
+			delete(x.builds, b.def.Name)
+			old, b.old = b.old, nil
+		}
+		x.mu.Unlock()
+		if ctx.Err() == nil {
+			x.log.ErrorContext(ctx, "index: build", slog.String("type", b.def.Name), slog.Any("err", err))
+		}
+		if old != nil {
+			_ = old.close()
+		}
+		b.err = err
+		close(b.done)
+		return
+	}
+	b.ti = ti
+	x.mu.Unlock()
+	select {
+	case x.ready <- struct{}{}:
+	default:
+	}
+}
+
+// catchUp replays the changes of ti's type after ti.seq, up to at least
+// to, into ti.
+func (x *Index) catchUp(ctx context.Context, ti *typeIndex, to uint64) error {
+	for ti.seq < to {
+		page, err := x.m.Changes(ctx, ti.seq, []string{ti.def.Name}, pageSize)
+		if err != nil {
+			return fmt.Errorf("read change log: %w", err)
+		}
+		var ids []string
+		for _, ch := range page.Items {
+			if ch.Action != core.ActionType {
+				ids = append(ids, ch.ID)
+			}
+		}
+		if page.NextSince <= ti.seq {
+			return nil // nothing after ti.seq yet
+		}
+		if err := x.index(ctx, ti, ids, page.NextSince); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// install swaps in the builds that are ready, at the follower's position
+// seq: the last changes are replayed first.
+func (x *Index) install(ctx context.Context, seq uint64) error {
+	x.mu.Lock()
+	var ready []*build
+	for _, b := range x.builds {
+		if b.ti != nil {
+			ready = append(ready, b)
+		}
+	}
+	x.mu.Unlock()
+	for _, b := range ready {
+		if err := x.catchUp(ctx, b.ti, seq); err != nil {
+			return err
+		}
+		x.mu.Lock()
+		x.types[b.def.Name] = b.ti
+		delete(x.builds, b.def.Name)
+		x.mu.Unlock()
+		if err := x.writePosition(); err != nil {
+			return err
+		}
+		if b.old != nil {
+			if err := b.old.close(); err != nil {
+				x.log.WarnContext(ctx, "index: close replaced index", slog.String("type", b.def.Name), slog.Any("err", err))
+			}
+			_ = os.RemoveAll(x.genDir(b.def.Name, b.old.gen))
+		}
+		close(b.done)
+	}
+	return nil
+}
+
 // follow applies the change log to the indexes until ctx is done.
 func (x *Index) follow(ctx context.Context) {
 	defer close(x.done)
+	defer x.abandonBuilds()
 	seq := x.applied.Load()
 	for {
 		changed := x.m.Changed()
-		x.mu.RLock()
-		idle := len(x.types) == 0
-		x.mu.RUnlock()
-		if idle {
-			// No type is indexed: there is nothing to apply, only the
-			// position to keep up with.
-			if last := x.m.LastSeq(); last > seq {
-				seq = last
-				x.publish(seq)
+		if err := x.install(ctx, seq); err != nil {
+			if ctx.Err() == nil {
+				x.log.ErrorContext(ctx, "index: install", slog.Any("err", err))
 			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-changed:
-			case a := <-x.activate:
-				a.done <- x.activateType(ctx, a.typ, seq)
-			}
-			continue
+			return
 		}
-		page, err := x.m.Changes(ctx, seq, nil, batchSize)
+		page, err := x.m.Changes(ctx, seq, nil, pageSize)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, core.ErrClosed) {
 				x.log.ErrorContext(ctx, "index: read change log", slog.Any("err", err))
@@ -332,104 +654,104 @@ func (x *Index) follow(ctx context.Context) {
 				}
 				return
 			}
-			seq = page.NextSince
-			if err := x.writePosition(seq); err != nil {
-				x.log.ErrorContext(ctx, "index: save position", slog.Any("err", err))
-				return
-			}
-			x.publish(seq)
-			continue
 		}
 		if page.NextSince > seq {
 			seq = page.NextSince
 			x.publish(seq)
+			if len(page.Items) == pageSize {
+				continue
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
-		case a := <-x.activate:
-			a.done <- x.activateType(ctx, a.typ, seq)
+			if len(page.Items) < gatherBelow {
+				x.gather(ctx)
+			}
+		case <-x.ready:
 		}
 	}
 }
 
-// activateType builds the index of a type that has none. The follower
-// calls it at position seq; the build reads storage at or after seq, and
-// the follower goes on from seq, so no change is missed (replays are
-// idempotent).
-func (x *Index) activateType(ctx context.Context, typ string, seq uint64) error {
-	x.mu.RLock()
-	active := x.types[typ] != nil
-	x.mu.RUnlock()
-	if active {
-		return nil
-	}
-	t, err := x.m.Type(typ)
-	if err != nil {
-		return err
-	}
-	if err := x.rebuild(ctx, t); err != nil {
-		return err
-	}
-	return x.writePosition(seq)
-}
+// Batching: after a page of fewer than gatherBelow changes, the follower
+// lets the next ones gather for up to gatherFor before it reads them,
+// unless a search is waiting for them. A bleve batch makes a segment, and
+// many small segments cost more to build and merge than a few larger
+// ones: at a steady write rate, waiting a little makes batches of
+// hundreds rather than of a few documents.
+const (
+	gatherBelow = 500
+	gatherFor   = 100 * time.Millisecond
+)
 
-// ensure makes sure typ has an index, asking the follower to build it,
-// and waits at most max for it.
-func (x *Index) ensure(ctx context.Context, typ string, max time.Duration) error {
-	x.mu.RLock()
-	active := x.types[typ] != nil
-	x.mu.RUnlock()
-	if active {
-		return nil
+// gather waits up to gatherFor, or until a search waits for the index.
+func (x *Index) gather(ctx context.Context) {
+	if x.waiting.Load() > 0 {
+		return
 	}
-	a := activation{typ: typ, done: make(chan error, 1)}
-	timer := time.NewTimer(max)
+	timer := time.NewTimer(gatherFor)
 	defer timer.Stop()
 	select {
-	case x.activate <- a:
 	case <-ctx.Done():
-		return ctx.Err()
 	case <-timer.C:
-		return &core.Error{Kind: core.ErrUnavailable, Detail: "the search index of " + typ + " is being built; retry"}
+	case <-x.wake:
 	}
-	select {
-	case err := <-a.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return &core.Error{Kind: core.ErrUnavailable, Detail: "the search index of " + typ + " is being built; retry"}
+}
+
+// abandonBuilds cancels the builds when the follower stops, and fails the
+// searches waiting for them.
+func (x *Index) abandonBuilds() {
+	x.mu.Lock()
+	builds := x.builds
+	x.builds = map[string]*build{}
+	x.mu.Unlock()
+	for _, b := range builds {
+		b.cancel()
+	}
+	x.wg.Wait()
+	for _, b := range builds {
+		if b.ti != nil {
+			_ = b.ti.close()
+			b.err = core.ErrClosed
+			close(b.done)
+		}
+		if b.old != nil {
+			_ = b.old.close()
+		}
 	}
 }
 
 // apply indexes the current state of every resource a page of changes
-// touched. Indexing the current state (not the changed revision) makes
-// replays idempotent and order-proof.
+// touched, type by type in one batch each. Indexing the current state (not
+// the changed revision) makes replays idempotent and order-proof.
 func (x *Index) apply(ctx context.Context, changes []core.Change) error {
-	batches := map[string]*bleve.Batch{}
-	flush := func() error {
-		for name, b := range batches {
+	pending := map[string][]string{}
+	var order []string
+	flush := func(last uint64) error {
+		for _, name := range order {
 			x.mu.RLock()
 			ti := x.types[name]
 			x.mu.RUnlock()
 			if ti == nil {
 				continue
 			}
-			if err := ti.idx.Batch(b); err != nil {
-				return fmt.Errorf("index batch of %s: %w", name, err)
-			}
-		}
-		clear(batches)
-		return nil
-	}
-	for _, ch := range changes {
-		if ch.Action == core.ActionType {
-			if err := flush(); err != nil {
+			if err := x.index(ctx, ti, pending[name], last); err != nil {
 				return err
 			}
-			if err := x.applyType(ctx, ch.Type); err != nil {
+		}
+		clear(pending)
+		order = order[:0]
+		return nil
+	}
+	for i, ch := range changes {
+		if ch.Action == core.ActionType {
+			if i > 0 {
+				if err := flush(changes[i-1].Seq); err != nil {
+					return err
+				}
+			}
+			if err := x.typeChanged(ctx, ch.Type); err != nil {
 				return err
 			}
 			continue
@@ -437,55 +759,187 @@ func (x *Index) apply(ctx context.Context, changes []core.Change) error {
 		x.mu.RLock()
 		ti := x.types[ch.Type]
 		x.mu.RUnlock()
-		if ti == nil {
+		if ti == nil || ch.Seq <= ti.seq {
 			continue
 		}
-		b := batches[ch.Type]
-		if b == nil {
-			b = ti.idx.NewBatch()
-			batches[ch.Type] = b
+		if _, ok := pending[ch.Type]; !ok {
+			order = append(order, ch.Type)
 		}
-		res, err := x.m.Get(ctx, ch.Type, ch.ID, core.GetOptions{IncludeDeleted: true})
-		switch {
-		case errors.Is(err, core.ErrNotFound):
-			b.Delete(ch.ID)
-		case err != nil:
-			return fmt.Errorf("read %s/%s: %w", ch.Type, ch.ID, err)
-		default:
-			doc, err := Document(ti.def, res.ID, res.Data, res.Meta)
-			if err != nil {
-				return err
-			}
-			if err := b.Index(res.ID, doc); err != nil {
-				return fmt.Errorf("index %s/%s: %w", ch.Type, ch.ID, err)
-			}
-		}
+		pending[ch.Type] = append(pending[ch.Type], ch.ID)
 	}
-	return flush()
+	return flush(changes[len(changes)-1].Seq)
 }
 
-// applyType follows a type definition change: a new or re-mapped type is
-// (re)built, a dropped one removed.
-func (x *Index) applyType(ctx context.Context, name string) error {
-	t, err := x.m.Type(name)
-	if errors.Is(err, core.ErrNotFound) {
-		x.dropType(name)
-		return os.RemoveAll(x.typePath(name))
+// index indexes the current state of the resources ids of ti's type, in
+// one batch that also records seq as the position ti reflects.
+func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint64) error {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var ops []batchOp
+	if len(ids) > 0 {
+		res, err := x.m.GetMany(ctx, ti.def.Name, ids, core.GetOptions{IncludeDeleted: true})
+		if errors.Is(err, core.ErrNotFound) {
+			res = make([]*core.Resource, len(ids)) // the type is gone: its drop follows
+		} else if err != nil {
+			return fmt.Errorf("read %s: %w", ti.def.Name, err)
+		}
+		ops = make([]batchOp, len(ids))
+		for i, r := range res {
+			ops[i].id = ids[i]
+			if r == nil {
+				continue // deleted from the index
+			}
+			if ops[i].doc, err = ti.lay.document(r.ID, r.Data, r.Meta); err != nil {
+				return err
+			}
+		}
 	}
-	if err != nil {
-		return err
+	if err := applyBatches(ti.idx, ops, seqBytes(seq)); err != nil {
+		return fmt.Errorf("index batch of %s: %w", ti.def.Name, err)
 	}
-	x.mu.RLock()
-	ti := x.types[name]
-	x.mu.RUnlock()
-	if ti == nil {
-		return nil // not searched yet: built on first use
+	ti.seq = seq
+	return nil
+}
+
+// batchOp indexes doc under id, or deletes id when doc is nil.
+type batchOp struct {
+	id  string
+	doc *document.Document
+}
+
+// parallelBatch is the least number of documents a batch is split for:
+// bleve builds a batch's segment on one goroutine, so a large batch is
+// applied as one batch per CPU, in parallel. The ids of the parts are
+// disjoint, so the order in which they land does not matter.
+const parallelBatch = 200
+
+// applyBatches applies ops to idx, then records seq (unless nil) as its
+// position: in one bleve batch, or split across the CPUs with the position
+// recorded once every part has landed (so a persisted position never
+// claims a part that is not).
+func applyBatches(idx bleve.Index, ops []batchOp, seq []byte) error {
+	parts := 1
+	if n := runtime.GOMAXPROCS(0); n > 1 && len(ops) >= parallelBatch {
+		parts = min(n, len(ops)/(parallelBatch/2))
 	}
-	if ti.def.SchemaVersion == t.SchemaVersion && slices.Equal(ti.def.Search, t.Search) {
-		x.mu.Lock()
-		x.types[name] = &typeIndex{def: t, idx: ti.idx}
-		x.mu.Unlock()
+	fill := func(b *bleve.Batch, ops []batchOp) error {
+		for _, op := range ops {
+			if op.doc == nil {
+				b.Delete(op.id)
+				continue
+			}
+			if err := b.IndexAdvanced(op.doc); err != nil {
+				return fmt.Errorf("index %s: %w", op.id, err)
+			}
+		}
 		return nil
 	}
-	return x.rebuild(ctx, t)
+	if parts == 1 {
+		b := idx.NewBatch()
+		if err := fill(b, ops); err != nil {
+			return err
+		}
+		if seq != nil {
+			b.SetInternal(seqKey, seq)
+		}
+		return idx.Batch(b)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		part := ops[p*len(ops)/parts : (p+1)*len(ops)/parts]
+		wg.Go(func() {
+			b := idx.NewBatch()
+			if errs[p] = fill(b, part); errs[p] == nil {
+				errs[p] = idx.Batch(b)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil || seq == nil {
+		return err
+	}
+	b := idx.NewBatch()
+	b.SetInternal(seqKey, seq)
+	return idx.Batch(b)
 }
+
+// typeChanged follows a type definition change at change seq: a dropped
+// type's index is removed; an indexed (or building) type whose schema or
+// search fields changed is rebuilt in the background; for other changes
+// (permissions, hooks…) the definition is updated in place.
+func (x *Index) typeChanged(ctx context.Context, name string) error {
+	t, err := x.m.Type(name)
+	gone := errors.Is(err, core.ErrNotFound)
+	if err != nil && !gone {
+		return err
+	}
+	x.mu.Lock()
+	ti, b := x.types[name], x.builds[name]
+	if ti == nil && b == nil {
+		x.mu.Unlock()
+		return nil // not searched yet: built on first use
+	}
+	old := ti
+	var replaced *typeIndex // a finished build that is not installed
+	gen := 1
+	if b != nil {
+		gen = b.gen + 1
+		b.cancel()
+		delete(x.builds, name)
+		if old == nil {
+			old = b.old
+		}
+		b.old = nil
+		replaced = b.ti
+	}
+	switch {
+	case gone:
+		delete(x.types, name)
+	case ti != nil && b == nil && ti.def.SchemaVersion == t.SchemaVersion && slices.Equal(ti.def.Search, t.Search):
+		ti.def = t
+		ti.lay.def = t
+		x.mu.Unlock()
+		return nil
+	default:
+		delete(x.types, name)
+		x.startBuildLocked(t, old, gen)
+		old = nil // closed by the build's install
+	}
+	x.mu.Unlock()
+	if replaced != nil {
+		// Its goroutine has ended; a build still running ends on its
+		// cancelled context and removes its own index.
+		_ = replaced.close()
+		_ = os.RemoveAll(x.genDir(name, replaced.gen))
+		b.err = errReplaced
+		close(b.done)
+	}
+	if old != nil {
+		if err := old.close(); err != nil {
+			x.log.WarnContext(ctx, "index: close dropped index", slog.String("type", name), slog.Any("err", err))
+		}
+	}
+	if gone {
+		if err := os.RemoveAll(x.typeDir(name)); err != nil {
+			return fmt.Errorf("remove index of %s: %w", name, err)
+		}
+	}
+	return x.writePosition()
+}
+
+// Types returns the names of the types with an active index, for tests
+// and diagnostics.
+func (x *Index) Types() []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	names := make([]string, 0, len(x.types))
+	for n := range x.types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// errReplaced ends a build that a newer definition of its type replaced.
+var errReplaced = errors.New("index: build replaced by a newer type definition")

@@ -1,15 +1,19 @@
 package index
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis/analyzer/keyword"
 	"github.com/blevesearch/bleve/v2/analysis/lang/en"
+	"github.com/blevesearch/bleve/v2/document"
 	"github.com/blevesearch/bleve/v2/mapping"
+	"github.com/tidwall/gjson"
 
 	"github.com/strata-dev/strata/core"
 )
@@ -34,6 +38,18 @@ const (
 	// FieldText is the object holding the full-text copy of each search
 	// field: search field f is indexed, analysed, as TextField(f).
 	FieldText = "_text"
+
+	// FieldHas holds, as keyword terms, the paths (data paths and meta
+	// fields) at which a resource has a value other than null: "= null"
+	// and "!= null" are one term each, and exact for every value.
+	FieldHas = "_has"
+	// FieldStr holds the scalar paths at which a resource has a string
+	// value, which ~, !~ and comparisons with "" need.
+	FieldStr = "_str"
+	// FieldRange is the object holding the coarse terms of numbers and
+	// date-times: the number at path p is indexed at shift 0 in p and at
+	// the other shifts in RangeField(p).
+	FieldRange = "_range"
 )
 
 // TextAnalyzer is the analyzer of full-text fields (English: unicode
@@ -45,58 +61,81 @@ const TextAnalyzer = en.AnalyzerName
 const KeywordAnalyzer = keyword.Name
 
 // reserved lists the top-level names taken by meta and text fields.
-var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted}
+var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted, FieldHas, FieldStr, FieldRange}
 
 // TextField returns the name of the full-text field of search field f.
 func TextField(f string) string { return FieldText + "." + f }
 
 // Mapping returns the explicit, static bleve mapping of a type, derived
-// from its JSON Schema and search fields. The layout is described in the
-// package documentation. Fields not in the schema are not indexed.
+// from its JSON Schema and search fields: the fields the documents of
+// Document hold, with their analyzers and doc values. The layout is
+// described in the package documentation. Fields not in the schema are not
+// indexed.
+//
+// Documents are built by Document rather than through the mapping, so the
+// mapping's numeric and date-time fields describe fields that Document
+// indexes with its own precision step (see the package documentation);
+// bleve's numeric and date range queries do not apply to them.
 //
 // Mapping reads only t.Schema and t.Search. It returns an error if the
 // schema is not JSON; parts of the schema it cannot derive a kind from are
 // left out of the mapping rather than rejected.
 func Mapping(t core.Type) (mapping.IndexMapping, error) {
-	var schema any
-	if err := json.Unmarshal(t.Schema, &schema); err != nil {
-		return nil, fmt.Errorf("index: schema of type %q: %w", t.Name, err)
+	l, err := newLayout(t)
+	if err != nil {
+		return nil, err
 	}
-	root := bleve.NewDocumentStaticMapping()
-	sh := resolve(schema)
-	for _, name := range sortedKeys(sh.props) {
-		if slices.Contains(reserved, name) {
-			continue
-		}
-		addProperty(root, name, resolve(sh.props[name]), false)
-	}
+	return l.mapping()
+}
 
-	text := bleve.NewDocumentStaticMapping()
-	for _, f := range t.Search {
-		if slices.Contains(reserved, f) || strings.Contains(f, ".") {
-			continue
+func (l *layout) mapping() (mapping.IndexMapping, error) {
+	root := bleve.NewDocumentStaticMapping()
+	for _, path := range sortedKeys(l.paths) {
+		fi := l.paths[path]
+		dm := root
+		parts := strings.Split(path, ".")
+		for _, p := range parts {
+			sub := dm.Properties[p]
+			if sub == nil {
+				sub = bleve.NewDocumentStaticMapping()
+				dm.AddSubDocumentMapping(p, sub)
+			}
+			dm = sub
 		}
-		if fsh := resolve(sh.props[f]); fsh.str && text.Properties[f] == nil {
+		dv := fi.docValues
+		if fi.keyword {
+			dm.Fields = append(dm.Fields, keywordMapping(dv))
+		}
+		if fi.datetime {
+			dm.Fields = append(dm.Fields, commonMapping(bleve.NewDateTimeFieldMapping(), dv))
+		}
+		if fi.numeric {
+			dm.Fields = append(dm.Fields, commonMapping(bleve.NewNumericFieldMapping(), dv))
+		}
+		if fi.boolean {
+			dm.Fields = append(dm.Fields, commonMapping(bleve.NewBooleanFieldMapping(), dv))
+		}
+	}
+	if len(l.text) > 0 {
+		text := bleve.NewDocumentStaticMapping()
+		for _, f := range l.text {
 			fm := bleve.NewTextFieldMapping()
 			fm.Analyzer = TextAnalyzer
 			fm.Store = false
 			fm.IncludeInAll = false
-			fm.IncludeTermVectors = true // phrase queries and highlighting
+			fm.IncludeTermVectors = false // phrases are checked on the stored text
 			fm.DocValues = false
 			text.AddFieldMappingsAt(f, fm)
 		}
-	}
-	if len(text.Properties) > 0 {
 		root.AddSubDocumentMapping(FieldText, text)
 	}
-
-	root.AddFieldMappingsAt(FieldCreatedAt, dateTimeField(true))
-	root.AddFieldMappingsAt(FieldUpdatedAt, dateTimeField(true))
-	root.AddFieldMappingsAt(FieldCreatedBy, keywordField(true))
-	root.AddFieldMappingsAt(FieldUpdatedBy, keywordField(true))
-	deleted := bleve.NewBooleanFieldMapping()
-	setCommon(deleted, false)
-	root.AddFieldMappingsAt(FieldDeleted, deleted)
+	root.AddFieldMappingsAt(FieldCreatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
+	root.AddFieldMappingsAt(FieldUpdatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
+	root.AddFieldMappingsAt(FieldCreatedBy, keywordMapping(true))
+	root.AddFieldMappingsAt(FieldUpdatedBy, keywordMapping(true))
+	root.AddFieldMappingsAt(FieldDeleted, commonMapping(bleve.NewBooleanFieldMapping(), false))
+	root.AddFieldMappingsAt(FieldHas, keywordMapping(false))
+	root.AddFieldMappingsAt(FieldStr, keywordMapping(false))
 
 	im := bleve.NewIndexMapping()
 	im.DefaultMapping = root
@@ -107,118 +146,185 @@ func Mapping(t core.Type) (mapping.IndexMapping, error) {
 	// Full-text relevance is BM25, as the search contract promises.
 	im.ScoringModel = "bm25"
 	if err := im.Validate(); err != nil {
-		return nil, fmt.Errorf("index: mapping of type %q: %w", t.Name, err)
+		return nil, fmt.Errorf("index: mapping of type %q: %w", l.def.Name, err)
 	}
 	return im, nil
 }
 
-// Document returns the value to index for a resource of type t: its data
-// with the meta fields (created_at, updated_at, created_by, updated_by;
-// empty ones left out) set at the top level, replacing data properties of
-// the same names, and the search fields copied under FieldText. The id is
-// not part of the value: pass it to bleve's Index as the document id.
-//
-// data must be a JSON object (or null, or empty); anything else is an
-// error. Numbers are decoded as float64, bleve's only numeric kind.
-func Document(t core.Type, id string, data json.RawMessage, meta core.Meta) (map[string]any, error) {
-	doc := map[string]any{}
-	if len(data) > 0 {
-		if err := json.Unmarshal(data, &doc); err != nil {
-			return nil, fmt.Errorf("index: data of %s/%s: %w", t.Name, id, err)
-		}
-		if doc == nil { // JSON null
-			doc = map[string]any{}
-		}
-	}
-	for _, name := range reserved {
-		delete(doc, name)
-	}
-	text := map[string]any{}
-	for _, f := range t.Search {
-		if v, ok := doc[f]; ok && v != nil {
-			text[f] = v
-		}
-	}
-	if len(text) > 0 {
-		doc[FieldText] = text
-	}
-	doc[FieldDeleted] = meta.Deleted
-	for name, v := range map[string]string{
-		FieldCreatedAt: meta.CreatedAt,
-		FieldUpdatedAt: meta.UpdatedAt,
-		FieldCreatedBy: meta.CreatedBy,
-		FieldUpdatedBy: meta.UpdatedBy,
-	} {
-		if v != "" {
-			doc[name] = v
-		}
-	}
-	return doc, nil
-}
-
-// addProperty maps the property name of dm with shape sh. inArray is true
-// below an array, where values are multi-valued and get no doc values.
-func addProperty(dm *mapping.DocumentMapping, name string, sh shape, inArray bool) {
-	if name == "" || strings.Contains(name, ".") {
-		return // bleve separates path elements with dots
-	}
-	multi := inArray || sh.array
-	var fields []*mapping.FieldMapping
-	if sh.str {
-		if sh.dateTime {
-			fields = append(fields, dateTimeField(!multi))
-		} else {
-			fields = append(fields, keywordField(!multi))
-		}
-	}
-	if sh.num {
-		fm := bleve.NewNumericFieldMapping()
-		setCommon(fm, !multi)
-		fields = append(fields, fm)
-	}
-	if sh.boolean {
-		fm := bleve.NewBooleanFieldMapping()
-		setCommon(fm, !multi)
-		fields = append(fields, fm)
-	}
-	var sub *mapping.DocumentMapping
-	if len(sh.props) > 0 {
-		sub = bleve.NewDocumentStaticMapping()
-		for _, p := range sortedKeys(sh.props) {
-			addProperty(sub, p, resolve(sh.props[p]), multi)
-		}
-		if len(sub.Properties) == 0 {
-			sub = nil
-		}
-	}
-	if len(fields) == 0 && sub == nil {
-		return
-	}
-	if sub == nil {
-		sub = bleve.NewDocumentStaticMapping()
-	}
-	sub.Fields = append(sub.Fields, fields...)
-	dm.AddSubDocumentMapping(name, sub)
-}
-
-func keywordField(docValues bool) *mapping.FieldMapping {
-	fm := bleve.NewKeywordFieldMapping()
+func keywordMapping(docValues bool) *mapping.FieldMapping {
+	fm := commonMapping(bleve.NewKeywordFieldMapping(), docValues)
 	fm.Analyzer = KeywordAnalyzer
-	setCommon(fm, docValues)
 	return fm
 }
 
-func dateTimeField(docValues bool) *mapping.FieldMapping {
-	fm := bleve.NewDateTimeFieldMapping()
-	setCommon(fm, docValues)
-	return fm
-}
-
-func setCommon(fm *mapping.FieldMapping, docValues bool) {
+func commonMapping(fm *mapping.FieldMapping, docValues bool) *mapping.FieldMapping {
 	fm.Store = false
 	fm.IncludeInAll = false
 	fm.IncludeTermVectors = false
 	fm.DocValues = docValues
+	return fm
+}
+
+// Document returns the bleve document of a resource of type t: its data
+// fields as the layout maps them, the meta fields (created_at, updated_at,
+// created_by, updated_by; empty ones left out), the deleted flag, the
+// markers of present values and the analysed search fields. The id is the
+// document's id.
+//
+// data must be a JSON object (or null, or empty); anything else is an
+// error. It is decoded with gjson, field by field, without building a
+// generic value.
+func Document(t core.Type, id string, data json.RawMessage, meta core.Meta) (*document.Document, error) {
+	l, err := newLayout(t)
+	if err != nil {
+		return nil, err
+	}
+	return l.document(id, data, meta)
+}
+
+func (l *layout) document(id string, data []byte, meta core.Meta) (*document.Document, error) {
+	b := &docBuilder{l: l, d: document.NewDocument(id)}
+	if len(bytes.TrimSpace(data)) > 0 {
+		if !gjson.ValidBytes(data) {
+			return nil, fmt.Errorf("index: data of %s/%s is not JSON", l.def.Name, id)
+		}
+		r := gjson.ParseBytes(data)
+		switch {
+		case r.Type == gjson.Null:
+		case r.IsObject():
+			b.object("", r)
+		default:
+			return nil, fmt.Errorf("index: data of %s/%s is not a JSON object", l.def.Name, id)
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+	}{{FieldCreatedAt, meta.CreatedAt}, {FieldUpdatedAt, meta.UpdatedAt}} {
+		if t, err := time.Parse(time.RFC3339Nano, f.v); err == nil {
+			if k, ok := timeKey(t); ok {
+				b.numeric(f.name, nil, true, k)
+				b.has = append(b.has, []byte(f.name))
+			}
+		}
+	}
+	for _, f := range []struct {
+		name, v string
+	}{{FieldCreatedBy, meta.CreatedBy}, {FieldUpdatedBy, meta.UpdatedBy}} {
+		if f.v != "" {
+			b.d.AddField(keywordField(f.name, nil, true, []byte(f.v)))
+			b.has = append(b.has, []byte(f.name))
+			b.str = append(b.str, []byte(f.name))
+		}
+	}
+	b.d.AddField(keywordField(FieldDeleted, nil, false, boolTerm(meta.Deleted)))
+	// The markers of one document are one field each, with a term per
+	// path: fewer fields make segments cheaper to build.
+	if len(b.has) > 0 {
+		b.d.AddField(newTermsField(FieldHas, nil, termsOptions, b.has...))
+	}
+	if len(b.str) > 0 {
+		b.d.AddField(newTermsField(FieldStr, nil, termsOptions, b.str...))
+	}
+	return b.d, nil
+}
+
+// docBuilder builds the document of one resource.
+type docBuilder struct {
+	l        *layout
+	d        *document.Document
+	has, str [][]byte // the paths of FieldHas and FieldStr
+}
+
+func (b *docBuilder) numeric(name string, pos []uint64, docValues bool, v int64) {
+	fine, coarse := numericFields(name, pos, docValues, v)
+	b.d.AddField(fine)
+	b.d.AddField(coarse)
+}
+
+// object indexes the properties of a JSON object at prefix.
+func (b *docBuilder) object(prefix string, obj gjson.Result) {
+	obj.ForEach(func(k, v gjson.Result) bool {
+		path := prefix + k.Str
+		if fi := b.l.paths[path]; fi != nil {
+			b.value(path, fi, v)
+		}
+		return true
+	})
+}
+
+// value indexes the value v at path. Only what the filter evaluator can
+// see is indexed: an array at a scalar path, or a scalar at an array path,
+// compares with nothing, so it is only marked present.
+func (b *docBuilder) value(path string, fi *fieldInfo, v gjson.Result) {
+	if v.Type == gjson.Null {
+		return // missing and null are the same
+	}
+	if fi.kind != 0 {
+		b.has = append(b.has, []byte(path))
+	}
+	switch {
+	case fi.array:
+		if v.IsArray() {
+			b.array(path, fi, v)
+		}
+	case v.IsObject():
+		if fi.props {
+			b.object(path+".", v)
+		}
+	case v.IsArray():
+	default:
+		b.scalar(path, fi, v, nil)
+	}
+}
+
+// array indexes the elements of an array: the keyword terms of all its
+// strings in one field (queries on arrays only ask whether an element
+// has a term), the rest element by element.
+func (b *docBuilder) array(path string, fi *fieldInfo, v gjson.Result) {
+	var keywords [][]byte
+	i := uint64(0)
+	v.ForEach(func(_, el gjson.Result) bool {
+		if el.Type == gjson.String && fi.keyword {
+			keywords = append(keywords, []byte(fi.strPrefix+el.Str))
+		}
+		b.scalar(path, &fieldInfo{kind: fi.kind, numeric: fi.numeric, boolean: fi.boolean, text: fi.text, array: true}, el, []uint64{i})
+		i++
+		return true
+	})
+	if len(keywords) > 0 {
+		b.d.AddField(newTermsField(path, nil, termsOptions, keywords...))
+	}
+}
+
+// scalar indexes one scalar value (an array element when pos is set).
+func (b *docBuilder) scalar(path string, fi *fieldInfo, v gjson.Result, pos []uint64) {
+	switch v.Type {
+	case gjson.String:
+		if fi.keyword {
+			b.d.AddField(keywordField(path, pos, fi.docValues, []byte(fi.strPrefix+v.Str)))
+			if pos == nil {
+				b.str = append(b.str, []byte(path))
+			}
+		}
+		if fi.datetime {
+			if t, err := time.Parse(time.RFC3339Nano, v.Str); err == nil {
+				if k, ok := timeKey(t); ok {
+					b.numeric(path, pos, fi.docValues, k)
+				}
+			}
+		}
+		if fi.text {
+			b.d.AddField(document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer()))
+		}
+	case gjson.Number:
+		if fi.numeric {
+			b.numeric(path, pos, fi.docValues, numberKey(v.Num))
+		}
+	case gjson.True, gjson.False:
+		if fi.boolean {
+			b.d.AddField(keywordField(path, pos, fi.docValues, boolTerm(v.Type == gjson.True)))
+		}
+	}
 }
 
 // shape is what indexing needs to know of a schema: the kinds its values
@@ -228,6 +334,7 @@ type shape struct {
 	str, dateTime, num, boolean bool
 	array                       bool
 	props                       map[string]any
+	maxLength                   float64 // the schema's own maxLength; 0 when unset
 }
 
 // resolve derives the shape of a schema. It reads type (a string or a
@@ -242,6 +349,9 @@ func resolve(s any) shape {
 	}
 	if f, _ := m["format"].(string); f == "date-time" {
 		sh.dateTime = true
+	}
+	if n, ok := m["maxLength"].(float64); ok && n >= 0 {
+		sh.maxLength = n
 	}
 	var types []string
 	switch ty := m["type"].(type) {
@@ -327,7 +437,7 @@ func (sh *shape) merge(o shape) {
 	}
 }
 
-func sortedKeys(m map[string]any) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -3,9 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/analysis"
-	"github.com/blevesearch/bleve/v2/numeric"
 	"github.com/blevesearch/bleve/v2/registry"
 	"github.com/blevesearch/bleve/v2/search/query"
 
@@ -21,144 +18,224 @@ import (
 	"github.com/strata-dev/strata/index/filter"
 )
 
-// ErrUnsupported is returned (wrapped) by Query for a clause the index
-// cannot answer exactly; the caller should reject the filter (400).
+// ErrUnsupported is returned (wrapped) for a clause the index cannot
+// answer exactly; the caller should reject the filter (400).
 var ErrUnsupported = errors.New("index: filter not supported by the index")
 
-// Query compiles a checked filter expression into a bleve query over an
-// index of type t built with Mapping and Document. Its hits are exactly
-// the documents for which e.Match is true, within the limits below.
+// A plan is a filter compiled against the index's fields: a tree of term
+// lookups, term ranges and set operations that evalPlan answers with one
+// bitmap of matching documents per segment (see bitmap.go). Filters never
+// go through bleve's searchers, which iterate and score every match one
+// document at a time; a plan costs bitmap operations and the postings it
+// reads, and its result gives counts and membership for free.
+type plan interface{ isPlan() }
+
+type (
+	// planAll matches every live document, planNone none.
+	planAll  struct{}
+	planNone struct{}
+	// planTerm matches the documents with term in field.
+	planTerm struct {
+		field string
+		term  []byte
+	}
+	// planRange matches the documents with a term of field between lo and
+	// hi (bytewise); a nil hi is open.
+	planRange struct {
+		field          string
+		lo, hi         []byte
+		loIncl, hiIncl bool
+	}
+	// planNumRange matches the documents with a number or date-time in
+	// field whose sortable int64 is in [lo, hi]. sorted is true when the
+	// field keeps doc values (a single value per document), which lets a
+	// small candidate set be checked value by value (segView.evalIn).
+	planNumRange struct {
+		field  string
+		lo, hi int64
+		sorted bool
+	}
+	// planContains matches the documents with a string term of field
+	// (after prefix) whose lower case contains lower: the filter
+	// evaluator's ~, term by term over the field's dictionary.
+	planContains struct {
+		field, prefix, lower string
+	}
+	planIDs struct{ ids []string }
+	planAnd []plan
+	planOr  []plan
+	planNot struct{ p plan }
+)
+
+func (planAll) isPlan()      {}
+func (planNone) isPlan()     {}
+func (planTerm) isPlan()     {}
+func (planRange) isPlan()    {}
+func (planNumRange) isPlan() {}
+func (planContains) isPlan() {}
+func (planIDs) isPlan()      {}
+func (planAnd) isPlan()      {}
+func (planOr) isPlan()       {}
+func (planNot) isPlan()      {}
+
+// compileFilter compiles a checked filter expression into a plan over an
+// index of l's type. Its matches are exactly the documents for which
+// e.Match is true, within the limits below.
 //
 // Compilation, per clause:
 //
-//   - = on a string: a term query on the keyword field; on a number: an
-//     inclusive numeric range [v, v] (-0 and 0 are equal); on a boolean:
-//     a boolean term; on a time: an inclusive date range [t, t];
-//   - > >= < <=: a term range (strings, bytewise), numeric range or date
-//     range with the matching inclusive flags;
-//   - ~: a regular expression on the keyword field, .*C1C2….* where Ci
-//     is the class of every rune whose lower case is that of the literal's
-//     i-th rune (so exactly strings.ToLower substring search); an empty
-//     literal matches every string value;
-//   - !~: "has a string value" and not ~;
-//   - ?= on an array: a term or numeric [v, v] on the element field;
-//   - = null: not "has a value", where "has a value" is an open range on
-//     each index field of the path (keyword, numeric, datetime) and
-//     true-or-false for booleans; != null: "has a value";
-//   - != v and != null negate through a boolean query whose Must is
-//     match-all; && and || become conjunctions and disjunctions;
+//   - = on a string: the keyword term; on a number: the term of its
+//     sortable int64 at shift 0 (-0 and 0 are one value); on a boolean: T
+//     or F; on a time: the term of its Unix nanoseconds (so other
+//     spellings of the same instant match);
+//   - > >= < <=: a term range (strings, bytewise) or a range of sortable
+//     int64s (numbers, times) with the matching bounds;
+//   - ~: the keyword terms whose strings.ToLower contains the literal's,
+//     found by going through the field's term dictionary (as a regular
+//     expression would, without building an automaton); an empty literal
+//     matches every string value;
+//   - !~: "has a string value" (FieldStr) and not ~;
+//   - ?= on an array: the element's term;
+//   - = null: not "has a value" (FieldHas); != null: "has a value";
+//   - != v: the complement of = v; && and || are intersections and unions;
 //   - a literal of a JSON type the field cannot hold (for Any fields)
 //     matches nothing for =, > …, and everything for !=.
 //
-// The id meta field supports = and != (with a string or null), compiled to
-// bleve.NewDocIDQuery; other operators on id return an error wrapping
-// ErrUnsupported. Fields not in FilterSchema(t) are an error.
+// Strings of a field that may also hold numbers or booleans are indexed
+// with the prefix "s", so string ranges and ~ never meet
+// the terms of numbers ("\x20"…"\x58" first bytes) or booleans ("T",
+// "F").
 //
-// Limits (where the index cannot see what Match sees): an empty array,
-// or an object value at a scalar path, indexes nothing and so counts as
-// missing for = null and != null; a date-time value that bleve cannot
-// parse, or one outside 1677-12-01..2262-04-11 (bleve's nanosecond range),
-// is not indexed and counts as missing; a schema allowing both an array
-// and a scalar at one path is treated as an array, so ?= also matches a
-// scalar value equal to the literal.
-func Query(e *filter.Expr, t core.Type) (query.Query, error) {
-	infos, err := fieldInfos(t)
-	if err != nil {
-		return nil, err
-	}
-	return compile(e.Root(), infos)
+// The id meta field supports = and != (with a string or null); other
+// operators on id return an error wrapping ErrUnsupported. Fields not in
+// the layout are an error.
+//
+// Limits (where the index cannot see what Match sees): a date-time value
+// outside 1677-12-01..2262-04-11 (the range of Unix nanoseconds) is
+// present but not comparable, where Match compares it.
+func (l *layout) compileFilter(e *filter.Expr) (plan, error) {
+	return l.compile(e.Root())
 }
 
-func compile(n filter.Node, infos map[string]fieldInfo) (query.Query, error) {
+func (l *layout) compile(n filter.Node) (plan, error) {
 	switch n := n.(type) {
 	case *filter.And:
-		qs, err := compileAll(n.Nodes, infos)
-		if err != nil {
-			return nil, err
-		}
-		return bleve.NewConjunctionQuery(qs...), nil
+		ps, err := l.compileAll(n.Nodes)
+		return mergeRanges(ps), err
 	case *filter.Or:
-		qs, err := compileAll(n.Nodes, infos)
-		if err != nil {
-			return nil, err
-		}
-		return bleve.NewDisjunctionQuery(qs...), nil
+		ps, err := l.compileAll(n.Nodes)
+		return planOr(ps), err
 	case *filter.Clause:
-		return clause(n, infos)
+		return l.clause(n)
 	}
 	return nil, fmt.Errorf("index: unknown filter node %T", n)
 }
 
-func compileAll(nodes []filter.Node, infos map[string]fieldInfo) ([]query.Query, error) {
-	qs := make([]query.Query, 0, len(nodes))
+func (l *layout) compileAll(nodes []filter.Node) ([]plan, error) {
+	ps := make([]plan, 0, len(nodes))
 	for _, c := range nodes {
-		q, err := compile(c, infos)
+		p, err := l.compile(c)
 		if err != nil {
 			return nil, err
 		}
-		qs = append(qs, q)
+		ps = append(ps, p)
 	}
-	return qs, nil
+	return ps, nil
+}
+
+// mergeRanges intersects the ranges of numbers and times on one field
+// among the children of an And: "views >= a && views < b" is one range,
+// whose terms are those of the narrow interval, rather than two half-lines
+// each holding about half the documents.
+func mergeRanges(ps []plan) planAnd {
+	out := make(planAnd, 0, len(ps))
+	at := map[string]int{}
+	for _, p := range ps {
+		r, ok := p.(planNumRange)
+		if !ok {
+			out = append(out, p)
+			continue
+		}
+		if i, seen := at[r.field]; seen {
+			prev := out[i].(planNumRange)
+			out[i] = planNumRange{field: r.field, lo: max(prev.lo, r.lo), hi: min(prev.hi, r.hi), sorted: r.sorted}
+			continue
+		}
+		at[r.field] = len(out)
+		out = append(out, r)
+	}
+	return out
 }
 
 // metaInfos are the index fields of the meta fields other than id.
-var metaInfos = map[string]fieldInfo{
-	FieldCreatedAt: {kind: filter.Time, datetime: true},
-	FieldUpdatedAt: {kind: filter.Time, datetime: true},
-	FieldCreatedBy: {kind: filter.String, keyword: true},
-	FieldUpdatedBy: {kind: filter.String, keyword: true},
+var metaInfos = map[string]*fieldInfo{
+	FieldCreatedAt: {kind: filter.Time, datetime: true, docValues: true},
+	FieldUpdatedAt: {kind: filter.Time, datetime: true, docValues: true},
+	FieldCreatedBy: {kind: filter.String, keyword: true, docValues: true},
+	FieldUpdatedBy: {kind: filter.String, keyword: true, docValues: true},
 }
 
-func clause(c *filter.Clause, infos map[string]fieldInfo) (query.Query, error) {
+// info returns the field info of a filter or sort path, meta fields first.
+func (l *layout) info(path string) *fieldInfo {
+	if fi, ok := metaInfos[path]; ok {
+		return fi
+	}
+	if fi := l.paths[path]; fi != nil && fi.kind != 0 {
+		return fi
+	}
+	return nil
+}
+
+func (l *layout) clause(c *filter.Clause) (plan, error) {
 	if c.Field == "id" {
 		return idClause(c)
 	}
-	fi, ok := metaInfos[c.Field]
-	if !ok {
-		fi, ok = infos[c.Field]
-	}
-	if !ok {
+	fi := l.info(c.Field)
+	if fi == nil {
 		return nil, fmt.Errorf("index: unknown filter field %q", c.Field)
 	}
 	f := c.Field
 	if c.Value == nil {
 		switch c.Op {
 		case filter.Eq:
-			return not(present(f, fi)), nil
+			return planNot{has(f)}, nil
 		case filter.Neq:
-			return present(f, fi), nil
+			return has(f), nil
 		}
 		return nil, fmt.Errorf("index: operator %s with null on %q", c.Op, f)
 	}
 	switch c.Op {
 	case filter.Eq:
 		if fi.array {
-			return none(), nil // an array never equals a scalar
+			return planNone{}, nil // an array never equals a scalar
 		}
 		return eq(f, fi, c.Value), nil
 	case filter.Neq:
 		if fi.array {
-			return present(f, fi), nil
+			return planAll{}, nil // missing, or an array: never equal
 		}
-		return not(eq(f, fi, c.Value)), nil
+		return planNot{eq(f, fi, c.Value)}, nil
 	case filter.Gt, filter.Gte, filter.Lt, filter.Lte:
 		if fi.array {
-			return none(), nil
+			return planNone{}, nil
 		}
 		return ordered(f, fi, c.Op, c.Value), nil
 	case filter.Like, filter.NotLike:
 		lit, _ := c.Value.(string)
 		if !fi.keyword || fi.array {
-			return none(), nil // no string values
+			return planNone{}, nil // no string values
 		}
-		like := stringsOnly(f, fi, likeQuery(f, lit))
+		like, err := likePlan(f, fi, lit)
+		if err != nil {
+			return nil, err
+		}
 		if c.Op == filter.Like {
 			return like, nil
 		}
-		return and(stringsOnly(f, fi, keywordPresent(f)), not(like)), nil
+		return planAnd{strPresent(f), planNot{like}}, nil
 	case filter.AnyEq:
 		if !fi.array {
-			return none(), nil
+			return planNone{}, nil
 		}
 		return eq(f, fi, c.Value), nil
 	}
@@ -167,331 +244,168 @@ func clause(c *filter.Clause, infos map[string]fieldInfo) (query.Query, error) {
 
 // idClause compiles a clause on the id meta field, which every document
 // has.
-func idClause(c *filter.Clause) (query.Query, error) {
+func idClause(c *filter.Clause) (plan, error) {
 	switch c.Op {
 	case filter.Eq, filter.Neq:
-		var q query.Query
-		switch v := c.Value.(type) {
-		case nil:
-			q = none()
-		case string:
-			q = bleve.NewDocIDQuery([]string{v})
-		default:
-			q = none()
+		var p plan = planNone{}
+		if v, ok := c.Value.(string); ok {
+			p = planIDs{ids: []string{v}}
 		}
 		if c.Op == filter.Neq {
-			q = not(q)
+			p = planNot{p}
 		}
-		return q, nil
+		return p, nil
 	}
 	return nil, fmt.Errorf("%w: operator %s on id", ErrUnsupported, c.Op)
 }
 
+// has matches documents with a value other than null at path f.
+func has(f string) plan { return planTerm{field: FieldHas, term: []byte(f)} }
+
+// strPresent matches documents with a string value at the scalar path f.
+func strPresent(f string) plan { return planTerm{field: FieldStr, term: []byte(f)} }
+
 // eq matches documents whose value at f (an element, for arrays) equals v.
-func eq(f string, fi fieldInfo, v any) query.Query {
+func eq(f string, fi *fieldInfo, v any) plan {
 	switch v := v.(type) {
 	case string:
 		if fi.keyword {
-			q := bleve.NewTermQuery(v)
-			q.SetField(f)
-			return q
+			return planTerm{field: f, term: []byte(fi.strPrefix + v)}
 		}
 	case float64:
 		if fi.numeric {
-			lo, hi := v, v
-			if v == 0 {
-				lo, hi = math.Copysign(0, -1), 0
-			}
-			return numRange(f, lo, hi, true, true)
+			return planTerm{field: f, term: prefixCoded(numberKey(v), 0)}
 		}
 	case bool:
 		if fi.boolean {
-			q := bleve.NewBoolFieldQuery(v)
-			q.SetField(f)
-			return q
+			return planTerm{field: f, term: boolTerm(v)}
 		}
 	case time.Time:
 		if fi.datetime {
-			if !timeInRange(v) {
-				return none()
+			if k, ok := timeKey(v); ok {
+				return planTerm{field: f, term: prefixCoded(k, 0)}
 			}
-			return dateRange(f, v, v, true, true)
 		}
 	}
-	return none()
+	return planNone{}
 }
 
 // ordered compiles > >= < <= on a scalar path.
-func ordered(f string, fi fieldInfo, op filter.Op, v any) query.Query {
+func ordered(f string, fi *fieldInfo, op filter.Op, v any) plan {
 	lower := op == filter.Gt || op == filter.Gte
 	incl := op == filter.Gte || op == filter.Lte
 	switch v := v.(type) {
 	case string:
 		if !fi.keyword {
-			return none()
+			return planNone{}
 		}
-		if v == "" { // bleve reads an empty bound as open
-			switch op {
-			case filter.Gt:
-				return stringsOnly(f, fi, and(keywordPresent(f), not(eq(f, fi, ""))))
-			case filter.Gte:
-				return stringsOnly(f, fi, keywordPresent(f))
-			case filter.Lt:
-				return none()
-			}
-			return eq(f, fi, "")
+		// The string terms of f are those from prefix to the end of the
+		// field (no prefix) or up to the next prefix ("s" to "t").
+		prefix := fi.strPrefix
+		var end []byte
+		if prefix != "" {
+			end = []byte{prefix[0] + 1}
 		}
-		var q *query.TermRangeQuery
 		if lower {
-			q = bleve.NewTermRangeInclusiveQuery(v, "", &incl, new(false))
-		} else {
-			q = bleve.NewTermRangeInclusiveQuery("", v, new(true), &incl)
+			return planRange{field: f, lo: []byte(prefix + v), loIncl: incl, hi: end}
 		}
-		q.SetField(f)
-		return stringsOnly(f, fi, q)
+		return planRange{field: f, lo: []byte(prefix), loIncl: true, hi: []byte(prefix + v), hiIncl: incl}
 	case float64:
 		if !fi.numeric {
-			return none()
+			return planNone{}
 		}
-		if v == 0 { // -0 == 0: pick the bound that includes or excludes both
-			if (op == filter.Gt) || (op == filter.Lte) {
-				v = 0
-			} else {
-				v = math.Copysign(0, -1)
-			}
-		}
-		if lower {
-			return numRange(f, v, math.Inf(1), incl, true)
-		}
-		return numRange(f, math.Inf(-1), v, true, incl)
+		return keyRange(f, fi, numberKey(v), lower, incl)
 	case time.Time:
 		if !fi.datetime {
-			return none()
+			return planNone{}
 		}
+		k, ok := timeKey(v)
 		switch {
-		case v.Before(query.MinRFC3339CompatibleTime):
-			if lower {
-				return datePresent(f)
-			}
-			return none()
-		case v.After(query.MaxRFC3339CompatibleTime):
-			if lower {
-				return none()
-			}
-			return datePresent(f)
+		case ok:
+			return keyRange(f, fi, k, lower, incl)
+		case v.Before(query.MinRFC3339CompatibleTime) == lower:
+			return planNumRange{field: f, lo: minKey, hi: maxKey, sorted: fi.docValues} // every indexed time
 		}
-		if lower {
-			return dateRange(f, v, time.Time{}, incl, true)
+		return planNone{}
+	}
+	return planNone{}
+}
+
+// keyRange is the open or closed half-line of sortable int64s from k.
+func keyRange(f string, fi *fieldInfo, k int64, lower, incl bool) plan {
+	if lower {
+		if !incl {
+			if k == maxKey {
+				return planNone{}
+			}
+			k++
 		}
-		return dateRange(f, time.Time{}, v, true, incl)
+		return planNumRange{field: f, lo: k, hi: maxKey, sorted: fi.docValues}
 	}
-	return none()
+	if !incl {
+		if k == minKey {
+			return planNone{}
+		}
+		k--
+	}
+	return planNumRange{field: f, lo: minKey, hi: k, sorted: fi.docValues}
 }
 
-func timeInRange(t time.Time) bool {
-	return !t.Before(query.MinRFC3339CompatibleTime) && !t.After(query.MaxRFC3339CompatibleTime)
-}
-
-// present matches documents with an indexed value at f.
-func present(f string, fi fieldInfo) query.Query {
-	var qs []query.Query
-	if fi.keyword {
-		qs = append(qs, keywordPresent(f))
-	}
-	if fi.numeric {
-		qs = append(qs, numRange(f, math.Inf(-1), math.Inf(1), true, true))
-	}
-	if fi.datetime {
-		qs = append(qs, datePresent(f))
-	}
-	if fi.boolean {
-		t := bleve.NewBoolFieldQuery(true)
-		t.SetField(f)
-		fa := bleve.NewBoolFieldQuery(false)
-		fa.SetField(f)
-		qs = append(qs, t, fa)
-	}
-	switch len(qs) {
-	case 0:
-		return none()
-	case 1:
-		return qs[0]
-	}
-	return bleve.NewDisjunctionQuery(qs...)
-}
-
-// stringsOnly restricts q, a term range or regexp on keyword field f, to
-// documents whose value at f is a string. A path that may also hold numbers
-// or booleans (an Any field) shares one term dictionary between its keyword,
-// numeric (prefix-coded) and boolean ("T", "F") terms, so a term range or a
-// regexp also meets the terms of numbers and booleans; a scalar path holds
-// one value, so those documents are exactly the ones with a numeric or
-// boolean value there.
-func stringsOnly(f string, fi fieldInfo, q query.Query) query.Query {
-	var other []query.Query
-	if fi.numeric {
-		other = append(other, rawNumRange(f, math.Inf(-1), math.Inf(1), true, true))
-	}
-	if fi.boolean {
-		t := bleve.NewBoolFieldQuery(true)
-		t.SetField(f)
-		fa := bleve.NewBoolFieldQuery(false)
-		fa.SetField(f)
-		other = append(other, t, fa)
-	}
-	if len(other) == 0 {
-		return q
-	}
-	return and(q, not(bleve.NewDisjunctionQuery(other...)))
-}
-
-// keywordPresent matches documents with a term in keyword field f: a term
-// range from the empty term to "\xff", above every UTF-8 string. (A range
-// open at both ends does not validate.)
-func keywordPresent(f string) query.Query {
-	q := bleve.NewTermRangeInclusiveQuery("", "\xff", new(true), new(false))
-	q.SetField(f)
-	return q
-}
-
-// datePresent matches documents with a value in datetime field f: every
-// int64 of nanoseconds. (An open date range starts at -Inf, whose bits
-// order above the earliest int64 values.)
-func datePresent(f string) query.Query {
-	lo := numeric.Int64ToFloat64(math.MinInt64)
-	hi := numeric.Int64ToFloat64(math.MaxInt64)
-	return numRange(f, lo, hi, true, true)
-}
-
-// numRange is a numeric range on f. A range holding both a value with the
-// sign bit set (-0 included) and one without is split at zero into two
-// ranges, [lo, -0] and [0, hi]: bleve splits a range into prefix-coded term
-// ranges and enumerates each by incrementing bytes, and a range narrowly
-// crossing the sign (as [-0, 0] does: sortable ints -1 and 0) ends in one
-// term range whose bounds differ in every byte, which it would enumerate
-// practically for ever.
-func numRange(f string, lo, hi float64, loIncl, hiIncl bool) query.Query {
-	if math.Signbit(lo) && !math.Signbit(hi) {
-		neg := rawNumRange(f, lo, math.Copysign(0, -1), loIncl, true)
-		pos := rawNumRange(f, 0, hi, true, hiIncl)
-		return bleve.NewDisjunctionQuery(neg, pos)
-	}
-	return rawNumRange(f, lo, hi, loIncl, hiIncl)
-}
-
-func rawNumRange(f string, lo, hi float64, loIncl, hiIncl bool) query.Query {
-	q := bleve.NewNumericRangeInclusiveQuery(&lo, &hi, &loIncl, &hiIncl)
-	q.SetField(f)
-	return q
-}
-
-// dateRange is a date range on f; a zero time is an open end.
-func dateRange(f string, start, end time.Time, startIncl, endIncl bool) query.Query {
-	if start.IsZero() {
-		lo := numeric.Int64ToFloat64(math.MinInt64)
-		hi := numeric.Int64ToFloat64(end.UnixNano())
-		return numRange(f, lo, hi, true, endIncl)
-	}
-	if end.IsZero() {
-		lo := numeric.Int64ToFloat64(start.UnixNano())
-		hi := numeric.Int64ToFloat64(math.MaxInt64)
-		return numRange(f, lo, hi, startIncl, true)
-	}
-	q := bleve.NewDateRangeInclusiveQuery(start, end, &startIncl, &endIncl)
-	q.SetField(f)
-	return q
-}
-
-// likeQuery matches keyword values of f containing lit, case-insensitively
+// likePlan matches keyword values of f containing lit, case-insensitively
 // as strings.ToLower does it.
-func likeQuery(f, lit string) query.Query {
+func likePlan(f string, fi *fieldInfo, lit string) (plan, error) {
 	if lit == "" {
-		return keywordPresent(f)
+		return strPresent(f), nil
 	}
-	var b strings.Builder
-	b.WriteString(`(?s).*`)
-	pre := lowerPreimages()
-	for _, r := range lit {
-		l := unicode.ToLower(r)
-		rs := append([]rune{l}, pre[l]...)
-		if len(rs) == 1 {
-			writeRune(&b, l)
-			continue
-		}
-		b.WriteByte('[')
-		for _, x := range rs {
-			writeRune(&b, x)
-		}
-		b.WriteByte(']')
-	}
-	b.WriteString(`.*`)
-	q := bleve.NewRegexpQuery(b.String())
-	q.SetField(f)
-	return q
+	return planContains{field: f, prefix: fi.strPrefix, lower: strings.ToLower(lit)}, nil
 }
-
-func writeRune(b *strings.Builder, r rune) {
-	b.WriteString(`\x{`)
-	b.WriteString(strconv.FormatInt(int64(r), 16))
-	b.WriteByte('}')
-}
-
-// lowerPreimages maps each rune l to the other runes r with
-// unicode.ToLower(r) == l.
-var lowerPreimages = sync.OnceValue(func() map[rune][]rune {
-	m := map[rune][]rune{}
-	for r := rune(0); r <= unicode.MaxRune; r++ {
-		if l := unicode.ToLower(r); l != r {
-			m[l] = append(m[l], r)
-		}
-	}
-	return m
-})
-
-func and(qs ...query.Query) query.Query { return bleve.NewConjunctionQuery(qs...) }
-
-// not matches every document q does not match. Must is match-all
-// explicitly: bleve drops a match-none Must and would then read a lone
-// MustNot differently.
-func not(q query.Query) query.Query {
-	b := bleve.NewBooleanQuery()
-	b.AddMust(bleve.NewMatchAllQuery())
-	b.AddMustNot(q)
-	return b
-}
-
-func none() query.Query { return bleve.NewMatchNoneQuery() }
 
 // TextQuery returns the full-text query for q over the text fields of t
 // (TextField of each search field that Mapping indexes): every part of q
 // must match in at least one of the fields. Parts are separated by white
 // space:
 //
-//   - "a quoted phrase" is a phrase query (analysed with TextAnalyzer);
 //   - a word ending in * is a prefix query on the lower-cased word (not
 //     stemmed: a prefix longer than the stem of a word may miss it);
-//   - any other word is a match query, analysed with TextAnalyzer; a word
-//     that analyses to several tokens needs all of them.
+//   - any other word, or "a quoted phrase", is a match query, analysed
+//     with TextAnalyzer, that needs all of its tokens in one field. The
+//     index keeps no positions: that the tokens of a phrase are in order
+//     and adjacent is checked on the stored text of the matches
+//     (phraseFilter), which Index.Search does.
 //
 // Parts that analyse to nothing (stop words, punctuation) are dropped. If
 // no part is left, or t has no text fields, the query matches nothing.
 func TextQuery(q string, t core.Type) query.Query {
-	fields := textFields(t)
+	l, err := newLayout(t)
+	if err != nil {
+		return bleve.NewMatchNoneQuery()
+	}
+	return l.textQuery(q)
+}
+
+func (l *layout) textQuery(q string) query.Query {
+	parts := l.textParts(q)
+	switch len(parts) {
+	case 0:
+		return bleve.NewMatchNoneQuery()
+	case 1:
+		return parts[0]
+	}
+	return bleve.NewConjunctionQuery(parts...)
+}
+
+// textParts returns the parts of textQuery(q), each a disjunction over the
+// text fields, which must all match.
+func (l *layout) textParts(q string) []query.Query {
+	fields := make([]string, 0, len(l.text))
+	for _, f := range l.text {
+		fields = append(fields, TextField(f))
+	}
 	var parts []query.Query
 	for _, p := range splitText(q) {
 		var alts []query.Query
 		switch {
-		case p.phrase:
-			if len(analyse(p.text)) == 0 {
-				continue
-			}
-			for _, f := range fields {
-				mq := bleve.NewMatchPhraseQuery(p.text)
-				mq.SetField(f)
-				mq.Analyzer = TextAnalyzer
-				alts = append(alts, mq)
-			}
-		case strings.HasSuffix(p.text, "*"):
+		case !p.phrase && strings.HasSuffix(p.text, "*"):
 			pfx := strings.ToLower(strings.TrimRight(p.text, "*"))
 			if pfx == "" {
 				continue
@@ -518,35 +432,61 @@ func TextQuery(q string, t core.Type) query.Query {
 		}
 		parts = append(parts, bleve.NewDisjunctionQuery(alts...))
 	}
-	switch len(parts) {
-	case 0:
-		return none()
-	case 1:
-		return parts[0]
-	}
-	return bleve.NewConjunctionQuery(parts...)
+	return parts
 }
 
-// textFields lists the text fields Mapping creates for t.
-func textFields(t core.Type) []string {
-	infos, err := fieldInfos(t)
-	if err != nil {
-		return nil
-	}
-	var fields []string
-	for _, f := range t.Search {
-		if slices.Contains(reserved, f) || strings.Contains(f, ".") {
-			continue
+// textPlan is a plan matching every document textQuery(q) matches, and
+// few others: each part's analysed terms all in one text field, as a
+// match query does; a phrase's terms anywhere in the field (its order is
+// left to the scored query); a prefix's terms. It finds the candidates
+// of a full-text query from postings bitmaps, so the scored query only
+// visits them.
+func (l *layout) textPlan(q string) plan {
+	var parts planAnd
+	for _, p := range splitText(q) {
+		var alts planOr
+		if !p.phrase && strings.HasSuffix(p.text, "*") {
+			pfx := strings.ToLower(strings.TrimRight(p.text, "*"))
+			if pfx == "" {
+				continue
+			}
+			for _, f := range l.text {
+				alts = append(alts, planRange{field: TextField(f), lo: []byte(pfx), loIncl: true, hi: prefixEnd([]byte(pfx))})
+			}
+		} else {
+			tokens := analyse(p.text)
+			if len(tokens) == 0 {
+				continue
+			}
+			for _, f := range l.text {
+				all := make(planAnd, 0, len(tokens))
+				for _, t := range tokens {
+					all = append(all, planTerm{field: TextField(f), term: slices.Clone(t.Term)})
+				}
+				alts = append(alts, all)
+			}
 		}
-		// Mapping indexes top-level string and string-array properties;
-		// fieldInfos knows them (a meta-named property is reserved).
-		fi, ok := infos[f]
-		if !ok || !fi.keyword || slices.Contains(fields, TextField(f)) {
-			continue
+		if len(alts) > 0 {
+			parts = append(parts, alts)
 		}
-		fields = append(fields, TextField(f))
 	}
-	return fields
+	if len(parts) == 0 {
+		return planNone{}
+	}
+	return parts
+}
+
+// prefixEnd is the least byte string above every string starting with
+// pfx, nil when there is none.
+func prefixEnd(pfx []byte) []byte {
+	end := slices.Clone(pfx)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
 }
 
 type textPart struct {
@@ -586,15 +526,23 @@ func splitText(q string) []textPart {
 	return parts
 }
 
-var textAnalyzer = sync.OnceValues(func() (analysis.Analyzer, error) {
-	return registry.NewCache().AnalyzerNamed(TextAnalyzer)
+// textAnalyzer returns TextAnalyzer. Bleve registers it when package en is
+// imported, which this package does, so the lookup cannot fail; should it
+// ever, a keyword-like analyzer keeps indexing and queries consistent.
+var textAnalyzer = sync.OnceValue(func() analysis.Analyzer {
+	a, err := registry.NewCache().AnalyzerNamed(TextAnalyzer)
+	if err != nil {
+		return wholeAnalyzer{}
+	}
+	return a
 })
 
-// analyse returns the tokens of s under TextAnalyzer.
-func analyse(s string) analysis.TokenStream {
-	a, err := textAnalyzer()
-	if err != nil {
-		return analysis.TokenStream{&analysis.Token{Term: []byte(s)}}
-	}
-	return a.Analyze([]byte(s))
+// wholeAnalyzer makes the whole input one token.
+type wholeAnalyzer struct{}
+
+func (wholeAnalyzer) Analyze(b []byte) analysis.TokenStream {
+	return analysis.TokenStream{&analysis.Token{Term: b, Start: 0, End: len(b), Position: 1}}
 }
+
+// analyse returns the tokens of s under TextAnalyzer.
+func analyse(s string) analysis.TokenStream { return textAnalyzer().Analyze([]byte(s)) }

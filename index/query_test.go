@@ -3,6 +3,7 @@ package index
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
-	"github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/index/filter"
@@ -24,7 +24,8 @@ var filterPostsType = core.Type{
 	Schema: json.RawMessage(`{
 		"type": "object",
 		"properties": {
-			"title": {"type": "string"},
+			"title": {"type": "string", "maxLength": 100},
+			"body": {"type": ["string", "null"]},
 			"status": {"type": "string", "enum": ["draft", "published", "archived", "Draft", ""]},
 			"views": {"type": ["integer", "null"]},
 			"rating": {"type": "number"},
@@ -40,7 +41,7 @@ var filterPostsType = core.Type{
 			"id": {"type": "string"}
 		}
 	}`),
-	Search: []string{"title", "tags"},
+	Search: []string{"title", "tags", "body"},
 }
 
 // Value pools: mixed case, unicode with irregular case mappings (Kelvin
@@ -98,6 +99,7 @@ func randDoc(r *rand.Rand, i int) testDoc {
 		}
 	}
 	maybe("title", func() any { return randTitle(r) })
+	maybe("body", func() any { return randTitle(r) + " " + randTitle(r) })
 	maybe("status", func() any { return fstatuses[r.IntN(len(fstatuses))] })
 	maybe("views", func() any { return float64(r.IntN(300)) })
 	maybe("rating", func() any { return randNumber(r) })
@@ -250,9 +252,9 @@ func (g *exprGen) clause() string {
 	r := g.r
 	null := r.IntN(10) == 0
 	nullOp := []string{"=", "!="}[r.IntN(2)]
-	fields := []string{"title", "status", "views", "rating", "published", "tags", "scores", "flag", "misc", "author.name", "id", "created_at", "updated_at", "created_by", "updated_by"}
+	fields := []string{"title", "status", "views", "rating", "published", "tags", "scores", "flag", "misc", "author.name", "id", "created_at", "updated_at", "created_by", "updated_by", "body"}
 	f := fields[r.IntN(len(fields))]
-	if null && f != "id" {
+	if (null || f == "body") && f != "id" {
 		return f + " " + nullOp + " null"
 	}
 	op := func(ops ...string) string { return ops[r.IntN(len(ops))] }
@@ -340,127 +342,322 @@ func testSeed(t *testing.T) uint64 {
 	return seed
 }
 
-func buildIndex(t *testing.T, idx bleve.Index, docs []testDoc) {
-	t.Helper()
-	b := idx.NewBatch()
-	for _, d := range docs {
-		raw, err := json.Marshal(d.data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc, err := Document(filterPostsType, d.id, raw, d.cm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Index(d.id, doc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := idx.Batch(b); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func searchIDs(idx bleve.Index, q query.Query, n int) ([]string, error) {
-	req := bleve.NewSearchRequestOptions(q, n+1, 0, false)
-	res, err := idx.Search(req)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(res.Hits))
-	for _, h := range res.Hits {
-		ids = append(ids, h.ID)
-	}
-	slices.Sort(ids)
-	return ids, nil
-}
-
-// TestQueryMatchesFilter checks that the compiled query of random filters
-// finds exactly the documents filter.Match accepts.
-func TestQueryMatchesFilter(t *testing.T) {
-	seed := testSeed(t)
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	const nDocs = 500
-	nCases := 600 // STRATA_QUERY_CASES=4000 for a longer run (about 4 min under -race)
+// testCases is the number of random cases: STRATA_QUERY_CASES, or def.
+func testCases(t *testing.T, def int) int {
 	if s := os.Getenv("STRATA_QUERY_CASES"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			t.Fatalf("STRATA_QUERY_CASES: %v", err)
 		}
-		nCases = n
+		return n
 	}
-	docs := make([]testDoc, nDocs)
+	return def
+}
+
+// propertyIndex builds a disk index of random documents the way the
+// indexer leaves one after a while: several segments (batches of 40),
+// some documents replaced by later versions and some deleted, so
+// obsolete documents sit in older segments. It returns the index and the
+// documents it holds.
+func propertyIndex(t *testing.T, r *rand.Rand, n int) (bleve.Index, *layout, []testDoc) {
+	t.Helper()
+	idx, l := newDiskIndex(t, filterPostsType)
+	docs := make([]testDoc, n)
 	for i := range docs {
 		docs[i] = randDoc(r, i)
 	}
-	m, err := Mapping(filterPostsType)
-	if err != nil {
+	put := func(batch []testDoc) {
+		b := idx.NewBatch()
+		for _, d := range batch {
+			raw, err := json.Marshal(d.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := l.document(d.id, raw, d.cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.IndexAdvanced(doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := idx.Batch(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i += 40 {
+		put(docs[i:min(i+40, n)])
+	}
+	// Replace a sixth of them, and delete a few more.
+	var changed []testDoc
+	for i := range docs {
+		if r.IntN(6) == 0 {
+			docs[i] = randDoc(r, i)
+			changed = append(changed, docs[i])
+		}
+	}
+	put(changed)
+	b := idx.NewBatch()
+	kept := docs[:0]
+	for _, d := range docs {
+		if r.IntN(20) == 0 {
+			b.Delete(d.id)
+			continue
+		}
+		kept = append(kept, d)
+	}
+	if err := idx.Batch(b); err != nil {
 		t.Fatal(err)
 	}
-	mem, err := bleve.NewMemOnly(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mem.Close()
-	buildIndex(t, mem, docs)
-	// A disk (scorch) index too: it answers regular expressions with
-	// vellum automata rather than Go's regexp.
-	disk, err := bleve.New(t.TempDir()+"/idx", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer disk.Close()
-	buildIndex(t, disk, docs)
+	return idx, l, kept
+}
 
-	fs, err := FilterSchema(filterPostsType)
+// TestQueryMatchesFilter checks that the compiled plan of random filters
+// finds exactly the documents filter.Match accepts.
+func TestQueryMatchesFilter(t *testing.T) {
+	t.Parallel()
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	nCases := testCases(t, 4000)
+	idx, l, docs := propertyIndex(t, r, 300)
+	snap, err := openSnapshot(idx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer snap.Close()
+	if len(snap.segs) < 2 {
+		t.Fatalf("want several segments, got %d", len(snap.segs))
+	}
+	fs := l.filterSchema()
 	g := &exprGen{r: r, docs: docs}
 	start := time.Now()
-	cases, failures := 0, 0
-	for cases < nCases {
+	failures := 0
+	for range nCases {
 		src := g.expr(0)
 		e, err := filter.Parse(src, fs, filter.Limits{})
 		if err != nil {
 			t.Fatalf("generated filter %q does not parse: %v", src, err)
 		}
-		cases++
-		if os.Getenv("QDEBUG") != "" {
-			fmt.Fprintln(os.Stderr, src)
-		}
-		q, err := Query(e, filterPostsType)
+		p, err := l.compileFilter(e)
 		if err != nil {
-			t.Fatalf("Query(%q): %v", src, err)
+			t.Fatalf("compile %q: %v", src, err)
 		}
-		var want []string
+		want := []string{}
 		for _, d := range docs {
 			if e.Match(d.data, d.meta) {
 				want = append(want, d.id)
 			}
 		}
-		// The disk index answers every case; the in-memory one
-		// (upsidedown: match-all, used by negations, decodes a back-index
-		// row per document) every 4th, to keep the test fast under -race.
-		idxs := []bleve.Index{disk}
-		if cases%4 == 0 {
-			idxs = append(idxs, mem)
+		slices.Sort(want)
+		ms, err := snap.eval(p)
+		if err != nil {
+			t.Fatalf("evaluate %q: %v", src, err)
 		}
-		for _, idx := range idxs {
-			got, err := searchIDs(idx, q, nDocs)
-			if err != nil {
-				t.Fatalf("search %q: %v", src, err)
-			}
-			if !slices.Equal(got, want) {
-				failures++
-				reportDiff(t, src, docs, got, want)
-			}
+		if got := matchIDs(t, snap, ms); !slices.Equal(got, want) {
+			failures++
+			reportDiff(t, src, docs, got, want)
 		}
 		if failures >= 5 {
 			t.Fatalf("too many failures (seed %d)", seed)
 		}
 	}
-	t.Logf("%d random filters agree with Match over %d documents in %v", cases, nDocs, time.Since(start))
+	t.Logf("%d random filters agree with Match over %d documents in %v", nCases, len(docs), time.Since(start))
+}
+
+// sortSpec is a random order over the sortable fields of filterPostsType.
+func sortSpec(r *rand.Rand) string {
+	fields := []string{"title", "status", "views", "rating", "published", "flag", "author.name", "created_at", "updated_at", "created_by", "id"}
+	n := 1 + r.IntN(2)
+	var parts []string
+	for range n {
+		f := fields[r.IntN(len(fields))]
+		if r.IntN(2) == 0 {
+			f = "-" + f
+		}
+		parts = append(parts, f)
+	}
+	if r.IntN(8) == 0 {
+		return ""
+	}
+	return strings.Join(parts, ",")
+}
+
+// refValue is a document's value for a sort key, as the order compares
+// it; ok is false when it is missing.
+func refValue(d testDoc, k sortKey) (v any, ok bool) {
+	raw, _ := lookupPath(d, k.field)
+	switch k.kind {
+	case filter.String:
+		s, ok := raw.(string)
+		return s, ok
+	case filter.Number:
+		f, ok := raw.(float64)
+		return f + 0, ok // -0 is 0
+	case filter.Time:
+		s, _ := raw.(string)
+		tm, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, false
+		}
+		k, ok := timeKey(tm)
+		return k, ok
+	case filter.Bool:
+		b, ok := raw.(bool)
+		return b, ok
+	}
+	return nil, false
+}
+
+func refCompare(a, b any) int {
+	switch a := a.(type) {
+	case string:
+		return strings.Compare(a, b.(string))
+	case float64:
+		switch bf := b.(float64); {
+		case a < bf:
+			return -1
+		case a > bf:
+			return 1
+		}
+		return 0
+	case int64:
+		switch bi := b.(int64); {
+		case a < bi:
+			return -1
+		case a > bi:
+			return 1
+		}
+		return 0
+	case bool:
+		switch bb := b.(bool); {
+		case a == bb:
+			return 0
+		case !a:
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+// refOrder sorts docs as keys say: values compared by type, missing last
+// in both directions, ties by the id key.
+func refOrder(docs []testDoc, keys []sortKey) {
+	slices.SortFunc(docs, func(a, b testDoc) int {
+		for _, k := range keys {
+			if k.field == FieldID {
+				c := strings.Compare(a.id, b.id)
+				if k.desc {
+					c = -c
+				}
+				return c
+			}
+			va, oka := refValue(a, k)
+			vb, okb := refValue(b, k)
+			switch {
+			case !oka && !okb:
+				continue
+			case !oka:
+				return 1
+			case !okb:
+				return -1
+			}
+			c := refCompare(va, vb)
+			if k.desc {
+				c = -c
+			}
+			if c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+}
+
+// TestSortMatchesReference pages through random filters in random orders,
+// both by reading every match's sort values and by walking the sort
+// field's terms, and checks the pages against a reference sort.
+func TestSortMatchesReference(t *testing.T) {
+	t.Parallel()
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed^1, seed))
+	nCases := testCases(t, 4000) / 8
+	idx, l, docs := propertyIndex(t, r, 300)
+	snap, err := openSnapshot(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	fs := l.filterSchema()
+	g := &exprGen{r: r, docs: docs}
+	cols := &columns{}
+	for c := range nCases {
+		src := ""
+		if r.IntN(3) > 0 {
+			src = g.clause()
+		}
+		p := planAnd{}
+		var e *filter.Expr
+		if src != "" {
+			if e, err = filter.Parse(src, fs, filter.Limits{}); err != nil {
+				t.Fatalf("generated filter %q does not parse: %v", src, err)
+			}
+			fp, err := l.compileFilter(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = append(p, fp)
+		}
+		spec := sortSpec(r)
+		keys, err := sortKeys(spec, l)
+		if err != nil {
+			t.Fatalf("sort %q: %v", spec, err)
+		}
+		var want []string
+		var matched []testDoc
+		for _, d := range docs {
+			if e == nil || e.Match(d.data, d.meta) {
+				matched = append(matched, d)
+			}
+		}
+		refOrder(matched, keys)
+		for _, d := range matched {
+			want = append(want, d.id)
+		}
+		limit := 1 + r.IntN(7)
+		walkAbove := uint64(0) // walk whenever the order allows it
+		if c%2 == 1 {
+			walkAbove = math.MaxUint64
+		}
+		ms, err := snap.eval(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		req := core.SearchRequest{Sort: spec, Limit: limit}
+		for pages := 0; ; pages++ {
+			if pages > len(docs) {
+				t.Fatalf("filter %q sort %q: the cursor does not advance", src, spec)
+			}
+			pass := ms
+			if c%3 == 0 {
+				pass = nil // evaluated by searchSorted, with the bounded walk
+			}
+			res, err := searchSorted(snap, cols, l, p, pass, req, "b", walkAbove)
+			if err != nil {
+				t.Fatalf("filter %q sort %q: %v", src, spec, err)
+			}
+			got = append(got, res.IDs...)
+			if res.NextCursor == "" {
+				break
+			}
+			req.Cursor = res.NextCursor
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("filter %q sort %q limit %d walk above %d (seed %d):\n got %v\nwant %v", src, spec, limit, walkAbove, seed, got, want)
+		}
+	}
+	t.Logf("%d random orders agree with the reference sort", nCases)
 }
 
 func reportDiff(t *testing.T, src string, docs []testDoc, got, want []string) {
@@ -473,7 +670,7 @@ func reportDiff(t *testing.T, src string, docs []testDoc, got, want []string) {
 		if !slices.Contains(got, id) {
 			d := byID[id]
 			raw, _ := json.Marshal(d.data)
-			t.Errorf("filter %s\n  matches %s but the query misses it\n  data %s\n  meta %v", src, id, raw, d.meta)
+			t.Errorf("filter %s\n  matches %s but the plan misses it\n  data %s\n  meta %v", src, id, raw, d.meta)
 			return
 		}
 	}
@@ -481,7 +678,7 @@ func reportDiff(t *testing.T, src string, docs []testDoc, got, want []string) {
 		if !slices.Contains(want, id) {
 			d := byID[id]
 			raw, _ := json.Marshal(d.data)
-			t.Errorf("filter %s\n  does not match %s but the query finds it\n  data %s\n  meta %v", src, id, raw, d.meta)
+			t.Errorf("filter %s\n  does not match %s but the plan finds it\n  data %s\n  meta %v", src, id, raw, d.meta)
 			return
 		}
 	}

@@ -210,12 +210,13 @@ func (s *Server) list(c *fiber.Ctx) error {
 		}
 	default:
 		q.Sort, q.Total = sort, wantTotal
-		var n int
-		if page, n, err = s.m.Search(c.UserContext(), typ, o, q); err != nil {
+		sp, err := s.m.Search(c.UserContext(), typ, o, q)
+		if err != nil {
 			return err
 		}
+		page = &sp.Page
 		if wantTotal {
-			total = &n
+			total = &sp.Total
 		}
 	}
 	return sendList(c, v, page, total)

@@ -21,6 +21,10 @@ const (
 	// Any fields are schema-less: any JSON value, checked only at match
 	// time. Dotted paths below an Any field are Any too.
 	Any
+	// Text fields are full-text only: a search index analyses them for
+	// full-text queries and keeps no exact copy, so they can only be
+	// compared with null.
+	Text
 )
 
 // String returns the lowercase name of the kind, or "invalid".
@@ -38,6 +42,8 @@ func (k Kind) String() string {
 		return "array"
 	case Any:
 		return "any"
+	case Text:
+		return "text"
 	}
 	return "invalid"
 }
@@ -79,7 +85,7 @@ func (s Schema) lookup(path string) (Kind, bool) {
 	if k, ok := metaFields[path]; ok {
 		return k, true
 	}
-	if f, ok := s[path]; ok && f.Kind >= String && f.Kind <= Any {
+	if f, ok := s[path]; ok && f.Kind >= String && f.Kind <= Text {
 		return f.Kind, true
 	}
 	for p := path; ; {

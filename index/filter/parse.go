@@ -421,6 +421,8 @@ func check(path string, kind Kind, op Op, opPos int, lit operand) (any, error) {
 		default:
 			return nil, mismatch()
 		}
+	case Text:
+		return nil, errorf(opPos, "%q is a full-text field: search it with q (it can only be compared with null)", path)
 	case Any:
 		switch op {
 		case Like, NotLike:

@@ -1,0 +1,514 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/plugins/bolt"
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// testEnv is a Manager over a bolt file and an Index over it, in a
+// temporary directory. Close runs at cleanup.
+type testEnv struct {
+	t    testing.TB
+	dir  string
+	st   storage.Store
+	m    *core.Manager
+	x    *Index
+	done bool
+}
+
+func newTestEnv(t testing.TB, types ...core.Type) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, dir: t.TempDir()}
+	e.open()
+	for _, typ := range types {
+		if _, err := e.m.CreateType(t.Context(), typ, core.Principal{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(e.close)
+	return e
+}
+
+func (e *testEnv) open() {
+	e.t.Helper()
+	ctx := e.t.Context()
+	st, err := bolt.Open(ctx, filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m, err := core.Open(ctx, st, core.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	x, err := Open(ctx, filepath.Join(e.dir, "index"), m, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	m.SetSearcher(x)
+	e.st, e.m, e.x, e.done = st, m, x, false
+}
+
+func (e *testEnv) close() {
+	if e.done {
+		return
+	}
+	e.done = true
+	if err := e.x.Close(); err != nil {
+		e.t.Errorf("close index: %v", err)
+	}
+	if err := e.m.Close(); err != nil {
+		e.t.Errorf("close manager: %v", err)
+	}
+	if err := e.st.Close(); err != nil {
+		e.t.Errorf("close store: %v", err)
+	}
+}
+
+func (e *testEnv) create(typ, body string, by string) string {
+	e.t.Helper()
+	res, err := e.m.Create(e.t.Context(), typ, []byte(body), core.WriteOptions{Principal: core.Principal{ID: by}})
+	if err != nil {
+		e.t.Fatalf("create %s: %v", body, err)
+	}
+	return res.ID
+}
+
+// search answers req with read-your-writes.
+func (e *testEnv) search(typ string, req core.SearchRequest) (*core.SearchResult, error) {
+	req.MinSeq = e.m.LastSeq()
+	if req.Limit == 0 {
+		req.Limit = 100
+	}
+	return e.x.Search(e.t.Context(), typ, req)
+}
+
+func (e *testEnv) mustSearch(typ string, req core.SearchRequest) *core.SearchResult {
+	e.t.Helper()
+	res, err := e.search(typ, req)
+	if err != nil {
+		e.t.Fatalf("search %s %+v: %v", typ, req, err)
+	}
+	return res
+}
+
+var (
+	notesType = core.Type{Name: "notes", Schema: json.RawMessage(`{"type":"object","properties":{
+		"title":{"type":"string","maxLength":100},"body":{"type":"string"},"n":{"type":"integer"}}}`),
+		Search: []string{"title", "body"}}
+	tasksType = core.Type{Name: "tasks", Schema: json.RawMessage(`{"type":"object","properties":{
+		"title":{"type":"string"},"done":{"type":"boolean"}}}`)}
+)
+
+// TestRemapInBackground changes a searched type's schema: its index is
+// rebuilt in the background, searches of another type go on meanwhile,
+// searches of the changed type wait for the new index (they are not
+// answered from the old mapping), and writes made during the rebuild are
+// in the new index.
+func TestRemapInBackground(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType, tasksType)
+	for i := range 5 {
+		e.create("notes", fmt.Sprintf(`{"title":"note %d","n":%d}`, i, i), "")
+		e.create("tasks", fmt.Sprintf(`{"title":"task %d","done":%v}`, i, i%2 == 0), "")
+	}
+	if got := e.mustSearch("notes", core.SearchRequest{Filter: `n >= 3`, Total: true}).Total; got != 2 {
+		t.Fatalf("before the change: %d notes with n >= 3, want 2", got)
+	}
+	e.mustSearch("tasks", core.SearchRequest{Filter: `done = true`})
+
+	// Hold the rebuild of notes until released.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	e.x.beforeBuild = func(ctx context.Context, typ string) {
+		if typ == "notes" {
+			close(started)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+	}
+	changed := notesType
+	changed.Schema = json.RawMessage(`{"type":"object","properties":{
+		"title":{"type":"string","maxLength":100},"body":{"type":"string"},"n":{"type":"integer"},
+		"tag":{"type":"string"}}}`)
+	if _, err := e.m.UpdateType(t.Context(), changed, core.Principal{}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	// Written while the index is being rebuilt: replayed into it.
+	e.create("notes", `{"title":"late","n":9,"tag":"x"}`, "")
+	if err := e.x.WaitFor(t.Context(), e.m.LastSeq(), MaxWait); err != nil {
+		t.Fatal(err)
+	}
+
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel()
+	if ti, err := e.x.acquire(stopped, "tasks", MaxWait); err != nil {
+		t.Fatalf("tasks while notes is rebuilt: %v", err)
+	} else {
+		ti.use.RUnlock()
+	}
+	if got := e.mustSearch("tasks", core.SearchRequest{Filter: `done = true`, Total: true}).Total; got != 3 {
+		t.Fatalf("tasks done: %d, want 3", got)
+	}
+	if _, err := e.x.acquire(stopped, "notes", MaxWait); !errors.Is(err, context.Canceled) {
+		t.Fatalf("notes while rebuilt: got %v, want to wait (context canceled)", err)
+	}
+
+	close(release)
+	res := e.mustSearch("notes", core.SearchRequest{Filter: `tag = "x" || n >= 3`, Total: true})
+	if res.Total != 3 {
+		t.Fatalf("after the rebuild: %d matches, want 3 (%v)", res.Total, res.IDs)
+	}
+	if gens, _ := os.ReadDir(e.x.typeDir("notes")); len(gens) != 1 || gens[0].Name() != "g2" {
+		t.Fatalf("index directories of notes: %v, want g2 only", gens)
+	}
+}
+
+// TestSearchOwner restricts searches to one creator: lists, totals and
+// counts, and a cursor cannot be replayed for another owner.
+func TestSearchOwner(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType)
+	var alices []string
+	for i := range 12 {
+		by := []string{"alice", "bob", ""}[i%3]
+		id := e.create("notes", fmt.Sprintf(`{"title":"note %d","n":%d,"body":"shared words"}`, i, i), by)
+		if by == "alice" {
+			alices = append(alices, id)
+		}
+	}
+	tests := []struct {
+		name string
+		req  core.SearchRequest
+		want int
+	}{
+		{"filter", core.SearchRequest{Filter: `n >= 0`, Owner: "alice"}, 4},
+		{"sort only", core.SearchRequest{Sort: "-n", Owner: "alice"}, 4},
+		{"q", core.SearchRequest{Q: "shared", Owner: "alice"}, 4},
+		{"q and filter", core.SearchRequest{Q: "words", Filter: `n > 5`, Owner: "alice"}, 2},
+		{"other owner", core.SearchRequest{Filter: `n >= 0`, Owner: "bob"}, 4},
+		{"nobody", core.SearchRequest{Filter: `n >= 0`, Owner: "carol"}, 0},
+		{"filter on the creator too", core.SearchRequest{Filter: `created_by = "bob"`, Owner: "alice"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Total = true
+			res := e.mustSearch("notes", tt.req)
+			if res.Total != tt.want || len(res.IDs) != tt.want {
+				t.Fatalf("got %d ids, total %d, want %d", len(res.IDs), res.Total, tt.want)
+			}
+			count, err := e.x.Search(t.Context(), "notes", core.SearchRequest{Filter: tt.req.Filter, Q: tt.req.Q, Owner: tt.req.Owner, Total: true})
+			if err != nil || count.Total != tt.want || len(count.IDs) != 0 {
+				t.Fatalf("count only: %+v, %v; want %d", count, err, tt.want)
+			}
+			if tt.req.Owner == "alice" && tt.req.Q == "" {
+				for _, id := range res.IDs {
+					if !slices.Contains(alices, id) {
+						t.Fatalf("%s is not alice's", id)
+					}
+				}
+			}
+		})
+	}
+	t.Run("cursor bound to the owner", func(t *testing.T) {
+		res := e.mustSearch("notes", core.SearchRequest{Sort: "n", Owner: "alice", Limit: 2})
+		if res.NextCursor == "" {
+			t.Fatal("no next page")
+		}
+		_, err := e.search("notes", core.SearchRequest{Sort: "n", Owner: "bob", Limit: 2, Cursor: res.NextCursor})
+		if !errors.Is(err, core.ErrInvalid) {
+			t.Fatalf("alice's cursor for bob: got %v, want ErrInvalid", err)
+		}
+		next := e.mustSearch("notes", core.SearchRequest{Sort: "n", Owner: "alice", Limit: 2, Cursor: res.NextCursor})
+		if got := append(res.IDs, next.IDs...); !slices.Equal(got, alices) {
+			t.Fatalf("alice's pages %v, want %v", got, alices)
+		}
+	})
+	t.Run("core", func(t *testing.T) {
+		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, core.ListQuery{Sort: "n", Owner: "alice", Total: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Items {
+			got = append(got, r.ID)
+			if r.Meta.CreatedBy != "alice" {
+				t.Fatalf("%s was created by %q", r.ID, r.Meta.CreatedBy)
+			}
+		}
+		if page.Total != 4 || !slices.Equal(got, alices) {
+			t.Fatalf("core search: %v (total %d), want %v", got, page.Total, alices)
+		}
+		n, err := e.m.SearchCount(t.Context(), "notes", false, core.ListQuery{Owner: "alice", Filter: "n > 3"})
+		if err != nil || n != 2 { // 6 and 9
+			t.Fatalf("core count: %d, %v; want 2", n, err)
+		}
+	})
+}
+
+// TestHighlight marks where q matched, escapes the rest, and cuts long
+// texts into fragments.
+func TestHighlight(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType)
+	long := strings.Repeat("filler words here ", 30) + "the running <river> & stones " + strings.Repeat("more filler text ", 30)
+	short := e.create("notes", `{"title":"Rivers <b>run</b>","body":"a quiet river"}`, "")
+	longID := e.create("notes", fmt.Sprintf(`{"title":"other","body":%q}`, long), "")
+	e.create("notes", `{"title":"nothing","body":"nothing"}`, "")
+
+	res := e.mustSearch("notes", core.SearchRequest{Q: "river", Highlight: true})
+	if len(res.IDs) != 2 {
+		t.Fatalf("q=river: %v", res.IDs)
+	}
+	tests := []struct {
+		id, field string
+		want      []string
+	}{
+		{short, "title", []string{"<mark>Rivers</mark> &lt;b&gt;run&lt;/b&gt;"}},
+		{short, "body", []string{"a quiet <mark>river</mark>"}},
+		{longID, "body", []string{"…filler words here filler words here the running &lt;<mark>river</mark>&gt; &amp; stones more filler text more filler text more filler text more filler text more filler text more…"}},
+	}
+	for _, tt := range tests {
+		if got := res.Highlights[tt.id][tt.field]; !slices.Equal(got, tt.want) {
+			t.Errorf("%s %s:\n got %q\nwant %q", tt.id, tt.field, got, tt.want)
+		}
+	}
+	if _, ok := res.Highlights[longID]["title"]; ok {
+		t.Errorf("a field without a match is highlighted")
+	}
+	prefix := e.mustSearch("notes", core.SearchRequest{Q: "run*", Highlight: true})
+	if got := prefix.Highlights[short]["title"]; !slices.Equal(got, []string{"Rivers &lt;b&gt;<mark>run</mark>&lt;/b&gt;"}) {
+		t.Errorf("prefix: got %q", got)
+	}
+	if _, err := e.search("notes", core.SearchRequest{Filter: `n > 1`, Highlight: true}); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("highlight without q: got %v, want ErrInvalid", err)
+	}
+}
+
+// TestRecoverFromCopy opens the index directory as a copy taken while the
+// index was being written (as a crash would leave it): whatever state the
+// copy caught, the reopened index answers as storage says.
+func TestRecoverFromCopy(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType)
+	e.mustSearch("notes", core.SearchRequest{Filter: `n >= 0`})
+	for i := range 300 {
+		e.create("notes", fmt.Sprintf(`{"title":"note %d","n":%d}`, i, i), "")
+	}
+	copyDir := filepath.Join(t.TempDir(), "copy")
+	if err := copyTree(filepath.Join(e.dir, "index"), copyDir); err != nil {
+		t.Fatal(err)
+	}
+	for i := 300; i < 320; i++ {
+		e.create("notes", fmt.Sprintf(`{"title":"note %d","n":%d}`, i, i), "")
+	}
+	e.close()
+	if err := os.RemoveAll(filepath.Join(e.dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(copyDir, filepath.Join(e.dir, "index")); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	res := e.mustSearch("notes", core.SearchRequest{Filter: `n >= 150`, Total: true, Sort: "-n", Limit: 3})
+	if res.Total != 170 {
+		t.Fatalf("after recovery: %d notes with n >= 150, want 170", res.Total)
+	}
+	var top []string
+	for _, id := range res.IDs {
+		r, err := e.m.Get(t.Context(), "notes", id, core.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		top = append(top, string(r.Data))
+	}
+	if !strings.Contains(top[0], `"n":319`) {
+		t.Fatalf("after recovery, the top note is %s", top[0])
+	}
+}
+
+// copyTree copies the regular files under src to dst, skipping files that
+// vanish meanwhile (as merges remove them).
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		raw, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, raw, 0o644)
+	})
+}
+
+// TestReopenRebuildsChangedTypes reopens an index whose type changed while
+// it was closed: it is rebuilt at open, for the new schema.
+func TestReopenRebuildsChangedTypes(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType)
+	e.create("notes", `{"title":"a","n":1,"tag":"x"}`, "")
+	e.mustSearch("notes", core.SearchRequest{Filter: `n = 1`})
+	e.close()
+	// Changed while the index is closed: Open finds another schema version
+	// than the one recorded.
+	changed := notesType
+	changed.Schema = json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"},"tag":{"type":"string"}}}`)
+	st, err := bolt.Open(t.Context(), filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := core.Open(t.Context(), st, core.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.UpdateType(t.Context(), changed, core.Principal{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(m.Close(), st.Close()); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	if got := e.x.Types(); !slices.Equal(got, []string{"notes"}) {
+		t.Fatalf("active types after reopen: %v", got)
+	}
+	if res := e.mustSearch("notes", core.SearchRequest{Filter: `tag = "x"`, Total: true}); res.Total != 1 {
+		t.Fatalf("new field after reopen: %d matches", res.Total)
+	}
+}
+
+// TestTextQueryOrders answers q in every order: by relevance, by a field
+// (only the documents q matches), with a filter, and counts.
+func TestTextQueryOrders(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, notesType)
+	var rivers []string
+	for i := range 30 {
+		body := "mountain"
+		if i%3 == 0 {
+			body = "river river"
+		}
+		id := e.create("notes", fmt.Sprintf(`{"title":"note %d","n":%d,"body":%q}`, i, i, body), "")
+		if i%3 == 0 {
+			rivers = append(rivers, id)
+		}
+	}
+	byN := func(ids []string) []string { return ids } // created in n order
+	tests := []struct {
+		name string
+		req  core.SearchRequest
+		want []string // nil: only the count matters
+		n    int
+	}{
+		{"relevance", core.SearchRequest{Q: "river"}, nil, 10},
+		{"by a field", core.SearchRequest{Q: "river", Sort: "n"}, byN(rivers), 10},
+		{"by a field, descending", core.SearchRequest{Q: "river", Sort: "-n"}, reversed(rivers), 10},
+		{"with a filter", core.SearchRequest{Q: "river", Sort: "n", Filter: "n >= 15"}, rivers[5:], 5},
+		{"relevance with a filter", core.SearchRequest{Q: "river", Filter: "n < 15"}, nil, 5},
+		{"no match", core.SearchRequest{Q: "lake", Sort: "n"}, []string{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.req.Total = true
+			res := e.mustSearch("notes", tt.req)
+			if res.Total != tt.n || len(res.IDs) != tt.n {
+				t.Fatalf("got %d ids, total %d, want %d", len(res.IDs), res.Total, tt.n)
+			}
+			for _, id := range res.IDs {
+				if !slices.Contains(rivers, id) {
+					t.Fatalf("%s does not match q", id)
+				}
+			}
+			if tt.want != nil && !slices.Equal(res.IDs, tt.want) {
+				t.Fatalf("got %v, want %v", res.IDs, tt.want)
+			}
+		})
+	}
+}
+
+func reversed(s []string) []string {
+	r := slices.Clone(s)
+	slices.Reverse(r)
+	return r
+}
+
+// TestPhrases checks quoted phrases, which the index answers from the
+// stored text of the documents holding all their terms.
+func TestPhrases(t *testing.T) {
+	t.Parallel()
+	listsType := core.Type{Name: "lists", Schema: json.RawMessage(`{"type":"object","properties":{
+		"body":{"type":"string"},"tags":{"type":"array","items":{"type":"string"}},"n":{"type":"integer"}}}`),
+		Search: []string{"body", "tags"}}
+	e := newTestEnv(t, listsType)
+	ids := map[string]string{}
+	for name, body := range map[string]string{
+		"adjacent":  `{"body":"a quiet lake at dawn","n":1}`,
+		"stemmed":   `{"body":"two quieter lakes","n":2}`,
+		"apart":     `{"body":"a quiet and deep lake","n":3}`,
+		"reversed":  `{"body":"the lake is quiet","n":4}`,
+		"stop word": `{"body":"quiet of the lake","n":5}`,
+		"elements":  `{"tags":["very quiet","lake"],"n":6}`,
+		"element":   `{"tags":["x","quiet lake"],"n":7}`,
+	} {
+		ids[name] = e.create("lists", body, "")
+	}
+	tests := []struct {
+		q      string
+		filter string
+		want   []string
+	}{
+		{`"quiet lake"`, "", []string{"adjacent", "element"}},
+		{`"quiet lakes"`, "", []string{"adjacent", "element"}}, // stemmed alike
+		{`"quieter lakes"`, "", []string{"stemmed"}},
+		// A stop word leaves a gap any word fills, as in bleve's phrases.
+		{`"quiet of the lake"`, "", []string{"stop word", "apart"}},
+		{`"quiet lake" dawn`, "", []string{"adjacent"}},
+		{`"quiet lake"`, "n > 1", []string{"element"}},
+		{`quiet lake`, "", []string{"adjacent", "apart", "reversed", "stop word", "elements", "element"}},
+		{`"the"`, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.q+" "+tt.filter, func(t *testing.T) {
+			var want []string
+			for _, name := range tt.want {
+				want = append(want, ids[name])
+			}
+			slices.Sort(want)
+			for _, sort := range []string{"", "n"} {
+				res := e.mustSearch("lists", core.SearchRequest{Q: tt.q, Filter: tt.filter, Sort: sort, Total: true})
+				got := slices.Sorted(slices.Values(res.IDs))
+				if !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+					t.Fatalf("sort %q: got %v, want %v (%v)", sort, got, want, tt.want)
+				}
+				if res.Total != len(want) {
+					t.Fatalf("sort %q: total %d, want %d", sort, res.Total, len(want))
+				}
+			}
+		})
+	}
+}
