@@ -12,8 +12,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/strata
 
+# A development server. Unless STRATA_ADMIN_KEY is set it gets a fixed,
+# well-known administrator key: fine on a laptop, never in production.
+DEV_ADMIN_KEY ?= dev-admin-key-change-me
 run:
-	$(GO) run ./cmd/strata serve
+	STRATA_ADMIN_KEY="$${STRATA_ADMIN_KEY:-$(DEV_ADMIN_KEY)}" $(GO) run ./cmd/strata serve
 
 # Every test under the race detector, then each fuzz target briefly. The
 # tests run the example hooks, so they are built first.
@@ -43,11 +46,16 @@ FUZZ_TARGETS := \
 	./examples/wasm-hooks:FuzzTitle \
 	./index/filter:FuzzParse
 
+# The whole HTTP surface (methods, paths, headers, credentials, bodies) is
+# fuzzed longer: it is where hostile input arrives.
+SURFACE_FUZZTIME ?= 2m
+
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s; \
+		pkg=$${t%%:*}; name=$${t##*:}; time=$(FUZZTIME); \
+		if [ "$$name" = FuzzRequests ]; then time=$(SURFACE_FUZZTIME); fi; \
+		echo "fuzz $$pkg $$name for $$time"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $$time -fuzzminimizetime 1s; \
 	done
 
 vet:

@@ -8,7 +8,7 @@ import (
 
 // openAPI serves the OpenAPI 3.1 document of the live types.
 func (s *Server) openAPI(c *fiber.Ctx) error {
-	doc, err := openapi.Document(s.m.Types(), openapi.Info{Title: "Strata", Version: "1"})
+	doc, err := openapi.Document(s.visibleTypes(c), openapi.Info{Title: "Strata", Version: "1"})
 	if err != nil {
 		return err
 	}

@@ -10,15 +10,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
 )
 
-// FuzzRequests sends arbitrary methods, paths, content types and bodies
-// through the whole HTTP stack over a real bolt file. No request may get a
-// 5xx or panic, and every error must be problem+json.
+// FuzzRequests sends arbitrary methods, paths, content types, bodies,
+// credentials and headers through the whole HTTP stack over a real bolt
+// file and search index. No request may get a 5xx or panic, every error
+// must be problem+json, and afterwards storage must be consistent.
 func FuzzRequests(f *testing.F) {
 	seeds := []struct{ method, path, ctype, body string }{
 		{"POST", "/api/posts", "application/json", `{"title":"a","views":1}`},
@@ -38,9 +41,12 @@ func FuzzRequests(f *testing.F) {
 		{"POST", "/api/posts", "application/json; charset=utf-8", `{"title":"\ud800"}`},
 		{"GET", "/api/%zz", "", ""},
 	}
-	for _, s := range seeds {
-		f.Add(s.method, s.path, s.ctype, []byte(s.body))
+	for i, s := range seeds {
+		f.Add(s.method, s.path, s.ctype, []byte(s.body), uint8(i), "X-Request-ID", "r1")
 	}
+	f.Add("GET", "/api/notes?filter=text~%22a%22&total=true", "", []byte(nil), uint8(2), "If-None-Match", `"x:1"`)
+	f.Add("POST", "/api/notes", "application/json", []byte(`{"text":"n"}`), uint8(3), "Authorization", "Bearer sk_bad_x")
+	f.Add("POST", "/api/keys", "application/json", []byte(`{"name":"k","roles":["r"]}`), uint8(1), "Origin", "http://x")
 	ctx := context.Background()
 	store, err := bolt.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), storage.OpenOptions{})
 	if err != nil {
@@ -50,17 +56,43 @@ func FuzzRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { m.Close(); store.Close() })
-	app := server.New(m, server.Options{BodyLimit: 64 << 10}).NewApp()
-	for _, def := range []string{usersType, postsType} {
+	ix, err := index.Open(ctx, filepath.Join(f.TempDir(), "index"), m, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	m.SetSearcher(ix)
+	f.Cleanup(func() {
+		checkConsistent(f, m)
+		ix.Close()
+		m.Close()
+		store.Close()
+	})
+	keys := auth.NewKeys(store)
+	authn, err := auth.New(keys, auth.Config{AdminKey: testAdminKey})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Credentials a fuzzed request may carry: none, the admin key, keys
+	// with and without roles, and a forged one.
+	tokens := []string{"", "Bearer " + testAdminKey, "", "", "Bearer sk_0193aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa_forged"}
+	for i, roles := range [][]string{{"editor"}, {}} {
+		_, tok, err := keys.Create(ctx, "fuzz", roles, core.Principal{})
+		if err != nil {
+			f.Fatal(err)
+		}
+		tokens[2+i] = "Bearer " + tok
+	}
+	app := server.New(m, fuzzServerOptions(authn)).NewApp()
+	for _, def := range []string{usersType, postsType, notesType} {
 		req := httptest.NewRequest("POST", "/api/types", strings.NewReader(def))
+		req.Header.Set("Authorization", tokens[1])
 		req.Header.Set("Content-Type", "application/json")
 		if resp, err := app.Test(req, -1); err != nil || resp.StatusCode != 201 {
 			f.Fatalf("define type: %v %v", err, resp)
 		}
 	}
 	methods := []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-	f.Fuzz(func(t *testing.T, method, path, ctype string, body []byte) {
+	f.Fuzz(func(t *testing.T, method, path, ctype string, body []byte, who uint8, hname, hval string) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") || len(path) > 2048 {
 			return
 		}
@@ -78,6 +110,12 @@ func FuzzRequests(f *testing.F) {
 		if ctype != "" && !strings.ContainsAny(ctype, "\r\n") {
 			req.Header.Set("Content-Type", ctype)
 		}
+		if tok := tokens[int(who)%len(tokens)]; tok != "" {
+			req.Header.Set("Authorization", tok)
+		}
+		if validHeader(hname, hval) && !strings.EqualFold(hname, "Content-Length") && !strings.EqualFold(hname, "Transfer-Encoding") && !strings.EqualFold(hname, "Host") {
+			req.Header.Set(hname, hval)
+		}
 		resp, err := app.Test(req, 10_000)
 		if err != nil {
 			if strings.Contains(err.Error(), "timeout") {
@@ -93,4 +131,64 @@ func FuzzRequests(f *testing.F) {
 			t.Fatalf("%s %s → %d with Content-Type %q", method, path, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	})
+}
+
+// fuzzServerOptions are the options of the fuzzed server.
+func fuzzServerOptions(a *auth.Authenticator) server.Options {
+	// Rate limits off: every fuzzed request comes from one address.
+	return server.Options{BodyLimit: 64 << 10, Auth: a, RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
+}
+
+// validHeader reports whether a header could be sent by an HTTP client.
+func validHeader(name, value string) bool {
+	if name == "" || len(name) > 64 || len(value) > 1024 {
+		return false
+	}
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) {
+			return false
+		}
+	}
+	return !strings.ContainsAny(value, "\r\n\x00")
+}
+
+// checkConsistent walks every type: each listed resource reads back at
+// its current revision with its revisions complete, and the counters
+// agree with the lists.
+func checkConsistent(t testing.TB, m *core.Manager) {
+	ctx := context.Background()
+	for _, typ := range m.Types() {
+		seen, live := 0, 0
+		cursor := ""
+		for {
+			page, err := m.List(ctx, typ.Name, core.ListOptions{Limit: 1000, Cursor: cursor, IncludeDeleted: true})
+			if err != nil {
+				t.Fatalf("list %s: %v", typ.Name, err)
+			}
+			for _, res := range page.Items {
+				seen++
+				if !res.Meta.Deleted {
+					live++
+				}
+				got, err := m.Get(ctx, typ.Name, res.ID, core.GetOptions{IncludeDeleted: true})
+				if err != nil || got.Revision.Number != res.Meta.CurrentRevision {
+					t.Fatalf("%s/%s: listed at revision %d, reads %v %v", typ.Name, res.ID, res.Meta.CurrentRevision, got, err)
+				}
+				revs, err := m.Revisions(ctx, typ.Name, res.ID, core.ListOptions{Limit: 1000})
+				// Retention may have pruned old revisions, never all.
+				if err != nil || len(revs.Items) == 0 || len(revs.Items) > res.Meta.RevisionCount {
+					t.Fatalf("%s/%s: %d revisions recorded, %v listed: %v", typ.Name, res.ID, res.Meta.RevisionCount, revs, err)
+				}
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		all, err1 := m.Count(ctx, typ.Name, true)
+		n, err2 := m.Count(ctx, typ.Name, false)
+		if err1 != nil || err2 != nil || all != seen || n != live {
+			t.Fatalf("%s: counts %d/%d (%v %v), lists %d/%d", typ.Name, n, all, err1, err2, live, seen)
+		}
+	}
 }

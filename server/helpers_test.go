@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/index"
@@ -43,9 +44,18 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 	if err != nil {
 		t.Fatalf("open bolt: %v", err)
 	}
-	var o server.Options
+	// Tests fire bursts from one address and one principal; the tests of
+	// the rate limits turn them on.
+	o := server.Options{RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
 	for _, f := range opts {
 		f(&o)
+	}
+	if o.Auth == nil {
+		a, err := auth.New(auth.NewKeys(store), auth.Config{AdminKey: testAdminKey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Auth = a
 	}
 	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger))
 	if err != nil {
@@ -117,6 +127,10 @@ func (r response) JSON(t testing.TB) map[string]any {
 	return v
 }
 
+// testAdminKey is the administrator key of every test server; requests
+// send it unless they set their own Authorization ("" for none).
+const testAdminKey = "test-admin-key-0123456789"
+
 // do sends a request. body may be nil, a string or []byte (sent as is), or
 // any other value (encoded as JSON). headers are name, value pairs; a JSON
 // Content-Type is set when there is a body and none is given.
@@ -143,6 +157,7 @@ func (ts *testServer) do(method, path string, body any, headers ...string) respo
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
 	for i := 0; i+1 < len(headers); i += 2 {
 		if headers[i+1] == "" {
 			req.Header.Del(headers[i])

@@ -7,6 +7,9 @@ import (
 )
 
 func (s *Server) listHooks(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	mods, err := s.m.HookModules()
 	if err != nil {
 		return err
@@ -15,6 +18,9 @@ func (s *Server) listHooks(c *fiber.Ctx) error {
 }
 
 func (s *Server) getHook(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	mods, err := s.m.HookModules()
 	if err != nil {
 		return err
@@ -32,6 +38,9 @@ func (s *Server) getHook(c *fiber.Ctx) error {
 // checked against the ABI before it is accepted; calls in flight finish on
 // the module they started with.
 func (s *Server) putHook(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	mt, err := mediaType(c)
 	if err != nil {
 		return err
@@ -61,6 +70,9 @@ func (s *Server) putHook(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteHook(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	if err := s.m.RemoveHook(c.UserContext(), param(c, "name")); err != nil {
 		return err
 	}

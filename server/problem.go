@@ -107,7 +107,9 @@ func toProblem(err error) (Problem, bool) {
 
 func fiberKind(code int) problemKind {
 	switch code {
-	case fiber.StatusBadRequest, fiber.StatusMethodNotAllowed, fiber.StatusRequestHeaderFieldsTooLarge:
+	// 408 is a client too slow to send its request (HeaderTimeout): the
+	// client's failure, not the server's.
+	case fiber.StatusBadRequest, fiber.StatusMethodNotAllowed, fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestTimeout:
 		k := kindBadRequest
 		k.status = code
 		return k
@@ -123,10 +125,8 @@ func fiberKind(code int) problemKind {
 		return kindMediaType
 	case fiber.StatusTooManyRequests:
 		return kindRateLimited
-	case fiber.StatusRequestTimeout, fiber.StatusServiceUnavailable:
-		k := kindUnavailable
-		k.status = code
-		return k
+	case fiber.StatusServiceUnavailable:
+		return kindUnavailable
 	}
 	return kindInternal
 }
@@ -148,7 +148,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if mErr != nil {
 		return c.SendStatus(fiber.StatusInternalServerError)
 	}
+	if p.Status == fiber.StatusUnauthorized {
+		setAuthenticate(c, err)
+	}
 	c.Status(p.Status)
+	setSecurityHeaders(c) // also for errors no route saw (431, 408)
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Send(body)
 }

@@ -76,6 +76,10 @@ func noneMatch(header, tag string) bool {
 type view struct {
 	fields   []string
 	dataOnly bool
+	// highlights, when not nil, adds to each item an "_highlights" object
+	// (field → fragments; empty when nothing matched): a list with
+	// highlight=true.
+	highlights map[string]map[string][]string
 }
 
 func parseView(c *fiber.Ctx) (view, error) {
@@ -102,19 +106,49 @@ func parseView(c *fiber.Ctx) (view, error) {
 // appendResource appends one resource shaped as the view asks. The plain
 // envelope and bare data are spliced from stored bytes without decoding.
 func (v view) appendResource(dst []byte, res *core.Resource) ([]byte, error) {
+	start := len(dst)
 	data := res.Data
 	if len(v.fields) > 0 {
 		data = project(res.Data, v.fields)
 	}
-	if v.dataOnly {
-		return append(dst, data...), nil
-	}
-	if len(v.fields) > 0 {
+	switch {
+	case v.dataOnly:
+		dst = append(dst, data...)
+	case len(v.fields) > 0:
 		shaped := *res
 		shaped.Data = data
-		return shaped.AppendJSON(dst), nil
+		dst = shaped.AppendJSON(dst)
+	default:
+		dst = res.AppendJSON(dst)
 	}
-	return res.AppendJSON(dst), nil
+	if v.highlights == nil {
+		return dst, nil
+	}
+	return appendHighlights(dst, start, v.highlights[res.ID])
+}
+
+// appendHighlights adds "_highlights": h (an empty object for nil) to the
+// JSON object rendered in dst[start:]. Data that is not an object (only
+// possible with returns=data) is left as it is.
+func appendHighlights(dst []byte, start int, h map[string][]string) ([]byte, error) {
+	item := bytes.TrimRight(dst[start:], " \t\r\n")
+	if len(item) < 2 || item[0] != '{' || item[len(item)-1] != '}' {
+		return dst, nil
+	}
+	if h == nil {
+		h = map[string][]string{}
+	}
+	frag, err := marshalJSON(h) // fragments hold <mark>: no HTML escaping
+	if err != nil {
+		return nil, err
+	}
+	dst = dst[:start+len(item)-1]
+	if len(bytes.TrimSpace(item[1:len(item)-1])) > 0 {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, `"_highlights":`...)
+	dst = append(dst, frag...)
+	return append(dst, '}'), nil
 }
 
 // project keeps only the given dotted paths of a JSON object.

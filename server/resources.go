@@ -16,10 +16,6 @@ import (
 // is reused after the request.
 func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
 
-// principal is who makes the request. Until authentication exists every
-// request is anonymous.
-func principal(*fiber.Ctx) core.Principal { return core.Principal{} }
-
 func writeOptions(c *fiber.Ctx, id string) core.WriteOptions {
 	return core.WriteOptions{Principal: principal(c), IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id), RequestID: requestID(c)}
 }
@@ -45,10 +41,13 @@ func requestID(c *fiber.Ctx) string {
 }
 
 func (s *Server) create(c *fiber.Ctx) error {
+	typ := param(c, "type")
+	if _, err := s.allowType(principal(c), typ, core.PermCreate); err != nil {
+		return err
+	}
 	if err := requireJSON(c); err != nil {
 		return err
 	}
-	typ := param(c, "type")
 	res, err := s.m.Create(c.UserContext(), typ, c.Body(), writeOptions(c, ""))
 	if err != nil {
 		return err
@@ -70,8 +69,29 @@ func (s *Server) get(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.m.Get(c.UserContext(), typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl})
+	return s.read(c, typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl})
+}
+
+// read answers a single read after checking that the request may see it.
+// An owner-only grant needs the resource's creator, so the permission is
+// checked after the read; either way a refused read looks like a missing
+// resource.
+func (s *Server) read(c *fiber.Ctx, typ, id string, o core.GetOptions) error {
+	t, g, err := s.typeGrant(typ, principal(c), core.PermRead)
 	if err != nil {
+		return err
+	}
+	if g.None() {
+		if !principal(c).Authenticated() {
+			return errNoCredentials
+		}
+		return notFound(typ, id)
+	}
+	res, err := s.m.Get(c.UserContext(), typ, id, o)
+	if err != nil {
+		return err
+	}
+	if err := allowRead(c, t, res); err != nil {
 		return err
 	}
 	return s.sendRead(c, res)
@@ -92,6 +112,9 @@ func (s *Server) replace(c *fiber.Ctx) error {
 		return err
 	}
 	typ, id := param(c, "type"), param(c, "id")
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermUpdate); err != nil {
+		return err
+	}
 	res, err := s.m.Replace(c.UserContext(), typ, id, c.Body(), writeOptions(c, id))
 	if err != nil {
 		return err
@@ -128,6 +151,9 @@ func (s *Server) patch(c *fiber.Ctx) error {
 		return badRequest("the request body is empty; a patch document is required")
 	}
 	typ, id := param(c, "type"), param(c, "id")
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermUpdate); err != nil {
+		return err
+	}
 	res, err := s.m.Patch(c.UserContext(), typ, id, kind, c.Body(), writeOptions(c, id))
 	if err != nil {
 		return err
@@ -139,6 +165,13 @@ func (s *Server) delete(c *fiber.Ctx) error {
 	typ, id := param(c, "type"), param(c, "id")
 	purge, err := queryBool(c, "purge")
 	if err != nil {
+		return err
+	}
+	action := core.PermDelete
+	if purge {
+		action = core.PermAdmin
+	}
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, action); err != nil {
 		return err
 	}
 	if purge {
@@ -154,6 +187,9 @@ func (s *Server) delete(c *fiber.Ctx) error {
 
 func (s *Server) restore(c *fiber.Ctx) error {
 	typ, id := param(c, "type"), param(c, "id")
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermDelete); err != nil {
+		return err
+	}
 	res, err := s.m.Restore(c.UserContext(), typ, id, writeOptions(c, id))
 	if err != nil {
 		return err
@@ -167,6 +203,9 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 	if err != nil || n < 1 {
 		return badRequest("revision number must be a positive integer")
 	}
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermAdmin); err != nil {
+		return err
+	}
 	res, err := s.m.Switch(c.UserContext(), typ, id, n, writeOptions(c, id))
 	if err != nil {
 		return err
@@ -176,6 +215,10 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 
 func (s *Server) list(c *fiber.Ctx) error {
 	typ := param(c, "type")
+	g, err := s.allowType(principal(c), typ, core.PermRead)
+	if err != nil {
+		return err
+	}
 	o, err := s.listOptions(c)
 	if err != nil {
 		return err
@@ -192,10 +235,16 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if !g.All {
+		q.Owner = principal(c).ID
+	}
+	if q.Highlight, err = queryBool(c, "highlight"); err != nil {
+		return err
+	}
 	var page *core.Page
 	var total *int
 	switch sort := c.Query("sort"); {
-	case q.Filter == "" && q.Q == "" && (sort == "" || sort == "created_at" || sort == "-created_at"):
+	case q.Filter == "" && q.Q == "" && q.Owner == "" && !q.Highlight && (sort == "" || sort == "created_at" || sort == "-created_at"):
 		// Creation order needs no index: storage pages it directly.
 		o.Reverse = sort == "-created_at"
 		if page, err = s.m.List(c.UserContext(), typ, o); err != nil {
@@ -214,7 +263,7 @@ func (s *Server) list(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		page = &sp.Page
+		page, v.highlights = &sp.Page, sp.Highlights
 		if wantTotal {
 			total = &sp.Total
 		}
@@ -282,6 +331,10 @@ func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {
 }
 
 func (s *Server) count(c *fiber.Ctx) error {
+	g, err := s.allowType(principal(c), param(c, "type"), core.PermRead)
+	if err != nil {
+		return err
+	}
 	incl, err := queryBool(c, "include_deleted")
 	if err != nil {
 		return err
@@ -290,8 +343,11 @@ func (s *Server) count(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if !g.All {
+		q.Owner = principal(c).ID
+	}
 	var n int
-	if q.Filter == "" && q.Q == "" {
+	if q.Filter == "" && q.Q == "" && q.Owner == "" {
 		n, err = s.m.Count(c.UserContext(), param(c, "type"), incl)
 	} else {
 		n, err = s.m.SearchCount(c.UserContext(), param(c, "type"), incl, q)
@@ -307,7 +363,11 @@ func (s *Server) revisions(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page, err := s.m.Revisions(c.UserContext(), param(c, "type"), param(c, "id"), o)
+	typ, id := param(c, "type"), param(c, "id")
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermRead); err != nil {
+		return err
+	}
+	page, err := s.m.Revisions(c.UserContext(), typ, id, o)
 	if err != nil {
 		return err
 	}
@@ -327,11 +387,7 @@ func (s *Server) revision(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.m.Get(c.UserContext(), param(c, "type"), param(c, "id"), core.GetOptions{Revision: n, IncludeDeleted: incl})
-	if err != nil {
-		return err
-	}
-	return s.sendRead(c, res)
+	return s.read(c, param(c, "type"), param(c, "id"), core.GetOptions{Revision: n, IncludeDeleted: incl})
 }
 
 func (s *Server) diff(c *fiber.Ctx) error {
@@ -346,7 +402,11 @@ func (s *Server) diff(c *fiber.Ctx) error {
 	if from < 0 || to < 0 {
 		return badRequest("from and to must be positive revision numbers")
 	}
-	patch, err := s.m.Diff(c.UserContext(), param(c, "type"), param(c, "id"), from, to)
+	typ, id := param(c, "type"), param(c, "id")
+	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermRead); err != nil {
+		return err
+	}
+	patch, err := s.m.Diff(c.UserContext(), typ, id, from, to)
 	if err != nil {
 		return err
 	}
@@ -355,11 +415,28 @@ func (s *Server) diff(c *fiber.Ctx) error {
 }
 
 func (s *Server) referrers(c *fiber.Ctx) error {
-	refs, err := s.m.Referrers(c.UserContext(), param(c, "type"), param(c, "id"))
+	typ, id := param(c, "type"), param(c, "id")
+	p := principal(c)
+	if err := s.allowResource(c.UserContext(), p, typ, id, core.PermRead); err != nil {
+		return err
+	}
+	refs, err := s.m.Referrers(c.UserContext(), typ, id)
 	if err != nil {
 		return err
 	}
-	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": refs})
+	// Only referrers the principal may read are listed.
+	visible := refs[:0]
+	for _, r := range refs {
+		err := s.allowResource(c.UserContext(), p, r.Type, r.ID, core.PermRead)
+		switch {
+		case err == nil:
+			visible = append(visible, r)
+		case isDenied(err):
+		default:
+			return err
+		}
+	}
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": visible})
 }
 
 func (s *Server) changes(c *fiber.Ctx) error {
@@ -383,6 +460,13 @@ func (s *Server) changes(c *fiber.Ctx) error {
 		for t := range strings.SplitSeq(v, ",") {
 			types = append(types, strings.TrimSpace(t))
 		}
+	}
+	types, err = s.scopeChanges(c, types)
+	if err != nil {
+		return err
+	}
+	if types != nil && len(types) == 0 {
+		return sendJSON(c, fiber.StatusOK, core.ChangePage{Items: []core.Change{}, NextSince: since})
 	}
 	page, err := s.m.Changes(c.UserContext(), since, types, limit)
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 )
 
 const articlesType = `{"name":"articles","schema":{"type":"object","required":["title"],"properties":{
-	"title":{"type":"string"},"body":{"type":"string"},"tags":{"type":"array","items":{"type":"string"}},
+	"title":{"type":"string","maxLength":200},"body":{"type":"string"},"tags":{"type":"array","items":{"type":"string"}},
 	"views":{"type":"integer"},"published":{"type":"string","format":"date-time"},
 	"author":{"type":"object","properties":{"name":{"type":"string"}}}}},
 	"search":["title","body"]}`
@@ -195,4 +195,68 @@ func TestIndexRebuiltFromStorage(t *testing.T) {
 	if strings.Join(after, ",") != strings.Join(before, ",") {
 		t.Fatalf("after rebuild:\n got %v\nwant %v", after, before)
 	}
+}
+
+// TestSearchHighlight asks for highlights: each item of a q list gets an
+// "_highlights" object of HTML fragments, in the envelope and with
+// returns=data; without q it is a bad request.
+func TestSearchHighlight(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(articlesType)
+	lake := ts.must(201, "POST", "/api/articles", `{"title":"The <quiet> lake","body":"a lake & a river"}`).JSON(t)["id"].(string)
+	ts.must(201, "POST", "/api/articles", `{"title":"mountains","body":"rocks"}`)
+	ts.must(201, "POST", "/api/articles", `{"title":"lakes again","body":"more water"}`)
+
+	tests := []struct {
+		name  string
+		query string
+		path  string // where the highlights of the lake article are
+	}{
+		{"envelope", "q=lake&highlight=true", "_highlights"},
+		{"data", "q=lake&highlight=true&returns=data", "_highlights"},
+		{"with a filter and a sort", "q=lake&highlight=true&sort=title&filter=" + url.QueryEscape(`title != "x"`), "_highlights"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := ts.must(200, "GET", "/api/articles?"+tt.query, nil).JSON(t)
+			items := body["items"].([]any)
+			if len(items) != 2 {
+				t.Fatalf("got %d items, want 2", len(items))
+			}
+			seen := false
+			for _, it := range items {
+				h, ok := dig(it, tt.path).(map[string]any)
+				if !ok {
+					t.Fatalf("item without %s: %v", tt.path, it)
+				}
+				if dig(it, "id") != lake && dig(it, "title") != "The <quiet> lake" {
+					continue // the envelope names the id, the data the title
+				}
+				seen = true
+				title, _ := h["title"].([]any)
+				bodyFrags, _ := h["body"].([]any)
+				if len(title) != 1 || title[0] != "The &lt;quiet&gt; <mark>lake</mark>" ||
+					len(bodyFrags) != 1 || bodyFrags[0] != "a <mark>lake</mark> &amp; a river" {
+					t.Fatalf("highlights of the lake article: %v", h)
+				}
+			}
+			if !seen {
+				t.Fatalf("the lake article is not listed: %v", items)
+			}
+		})
+	}
+	t.Run("no highlights unless asked", func(t *testing.T) {
+		body := ts.must(200, "GET", "/api/articles?q=lake", nil).JSON(t)
+		for _, it := range body["items"].([]any) {
+			if dig(it, "_highlights") != nil {
+				t.Fatalf("unasked highlights: %v", it)
+			}
+		}
+	})
+	t.Run("bad requests", func(t *testing.T) {
+		for _, q := range []string{"highlight=true", "highlight=true&filter=" + url.QueryEscape(`views > 1`), "q=lake&highlight=maybe"} {
+			checkProblem(t, ts.do("GET", "/api/articles?"+q, nil), 400, "bad_request")
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
 )
 
@@ -32,6 +33,46 @@ type Options struct {
 	// DefaultPageSize is the list page size when a request names none. Zero
 	// means core.DefaultPageSize.
 	DefaultPageSize int
+	// Auth turns bearer tokens into principals. Nil means no credential is
+	// accepted: every request is anonymous and sees only what types grant
+	// to "public".
+	Auth *auth.Authenticator
+
+	// Hardening: limits on what one client may send (hardening.go,
+	// ratelimit.go). The zero values suit a server exposed to the internet.
+
+	// RateLimit bounds the request rate of each client address and each
+	// authenticated principal.
+	RateLimit RateLimit
+	// TrustedProxies are the addresses or networks ("10.0.0.0/8") of
+	// reverse proxies whose X-Forwarded-For names the client address that
+	// rate limits key on. Empty means the peer address is the client's.
+	TrustedProxies []string
+	// CORS lets browser scripts of other origins call the API. The zero
+	// value sends no CORS headers.
+	CORS CORS
+	// MaxJSONDepth bounds the nesting of JSON request bodies (a batch's
+	// envelope is not counted); deeper ones are 400. Zero means
+	// DefaultMaxJSONDepth, negative turns the check off; resource data
+	// stays limited to 64 levels by core whatever it is.
+	MaxJSONDepth int
+	// The limits below apply to the app NewApp builds; an application that
+	// Mounts the Server sets its own.
+
+	// HeaderLimit is the largest request line plus headers, in bytes;
+	// larger ones are refused with 431. Zero means DefaultHeaderLimit.
+	HeaderLimit int
+	// HeaderTimeout bounds the time a client takes to send a request's
+	// line and headers; the body then has RequestTimeout. Zero means
+	// DefaultHeaderTimeout.
+	HeaderTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request. Zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// MaxConnsPerIP bounds the open connections of one peer address; more
+	// are refused with 429. Zero means no bound: behind a reverse proxy
+	// every connection comes from the proxy.
+	MaxConnsPerIP int
 }
 
 // DefaultBodyLimit is the body limit when Options.BodyLimit is zero.
@@ -40,9 +81,11 @@ const DefaultBodyLimit = 10 << 20
 // Server is Strata's HTTP surface. It is safe for concurrent use.
 type Server struct {
 	m        *core.Manager
+	auth     *auth.Authenticator
 	log      *slog.Logger
 	opts     Options
 	draining atomic.Bool
+	hardening
 }
 
 // New returns a Server for m. The caller keeps ownership of m.
@@ -59,7 +102,9 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.DefaultPageSize <= 0 {
 		opts.DefaultPageSize = core.DefaultPageSize
 	}
-	return &Server{m: m, log: opts.Logger, opts: opts}
+	s := &Server{m: m, auth: opts.Auth, log: opts.Logger, opts: opts}
+	s.hardening = newHardening(&s.opts, s.log)
+	return s
 }
 
 // NewApp returns a fiber.App that serves only this Server, with its error
@@ -70,11 +115,12 @@ func (s *Server) NewApp() *fiber.App {
 		DisableStartupMessage: true,
 		BodyLimit:             s.opts.BodyLimit,
 		ErrorHandler:          s.handleError,
-		ReadTimeout:           s.opts.RequestTimeout,
+		ReadTimeout:           s.opts.HeaderTimeout, // the body's is set by tuneConnections
 		WriteTimeout:          s.opts.RequestTimeout,
-		IdleTimeout:           2 * time.Minute,
-		ReadBufferSize:        16 << 10,
+		IdleTimeout:           s.opts.IdleTimeout,
+		ReadBufferSize:        s.opts.HeaderLimit,
 	})
+	s.tuneConnections(app.Server())
 	s.Mount(app)
 	app.Use(func(c *fiber.Ctx) error {
 		return s.handleError(c, fiber.NewError(fiber.StatusNotFound, "no route "+c.Method()+" "+c.Path()))
@@ -89,6 +135,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Mount registers the Server's routes on r.
 func (s *Server) Mount(r fiber.Router) {
 	h := s.wrap
+	s.mountCORS(r)
 	r.Get("/healthz", h(s.healthz))
 	r.Get("/readyz", h(s.readyz))
 	r.Get("/openapi.json", h(s.openAPI))
@@ -102,11 +149,14 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Put("/types/:type", h(s.updateType))
 	api.Delete("/types/:type", h(s.deleteType))
 	api.Get("/changes", h(s.changes))
-	api.Post("/batch", h(s.batch))
+	api.Post("/batch", nested(batchEnvelopeDepth, h(s.batch)))
 	api.Get("/hooks", h(s.listHooks))
 	api.Get("/hooks/:name", h(s.getHook))
 	api.Put("/hooks/:name", h(s.putHook))
 	api.Delete("/hooks/:name", h(s.deleteHook))
+	api.Post("/keys", h(s.createKey))
+	api.Get("/keys", h(s.listKeys))
+	api.Delete("/keys/:id", h(s.revokeKey))
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))
@@ -137,12 +187,19 @@ func (s *Server) wrap(h fiber.Handler) fiber.Handler {
 				err = s.handleError(c, errPanic)
 			}
 		}()
+		setSecurityHeaders(c)
 		if len(c.Body()) > s.opts.BodyLimit {
 			return s.handleError(c, fiber.ErrRequestEntityTooLarge)
+		}
+		if err := s.checkJSONDepth(c); err != nil {
+			return s.handleError(c, err)
 		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.RequestTimeout)
 		defer cancel()
 		c.SetUserContext(ctx)
+		if err := s.admit(c); err != nil {
+			return s.handleError(c, err)
+		}
 		if err := h(c); err != nil {
 			return s.handleError(c, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 
@@ -12,47 +13,91 @@ import (
 	"github.com/strata-dev/strata/core"
 )
 
+// visibleTypes are the types the principal has some permission on; the
+// others are not shown to it.
+func (s *Server) visibleTypes(c *fiber.Ctx) []core.Type {
+	p := principal(c)
+	types := s.m.Types()
+	visible := types[:0]
+	for _, t := range types {
+		if t.Visible(p) {
+			visible = append(visible, t)
+		}
+	}
+	return visible
+}
+
 func (s *Server) listTypes(c *fiber.Ctx) error {
-	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": s.m.Types()})
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": s.visibleTypes(c)})
 }
 
 func (s *Server) getType(c *fiber.Ctx) error {
-	t, err := s.m.Type(param(c, "type"))
+	name := param(c, "type")
+	t, err := s.m.Type(name)
 	if err != nil {
 		return err
+	}
+	if p := principal(c); !t.Visible(p) {
+		if !p.Authenticated() {
+			return errNoCredentials
+		}
+		return &core.Error{Kind: core.ErrNotFound, Detail: fmt.Sprintf("unknown type %q", name)}
 	}
 	return sendJSON(c, fiber.StatusOK, t)
 }
 
-// decodeType reads a type definition, refusing unknown fields so that a
-// misspelt option is an error rather than silently ignored.
+// allowTypeAdmin checks that the request may change or drop a type: an
+// administrator, or a principal the type's own admin permission names.
+func (s *Server) allowTypeAdmin(c *fiber.Ctx, name string) error {
+	g, err := s.allowType(principal(c), name, core.PermAdmin)
+	if err != nil {
+		return err
+	}
+	if !g.All {
+		return forbidden(core.PermAdmin, name)
+	}
+	return nil
+}
+
+// decodeType reads a type definition.
 func decodeType(c *fiber.Ctx) (core.Type, error) {
 	var def core.Type
+	err := decodeStrict(c, &def, "type definition")
+	return def, err
+}
+
+// decodeStrict reads a JSON request body into v, refusing unknown fields
+// so that a misspelt option is an error rather than silently ignored.
+// what names the document in error messages.
+func decodeStrict(c *fiber.Ctx, v any, what string) error {
 	if err := requireJSON(c); err != nil {
-		return def, err
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(c.Body()))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&def); err != nil {
+	if err := dec.Decode(v); err != nil {
 		var syn *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syn):
-			return def, badRequest("malformed JSON at byte %d", syn.Offset)
+			return badRequest("malformed JSON at byte %d", syn.Offset)
 		case errors.As(err, &typ):
-			return def, badRequest("type definition: %s must be %s", typ.Field, typ.Type)
+			return badRequest("%s: %s must be %s", what, typ.Field, typ.Type)
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return def, badRequest("malformed JSON: unexpected end of input")
+			return badRequest("malformed JSON: unexpected end of input")
 		}
-		return def, badRequest("type definition: %s", err.Error())
+		return badRequest("%s: %s", what, err.Error())
 	}
 	if dec.More() {
-		return def, badRequest("malformed JSON: unexpected data after the type definition")
+		return badRequest("malformed JSON: unexpected data after the %s", what)
 	}
-	return def, nil
+	return nil
 }
 
 func (s *Server) createType(c *fiber.Ctx) error {
+	if err := requireAdmin(c); err != nil {
+		return err
+	}
 	def, err := decodeType(c)
 	if err != nil {
 		return err
@@ -77,6 +122,9 @@ func (s *Server) updateType(c *fiber.Ctx) error {
 	if def.Name != name {
 		return badRequest("the definition names type %q but the path names %q", def.Name, name)
 	}
+	if err := s.allowTypeAdmin(c, name); err != nil {
+		return err
+	}
 	t, err := s.m.UpdateType(c.UserContext(), def, principal(c))
 	if err != nil {
 		return err
@@ -85,6 +133,9 @@ func (s *Server) updateType(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteType(c *fiber.Ctx) error {
+	if err := s.allowTypeAdmin(c, param(c, "type")); err != nil {
+		return err
+	}
 	if err := s.m.DeleteType(c.UserContext(), param(c, "type"), principal(c)); err != nil {
 		return err
 	}

@@ -65,21 +65,10 @@ func (b *bench) hookRun(ctx context.Context) (rows []hookRow, err error) {
 		typ := l.typeName()
 		hooked := plain
 		hooked.build = func(w *worker, req *fasthttp.Request) { b.fillCreate(w, req, typ) }
-		// Each language's run is paired with a plain run right next to it,
-		// so that the database growing over the whole run weighs on both;
+		// Each language's run is paired with a plain run right next to it;
 		// which of the two goes first alternates.
-		runs := []struct {
-			l   load
-			res *result
-		}{{plain, &r.Plain}, {hooked, &r.Hook}}
-		if i%2 == 1 {
-			runs[0], runs[1] = runs[1], runs[0]
-		}
-		for _, run := range runs {
-			b.settle(ctx, strata)
-			if *run.res, err = measure(ctx, strata, run.l); err != nil {
-				return nil, err
-			}
+		if r.Plain, r.Hook, err = b.measurePair(ctx, strata, plain, hooked, i%2 == 1); err != nil {
+			return nil, err
 		}
 		if r.Plain.RPS > 0 {
 			r.Ratio = r.Hook.RPS / r.Plain.RPS

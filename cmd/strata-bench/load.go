@@ -175,7 +175,9 @@ func (w *worker) do(l load, req *fasthttp.Request, resp *fasthttp.Response, reco
 	if l.uri != "" {
 		req.SetRequestURI(l.uri)
 	}
-	req.Header.Set(fasthttp.HeaderAuthorization, l.auth)
+	if l.auth != "" {
+		req.Header.Set(fasthttp.HeaderAuthorization, l.auth)
+	}
 	start := time.Now()
 	err := w.hc.Do(req, resp)
 	took := time.Since(start)

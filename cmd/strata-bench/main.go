@@ -135,6 +135,7 @@ type options struct {
 	skipSize    bool
 	skipHooks   bool
 	skipSearch  bool
+	skipAuth    bool
 	searchDocs  int           // articles created by the search run
 	lagDuration time.Duration // of the search run's steady creates
 	hooksDir    string        // absolute path of the built example hook modules
@@ -157,6 +158,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipSize, "skip-size", false, "skip the size run")
 	fs.BoolVar(&o.skipHooks, "skip-hooks", false, "skip the hook overhead run")
 	fs.BoolVar(&o.skipSearch, "skip-search", false, "skip the search run")
+	fs.BoolVar(&o.skipAuth, "skip-auth", false, "skip the authentication overhead run")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario, 2000 documents, 3000 articles and 2s of steady creates, unless -duration, -docs or -search-docs are given")
@@ -249,6 +251,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("hook overhead: %w", err)
 		}
 	}
+	if !opts.skipAuth {
+		if rep.Auth, err = b.authRun(ctx); err != nil {
+			return fmt.Errorf("auth overhead: %w", err)
+		}
+	}
 	if !opts.skipSearch {
 		search, err := b.searchRun(ctx)
 		if err != nil {
@@ -299,7 +306,9 @@ func (b *bench) auth() string { return "Bearer " + b.key }
 
 // childEnv is the environment of both servers: the bench's own, minus any
 // STRATA_* settings, with the same GOMAXPROCS and an admin key (so the
-// bench keeps working once the API requires authentication).
+// bench keeps working once the API requires authentication). Strata's
+// rate limits and connection cap are off: the bench's clients are one
+// address and one principal, far over a public server's limits.
 func (b *bench) childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -307,7 +316,8 @@ func (b *bench) childEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "GOMAXPROCS="+strconv.Itoa(b.opts.procs), "STRATA_ADMIN_KEY="+b.key)
+	return append(env, "GOMAXPROCS="+strconv.Itoa(b.opts.procs), "STRATA_ADMIN_KEY="+b.key,
+		"STRATA_RATE_LIMIT_IP=-1", "STRATA_RATE_LIMIT_PRINCIPAL=-1", "STRATA_MAX_CONNS_PER_IP=0")
 }
 
 // startBaseline runs this executable as the baseline server.

@@ -17,6 +17,7 @@ type report struct {
 	Settings  settings      `json:"settings"`
 	Scenarios []row         `json:"scenarios"`
 	Hooks     []hookRow     `json:"hooks,omitempty"`  // nil with -skip-hooks
+	Auth      []authRow     `json:"auth,omitempty"`   // nil with -skip-auth
 	Search    *searchResult `json:"search,omitempty"` // nil with -skip-search
 	Size      *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
 }
@@ -161,6 +162,10 @@ func (r report) checkErrors() error {
 		note("plain creates paired with "+h.Language, h.Plain)
 		note("creates with the "+h.Language+" hook", h.Hook)
 	}
+	for _, a := range r.Auth {
+		note(a.Name+" without a token", a.Open)
+		note(a.Name+" with an API key", a.Guarded)
+	}
 	if z := r.Search; z != nil {
 		note("search run creates", z.Create)
 		if z.Lag.Errors > 0 && float64(z.Lag.Errors)/float64(z.Lag.Creates+z.Lag.Polls+z.Lag.Errors) > maxErrorRate {
@@ -215,6 +220,9 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	if len(r.Hooks) > 0 {
 		writeHooks(&b, r.Hooks)
+	}
+	if len(r.Auth) > 0 {
+		writeAuth(&b, r.Auth)
 	}
 
 	if r.Search != nil {

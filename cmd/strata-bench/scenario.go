@@ -187,6 +187,26 @@ func measure(ctx context.Context, c *child, l load) (result, error) {
 	return res, err
 }
 
+// measurePair measures loads x and y on c back to back, so that the
+// database growing over a long run weighs on both alike, x first unless
+// swap; each run starts once c has settled.
+func (b *bench) measurePair(ctx context.Context, c *child, x, y load, swap bool) (rx, ry result, err error) {
+	runs := []struct {
+		l   load
+		res *result
+	}{{x, &rx}, {y, &ry}}
+	if swap {
+		runs[0], runs[1] = runs[1], runs[0]
+	}
+	for _, run := range runs {
+		b.settle(ctx, c)
+		if *run.res, err = measure(ctx, c, run.l); err != nil {
+			return rx, ry, err
+		}
+	}
+	return rx, ry, nil
+}
+
 // probe sends one request of sc to Strata and returns the response size.
 func (b *bench) probe(addr string, sc scenario) (int, error) {
 	w := newWorker(addr, 1)

@@ -120,7 +120,9 @@ func atLeast(x, target float64) string {
 // searchRun creates opts.searchDocs articles in a fresh Strata and
 // measures how fast the index takes them, how far behind it runs under a
 // steady write rate, how fast it answers queries next to the baseline,
-// and its size.
+// and its size. The type is searched once before the creates, so its
+// index exists and follows them (a type's index is otherwise built on its
+// first search, from storage).
 func (b *bench) searchRun(ctx context.Context) (s searchResult, err error) {
 	base, err := b.startBaseline(ctx)
 	if err != nil {
@@ -138,6 +140,12 @@ func (b *bench) searchRun(ctx context.Context) (s searchResult, err error) {
 	}
 	if err != nil {
 		return s, fmt.Errorf("define type %s: %w", searchType, err)
+	}
+
+	// A first search builds the (empty) index of the type, so the index
+	// follows the bulk creates as it does for a type that is searched.
+	if err := b.waitCount(ctx, strata.addr, 0); err != nil {
+		return s, err
 	}
 
 	n := b.opts.searchDocs

@@ -43,6 +43,27 @@ type config struct {
 	HooksDir string `json:"hooks_dir"`
 	// Types are declared types, created or updated at start.
 	Types []core.Type `json:"types"`
+	// Auth says which credentials are accepted.
+	Auth authConfig `json:"auth"`
+	// hardeningConfig holds the limits on what one client may send
+	// (hardening.go); its file keys are flat, like body_limit.
+	hardeningConfig
+}
+
+// authConfig configures authentication. The secrets (the admin key, the
+// JWT secret) also come from the environment, so they need not be written
+// in a file; they are never taken from flags, which other users of the
+// machine can read in the process list.
+type authConfig struct {
+	// AdminKey is an administrator token (STRATA_ADMIN_KEY).
+	AdminKey string `json:"admin_key"`
+	// JWTSecret verifies HS256 JWTs (STRATA_JWT_SECRET).
+	JWTSecret string `json:"jwt_secret"`
+	// JWKSFile holds the public keys that verify RS256/ES256 JWTs.
+	JWKSFile string `json:"jwks_file"`
+	// JWTIssuer and JWTAudience, when set, must match iss and aud.
+	JWTIssuer   string `json:"jwt_issuer"`
+	JWTAudience string `json:"jwt_audience"`
 }
 
 // duration reads "30s" style strings from YAML/JSON.
@@ -71,6 +92,7 @@ func defaultConfig() config {
 		DefaultPageSize: core.DefaultPageSize,
 		LogLevel:        "info",
 		LogFormat:       "text",
+		hardeningConfig: defaultHardening(),
 	}
 }
 
@@ -126,6 +148,24 @@ var envSettings = map[string]string{
 	"STRATA_LOG_LEVEL":         "log-level",
 	"STRATA_LOG_FORMAT":        "log-format",
 	"STRATA_HOOKS_DIR":         "hooks-dir",
+	"STRATA_JWKS_FILE":         "jwks-file",
+	"STRATA_JWT_ISSUER":        "jwt-issuer",
+	"STRATA_JWT_AUDIENCE":      "jwt-audience",
+
+	// Hardening (hardening.go).
+	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
+	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
+	"STRATA_RATE_LIMIT_PRINCIPAL":       "rate-limit-principal",
+	"STRATA_RATE_LIMIT_PRINCIPAL_BURST": "rate-limit-principal-burst",
+	"STRATA_TRUSTED_PROXIES":            "trusted-proxies",
+	"STRATA_CORS_ORIGINS":               "cors-origins",
+	"STRATA_CORS_CREDENTIALS":           "cors-credentials",
+	"STRATA_CORS_MAX_AGE":               "cors-max-age",
+	"STRATA_MAX_JSON_DEPTH":             "max-json-depth",
+	"STRATA_HEADER_LIMIT":               "header-limit",
+	"STRATA_HEADER_TIMEOUT":             "header-timeout",
+	"STRATA_IDLE_TIMEOUT":               "idle-timeout",
+	"STRATA_MAX_CONNS_PER_IP":           "max-conns-per-ip",
 }
 
 // addServeFlags declares the flags that override the configuration.
@@ -142,6 +182,10 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
+	addHardeningFlags(fl)
+	fl.String("jwks-file", "", "JSON Web Key Set file whose keys verify RS256/ES256 tokens")
+	fl.String("jwt-issuer", "", "required iss claim of JWTs")
+	fl.String("jwt-audience", "", "required aud claim of JWTs")
 }
 
 // resolveConfig builds the configuration: defaults, then the file, then
@@ -166,6 +210,12 @@ func resolveConfig(fl *pflag.FlagSet, getenv func(string) string) (config, error
 		}
 	}
 	fl.Visit(func(f *pflag.Flag) { set[f.Name] = f.Value.String() })
+	if v := getenv("STRATA_ADMIN_KEY"); v != "" {
+		c.Auth.AdminKey = v
+	}
+	if v := getenv("STRATA_JWT_SECRET"); v != "" {
+		c.Auth.JWTSecret = v
+	}
 	for name, v := range set {
 		if err := applySetting(&c, name, v); err != nil {
 			return c, err
@@ -201,6 +251,14 @@ func applySetting(c *config, name, v string) error {
 		c.LogFormat = v
 	case "hooks-dir":
 		c.HooksDir = v
+	case "jwks-file":
+		c.Auth.JWKSFile = v
+	case "jwt-issuer":
+		c.Auth.JWTIssuer = v
+	case "jwt-audience":
+		c.Auth.JWTAudience = v
+	default:
+		err = applyHardening(&c.hardeningConfig, name, v)
 	}
 	if err != nil {
 		return fmt.Errorf("setting %s=%q: %w", name, v, err)

@@ -9,11 +9,30 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// resolveFor resolves the configuration of `serve` given args and env.
+func resolveFor(t *testing.T, args []string, env map[string]string) config {
+	t.Helper()
+	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	addServeFlags(fl)
+	if err := fl.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	c, err := resolveConfig(fl, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestConfigPrecedence checks flags > environment > file > defaults.
 func TestConfigPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "strata.yaml")
 	if err := os.WriteFile(file, []byte("addr: file:1\ndata: /file/data\nbody_limit: 111\nrequest_timeout: 5s\nlog_level: warn\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	authFile := filepath.Join(dir, "auth.yaml")
+	if err := os.WriteFile(authFile, []byte("auth:\n  admin_key: file-admin-key-0123456789\n  jwt_secret: file-secret\n  jwks_file: /file/jwks.json\n  jwt_issuer: https://file.issuer\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {
@@ -41,6 +60,14 @@ func TestConfigPrecedence(t *testing.T) {
 				t.Fatalf("%+v", c)
 			}
 		}},
+		{"auth from file, secrets from env", []string{"--config", authFile, "--jwt-audience", "flag-aud"},
+			map[string]string{"STRATA_ADMIN_KEY": "env-admin-key-0123456789", "STRATA_JWKS_FILE": "/env/jwks.json"}, func(t *testing.T, c config) {
+				a := c.Auth
+				if a.AdminKey != "env-admin-key-0123456789" || a.JWTSecret != "file-secret" || a.JWKSFile != "/env/jwks.json" ||
+					a.JWTIssuer != "https://file.issuer" || a.JWTAudience != "flag-aud" {
+					t.Fatalf("%+v", a)
+				}
+			}},
 		{"config from env", nil, map[string]string{"STRATA_CONFIG": file}, func(t *testing.T, c config) {
 			if c.Addr != "file:1" {
 				t.Fatalf("%+v", c)
@@ -49,15 +76,7 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
-			addServeFlags(fl)
-			if err := fl.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			c, err := resolveConfig(fl, func(k string) string { return tc.env[k] })
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := resolveFor(t, tc.args, tc.env)
 			if tc.check == nil {
 				if d := defaultConfig(); c.Addr != d.Addr || c.Data != d.Data || c.BodyLimit != d.BodyLimit {
 					t.Fatalf("defaults: %+v", c)

@@ -44,17 +44,37 @@ type process struct {
 	cmd  *exec.Cmd
 	url  string
 	logs *bytes.Buffer
+	mu   sync.Mutex // guards logs
 	done chan error
+}
+
+// logText is what the server has logged so far.
+func (p *process) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
 }
 
 var listenPattern = regexp.MustCompile(`strata listening"? addr=(\S+)`)
 
-// startServer runs strata serve over dataDir on a free loopback port and
-// waits until it listens.
+// adminKey is the administrator key the end-to-end servers run with; call
+// sends it.
+const adminKey = "e2e-admin-key-0123456789"
+
+// startServer runs strata serve over dataDir on a free loopback port, with
+// adminKey as its administrator key, and waits until it listens.
 func startServer(t *testing.T, dataDir string, extra ...string) *process {
+	t.Helper()
+	return startServerEnv(t, dataDir, []string{"STRATA_ADMIN_KEY=" + adminKey}, extra...)
+}
+
+// startServerEnv is startServer with env added to the environment instead
+// of the admin key.
+func startServerEnv(t *testing.T, dataDir string, env []string, extra ...string) *process {
 	t.Helper()
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, extra...)
 	cmd := exec.Command(strataBin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -65,14 +85,13 @@ func startServer(t *testing.T, dataDir string, extra ...string) *process {
 	}
 	p := &process{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
 	addr := make(chan string, 1)
-	var mu sync.Mutex
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			mu.Lock()
+			p.mu.Lock()
 			p.logs.WriteString(line + "\n")
-			mu.Unlock()
+			p.mu.Unlock()
 			if m := listenPattern.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
@@ -135,6 +154,7 @@ func tryCall(method, url, body string) (int, []byte, error) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -151,7 +171,7 @@ const docsType = `{"name":"docs","schema":{"type":"object","required":["n"],"pro
 // acknowledged write is present and intact and the change log has no gap.
 func TestKillDuringWrites(t *testing.T) {
 	data := t.TempDir()
-	p := startServer(t, data)
+	p := startServer(t, data, noRateLimits...)
 	if st, body := call(t, "POST", p.url+"/api/types", docsType); st != 201 {
 		t.Fatalf("define type: %d %s", st, body)
 	}
@@ -211,7 +231,7 @@ func TestKillDuringWrites(t *testing.T) {
 		t.Fatalf("only %d writes acknowledged before the kill", len(acked))
 	}
 
-	p2 := startServer(t, data)
+	p2 := startServer(t, data, noRateLimits...)
 	for _, a := range acked {
 		status, raw := call(t, "GET", p2.url+"/api/docs/"+a.id+"?returns=data", "")
 		if status != 200 {
@@ -323,7 +343,9 @@ types:
 	if st, _ := call(t, "POST", p.url+"/api/books", `{"author":"x"}`); st != 422 {
 		t.Fatalf("schema from config not enforced: %d", st)
 	}
-	out, err := exec.Command(strataBin, "types", "--url", p.url).CombinedOutput()
+	typesCmd := exec.Command(strataBin, "types", "--url", p.url)
+	typesCmd.Env = append(os.Environ(), "STRATA_TOKEN="+adminKey)
+	out, err := typesCmd.CombinedOutput()
 	if err != nil || !regexp.MustCompile(`books\s+1\s+title`).Match(out) {
 		t.Fatalf("strata types --url: %v\n%s", err, out)
 	}

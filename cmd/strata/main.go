@@ -49,7 +49,7 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand())
+	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand(), keysCommand())
 	return root
 }
 
@@ -173,12 +173,21 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 	}()
 	m.SetSearcher(ix)
-	srv := server.New(m, server.Options{
+	authn, err := newAuthenticator(ctx, cfg, store, log)
+	if err != nil {
+		return err
+	}
+	opts := server.Options{
+		Auth:            authn,
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,
 		RequestTimeout:  time.Duration(cfg.RequestTimeout),
 		DefaultPageSize: cfg.DefaultPageSize,
-	})
+	}
+	if err := cfg.hardeningConfig.apply(&opts); err != nil {
+		return err
+	}
+	srv := server.New(m, opts)
 	app := srv.NewApp()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -214,7 +223,7 @@ func typesCommand() *cobra.Command {
 			var types []core.Type
 			var err error
 			if url != "" {
-				types, err = remoteTypes(cmd.Context(), url)
+				types, err = remoteTypes(cmd.Context(), url, os.Getenv("STRATA_TOKEN"))
 			} else {
 				types, err = localTypes(cmd)
 			}
@@ -234,14 +243,19 @@ func typesCommand() *cobra.Command {
 		},
 	}
 	addServeFlags(cmd.Flags())
-	cmd.Flags().StringVar(&url, "url", "", "base URL of a running server, e.g. http://127.0.0.1:8080")
+	cmd.Flags().StringVar(&url, "url", "", "base URL of a running server, e.g. http://127.0.0.1:8080 (token from STRATA_TOKEN)")
 	return cmd
 }
 
-func remoteTypes(ctx context.Context, base string) ([]core.Type, error) {
+// remoteTypes lists the types a running server shows to token ("" for
+// anonymous: only types with some public permission).
+func remoteTypes(ctx context.Context, base, token string) ([]core.Type, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/api/types", nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -21,10 +21,16 @@ import (
 	"github.com/strata-dev/strata/server"
 )
 
-// notes is the type this application declares in code.
+// notes is the type this application declares in code. Anyone may read
+// and add notes; changing them is left to administrators, of whom this
+// example configures none (see server.Options.Auth).
 var notes = core.Type{
 	Name:   "notes",
 	Schema: json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","maxLength":280}}}`),
+	Permissions: map[string][]string{
+		core.PermRead:   {"public"},
+		core.PermCreate: {"public"},
+	},
 }
 
 // newApp builds the application: its own routes plus Strata under /strata.

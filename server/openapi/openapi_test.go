@@ -226,6 +226,9 @@ func TestDocumentShape(t *testing.T) {
 		"DELETE /api/types/{type}":          "deleteType",
 		"GET /api/changes":                  "listChanges",
 		"POST /api/batch":                   "batch",
+		"GET /api/keys":                     "listKeys",
+		"POST /api/keys":                    "createKey",
+		"DELETE /api/keys/{keyId}":          "revokeKey",
 		"GET /healthz":                      "healthz",
 		"GET /readyz":                       "readyz",
 	}
@@ -245,8 +248,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+9 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+9)
+	if len(ops) != 2*13+12 {
+		t.Errorf("%d operations, want %d", len(ops), 2*13+12)
 	}
 
 	// Every /api operation documents its errors as problem+json.
@@ -572,8 +575,8 @@ func TestDocumentNameClashes(t *testing.T) {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	if got, want := len(schemas), 15+3*len(clashingTypes()); got != want {
-		t.Errorf("%d component schemas, want %d (15 shared, 3 per type)", got, want)
+	if got, want := len(schemas), 18+3*len(clashingTypes()); got != want {
+		t.Errorf("%d component schemas, want %d (18 shared, 3 per type)", got, want)
 	}
 	if got := at(schemas, "posts_list", "type"); got != "object" {
 		t.Errorf("posts_list is not the type's schema: %v", schemas["posts_list"])

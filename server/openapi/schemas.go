@@ -204,6 +204,33 @@ func sharedSchemas() object {
 			"required", strs("items"),
 			"properties", obj("items", arrayOf(schemaRef("Type"))),
 		),
+		"KeyRequest", obj(
+			"type", "object",
+			"required", strs("name"),
+			"additionalProperties", false,
+			"properties", obj(
+				"name", obj("type", "string", "minLength", 1, "maxLength", 100),
+				"roles", arrayOf(obj("type", "string", "pattern", "^[A-Za-z0-9_.:-]{1,64}$")),
+			),
+		),
+		"Key", obj(
+			"type", "object",
+			"description", "An API key. Requests made with it act as the principal key:<id> with its roles.",
+			"required", strs("id", "name", "roles", "created_at"),
+			"properties", obj(
+				"id", obj("type", "string"),
+				"name", obj("type", "string"),
+				"roles", arrayOf(obj("type", "string")),
+				"created_at", obj("type", "string", "format", "date-time"),
+				"created_by", obj("type", "string"),
+				"token", obj("type", "string", "description", "The bearer token; present only in the answer to its creation."),
+			),
+		),
+		"KeyList", obj(
+			"type", "object",
+			"required", strs("items"),
+			"properties", obj("items", arrayOf(schemaRef("Key"))),
+		),
 		"Count", obj(
 			"type", "object",
 			"required", strs("count"),
@@ -375,6 +402,7 @@ func problemStatuses() []problemStatus {
 		{"413", "TooLarge", "The body is over the limit."},
 		{"415", "UnsupportedMediaType", "Wrong Content-Type."},
 		{"422", "ValidationFailed", "The data violates the schema, or a hook rejected it; errors[].source is schema or the hook's name."},
+		{"429", "RateLimited", "Too many requests; Retry-After says when to try again."},
 	}
 }
 
@@ -401,6 +429,7 @@ func globalTags() []any {
 		obj("name", "Types", "description", "Define, change and drop resource types."),
 		obj("name", "Changes", "description", "The change log."),
 		obj("name", "Batch", "description", "All-or-nothing writes across types."),
+		obj("name", "Keys", "description", "API keys (administrators only)."),
 		obj("name", "Health", "description", "Liveness and readiness."),
 	}
 }
