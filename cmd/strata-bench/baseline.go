@@ -67,6 +67,7 @@ func runBaseline(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := app.ShutdownWithTimeout(5 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("baseline: shutdown: %w", err)
 	}
+	_ = ln.Close() // Serve may not have registered ln yet; see strata serve
 	<-served
 	return nil
 }

@@ -126,7 +126,16 @@ func (p *process) stop(t *testing.T, sig os.Signal) error {
 	case err := <-p.done:
 		return err
 	case <-time.After(30 * time.Second):
-		t.Fatal("strata did not stop")
+		// SIGQUIT makes the Go runtime print every goroutine's stack, which
+		// says where shutdown is stuck.
+		_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		t.Fatalf("strata did not stop within 30 s of %v:\n%s", sig, p.logText())
 		return nil
 	}
 }

@@ -208,6 +208,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := app.ShutdownWithTimeout(time.Duration(cfg.ShutdownTimeout)); err != nil {
 		log.Error("shutdown", slog.Any("err", err))
 	}
+	// A signal that lands before the serving goroutine has handed ln to
+	// fasthttp finds nothing to shut down, and Serve would then accept
+	// forever; closing ln ourselves ends it either way.
+	_ = ln.Close()
 	<-served
 	log.Info("stopped")
 	return nil
