@@ -36,9 +36,10 @@ const scanLimit = 2000
 // Search answers a filtered, full-text or sorted list (core.Searcher).
 //
 // The filter (with the deleted flag and the owner) is evaluated into
-// bitmaps (plan), which give totals at no cost. A relevance order (q
-// without a sort, or a sort naming _score) is bleve's scored search over
-// the text query, restricted to the bitmaps; any other order is found by
+// bitmaps (plan), which give totals at no cost. Relevance best first (q
+// without a sort) is ranked from the candidates' postings (searchRanked);
+// another order naming _score is bleve's scored search over the text
+// query, restricted to the bitmaps; any other order is found by
 // sorter from cached columns of sort values, so a page costs in
 // proportion to the page rather than to the matches where it can. See
 // the package documentation.
@@ -120,6 +121,8 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	}
 	var out *core.SearchResult
 	switch {
+	case hasQ && bestFirst(req.Sort) && rankable(req.Q):
+		out, err = searchRanked(snap, lay, ms, req, binding)
 	case hasQ && scoredSort(req.Sort):
 		out, err = searchScored(ctx, snap, ti.idx.Mapping(), textQ, ms, req, schema, binding)
 	case hasQ:
@@ -151,6 +154,16 @@ func scoredSort(spec string) bool {
 		case "_score", "score":
 			return true
 		}
+	}
+	return false
+}
+
+// bestFirst reports whether a sort (with q) is relevance alone, best
+// first: none given, or "_score".
+func bestFirst(spec string) bool {
+	switch strings.TrimLeft(strings.TrimSpace(spec), "+") {
+	case "", "_score", "score":
+		return true
 	}
 	return false
 }
@@ -324,7 +337,8 @@ func sortKeys(spec string, lay *layout) ([]sortKey, error) {
 	return append(keys, sortKey{field: FieldID, kind: filter.String}), nil
 }
 
-// searchScored answers a relevance order: bleve's BM25-scored search of
+// searchScored answers an order naming _score that searchRanked does not
+// (mixed with fields, or a prefix in q): bleve's BM25-scored search of
 // the text query on the snapshot, keeping the documents in ms.
 func searchScored(ctx context.Context, snap *snapshot, m mapping.IndexMapping, textQ []query.Query, ms matches, req core.SearchRequest, schema filter.Schema, binding string) (*core.SearchResult, error) {
 	order, err := sortOrder(req.Sort, true, schema)
