@@ -90,6 +90,13 @@
 // scored for orders mixing _score with fields (and for prefixes),
 // unscored to find the exact matches for a field order.
 //
+// # Compaction
+//
+// Scorch's merge policy keeps up to ten segments per size tier while
+// documents arrive, which keeps indexing cheap; a search pays a
+// dictionary lookup per term and segment, so an index left idle is
+// compacted into about one segment per tier (compact.go).
+//
 // # Consistency and persistence
 //
 // See Index: a search waits until the index has applied every change

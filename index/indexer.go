@@ -76,6 +76,12 @@ type Index struct {
 	done   chan struct{} // closed when the follower returns
 	wg     sync.WaitGroup
 
+	compactDone chan struct{} // closed when the compactor returns
+	// mergePlan, when set (by tests, through open), overrides options of
+	// scorch's merge policy while documents arrive (mergeplan's field
+	// names).
+	mergePlan map[string]any
+
 	// beforeBuild, when set (by tests, before the first search), is
 	// called at the start of every build with its context.
 	beforeBuild func(ctx context.Context, typ string)
@@ -94,6 +100,9 @@ type typeIndex struct {
 	use sync.RWMutex
 	// cols caches the sort values of its segments.
 	cols columns
+	// writes counts the batches applied since it was opened (compaction
+	// waits until it stops changing).
+	writes atomic.Uint64
 }
 
 // build is a type's index being built.
@@ -138,14 +147,18 @@ var seqKey = []byte("strata.seq")
 // indexConfig is the scorch configuration of every type index: batches
 // return once applied in memory, not once persisted (the seq recorded with
 // them makes a crash replay what was lost).
-func indexConfig() map[string]any {
-	return map[string]any{
+func (x *Index) indexConfig() map[string]any {
+	c := map[string]any{
 		"unsafe_batch": true,
 		// The persister naps between rounds so that the small segments
 		// of frequent batches are merged in memory into one before they
 		// are written, rather than written one by one and merged on disk.
 		"scorchPersisterOptions": map[string]any{"PersisterNapTimeMSec": persistNapMS},
 	}
+	if x.mergePlan != nil {
+		c["scorchMergePlanOptions"] = x.mergePlan
+	}
+	return c
 }
 
 // persistNapMS is the persister's nap, in milliseconds.
@@ -155,6 +168,11 @@ const persistNapMS = 0
 // indexed, and starts following m's change log. Close stops it; the caller
 // closes m after.
 func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*Index, error) {
+	return open(ctx, dir, m, log, defaultCompactPolicy, nil)
+}
+
+// open is Open with the compaction policy and merge plan given.
+func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp compactPolicy, plan map[string]any) (*Index, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -163,7 +181,8 @@ func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
-		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{})}
+		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{}),
+		compactDone: make(chan struct{}), mergePlan: plan}
 	pos, ok := x.readPosition()
 	start := m.LastSeq()
 	if ok {
@@ -190,6 +209,7 @@ func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*
 	}
 	x.applied.Store(start)
 	go x.follow(bg)
+	go x.compact(bg, cp)
 	return x, nil
 }
 
@@ -199,7 +219,10 @@ func (x *Index) Close() error {
 	x.cancel()
 	<-x.done
 	x.wg.Wait()
-	return x.closeAll()
+	err := x.closeAll()
+	// A compaction in progress ends when its index closes.
+	<-x.compactDone
+	return err
 }
 
 func (x *Index) closeAll() error {
@@ -250,7 +273,7 @@ func (rec typeRecord) matches(t core.Type) bool {
 // it is missing, unreadable or built for another schema.
 func (x *Index) openType(ctx context.Context, t core.Type, rec typeRecord) (*typeIndex, error) {
 	if rec.matches(t) {
-		idx, err := bleve.OpenUsing(x.genDir(t.Name, rec.Generation), indexConfig())
+		idx, err := bleve.OpenUsing(x.genDir(t.Name, rec.Generation), x.indexConfig())
 		if err == nil {
 			raw, err := idx.GetInternal(seqKey)
 			lay, lerr := newLayout(t)
@@ -284,7 +307,7 @@ func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint6
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("index directory of %s: %w", t.Name, err)
 	}
-	idx, err := bleve.NewUsing(path, im, scorch.Name, scorch.Name, indexConfig())
+	idx, err := bleve.NewUsing(path, im, scorch.Name, scorch.Name, x.indexConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create index of %s: %w", t.Name, err)
 	}
@@ -797,6 +820,7 @@ func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint
 	if err := applyBatches(ti.idx, ops, seqBytes(seq)); err != nil {
 		return fmt.Errorf("index batch of %s: %w", ti.def.Name, err)
 	}
+	ti.writes.Add(1)
 	ti.seq = seq
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,11 +27,20 @@ type testEnv struct {
 	m    *core.Manager
 	x    *Index
 	done bool
+	cp   compactPolicy
+	log  *slog.Logger // nil: discarded
+	plan map[string]any
 }
 
 func newTestEnv(t testing.TB, types ...core.Type) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, dir: t.TempDir()}
+	return newTestEnvPolicy(t, defaultCompactPolicy, types...)
+}
+
+// newTestEnvPolicy is newTestEnv with the index compacted by cp.
+func newTestEnvPolicy(t testing.TB, cp compactPolicy, types ...core.Type) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, dir: t.TempDir(), cp: cp}
 	e.open()
 	for _, typ := range types {
 		if _, err := e.m.CreateType(t.Context(), typ, core.Principal{}); err != nil {
@@ -52,7 +62,7 @@ func (e *testEnv) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	x, err := Open(ctx, filepath.Join(e.dir, "index"), m, nil)
+	x, err := open(ctx, filepath.Join(e.dir, "index"), m, e.log, e.cp, e.plan)
 	if err != nil {
 		e.t.Fatal(err)
 	}

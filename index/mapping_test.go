@@ -332,7 +332,7 @@ func newDiskIndex(t testing.TB, typ core.Type) (bleve.Index, *layout) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idx, err := bleve.NewUsing(filepath.Join(t.TempDir(), "idx"), m, scorch.Name, scorch.Name, indexConfig())
+	idx, err := bleve.NewUsing(filepath.Join(t.TempDir(), "idx"), m, scorch.Name, scorch.Name, (&Index{}).indexConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

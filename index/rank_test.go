@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blevesearch/bleve/v2/search"
 
@@ -24,7 +25,8 @@ func TestRankMatchesBleve(t *testing.T) {
 	typ := core.Type{Name: "posts", Schema: json.RawMessage(`{"type":"object","properties":{
 		"title":{"type":"string","maxLength":200},"body":{"type":"string"},"notes":{"type":"string"},"n":{"type":"integer"}}}`),
 		Search: []string{"title", "body", "notes"}}
-	e := newTestEnv(t, typ)
+	// Not compacted: the corpus must stay in several segments.
+	e := newTestEnvPolicy(t, compactPolicy{check: time.Hour}, typ)
 	r := rand.New(rand.NewPCG(11, 12))
 	vocab := []string{"river", "rivers", "lake", "mountain", "quiet", "harbour", "lantern", "meadow", "compass",
 		"garden", "window", "stone", "bridge", "storm", "the", "of", "well-known", "north", "south", "salt"}

@@ -1,0 +1,136 @@
+package index
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/core"
+)
+
+// lockedBuffer is a log destination safe for the index's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// lazyMerges is a merge policy that keeps the small segments of a test
+// apart, as scorch's default does for larger ones.
+var lazyMerges = map[string]any{"FloorSegmentSize": 1, "FloorSegmentFileSize": 1, "MaxSegmentsPerTier": 50}
+
+// TestCompaction: an index left idle in many segments is merged into few,
+// searches answer the same during and after it, and a burst of writes
+// right after does not start another compaction before the policy's
+// interval.
+func TestCompaction(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	cp := compactPolicy{check: 20 * time.Millisecond, idle: 500 * time.Millisecond, segments: 4, every: time.Hour}
+	e := &testEnv{t: t, dir: t.TempDir(), cp: cp, log: slog.New(slog.NewTextHandler(logs, nil)), plan: lazyMerges}
+	e.open()
+	t.Cleanup(e.close)
+	if _, err := e.m.CreateType(t.Context(), notesType, core.Principal{}); err != nil {
+		t.Fatal(err)
+	}
+	segments := func() int {
+		e.x.mu.RLock()
+		ti := e.x.types["notes"]
+		e.x.mu.RUnlock()
+		n, err := segmentCount(ti.idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Rounds of creates with a search after each: a segment per round,
+	// created faster than the idle time.
+	created := 0
+	round := func() {
+		for range 25 {
+			e.create("notes", fmt.Sprintf(`{"title":"note %d","body":"river stone %d","n":%d}`, created, created%7, created), "")
+			created++
+		}
+		if res := e.mustSearch("notes", core.SearchRequest{Filter: "n >= 0", Total: true}); res.Total != created {
+			t.Fatalf("%d matches, want %d", res.Total, created)
+		}
+	}
+	for range 8 {
+		round()
+		// Let the persister write it as a segment of its own.
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := segments()
+	if before < cp.segments {
+		t.Fatalf("%d segments before compaction; the test needs %d", before, cp.segments)
+	}
+	// Searches go on while it compacts, and answer the same.
+	deadline := time.Now().Add(30 * time.Second)
+	for logs.count("index compacted") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not compacted within 30s (%d segments)\n%s", segments(), logs.b.String())
+		}
+		res := e.mustSearch("notes", core.SearchRequest{Q: "river", Total: true})
+		if res.Total != created {
+			t.Fatalf("q during compaction: %d matches, want %d", res.Total, created)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	after := segments()
+	t.Logf("compacted from %d segments to %d", before, after)
+	if after >= before || after > 2 {
+		t.Fatalf("compacted from %d to %d segments", before, after)
+	}
+	res := e.mustSearch("notes", core.SearchRequest{Filter: "n >= 100 && n < 110", Sort: "-n", Total: true})
+	if res.Total != 10 || len(res.IDs) != 10 {
+		t.Fatalf("after compaction: %d matches, %d ids", res.Total, len(res.IDs))
+	}
+
+	// More segments and idle again: not before the interval.
+	for range 6 {
+		round()
+	}
+	time.Sleep(3 * cp.idle)
+	if n := logs.count("index compacted"); n != 1 {
+		t.Fatalf("compacted %d times within the interval", n)
+	}
+}
+
+// TestCloseDuringCompaction closes an index while a compaction may be
+// running: Close returns promptly and the index reopens intact.
+func TestCloseDuringCompaction(t *testing.T) {
+	t.Parallel()
+	cp := compactPolicy{check: 10 * time.Millisecond, idle: 50 * time.Millisecond, segments: 2, every: time.Hour}
+	e := newTestEnvPolicy(t, cp, notesType)
+	for i := range 200 {
+		e.create("notes", fmt.Sprintf(`{"title":"note %d","body":"lake %d","n":%d}`, i, i, i), "")
+		if i%20 == 19 {
+			e.mustSearch("notes", core.SearchRequest{Q: "lake"})
+		}
+	}
+	time.Sleep(cp.idle + 2*cp.check) // about when it starts
+	start := time.Now()
+	e.close()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	e.open()
+	if res := e.mustSearch("notes", core.SearchRequest{Q: "lake", Total: true}); res.Total != 200 {
+		t.Fatalf("after reopening: %d matches", res.Total)
+	}
+}
