@@ -293,7 +293,9 @@ func writeSearch(b *strings.Builder, z searchResult) {
 			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
 	}
 	writeTable(b, "lrrrrrllrrrrrr", rows)
-	fmt.Fprintf(b, "\nPages of %d from the %s articles (plus the lag run's), strong consistency (no writes run meanwhile, so the wait "+
+	fmt.Fprintf(b, "\nThe queries ran on the index at rest, in %d segment files (Strata compacts an index a few seconds after its last write; "+
+		"the bench waited %s for it). ", z.Segments, fmtSeconds(z.CompactWait))
+	fmt.Fprintf(b, "Pages of %d from the %s articles (plus the lag run's), strong consistency (no writes run meanwhile, so the wait "+
 		"for the index only checks that it is current). Per request: a random tag of %d; a random views window of 1%% sorted by -views; "+
 		"two random words of vocabulary ranks %d–%d (each in roughly 1–10%% of the articles); the same with a random "+
 		"published lower bound. The baseline answers with a body of the size of Strata's first response.\n",

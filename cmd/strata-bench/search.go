@@ -65,10 +65,15 @@ type searchResult struct {
 	// RawBytes is the sum of the JSON bodies created; the others are
 	// the sizes of <data>/index (files and disk blocks) and of the bolt
 	// file, once the queries ran.
-	RawBytes       int64 `json:"raw_bytes"`
-	IndexBytes     int64 `json:"index_bytes"`
-	IndexAllocated int64 `json:"index_allocated"`
-	BoltBytes      int64 `json:"bolt_bytes"`
+	RawBytes int64 `json:"raw_bytes"`
+	// Segments is the number of segment files of the index when the
+	// queries started, CompactWait how long they waited for it to be
+	// compacted.
+	Segments       int           `json:"segments"`
+	CompactWait    time.Duration `json:"compact_wait_ns"`
+	IndexBytes     int64         `json:"index_bytes"`
+	IndexAllocated int64         `json:"index_allocated"`
+	BoltBytes      int64         `json:"bolt_bytes"`
 }
 
 // lagResult is the outcome of the lag run: creates at a fixed rate, some
@@ -174,6 +179,11 @@ func (b *bench) searchRun(ctx context.Context) (s searchResult, err error) {
 		fmt.Fprintf(b.log, "strata-bench: search run: lag run failed: %s\n", m)
 	}
 	fmt.Fprintf(b.log, "strata-bench: search run: index lag p50 %v, p99 %v over %d samples\n", s.Lag.P50, s.Lag.P99, s.Lag.Samples)
+
+	// The queries run on the index at rest: Strata compacts an index a
+	// few seconds after its last write.
+	s.Segments, s.CompactWait = b.waitCompacted(ctx, filepath.Join(data, "index", "types", searchType))
+	fmt.Fprintf(b.log, "strata-bench: search run: %d index segments after %v\n", s.Segments, s.CompactWait.Round(time.Millisecond))
 
 	for _, sc := range b.searchScenarios() {
 		r, err := b.runScenario(ctx, sc, base, strata)
@@ -462,5 +472,33 @@ func (b *bench) searchScenarios() []scenario {
 			since := randomTime(w.rng).Format(time.RFC3339)
 			list(w, req, q(w)+"&"+filter(`published >= "`+since+`"`))
 		}},
+	}
+}
+
+// compactedSegments is the most segment files an index at rest has once
+// compacted (one per size tier), and compactGiveUp how long the queries
+// wait for it.
+const (
+	compactedSegments = 3
+	compactGiveUp     = 90 * time.Second
+)
+
+// waitCompacted waits until the index under dir has at most
+// compactedSegments segment files, or compactGiveUp, and returns the
+// number it has and the time waited.
+func (b *bench) waitCompacted(ctx context.Context, dir string) (int, time.Duration) {
+	start := time.Now()
+	for {
+		n := 0
+		_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err == nil && filepath.Ext(path) == ".zap" {
+				n++
+			}
+			return nil
+		})
+		if n <= compactedSegments || time.Since(start) > compactGiveUp || ctx.Err() != nil {
+			return n, time.Since(start)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
