@@ -49,10 +49,7 @@ func TestCompaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	segments := func() int {
-		e.x.mu.RLock()
-		ti := e.x.types["notes"]
-		e.x.mu.RUnlock()
-		n, err := segmentCount(ti.idx)
+		n, err := segmentCount(e.active("notes").idx)
 		if err != nil {
 			t.Fatal(err)
 		}

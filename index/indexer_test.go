@@ -95,6 +95,13 @@ func (e *testEnv) create(typ, body string, by string) string {
 	return res.ID
 }
 
+// active returns the active index of typ.
+func (e *testEnv) active(typ string) *typeIndex {
+	e.x.mu.RLock()
+	defer e.x.mu.RUnlock()
+	return e.x.types[typ]
+}
+
 // search answers req with read-your-writes.
 func (e *testEnv) search(typ string, req core.SearchRequest) (*core.SearchResult, error) {
 	req.MinSeq = e.m.LastSeq()

@@ -65,9 +65,7 @@ func TestRankMatchesBleve(t *testing.T) {
 	}
 	e.mustSearch("posts", core.SearchRequest{Q: "river"})
 
-	e.x.mu.RLock()
-	ti := e.x.types["posts"]
-	e.x.mu.RUnlock()
+	ti := e.active("posts")
 	snap, err := openSnapshot(ti.idx)
 	if err != nil {
 		t.Fatal(err)
