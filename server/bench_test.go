@@ -12,10 +12,12 @@ import (
 var benchDoc = fmt.Sprintf(`{"title":"A benchmark document title","summary":"a short summary","body":%q,"tags":["a","b","c"],"views":12345}`,
 	strings.Repeat("lorem ipsum dolor sit amet ", 32))
 
-// benchServer is a test server with n documents over loopback HTTP.
+// benchServer is a test server with n documents over loopback HTTP, of
+// a type anyone may read and create.
 func benchServer(b *testing.B, n int) (*testServer, []string) {
 	ts := newTestServer(b)
-	ts.defineType(`{"name":"docs","schema":{"type":"object","required":["title"],"properties":{"title":{"type":"string"},"views":{"type":"integer"}}}}`)
+	ts.defineType(`{"name":"docs","schema":{"type":"object","required":["title"],"properties":{"title":{"type":"string"},"views":{"type":"integer"}}},` +
+		`"permissions":{"read":["public"],"create":["public"]}}`)
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = ts.must(201, "POST", "/api/docs", benchDoc).JSON(b)["id"].(string)
@@ -23,7 +25,13 @@ func benchServer(b *testing.B, n int) (*testServer, []string) {
 	return ts, ids
 }
 
+// runHTTP sends the requests req makes from 16 clients per CPU, each
+// with the Authorization header auth unless it is "".
 func runHTTP(b *testing.B, ts *testServer, req func(i int64, r *fasthttp.Request)) {
+	runHTTPAs(b, ts, "", req)
+}
+
+func runHTTPAs(b *testing.B, ts *testServer, auth string, req func(i int64, r *fasthttp.Request)) {
 	addr := strings.TrimPrefix(ts.URL, "http://")
 	var n atomic.Int64
 	b.ReportAllocs()
@@ -35,6 +43,9 @@ func runHTTP(b *testing.B, ts *testServer, req func(i int64, r *fasthttp.Request
 		for pb.Next() {
 			r.Reset()
 			req(n.Add(1), r)
+			if auth != "" {
+				r.Header.Set("Authorization", auth)
+			}
 			if err := c.Do(r, resp); err != nil || resp.StatusCode() >= 300 {
 				b.Errorf("%v %d %s", err, resp.StatusCode(), resp.Body())
 				return
@@ -64,5 +75,20 @@ func BenchmarkHTTPCreate(b *testing.B) {
 		r.Header.SetMethod("POST")
 		r.Header.SetContentType("application/json")
 		r.SetBodyString(benchDoc)
+	})
+}
+
+// BenchmarkHTTPGetWithKey is BenchmarkHTTPGet of a type readable only by
+// a role, with an API key holding it: the cost of authentication.
+func BenchmarkHTTPGetWithKey(b *testing.B) {
+	ts := newTestServer(b)
+	ts.defineType(`{"name":"docs","schema":{"type":"object"},"permissions":{"read":["role:reader"]}}`)
+	ids := make([]string, 500)
+	for i := range ids {
+		ids[i] = ts.must(201, "POST", "/api/docs", benchDoc).JSON(b)["id"].(string)
+	}
+	token := ts.must(201, "POST", "/api/keys", map[string]any{"name": "bench", "roles": []string{"reader"}}).JSON(b)["token"].(string)
+	runHTTPAs(b, ts, "Bearer "+token, func(i int64, r *fasthttp.Request) {
+		r.SetRequestURI(ts.URL + "/api/docs/" + ids[i%int64(len(ids))])
 	})
 }
