@@ -260,3 +260,57 @@ func TestSearchHighlight(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchRelevance: q without a sort ranks through HTTP. A title that is
+// the word itself outranks a long body that mentions it once, and paging
+// by next_cursor returns every match once, total included.
+func TestSearchRelevance(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(articlesType)
+	filler := strings.Repeat("words about something else entirely ", 8)
+	var matching []string
+	for i := range 25 {
+		body := fmt.Sprintf(`{"title":"note %d","body":%q}`, i, filler+"harbour")
+		if i%5 == 0 {
+			body = fmt.Sprintf(`{"title":"note %d","body":%q}`, i, filler)
+		}
+		id := ts.must(201, "POST", "/api/articles", body).JSON(t)["id"].(string)
+		if i%5 != 0 {
+			matching = append(matching, id)
+		}
+	}
+	best := ts.must(201, "POST", "/api/articles", `{"title":"harbour","body":"harbour harbour"}`).JSON(t)["id"].(string)
+	matching = append(matching, best)
+
+	var got []string
+	cursor := ""
+	for range 20 {
+		q := "q=harbour&limit=4&total=true"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		ids, body := ts.listIDs(q)
+		if body["total"] != float64(len(matching)) {
+			t.Fatalf("total %v, want %d", body["total"], len(matching))
+		}
+		got = append(got, ids...)
+		next, _ := body["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(got) == 0 || got[0] != best {
+		t.Fatalf("best match first: got %v, want %s first", got, best)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(matching))) {
+		t.Fatalf("paged %d ids, want each of the %d matches once:\n%v", len(got), len(matching), got)
+	}
+	// Equal scores (the 20 alike notes) come in id order.
+	if rest := got[1:]; !slices.IsSorted(rest) {
+		t.Fatalf("ties not in id order: %v", rest)
+	}
+	// A cursor of this order does not continue another q.
+	checkProblem(t, ts.do("GET", "/api/articles?q=note&cursor="+url.QueryEscape(cursor), nil), 400, "bad_request")
+}
