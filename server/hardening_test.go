@@ -10,33 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strata-dev/strata/server"
 )
-
-// fakeClock is a settable clock for the rate limiters.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // from returns a copy of ts whose requests come from the loopback address
 // ip, or skips the test where the system cannot bind it.
@@ -78,7 +57,7 @@ func TestRateLimitPerAddress(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := newFakeClock()
+			clock := server.NewFakeClock()
 			ts := newTestServer(t, func(o *serverOptions) {
 				o.RateLimit = server.RateLimit{IPRate: tc.rate, IPBurst: tc.burst, PrincipalRate: -1, Now: clock.Now}
 			})
@@ -121,7 +100,7 @@ func TestRateLimitPerAddress(t *testing.T) {
 // anonymous requests are counted only per address.
 func TestRateLimitPerPrincipal(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := server.NewFakeClock()
 	ts := newTestServer(t, func(o *serverOptions) {
 		o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: 1, PrincipalBurst: 3, Now: clock.Now}
 	})
@@ -169,7 +148,7 @@ func TestRateLimitPerPrincipal(t *testing.T) {
 // good one; accepted tokens do not spend the address's tokens.
 func TestRateLimitRefusedCredentials(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := server.NewFakeClock()
 	ts := newTestServer(t, func(o *serverOptions) {
 		o.RateLimit = server.RateLimit{IPRate: 1, IPBurst: 2, PrincipalRate: -1, Now: clock.Now}
 	})
@@ -190,7 +169,7 @@ func TestRateLimitRefusedCredentials(t *testing.T) {
 func TestRateLimitOff(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(o *serverOptions) {
-		o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: -1, Now: newFakeClock().Now}
+		o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: -1, Now: server.NewFakeClock().Now}
 	})
 	for range 500 {
 		ts.must(200, "GET", "/healthz", nil)
@@ -204,7 +183,7 @@ func TestRateLimitTrustedProxies(t *testing.T) {
 	t.Parallel()
 	limited := func(trusted ...string) *testServer {
 		return newTestServer(t, func(o *serverOptions) {
-			o.RateLimit = server.RateLimit{IPRate: 1, IPBurst: 1, PrincipalRate: -1, Now: newFakeClock().Now}
+			o.RateLimit = server.RateLimit{IPRate: 1, IPBurst: 1, PrincipalRate: -1, Now: server.NewFakeClock().Now}
 			o.TrustedProxies = trusted
 		})
 	}

@@ -11,19 +11,25 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// clock is a settable clock for the limiters.
-type clock struct {
+// FakeClock is a settable clock for the rate limiters, shared with the
+// external tests (this file is compiled into package server's tests only).
+type FakeClock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-func (c *clock) Now() time.Time {
+// NewFakeClock returns a FakeClock at a fixed instant.
+func NewFakeClock() *FakeClock { return &FakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+// Now is the clock's time.
+func (c *FakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
-func (c *clock) Advance(d time.Duration) {
+// Advance moves the clock on by d.
+func (c *FakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.now = c.now.Add(d)
 	c.mu.Unlock()
@@ -35,7 +41,7 @@ func (c *clock) Advance(d time.Duration) {
 // the 429 is problem+json with Retry-After.
 func TestLimitPrincipal(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	clk := NewFakeClock()
 	s := New(nil, Options{RateLimit: RateLimit{IPRate: -1, PrincipalRate: 0.5, PrincipalBurst: 2, Now: clk.Now}})
 	app := fiber.New(fiber.Config{ErrorHandler: s.handleError})
 	app.Get("/", s.wrap(func(c *fiber.Ctx) error {
@@ -99,7 +105,7 @@ func TestLimiterBounded(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := &clock{now: time.Unix(1_700_000_000, 0)}
+			clk := NewFakeClock()
 			l := newLimiter("client address", 1, 1, 1, tc.maxKeys, clk.Now)
 			if ok, _ := l.allow("busy"); !ok {
 				t.Fatal("first request refused")
@@ -124,7 +130,7 @@ func TestLimiterBounded(t *testing.T) {
 // -race, and never more grants than the bucket allows.
 func TestLimiterConcurrent(t *testing.T) {
 	t.Parallel()
-	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	clk := NewFakeClock()
 	l := newLimiter("principal", 1, 100, 1, 0, clk.Now)
 	var mu sync.Mutex
 	granted := map[string]int{}
