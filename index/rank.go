@@ -28,10 +28,11 @@ import (
 // share of fields that matched), so the order is what bleve's search of
 // textQuery gives; a test holds the two together.
 
-// rankTerm is one term of a text query in one field.
+// rankTerm is one term of a text query in one field: its idf and, per
+// segment, its postings (read once, for the idf, and then scored).
 type rankTerm struct {
-	term []byte
-	idf  float64
+	idf float64
+	pls []segment.PostingsList
 }
 
 // rankPart is a word or phrase of q: its terms, per text field, which
@@ -180,7 +181,7 @@ func (s *snapshot) rank(lay *layout, q string, ms matches) ([]rankedDoc, error) 
 		}
 		cands = ms[si].ToArray()
 		n := len(cands)
-		score, matched = grow(score, n), growInt(matched, n)
+		score = grow(score, n)
 		ok := make([]bool, n)
 		for i := range ok {
 			ok[i] = true
@@ -190,12 +191,8 @@ func (s *snapshot) rank(lay *layout, q string, ms matches) ([]rankedDoc, error) 
 			matched = growInt(matched, n)
 			for fi, terms := range p.fields {
 				fieldSum, have = grow(fieldSum, n), growInt(have, n)
-				d, err := v.dict(TextField(lay.text[fi]))
-				if err != nil {
-					return nil, err
-				}
 				for _, t := range terms {
-					if err := v.termScores(d, t, cands, rk.avgLen[fi], rk.qnorm, fieldSum, have); err != nil {
+					if err := v.termScores(t.pls[si], t.idf, cands, rk.avgLen[fi], rk.qnorm, fieldSum, have); err != nil {
 						return nil, err
 					}
 				}
@@ -222,20 +219,16 @@ func (s *snapshot) rank(lay *layout, q string, ms matches) ([]rankedDoc, error) 
 	return docs, nil
 }
 
-// termScores adds the score of term t in dictionary d to sum at each
-// candidate holding it, and counts it in have.
-func (v *segView) termScores(d segment.TermDictionary, t rankTerm, cands []uint32, avgLen, qnorm float64, sum []float64, have []int) error {
-	pl, err := d.PostingsList(t.term, nil, v.pl)
-	if err != nil {
-		return fmt.Errorf("postings: %w", err)
-	}
-	v.pl = pl
+// termScores adds the score of a term (its postings pl in the segment and
+// its idf) to sum at each candidate holding it, and counts it in have.
+func (v *segView) termScores(pl segment.PostingsList, idf float64, cands []uint32, avgLen, qnorm float64, sum []float64, have []int) error {
 	if pl.Count() == 0 {
 		return nil
 	}
 	it := pl.Iterator(true, true, false, v.pi)
 	v.pi = it
-	weight := t.idf * qnorm
+	weight := idf * qnorm
+	var err error
 	var cur segment.Posting
 	for i, c := range cands {
 		if cur != nil && cur.Number() > uint64(c) {
@@ -250,7 +243,7 @@ func (v *segView) termScores(d segment.TermDictionary, t rankTerm, cands []uint3
 			}
 		}
 		if cur.Number() == uint64(c) {
-			sum[i] += bm25(t.idf, cur.Frequency(), cur.Norm(), avgLen) * weight
+			sum[i] += bm25(idf, cur.Frequency(), cur.Norm(), avgLen) * weight
 			have[i]++
 		}
 	}
@@ -301,7 +294,7 @@ func (s *snapshot) ranking(lay *layout, q string) (*ranking, error) {
 		rp := rankPart{fields: make([][]rankTerm, len(lay.text))}
 		for fi, f := range lay.text {
 			for _, tok := range tokens {
-				df, err := s.docFreq(TextField(f), tok.Term)
+				df, pls, err := s.postings(TextField(f), tok.Term)
 				if err != nil {
 					return nil, err
 				}
@@ -315,7 +308,7 @@ func (s *snapshot) ranking(lay *layout, q string) (*ranking, error) {
 					idf = 1 + math.Log(float64(docTotal)/float64(df+1))
 				}
 				sumSq += idf * idf
-				rp.fields[fi] = append(rp.fields[fi], rankTerm{term: slices.Clone(tok.Term), idf: idf})
+				rp.fields[fi] = append(rp.fields[fi], rankTerm{idf: idf, pls: pls})
 			}
 		}
 		rk.parts = append(rk.parts, rp)
@@ -324,20 +317,22 @@ func (s *snapshot) ranking(lay *layout, q string) (*ranking, error) {
 	return rk, nil
 }
 
-// docFreq is the number of live documents holding term in field.
-func (s *snapshot) docFreq(field string, term []byte) (uint64, error) {
+// postings returns the postings of term in field in each segment,
+// deleted documents left out, and the number of documents they hold.
+func (s *snapshot) postings(field string, term []byte) (uint64, []segment.PostingsList, error) {
 	var n uint64
-	for _, v := range s.segs {
+	pls := make([]segment.PostingsList, len(s.segs))
+	for i, v := range s.segs {
 		d, err := v.dict(field)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		pl, err := d.PostingsList(term, v.ss.Deleted(), v.pl)
+		pl, err := d.PostingsList(term, v.ss.Deleted(), nil)
 		if err != nil {
-			return 0, fmt.Errorf("postings: %w", err)
+			return 0, nil, fmt.Errorf("postings: %w", err)
 		}
-		v.pl = pl
+		pls[i] = pl
 		n += pl.Count()
 	}
-	return n, nil
+	return n, pls, nil
 }
