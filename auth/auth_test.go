@@ -182,24 +182,30 @@ func TestJWT(t *testing.T) {
 		name  string
 		token string
 		ok    bool
+		id    string // the principal id of an accepted token
 	}{
-		{"HS256", sign(jwt.SigningMethodHS256, hs, "", good()), true},
-		{"RS256", sign(jwt.SigningMethodRS256, rsaKey, "r1", good()), true},
-		{"ES256", sign(jwt.SigningMethodES256, ecKey, "e1", good()), true},
-		{"expired", sign(jwt.SigningMethodHS256, hs, "", with("exp", now.Add(-time.Hour).Unix())), false},
-		{"no exp", sign(jwt.SigningMethodHS256, hs, "", with("exp", nil)), false},
-		{"not yet valid", sign(jwt.SigningMethodHS256, hs, "", with("nbf", now.Add(time.Hour).Unix())), false},
-		{"wrong issuer", sign(jwt.SigningMethodHS256, hs, "", with("iss", "https://evil.test")), false},
-		{"wrong audience", sign(jwt.SigningMethodHS256, hs, "", with("aud", "other")), false},
-		{"no sub", sign(jwt.SigningMethodHS256, hs, "", with("sub", nil)), false},
-		{"roles not a list", sign(jwt.SigningMethodHS256, hs, "", with("roles", "admin")), false},
-		{"wrong secret", sign(jwt.SigningMethodHS256, []byte(jwtSecret+"x"), "", good()), false},
-		{"HS512", sign(jwt.SigningMethodHS512, hs, "", good()), false},
-		{"unknown kid", sign(jwt.SigningMethodRS256, rsaKey, "r9", good()), false},
-		{"kid of another kind", sign(jwt.SigningMethodRS256, rsaKey, "e1", good()), false},
-		{"other RSA key", sign(jwt.SigningMethodRS256, otherRSA, "r1", good()), false},
-		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", good()), false},
-		{"garbage", "a.b.c", false},
+		{"HS256", sign(jwt.SigningMethodHS256, hs, "", good()), true, "jwt:alice"},
+		{"RS256", sign(jwt.SigningMethodRS256, rsaKey, "r1", good()), true, "jwks:alice"},
+		{"ES256", sign(jwt.SigningMethodES256, ecKey, "e1", good()), true, "jwks:alice"},
+		// Subjects that name another issuer's principals stay in the
+		// token's own namespace.
+		{"sub of an API key", sign(jwt.SigningMethodHS256, hs, "", with("sub", "key:k1")), true, "jwt:key:k1"},
+		{"sub admin", sign(jwt.SigningMethodHS256, hs, "", with("sub", "admin")), true, "jwt:admin"},
+		{"sub of the other JWT issuer", sign(jwt.SigningMethodRS256, rsaKey, "r1", with("sub", "jwt:alice")), true, "jwks:jwt:alice"},
+		{"expired", sign(jwt.SigningMethodHS256, hs, "", with("exp", now.Add(-time.Hour).Unix())), false, ""},
+		{"no exp", sign(jwt.SigningMethodHS256, hs, "", with("exp", nil)), false, ""},
+		{"not yet valid", sign(jwt.SigningMethodHS256, hs, "", with("nbf", now.Add(time.Hour).Unix())), false, ""},
+		{"wrong issuer", sign(jwt.SigningMethodHS256, hs, "", with("iss", "https://evil.test")), false, ""},
+		{"wrong audience", sign(jwt.SigningMethodHS256, hs, "", with("aud", "other")), false, ""},
+		{"no sub", sign(jwt.SigningMethodHS256, hs, "", with("sub", nil)), false, ""},
+		{"roles not a list", sign(jwt.SigningMethodHS256, hs, "", with("roles", "admin")), false, ""},
+		{"wrong secret", sign(jwt.SigningMethodHS256, []byte(jwtSecret+"x"), "", good()), false, ""},
+		{"HS512", sign(jwt.SigningMethodHS512, hs, "", good()), false, ""},
+		{"unknown kid", sign(jwt.SigningMethodRS256, rsaKey, "r9", good()), false, ""},
+		{"kid of another kind", sign(jwt.SigningMethodRS256, rsaKey, "e1", good()), false, ""},
+		{"other RSA key", sign(jwt.SigningMethodRS256, otherRSA, "r1", good()), false, ""},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "", good()), false, ""},
+		{"garbage", "a.b.c", false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +216,7 @@ func TestJWT(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || p.ID != "alice" || !slices.Equal(p.Roles, []string{"editor"}) {
+			if err != nil || p.ID != tc.id || !slices.Equal(p.Roles, []string{"editor"}) || p.IsAdmin() {
 				t.Fatalf("principal %+v, %v", p, err)
 			}
 		})

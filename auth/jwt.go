@@ -153,7 +153,8 @@ func (v *jwtVerifier) key(t *jwt.Token) (any, error) {
 
 func (v *jwtVerifier) verify(token string) (core.Principal, error) {
 	var c claims
-	if _, err := v.parser.ParseWithClaims(token, &c, v.key); err != nil {
+	tok, err := v.parser.ParseWithClaims(token, &c, v.key)
+	if err != nil {
 		return core.Principal{}, fmt.Errorf("invalid JWT: %w", err)
 	}
 	if c.Subject == "" {
@@ -164,5 +165,24 @@ func (v *jwtVerifier) verify(token string) (core.Principal, error) {
 			return core.Principal{}, errors.New("invalid JWT: bad role name")
 		}
 	}
-	return core.Principal{ID: c.Subject, Roles: c.Roles}, nil
+	return core.Principal{ID: jwtPrincipalID(tok.Method, c.Subject), Roles: c.Roles}, nil
+}
+
+// Principal id namespaces of JWTs. Each issuer Strata trusts gets its
+// own, apart from the admin key's "admin" and the API keys' "key:", so a
+// token whose sub is "key:<id>" or "admin" is never taken for another
+// issuer's principal: the HS256 secret and the JWKS are different
+// issuers, and whoever holds one may mint any sub within its namespace
+// only.
+const (
+	jwtSecretPrefix = "jwt:"
+	jwksPrefix      = "jwks:"
+)
+
+// jwtPrincipalID is the principal id of a verified token's subject.
+func jwtPrincipalID(m jwt.SigningMethod, sub string) string {
+	if _, ok := m.(*jwt.SigningMethodHMAC); ok {
+		return jwtSecretPrefix + sub
+	}
+	return jwksPrefix + sub
 }

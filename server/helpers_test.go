@@ -39,6 +39,13 @@ func newTestServer(t testing.TB, opts ...func(*server.Options)) *testServer {
 
 func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *testServer {
 	t.Helper()
+	return startTestServerAuth(t, path, auth.Config{AdminKey: testAdminKey}, opts...)
+}
+
+// startTestServerAuth is startTestServer whose authenticator, unless an
+// option sets one, keeps API keys in the store and is configured by cfg.
+func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...func(*server.Options)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	store, err := bolt.Open(ctx, path, storage.OpenOptions{})
 	if err != nil {
@@ -51,7 +58,7 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 		f(&o)
 	}
 	if o.Auth == nil {
-		a, err := auth.New(auth.NewKeys(store), auth.Config{AdminKey: testAdminKey})
+		a, err := auth.New(auth.NewKeys(store), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -342,7 +343,7 @@ func TestJWTOverHTTP(t *testing.T) {
 	}
 	good := sign(time.Now().Add(time.Hour))
 	res := ts.must(201, "POST", "/api/notes", map[string]any{"text": "from a JWT"}, "Authorization", good).JSON(t)
-	if dig(res, "meta.created_by") != "alice" {
+	if dig(res, "meta.created_by") != "jwt:alice" {
 		t.Fatalf("created_by %v", dig(res, "meta.created_by"))
 	}
 	// role:editor from the roles claim may switch (notes' admin permission).
@@ -351,5 +352,34 @@ func TestJWTOverHTTP(t *testing.T) {
 	checkProblem(t, r, 401, "unauthorized")
 	if !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Fatalf("challenge %q", r.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// TestJWTSubjectCannotImpersonate: a JWT whose sub names another issuer's
+// principal ("key:<id>" of an API key, "admin") is a different principal:
+// it neither reads nor changes what that principal owns.
+func TestJWTSubjectCannotImpersonate(t *testing.T) {
+	const secret = "a-jwt-secret-for-the-http-test-0123456789"
+	ts := startTestServerAuth(t, filepath.Join(t.TempDir(), "strata.db"),
+		auth.Config{AdminKey: testAdminKey, JWT: auth.JWTConfig{Secret: secret}})
+	ts.defineType(notesType)
+	tokens, ownerID := ts.principals()
+	note := ts.must(201, "POST", "/api/notes", map[string]any{"text": "owner only"}, "Authorization", tokens["owner"]).JSON(t)
+	id := note["id"].(string)
+	for _, sub := range []string{ownerID, "admin"} {
+		t.Run(sub, func(t *testing.T) {
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+				"sub": sub, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged := "Bearer " + tok
+			checkProblem(t, ts.do("GET", "/api/notes/"+id, nil, "Authorization", forged), 404, "not_found")
+			checkProblem(t, ts.do("PUT", "/api/notes/"+id, map[string]any{"text": "mine"}, "Authorization", forged), 404, "not_found")
+			list := ts.must(200, "GET", "/api/notes", nil, "Authorization", forged).JSON(t)
+			if items := list["items"].([]any); len(items) != 0 {
+				t.Fatalf("the forged subject lists %d of the owner's notes", len(items))
+			}
+		})
 	}
 }
