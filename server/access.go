@@ -23,13 +23,32 @@ import (
 //     lists and counts are filtered in the index query, so pages stay full
 //     and totals right.
 
-// typeGrant returns the type and what p may do for action on it.
+// typeGrant returns the type and what p may do for action on it. A type
+// p has no permission on answers exactly as a type that does not exist,
+// so type names cannot be probed (hiddenType).
 func (s *Server) typeGrant(typ string, p core.Principal, action string) (core.Type, core.Grant, error) {
 	t, err := s.m.Type(typ)
+	if err == nil && !t.Visible(p) {
+		err = core.ErrNotFound
+	}
+	if errors.Is(err, core.ErrNotFound) {
+		return core.Type{}, core.Grant{}, s.hiddenType(p, typ)
+	}
 	if err != nil {
 		return t, core.Grant{}, err
 	}
 	return t, t.Grant(p, action), nil
+}
+
+// hiddenType is the answer about a type that does not exist or that p
+// has no permission on: the two are indistinguishable. An anonymous
+// request is told that a token might help (401) whenever the server
+// accepts tokens, whether or not the type exists.
+func (s *Server) hiddenType(p core.Principal, typ string) error {
+	if !p.Authenticated() && s.auth != nil {
+		return errNoCredentials
+	}
+	return &core.Error{Kind: core.ErrNotFound, Detail: fmt.Sprintf("unknown type %q", typ)}
 }
 
 // notFound is the 404 a missing resource gets, word for word, so that a
@@ -45,16 +64,13 @@ func forbidden(action, typ string) error {
 // allowType checks an action that does not address one resource (create,
 // list, count). An owner-only grant passes; the caller scopes by owner.
 func (s *Server) allowType(p core.Principal, typ, action string) (core.Grant, error) {
-	t, g, err := s.typeGrant(typ, p, action)
+	_, g, err := s.typeGrant(typ, p, action)
 	if err != nil {
 		return g, err
 	}
 	if g.None() {
 		if !p.Authenticated() {
 			return g, errNoCredentials
-		}
-		if !t.Visible(p) {
-			return g, &core.Error{Kind: core.ErrNotFound, Detail: fmt.Sprintf("unknown type %q", typ)}
 		}
 		return g, forbidden(action, typ)
 	}

@@ -97,6 +97,10 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 		stopped = true
 		ts.client.CloseIdleConnections()
 		_ = app.Shutdown()
+		// A Shutdown that comes before Serve has registered the listener
+		// (a test that fails before its first request) finds nothing to
+		// stop; closing the listener ends Serve either way.
+		_ = ln.Close()
 		<-served
 		if err := ix.Close(); err != nil {
 			t.Errorf("close index: %v", err)

@@ -383,3 +383,51 @@ func TestJWTSubjectCannotImpersonate(t *testing.T) {
 		})
 	}
 }
+
+// TestHiddenTypeLikeUnknown: a type a principal has no permission on
+// answers every route exactly as a type that does not exist, for an
+// authenticated principal (404, "unknown type") and an anonymous one (401).
+func TestHiddenTypeLikeUnknown(t *testing.T) {
+	ts := newTestServer(t)
+	ts.defineType(secretsType)
+	tokens, _ := ts.principals()
+	ts.must(201, "POST", "/api/secrets", map[string]any{"id": "s1", "text": "x"})
+	routes := []struct{ method, path string }{
+		{"GET", "/api/types/%s"},
+		{"GET", "/api/%s"},
+		{"GET", "/api/%s/count"},
+		{"POST", "/api/%s"},
+		{"GET", "/api/%s/s1"},
+		{"PUT", "/api/%s/s1"},
+		{"PATCH", "/api/%s/s1"},
+		{"DELETE", "/api/%s/s1"},
+		{"GET", "/api/%s/s1/revisions"},
+		{"GET", "/api/%s/s1/referrers"},
+		{"POST", "/api/%s/s1/switch/1"},
+	}
+	for _, who := range []string{"authenticated", "anonymous"} {
+		for _, rt := range routes {
+			t.Run(who+" "+rt.method+" "+rt.path, func(t *testing.T) {
+				var body any
+				if rt.method == "POST" || rt.method == "PUT" || rt.method == "PATCH" {
+					body = map[string]any{"text": "y"}
+				}
+				answer := func(typ string) (int, string) {
+					r := ts.do(rt.method, fmt.Sprintf(rt.path, typ), body, "Authorization", tokens[who])
+					p := r.JSON(t)
+					detail, _ := p["detail"].(string)
+					return r.Status, strings.ReplaceAll(detail, typ, "T")
+				}
+				hs, hd := answer("secrets")
+				us, ud := answer("nothing")
+				if hs != us || hd != ud {
+					t.Fatalf("hidden type: %d %q; unknown type: %d %q", hs, hd, us, ud)
+				}
+				want := map[string]int{"authenticated": 404, "anonymous": 401}[who]
+				if hs != want {
+					t.Fatalf("status %d, want %d", hs, want)
+				}
+			})
+		}
+	}
+}

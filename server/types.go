@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 
@@ -32,16 +31,9 @@ func (s *Server) listTypes(c *fiber.Ctx) error {
 }
 
 func (s *Server) getType(c *fiber.Ctx) error {
-	name := param(c, "type")
-	t, err := s.m.Type(name)
+	t, _, err := s.typeGrant(param(c, "type"), principal(c), core.PermRead)
 	if err != nil {
 		return err
-	}
-	if p := principal(c); !t.Visible(p) {
-		if !p.Authenticated() {
-			return errNoCredentials
-		}
-		return &core.Error{Kind: core.ErrNotFound, Detail: fmt.Sprintf("unknown type %q", name)}
 	}
 	return sendJSON(c, fiber.StatusOK, t)
 }
