@@ -1,0 +1,273 @@
+package core
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// patternTimeout bounds one match of a schema pattern (pattern,
+// patternProperties) against one string. Patterns are ECMA-262 regular
+// expressions run by a backtracking engine, so a pattern such as ^(a+)+$
+// can take exponential time on a hostile string; past this bound the value
+// is refused with a validation error instead of holding the write.
+const patternTimeout = 100 * time.Millisecond
+
+// typeSchema is a compiled type schema. It is safe for concurrent use.
+type typeSchema struct {
+	name string // the type's name, for messages
+	sch  *jsonschema.Schema
+}
+
+// compileSchema compiles doc, a type's JSON Schema (draft 2020-12 unless it
+// says otherwise), the one way Strata compiles schemas: patterns are
+// ECMA-262 (regexp2 in ECMAScript mode with Unicode), format is asserted,
+// and $ref may only point into the schema itself (no loader, so no remote
+// or file fetches). stored relaxes two checks for a definition that an
+// earlier version of Strata stored, so that the server still starts: a
+// pattern that only Go's RE2 syntax accepts falls back to RE2. It does not
+// check that the root accepts objects; see objectRefusal.
+func compileSchema(name string, doc any, stored bool) (ts *typeSchema, err error) {
+	defer func() {
+		// The meta-schema's own patterns run on the schema's strings.
+		if r := recover(); r != nil {
+			pt, ok := r.(patternTimeoutPanic)
+			if !ok {
+				panic(r)
+			}
+			ts, err = nil, fmt.Errorf("pattern %s took longer than %v to match", pt.pattern, patternTimeout)
+		}
+	}()
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.UseRegexpEngine(ecmaEngine(stored))
+	// No loader: a schema may only $ref itself, never a remote URL.
+	c.UseLoader(noLoader{})
+	url := "strata:///types/" + name + ".schema.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, err
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, err
+	}
+	return &typeSchema{name: name, sch: sch}, nil
+}
+
+// Validate validates v, JSON decoded with numbers as json.Number. A
+// mismatch is a *jsonschema.ValidationError; a pattern that could not be
+// matched within patternTimeout is an *Error of kind ErrValidation naming
+// the value.
+func (s *typeSchema) Validate(v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pt, ok := r.(patternTimeoutPanic)
+			if !ok {
+				panic(r)
+			}
+			err = fieldError(ErrValidation, "data does not match the schema of "+s.name, FieldError{
+				Path:    pointer(findString(v, pt.input)),
+				Message: fmt.Sprintf("pattern %s could not be matched within %v; the value is refused", pt.pattern, patternTimeout),
+				Source:  "schema",
+			})
+		}
+	}()
+	return s.sch.Validate(v)
+}
+
+// ecmaEngine compiles schema patterns as ECMA-262 regular expressions with
+// the "u" flag, as JSON Schema asks: lookahead and backreferences work, \d
+// and \w are ASCII, \s is Unicode white space, \u{1F600} is a code point.
+// With fallback, a pattern regexp2 refuses is tried as RE2.
+func ecmaEngine(fallback bool) jsonschema.RegexpEngine {
+	return func(s string) (jsonschema.Regexp, error) {
+		re, err := regexp2.Compile(s, regexp2.ECMAScript|regexp2.Unicode)
+		if err != nil {
+			if fallback {
+				if old, oldErr := regexp.Compile(s); oldErr == nil {
+					return old, nil
+				}
+			}
+			return nil, err
+		}
+		re.MatchTimeout = patternTimeout
+		return ecmaRegexp{re}, nil
+	}
+}
+
+// ecmaRegexp adapts a regexp2.Regexp to jsonschema.Regexp.
+type ecmaRegexp struct{ re *regexp2.Regexp }
+
+// patternTimeoutPanic carries a match timeout from ecmaRegexp.MatchString,
+// whose interface has no error result, up to typeSchema.Validate or
+// compileSchema, which recover it. It never leaves this file: the
+// validator between them is a pure function with nothing to clean up.
+// Answering false instead would let a timed-out property name skip its
+// patternProperties schema, and answering true would let a value skip its
+// pattern; either way the schema would not hold.
+type patternTimeoutPanic struct{ pattern, input string }
+
+func (r ecmaRegexp) MatchString(s string) bool {
+	ok, err := r.re.MatchString(s)
+	if err != nil { // regexp2's only match error is the timeout
+		panic(patternTimeoutPanic{pattern: r.re.String(), input: s})
+	}
+	return ok
+}
+
+func (r ecmaRegexp) String() string { return r.re.String() }
+
+// findString returns the path of the first string value or property name
+// in v equal to s (property names sorted), or nil.
+func findString(v any, s string) []string {
+	var walk func(v any, path []string) ([]string, bool)
+	walk = func(v any, path []string) ([]string, bool) {
+		switch v := v.(type) {
+		case string:
+			return path, v == s
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				p := append(slices.Clip(path), k)
+				if k == s {
+					return p, true
+				}
+				if found, ok := walk(v[k], p); ok {
+					return found, true
+				}
+			}
+		case []any:
+			for i, e := range v {
+				if found, ok := walk(e, append(slices.Clip(path), fmt.Sprint(i))); ok {
+					return found, true
+				}
+			}
+		}
+		return nil, false
+	}
+	path, _ := walk(v, nil)
+	return path
+}
+
+// objectRefusal explains why the compiled schema s can never accept a JSON
+// object, or returns "" when it may accept one. A resource's data is always
+// an object, so a type whose root refuses every object could never hold a
+// resource. It is sure of what it says and silent when unsure: it reads
+// false, type, const, enum, not, allOf, anyOf, oneOf and $ref, not the
+// combinations of object keywords that no object could satisfy.
+func objectRefusal(s *jsonschema.Schema) string {
+	return refusal(s, map[*jsonschema.Schema]*string{})
+}
+
+// refusal is objectRefusal with a memo of the subschemas visited, so that
+// $refs neither loop nor make the walk exponential: a subschema still being
+// walked (a cycle) counts as "may accept".
+func refusal(s *jsonschema.Schema, memo map[*jsonschema.Schema]*string) string {
+	if s == nil {
+		return ""
+	}
+	if r, ok := memo[s]; ok {
+		if r == nil {
+			return ""
+		}
+		return *r
+	}
+	memo[s] = nil
+	r := refusalOf(s, memo)
+	memo[s] = &r
+	return r
+}
+
+func refusalOf(s *jsonschema.Schema, seen map[*jsonschema.Schema]*string) string {
+	at := location(s)
+	switch {
+	case s.Bool != nil && !*s.Bool:
+		return at + "is false"
+	case s.Types != nil && !slices.Contains(s.Types.ToStrings(), "object"):
+		return fmt.Sprintf("%shas type %s", at, strings.Join(s.Types.ToStrings(), ", "))
+	case s.Const != nil && !isObject(*s.Const):
+		return at + "has a const that is not an object"
+	case s.Enum != nil && !slices.ContainsFunc(s.Enum.Values, isObject):
+		return at + "has an enum without an object"
+	case s.Not != nil && acceptsEveryObject(s.Not, seen):
+		return at + "has a not that every object matches"
+	}
+	if r := refusal(s.Ref, seen); r != "" {
+		return r
+	}
+	for _, sub := range s.AllOf {
+		if r := refusal(sub, seen); r != "" {
+			return r
+		}
+	}
+	for _, group := range [][]*jsonschema.Schema{s.AnyOf, s.OneOf} {
+		if len(group) == 0 {
+			continue
+		}
+		var reasons []string
+		for _, sub := range group {
+			r := refusal(sub, seen)
+			if r == "" {
+				break
+			}
+			reasons = append(reasons, r)
+		}
+		if len(reasons) == len(group) {
+			return strings.Join(reasons, "; ")
+		}
+	}
+	return ""
+}
+
+// acceptsEveryObject reports whether s certainly accepts every object:
+// true, {}, or a schema whose only assertions cannot fail for an object.
+func acceptsEveryObject(s *jsonschema.Schema, seen map[*jsonschema.Schema]*string) bool {
+	if s.Bool != nil {
+		return *s.Bool
+	}
+	if s.Ref != nil || s.RecursiveRef != nil || s.DynamicRef != nil ||
+		s.Enum != nil || s.Const != nil || len(s.AllOf) > 0 || len(s.AnyOf) > 0 || len(s.OneOf) > 0 ||
+		s.If != nil || len(s.Extensions) > 0 ||
+		s.MaxProperties != nil || s.MinProperties != nil || len(s.Required) > 0 || s.PropertyNames != nil ||
+		len(s.Properties) > 0 || len(s.PatternProperties) > 0 || s.AdditionalProperties != nil ||
+		len(s.Dependencies) > 0 || len(s.DependentRequired) > 0 || len(s.DependentSchemas) > 0 ||
+		s.UnevaluatedProperties != nil {
+		return false
+	}
+	if s.Types != nil && !slices.Contains(s.Types.ToStrings(), "object") {
+		return false
+	}
+	return s.Not == nil || refusal(s.Not, seen) != ""
+}
+
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
+// location renders where s sits in its type's schema, for messages: ""
+// for the root, else "#/allOf/0 ".
+func location(s *jsonschema.Schema) string {
+	_, frag, _ := strings.Cut(s.Location, "#")
+	if frag == "" {
+		return ""
+	}
+	return "#" + frag + " "
+}
+
+type noLoader struct{}
+
+func (noLoader) Load(url string) (any, error) {
+	return nil, fmt.Errorf("remote schema %s is not allowed: a type's schema may only $ref itself", url)
+}
