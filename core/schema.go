@@ -88,7 +88,11 @@ func (s *typeSchema) Validate(v any) (err error) {
 // With fallback, a pattern regexp2 refuses is tried as RE2.
 func ecmaEngine(fallback bool) jsonschema.RegexpEngine {
 	return func(s string) (jsonschema.Regexp, error) {
-		re, err := regexp2.Compile(s, regexp2.ECMAScript|regexp2.Unicode)
+		err := checkECMASyntax(s)
+		var re *regexp2.Regexp
+		if err == nil {
+			re, err = regexp2.Compile(ecmaPropertyNames(s), regexp2.ECMAScript|regexp2.Unicode)
+		}
 		if err != nil {
 			if fallback {
 				if old, oldErr := regexp.Compile(s); oldErr == nil {
@@ -100,6 +104,95 @@ func ecmaEngine(fallback bool) jsonschema.RegexpEngine {
 		re.MatchTimeout = patternTimeout
 		return ecmaRegexp{re}, nil
 	}
+}
+
+// checkECMASyntax refuses what regexp2 takes from .NET but ECMA-262 does
+// not have, so that it cannot silently mean something else: groups
+// other than (?:, (?=, (?!, (?<=, (?<! and (?<name> (inline flags such as
+// (?i), comments), and letter escapes ECMA-262 does not define (\a, \e, \A,
+// \Z, \z, \G…). Escaped punctuation (\-, \@) stays accepted, as browsers
+// accept it outside Unicode mode.
+func checkECMASyntax(pattern string) error {
+	inClass := false
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; {
+		case c == '\\':
+			if i+1 == len(pattern) {
+				return fmt.Errorf("pattern %q ends with a lone backslash", pattern)
+			}
+			i++
+			e := pattern[i]
+			if ('a' <= e && e <= 'z' || 'A' <= e && e <= 'Z') && !strings.ContainsRune("bBdDwWsSfnrtvcxupPk", rune(e)) {
+				return fmt.Errorf("pattern %q: \\%c is not an ECMA-262 escape", pattern, e)
+			}
+		case inClass:
+			inClass = c != ']'
+		case c == '[':
+			inClass = true
+		case c == '(' && strings.HasPrefix(pattern[i:], "(?"):
+			rest := pattern[i+2:]
+			ok := strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "=") || strings.HasPrefix(rest, "!") ||
+				strings.HasPrefix(rest, "<=") || strings.HasPrefix(rest, "<!") ||
+				strings.HasPrefix(rest, "<") && len(rest) > 1 && rest[1] != '='
+			if !ok {
+				return fmt.Errorf("pattern %q: only (?:, (?=, (?!, (?<=, (?<! and (?<name> groups are ECMA-262 (no inline flags or comments)", pattern)
+			}
+		}
+	}
+	return nil
+}
+
+// ecmaPropertyNames rewrites the Unicode property escapes of an ECMA-262
+// pattern into the names regexp2 knows: \p{Letter} and
+// \p{General_Category=Letter} become \p{L}, \p{Script=Greek} becomes
+// \p{Greek}. Anything else is left for regexp2 to take or refuse.
+func ecmaPropertyNames(pattern string) string {
+	if !strings.Contains(pattern, `\p{`) && !strings.Contains(pattern, `\P{`) {
+		return pattern
+	}
+	var b strings.Builder
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		b.WriteByte(c)
+		if c != '\\' || i+1 == len(pattern) {
+			continue
+		}
+		i++
+		b.WriteByte(pattern[i]) // the escaped character, whatever it is
+		if (pattern[i] != 'p' && pattern[i] != 'P') || i+1 == len(pattern) || pattern[i+1] != '{' {
+			continue
+		}
+		end := strings.IndexByte(pattern[i+1:], '}')
+		if end < 0 {
+			continue
+		}
+		name := pattern[i+2 : i+1+end]
+		if key, value, ok := strings.Cut(name, "="); ok {
+			switch key {
+			case "General_Category", "gc", "Script", "sc", "Script_Extensions", "scx":
+				name = value
+			}
+		}
+		if short, ok := generalCategories[name]; ok {
+			name = short
+		}
+		b.WriteString("{" + name + "}")
+		i += 1 + end
+	}
+	return b.String()
+}
+
+// generalCategories maps the long names of Unicode general categories,
+// which ECMA-262 accepts, to the short ones regexp2 accepts.
+var generalCategories = map[string]string{
+	"Other": "C", "Control": "Cc", "cntrl": "Cc", "Format": "Cf", "Unassigned": "Cn", "Private_Use": "Co", "Surrogate": "Cs",
+	"Letter": "L", "Lowercase_Letter": "Ll", "Modifier_Letter": "Lm", "Other_Letter": "Lo", "Titlecase_Letter": "Lt", "Uppercase_Letter": "Lu",
+	"Mark": "M", "Combining_Mark": "M", "Spacing_Mark": "Mc", "Enclosing_Mark": "Me", "Nonspacing_Mark": "Mn",
+	"Number": "N", "Decimal_Number": "Nd", "digit": "Nd", "Letter_Number": "Nl", "Other_Number": "No",
+	"Punctuation": "P", "punct": "P", "Connector_Punctuation": "Pc", "Dash_Punctuation": "Pd", "Close_Punctuation": "Pe",
+	"Final_Punctuation": "Pf", "Initial_Punctuation": "Pi", "Other_Punctuation": "Po", "Open_Punctuation": "Ps",
+	"Symbol": "S", "Currency_Symbol": "Sc", "Modifier_Symbol": "Sk", "Math_Symbol": "Sm", "Other_Symbol": "So",
+	"Separator": "Z", "Line_Separator": "Zl", "Paragraph_Separator": "Zp", "Space_Separator": "Zs",
 }
 
 // ecmaRegexp adapts a regexp2.Regexp to jsonschema.Regexp.
