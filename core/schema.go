@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dlclark/regexp2"
@@ -13,41 +14,85 @@ import (
 )
 
 // patternTimeout bounds one match of a schema pattern (pattern,
-// patternProperties) against one string. Patterns are ECMA-262 regular
-// expressions run by a backtracking engine, so a pattern such as ^(a+)+$
-// can take exponential time on a hostile string; past this bound the value
-// is refused with a validation error instead of holding the write.
-const patternTimeout = 100 * time.Millisecond
+// patternProperties) against one string, and patternBudget all the
+// matches of one validation. Patterns are ECMA-262 regular expressions run
+// by a backtracking engine, so a pattern such as ^(a+)+$ takes exponential
+// time on a hostile string; past either bound the value is refused with a
+// validation error instead of holding the write. Without the budget a
+// document of many strings each just under the timeout (a 1 MB body holds
+// some 45,000 strings of 22 bytes, each taking 85 ms on ^(a+)+$) would keep
+// a core busy for an hour.
+const (
+	patternTimeout = 100 * time.Millisecond
+	patternBudget  = time.Second
+)
 
 // typeSchema is a compiled type schema. It is safe for concurrent use.
 type typeSchema struct {
 	name string // the type's name, for messages
-	sch  *jsonschema.Schema
+	// one is the compiled schema when it has no patterns: then validation
+	// keeps no state and one instance serves every goroutine.
+	one *schemaInstance
+	// pool holds instances of a schema with patterns, one per concurrent
+	// validation, because each carries the deadline of its validation.
+	pool *sync.Pool
+	// root is a compiled schema to inspect (objectRefusal), never to run.
+	root *jsonschema.Schema
+	// budget is patternBudget; tests shorten it.
+	budget time.Duration
+}
+
+// schemaInstance is one compilation of a schema; its patterns share
+// budget, the deadline of the validation using the instance.
+type schemaInstance struct {
+	sch    *jsonschema.Schema
+	budget *matchBudget
+}
+
+// matchBudget is the deadline of the validation running, zero outside one.
+// Only the goroutine holding its schemaInstance touches it.
+type matchBudget struct {
+	deadline time.Time
+	patterns int  // patterns compiled into the instance
+	compiled bool // set once compiled: later regexps are "format": "regex" checks
 }
 
 // compileSchema compiles doc, a type's JSON Schema (draft 2020-12 unless it
 // says otherwise), the one way Strata compiles schemas: patterns are
 // ECMA-262 (regexp2 in ECMAScript mode with Unicode), format is asserted,
 // and $ref may only point into the schema itself (no loader, so no remote
-// or file fetches). stored relaxes two checks for a definition that an
+// or file fetches). stored relaxes a check for a definition that an
 // earlier version of Strata stored, so that the server still starts: a
 // pattern that only Go's RE2 syntax accepts falls back to RE2. It does not
 // check that the root accepts objects; see objectRefusal.
-func compileSchema(name string, doc any, stored bool) (ts *typeSchema, err error) {
-	defer func() {
-		// The meta-schema's own patterns run on the schema's strings.
-		if r := recover(); r != nil {
-			pt, ok := r.(patternTimeoutPanic)
-			if !ok {
-				panic(r)
-			}
-			ts, err = nil, fmt.Errorf("pattern %s took longer than %v to match", pt.pattern, patternTimeout)
+func compileSchema(name string, doc any, stored bool) (*typeSchema, error) {
+	first, err := compileInstance(name, doc, stored)
+	if err != nil {
+		return nil, err
+	}
+	ts := &typeSchema{name: name, root: first.sch, budget: patternBudget}
+	if first.budget.patterns == 0 {
+		ts.one = first
+		return ts, nil
+	}
+	ts.pool = &sync.Pool{New: func() any {
+		// The same document compiled the first time; it compiles again.
+		inst, err := compileInstance(name, doc, stored)
+		if err != nil {
+			return nil
 		}
-	}()
+		return inst
+	}}
+	ts.pool.Put(first)
+	return ts, nil
+}
+
+func compileInstance(name string, doc any, stored bool) (*schemaInstance, error) {
+	budget := &matchBudget{}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	c.UseRegexpEngine(ecmaEngine(stored))
+	c.UseRegexpEngine(ecmaEngine(stored, budget))
 	// No loader: a schema may only $ref itself, never a remote URL.
 	c.UseLoader(noLoader{})
 	url := "strata:///types/" + name + ".schema.json"
@@ -58,35 +103,51 @@ func compileSchema(name string, doc any, stored bool) (ts *typeSchema, err error
 	if err != nil {
 		return nil, err
 	}
-	return &typeSchema{name: name, sch: sch}, nil
+	budget.compiled = true
+	return &schemaInstance{sch: sch, budget: budget}, nil
 }
 
 // Validate validates v, JSON decoded with numbers as json.Number. A
 // mismatch is a *jsonschema.ValidationError; a pattern that could not be
-// matched within patternTimeout is an *Error of kind ErrValidation naming
-// the value.
+// matched within patternTimeout, or a document whose matches took more
+// than patternBudget, is an *Error of kind ErrValidation naming the value.
 func (s *typeSchema) Validate(v any) (err error) {
+	inst := s.one
+	if inst == nil {
+		inst, _ = s.pool.Get().(*schemaInstance)
+		if inst == nil {
+			return fmt.Errorf("compile the schema of %s again: failed", s.name)
+		}
+		inst.budget.deadline = time.Now().Add(s.budget)
+		defer func() {
+			inst.budget.deadline = time.Time{}
+			s.pool.Put(inst)
+		}()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			pt, ok := r.(patternTimeoutPanic)
 			if !ok {
 				panic(r)
 			}
+			msg := fmt.Sprintf("pattern %s could not be matched within %v; the value is refused", pt.pattern, patternTimeout)
+			if pt.budget {
+				msg = fmt.Sprintf("pattern %s was not matched: the document's patterns took more than %v in all; the document is refused", pt.pattern, s.budget)
+			}
 			err = fieldError(ErrValidation, "data does not match the schema of "+s.name, FieldError{
-				Path:    pointer(findString(v, pt.input)),
-				Message: fmt.Sprintf("pattern %s could not be matched within %v; the value is refused", pt.pattern, patternTimeout),
-				Source:  "schema",
+				Path: pointer(findString(v, pt.input)), Message: msg, Source: "schema",
 			})
 		}
 	}()
-	return s.sch.Validate(v)
+	return inst.sch.Validate(v)
 }
 
 // ecmaEngine compiles schema patterns as ECMA-262 regular expressions with
 // the "u" flag, as JSON Schema asks: lookahead and backreferences work, \d
 // and \w are ASCII, \s is Unicode white space, \u{1F600} is a code point.
-// With fallback, a pattern regexp2 refuses is tried as RE2.
-func ecmaEngine(fallback bool) jsonschema.RegexpEngine {
+// Their matches count against budget (which may be nil: no budget). With
+// fallback, a pattern regexp2 refuses is tried as RE2.
+func ecmaEngine(fallback bool, budget *matchBudget) jsonschema.RegexpEngine {
 	return func(s string) (jsonschema.Regexp, error) {
 		err := checkECMASyntax(s)
 		var re *regexp2.Regexp
@@ -102,7 +163,10 @@ func ecmaEngine(fallback bool) jsonschema.RegexpEngine {
 			return nil, err
 		}
 		re.MatchTimeout = patternTimeout
-		return ecmaRegexp{re}, nil
+		if budget != nil && !budget.compiled {
+			budget.patterns++
+		}
+		return ecmaRegexp{re: re, budget: budget}, nil
 	}
 }
 
@@ -195,22 +259,36 @@ var generalCategories = map[string]string{
 	"Separator": "Z", "Line_Separator": "Zl", "Paragraph_Separator": "Zp", "Space_Separator": "Zs",
 }
 
-// ecmaRegexp adapts a regexp2.Regexp to jsonschema.Regexp.
-type ecmaRegexp struct{ re *regexp2.Regexp }
+// ecmaRegexp adapts a regexp2.Regexp to jsonschema.Regexp. It belongs to
+// one schemaInstance, so setting its MatchTimeout does not race.
+type ecmaRegexp struct {
+	re     *regexp2.Regexp
+	budget *matchBudget
+}
 
 // patternTimeoutPanic carries a match timeout from ecmaRegexp.MatchString,
-// whose interface has no error result, up to typeSchema.Validate or
-// compileSchema, which recover it. It never leaves this file: the
-// validator between them is a pure function with nothing to clean up.
-// Answering false instead would let a timed-out property name skip its
-// patternProperties schema, and answering true would let a value skip its
-// pattern; either way the schema would not hold.
-type patternTimeoutPanic struct{ pattern, input string }
+// whose interface has no error result, up to typeSchema.Validate, which
+// recovers it. It never leaves this file: the validator between them is a
+// pure function with nothing to clean up. Answering false instead would
+// let a timed-out property name skip its patternProperties schema, and
+// answering true would let a value skip its pattern; either way the schema
+// would not hold.
+type patternTimeoutPanic struct {
+	pattern, input string
+	budget         bool // the validation's budget ran out, not the match's time
+}
 
 func (r ecmaRegexp) MatchString(s string) bool {
+	if r.budget != nil && !r.budget.deadline.IsZero() {
+		left := time.Until(r.budget.deadline)
+		if left <= 0 {
+			panic(patternTimeoutPanic{pattern: r.re.String(), input: s, budget: true})
+		}
+		r.re.MatchTimeout = min(patternTimeout, left)
+	}
 	ok, err := r.re.MatchString(s)
 	if err != nil { // regexp2's only match error is the timeout
-		panic(patternTimeoutPanic{pattern: r.re.String(), input: s})
+		panic(patternTimeoutPanic{pattern: r.re.String(), input: s, budget: r.re.MatchTimeout < patternTimeout})
 	}
 	return ok
 }

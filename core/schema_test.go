@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -122,7 +123,7 @@ func TestECMAPatterns(t *testing.T) {
 		{pattern: `abc\`, refused: true},
 		{pattern: `(unclosed`, refused: true},
 	}
-	engine := ecmaEngine(false)
+	engine := ecmaEngine(false, nil)
 	for _, tc := range cases {
 		t.Run(tc.pattern, func(t *testing.T) {
 			t.Parallel()
@@ -143,4 +144,51 @@ func TestECMAPatterns(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPatternBudget checks the bound on all the matches of one validation:
+// once it is spent the next match refuses the document, naming the value,
+// while a fresh validation gets a fresh budget. Validations run in
+// parallel, under -race, to show that each has its own deadline.
+func TestPatternBudget(t *testing.T) {
+	t.Parallel()
+	doc := map[string]any{"type": "object", "properties": map[string]any{
+		"codes": map[string]any{"type": "array", "items": map[string]any{"type": "string", "pattern": "^[a-z]+$"}}}}
+	ts, err := compileSchema("codes", doc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]any{"codes": []any{"abc", "def"}}
+	t.Run("parallel validations each have a budget", func(t *testing.T) {
+		done := make(chan error)
+		for range 8 {
+			go func() {
+				var err error
+				for range 50 {
+					if err = ts.Validate(data); err != nil {
+						break
+					}
+				}
+				done <- err
+			}()
+		}
+		for range 8 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Run("a spent budget refuses the document", func(t *testing.T) {
+		spent := *ts
+		spent.budget = -time.Second
+		err := spent.Validate(data)
+		var ce *Error
+		if !errors.As(err, &ce) || !errors.Is(err, ErrValidation) || len(ce.Fields) != 1 ||
+			ce.Fields[0].Path != "/codes/0" || !strings.Contains(ce.Fields[0].Message, "took more than") {
+			t.Fatalf("Validate with a spent budget = %v, want a validation error at /codes/0", err)
+		}
+		if err := ts.Validate(data); err != nil {
+			t.Fatalf("next validation with a fresh budget: %v", err)
+		}
+	})
 }

@@ -189,7 +189,7 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 			FieldError{Path: "/schema", Message: "is not a valid JSON Schema 2020-12: " + err.Error()})
 	}
 	if !stored {
-		if why := objectRefusal(sch.sch); why != "" {
+		if why := objectRefusal(sch.root); why != "" {
 			return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema",
 				Message: "can never accept a JSON object, and a resource's data is always one: " + why})
 		}
