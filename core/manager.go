@@ -92,7 +92,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 				decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
 				return false
 			}
-			ct, err := compileType(def)
+			ct, err := compileStoredType(def)
 			if err != nil {
 				decodeErr = fmt.Errorf("compile stored type %s: %w", key, err)
 				return false

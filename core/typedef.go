@@ -88,12 +88,21 @@ var (
 // compiledType is a Type ready for use: its schema compiled.
 type compiledType struct {
 	def    Type
-	schema *jsonschema.Schema
+	schema *typeSchema
 }
 
 // compileType checks a definition and compiles its schema. It does not look
 // at other types; reference targets are checked in the write transaction.
-func compileType(def Type) (*compiledType, error) {
+func compileType(def Type) (*compiledType, error) { return compileTypeAs(def, false) }
+
+// compileStoredType compiles a definition read back from the store. It
+// accepts what an earlier version accepted, so that an upgrade never stops
+// the server from starting: a root schema that refuses objects (such a type
+// cannot hold resources, but exists) and RE2-only patterns. A client must
+// fix them the next time it updates the type.
+func compileStoredType(def Type) (*compiledType, error) { return compileTypeAs(def, true) }
+
+func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 	if !typeNamePattern.MatchString(def.Name) {
 		return nil, fieldError(ErrInvalid, "invalid type definition",
 			FieldError{Path: "/name", Message: "must match [a-z][a-z0-9_]{0,62}"})
@@ -174,31 +183,22 @@ func compileType(def Type) (*compiledType, error) {
 	if err != nil {
 		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: "is not valid JSON"})
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	url := "strata:///types/" + def.Name + ".schema.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: err.Error()})
-	}
-	// No loader: a schema may only $ref itself, never a remote URL.
-	c.UseLoader(noLoader{})
-	sch, err := c.Compile(url)
+	sch, err := compileSchema(def.Name, doc, stored)
 	if err != nil {
 		return nil, fieldError(ErrInvalid, "invalid type definition",
 			FieldError{Path: "/schema", Message: "is not a valid JSON Schema 2020-12: " + err.Error()})
+	}
+	if !stored {
+		if why := objectRefusal(sch.root); why != "" {
+			return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema",
+				Message: "can never accept a JSON object, and a resource's data is always one: " + why})
+		}
 	}
 	def.Schema, err = canonicalJSON(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode schema of %s: %w", def.Name, err)
 	}
 	return &compiledType{def: def, schema: sch}, nil
-}
-
-type noLoader struct{}
-
-func (noLoader) Load(url string) (any, error) {
-	return nil, fmt.Errorf("remote schema %s not allowed", url)
 }
 
 // onDelete returns the policy of the reference field f.
