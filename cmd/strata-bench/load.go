@@ -143,7 +143,8 @@ func runLoad(ctx context.Context, l load) (result, error) {
 }
 
 // runPhase runs every worker until deadline (when not zero) or until count
-// requests have been sent (when positive), and waits for them.
+// requests have been sent (when positive), and waits for them. When record
+// is set, each worker sends at least one request.
 func runPhase(ctx context.Context, l load, workers []*worker, deadline time.Time, count int, record bool) {
 	var sent atomic.Int64
 	var wg sync.WaitGroup
@@ -152,11 +153,15 @@ func runPhase(ctx context.Context, l load, workers []*worker, deadline time.Time
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
-			for ctx.Err() == nil {
+			// A measured phase has every worker send at least one request
+			// whatever the clock says: on a loaded machine a worker may
+			// first run after the deadline, and a run that measured nothing
+			// has no ids for the runs that read them.
+			for first := record; ctx.Err() == nil; first = false {
 				if count > 0 && sent.Add(1) > int64(count) {
 					return
 				}
-				if !deadline.IsZero() && !time.Now().Before(deadline) {
+				if !first && !deadline.IsZero() && !time.Now().Before(deadline) {
 					return
 				}
 				w.do(l, req, resp, record)
