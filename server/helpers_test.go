@@ -57,7 +57,7 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 		}
 		o.Auth = a
 	}
-	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger))
+	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger), hooks.WithCacheDir(hookCacheDir))
 	if err != nil {
 		t.Fatalf("hook runtime: %v", err)
 	}

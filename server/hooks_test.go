@@ -47,6 +47,7 @@ func hostileModule(t testing.TB, name string) []byte {
 
 func (ts *testServer) putHook(name string, wasm []byte) map[string]any {
 	ts.t.Helper()
+	warmCompileCache(ts.t, wasm)
 	r := ts.do("PUT", "/api/hooks/"+name, wasm, "Content-Type", "application/wasm")
 	if r.Status != 201 && r.Status != 200 {
 		ts.t.Fatalf("PUT hook %s: %d %s", name, r.Status, r.Body)
