@@ -377,6 +377,9 @@ func (m *Manager) typesBinding(module string) []string {
 // HookModules lists the modules the hook runtime holds, sorted by name.
 // Those registered through the Manager show when they were stored.
 func (m *Manager) HookModules() ([]HookModule, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
 	reg, err := m.hookRegistry()
 	if err != nil {
 		return nil, err
