@@ -1,12 +1,20 @@
 package core
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/sdk/storage"
 )
 
 // HookRunner runs hook modules (WebAssembly, in package hooks) for the
@@ -236,31 +244,297 @@ func (m *Manager) runDeleteHooks(ctx context.Context, ct *compiledType, id strin
 	return nil
 }
 
-// RegisterHook registers a hook module with the hook runtime.
+// RegisterHook compiles and checks a hook module in the hook runtime and
+// then stores it, so that it survives a restart (Open loads stored modules
+// into the runtime). A module that breaks the ABI fails with an error
+// wrapping ErrInvalid and changes nothing. Registering an existing name
+// replaces the module. If the module cannot be stored, the runtime is
+// put back as it was (the previously stored module of that name, or none)
+// and the error is returned.
 func (m *Manager) RegisterHook(ctx context.Context, name string, wasm []byte) (HookModule, error) {
+	if m.closed.Load() {
+		return HookModule{}, ErrClosed
+	}
 	reg, err := m.hookRegistry()
 	if err != nil {
 		return HookModule{}, err
 	}
-	return reg.RegisterHook(ctx, name, wasm)
+	// One registration or removal at a time, so that the runtime and the
+	// store agree on which module a name holds.
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	mod, err := reg.RegisterHook(ctx, name, wasm)
+	if err != nil {
+		return HookModule{}, err
+	}
+	mod.RegisteredAt = formatTime(m.now())
+	var prev []byte
+	err = m.store.Update(ctx, func(tx storage.Tx) error {
+		prev = nil
+		old, err := tx.Get(bucketHookCode, []byte(name))
+		switch {
+		case err == nil:
+			prev = bytes.Clone(old)
+		case !isNotFound(err):
+			return err
+		}
+		if err := putJSON(tx, bucketHookModules, []byte(name), mod); err != nil {
+			return err
+		}
+		return tx.Put(bucketHookCode, []byte(name), wasm)
+	})
+	if err != nil {
+		m.restoreHook(ctx, reg, name, prev)
+		return HookModule{}, fmt.Errorf("store hook module %s: %w", name, err)
+	}
+	return mod, nil
 }
 
-// RemoveHook removes a hook module from the hook runtime.
-func (m *Manager) RemoveHook(ctx context.Context, name string) error {
+// restoreHook puts the runtime back after a module was registered but
+// could not be stored: prev is the stored module of the name, nil if none.
+// A module of that name from a hooks directory, which is not stored, is
+// not brought back; the directory's watcher does when its file changes.
+func (m *Manager) restoreHook(ctx context.Context, reg HookRegistry, name string, prev []byte) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if prev != nil {
+		_, err = reg.RegisterHook(ctx, name, prev)
+	} else {
+		err = reg.RemoveHook(ctx, name)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		m.log.ErrorContext(ctx, "hook module could not be put back after a failed registration",
+			slog.String("hook", name), slog.Any("err", err))
+	}
+}
+
+// RemoveHook removes a hook module from the hook runtime and the store. It
+// fails with ErrConflict, naming the types, while a type binds the module,
+// unless force is set: writes to those types then fail with ErrHookFailed
+// until a module of that name is registered again. It fails with
+// ErrNotFound if there is no such module.
+func (m *Manager) RemoveHook(ctx context.Context, name string, force bool) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
 	reg, err := m.hookRegistry()
 	if err != nil {
 		return err
 	}
-	return reg.RemoveHook(ctx, name)
+	m.hookMu.Lock()
+	defer m.hookMu.Unlock()
+	// Type changes wait, so no type starts binding the module between the
+	// check and the removal.
+	m.typeMu.Lock()
+	defer m.typeMu.Unlock()
+	if !force {
+		if bound := m.typesBinding(name); len(bound) > 0 {
+			return fieldError(ErrConflict,
+				fmt.Sprintf("hook module %s is bound by type %s; unbind it first, or remove it with force", name, strings.Join(bound, ", ")),
+				FieldError{Path: "", Message: "bound by " + strings.Join(bound, ", ")})
+		}
+	}
+	stored := false
+	err = m.store.Update(ctx, func(tx storage.Tx) error {
+		_, err := tx.Get(bucketHookModules, []byte(name))
+		switch {
+		case err == nil:
+			stored = true
+		case isNotFound(err):
+			stored = false
+		default:
+			return err
+		}
+		if err := tx.Delete(bucketHookModules, []byte(name)); err != nil {
+			return err
+		}
+		return tx.Delete(bucketHookCode, []byte(name))
+	})
+	if err != nil {
+		return fmt.Errorf("remove stored hook module %s: %w", name, err)
+	}
+	if err := reg.RemoveHook(ctx, name); err != nil && !(stored && errors.Is(err, ErrNotFound)) {
+		return err
+	}
+	return nil
 }
 
-// HookModules lists the registered hook modules.
+// typesBinding lists, sorted, the types with a hook bound to module.
+func (m *Manager) typesBinding(module string) []string {
+	var out []string
+	for name, ct := range m.typeSet() {
+		for _, b := range ct.def.Hooks {
+			if b.Module == module {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HookModules lists the modules the hook runtime holds, sorted by name.
+// Those registered through the Manager show when they were stored.
 func (m *Manager) HookModules() ([]HookModule, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
 	reg, err := m.hookRegistry()
 	if err != nil {
 		return nil, err
 	}
-	return reg.HookModules(), nil
+	mods := reg.HookModules()
+	stored, err := m.storedHookModules(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	for i, mod := range mods {
+		if s, ok := stored[mod.Name]; ok && s.SHA256 == mod.SHA256 {
+			mods[i].RegisteredAt = s.RegisteredAt
+		}
+	}
+	return mods, nil
+}
+
+// storedHookModules reads the descriptions of the stored modules.
+func (m *Manager) storedHookModules(ctx context.Context) (map[string]HookModule, error) {
+	out := map[string]HookModule{}
+	err := m.store.View(ctx, func(tx storage.Tx) error {
+		var decodeErr error
+		err := tx.Scan(bucketHookModules, storage.Range{}, func(k, v []byte) bool {
+			var mod HookModule
+			if decodeErr = json.Unmarshal(v, &mod); decodeErr != nil {
+				decodeErr = fmt.Errorf("decode hook module %s: %w", k, decodeErr)
+				return false
+			}
+			mod.Name = string(k)
+			out[mod.Name] = mod
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return decodeErr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read stored hook modules: %w", err)
+	}
+	return out, nil
+}
+
+// loadHookModules registers the stored modules with the hook runtime, at
+// Open. A module the runtime already holds under that name (one from a
+// hooks directory loaded before Open) is left alone: declared modules
+// take precedence, as declared types do. A module that no longer compiles
+// is logged and skipped; it stays stored, and writes to types bound to it
+// fail with ErrHookFailed until it is registered again.
+func (m *Manager) loadHookModules(ctx context.Context) error {
+	reg, ok := m.hooks.(HookRegistry)
+	if !ok {
+		return nil
+	}
+	held := map[string]bool{}
+	for _, mod := range reg.HookModules() {
+		held[mod.Name] = true
+	}
+	stored, err := m.storedHookModules(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range slices.Sorted(maps.Keys(stored)) {
+		if held[name] {
+			m.log.InfoContext(ctx, "stored hook module not loaded: the hooks directory has a module of that name",
+				slog.String("hook", name))
+			continue
+		}
+		var code []byte
+		err := m.store.View(ctx, func(tx storage.Tx) error {
+			v, err := tx.Get(bucketHookCode, []byte(name))
+			if err != nil {
+				return err
+			}
+			code = bytes.Clone(v)
+			return nil
+		})
+		if err != nil {
+			m.log.ErrorContext(ctx, "stored hook module could not be read", slog.String("hook", name), slog.Any("err", err))
+			continue
+		}
+		sum := sha256.Sum256(code)
+		if got := hex.EncodeToString(sum[:]); got != stored[name].SHA256 {
+			m.log.ErrorContext(ctx, "stored hook module is corrupt: its digest does not match",
+				slog.String("hook", name), slog.String("want", stored[name].SHA256), slog.String("got", got))
+			continue
+		}
+		if _, err := reg.RegisterHook(ctx, name, code); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("load hook module %s: %w", name, err)
+			}
+			m.log.ErrorContext(ctx, "stored hook module could not be loaded", slog.String("hook", name), slog.Any("err", err))
+			continue
+		}
+	}
+	return nil
+}
+
+// checkHookModules refuses a definition that binds a module the hook
+// runtime does not hold: every write to the type would fail. Without a
+// hook runtime no binding can work; with a runner that keeps no registry
+// (HookRegistry), modules cannot be checked and are not.
+func (m *Manager) checkHookModules(def Type) error {
+	if len(def.Hooks) == 0 {
+		return nil
+	}
+	if m.hooks == nil {
+		return fieldError(ErrInvalid, "invalid type definition: no hook runtime is configured",
+			FieldError{Path: "/hooks", Message: "no hook runtime is configured"})
+	}
+	reg, ok := m.hooks.(HookRegistry)
+	if !ok {
+		return nil
+	}
+	held := map[string]bool{}
+	for _, mod := range reg.HookModules() {
+		held[mod.Name] = true
+	}
+	var fields []FieldError
+	var missing []string
+	for i, b := range def.Hooks {
+		if !held[b.Module] {
+			fields = append(fields, FieldError{Path: fmt.Sprintf("/hooks/%d/module", i), Message: fmt.Sprintf("unknown hook module %q", b.Module)})
+			if !slices.Contains(missing, b.Module) {
+				missing = append(missing, b.Module)
+			}
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return fieldError(ErrInvalid, fmt.Sprintf("invalid type definition: unknown hook module %s; register it first (PUT /api/hooks/{name})", strings.Join(missing, ", ")), fields...)
+}
+
+// warnUnboundHooks logs each loaded type bound to a module the hook
+// runtime does not hold. The type keeps serving: reads work, and writes
+// fail with ErrHookFailed naming the module until it is registered.
+func (m *Manager) warnUnboundHooks(ctx context.Context) {
+	reg, ok := m.hooks.(HookRegistry)
+	if !ok {
+		return
+	}
+	held := map[string]bool{}
+	for _, mod := range reg.HookModules() {
+		held[mod.Name] = true
+	}
+	set := m.typeSet()
+	for _, name := range slices.Sorted(maps.Keys(set)) {
+		for _, b := range set[name].def.Hooks {
+			if !held[b.Module] {
+				m.log.WarnContext(ctx, "type binds a hook module that is not registered; its writes will fail until it is",
+					slog.String("type", name), slog.String("hook", b.Module), slog.String("stage", b.Stage))
+			}
+		}
+	}
 }
 
 func (m *Manager) hookRegistry() (HookRegistry, error) {

@@ -22,10 +22,17 @@ import (
 //	o/<type>         created ms (8 bytes BE) id    → "" (list order)
 //	u/<type>         field 0x00 value JSON         → id
 //	x/<type>         target id 0x00 src type 0x00 src id 0x00 field → ""
+//	hook_modules     module name                   → HookModule JSON (sha256, size, registered_at)
+//	hook_code        module name                   → the module's WebAssembly bytes
+//
+// Hook modules registered through the Manager live in two buckets so that
+// listing them reads a few bytes each, not megabytes of code.
 const (
-	bucketTypes   = "types"
-	bucketSys     = "sys"
-	bucketChanges = "changes"
+	bucketTypes       = "types"
+	bucketSys         = "sys"
+	bucketChanges     = "changes"
+	bucketHookModules = "hook_modules"
+	bucketHookCode    = "hook_code"
 )
 
 var keySeq = []byte("seq")

@@ -44,6 +44,9 @@ type Manager struct {
 	// typeMu is held for reading by resource writes and for writing by type
 	// changes, so a write never straddles a schema change.
 	typeMu sync.RWMutex
+	// hookMu serializes hook module registrations and removals, so the
+	// hook runtime and the store agree on each name. Taken before typeMu.
+	hookMu sync.Mutex
 	types  atomic.Pointer[map[string]*compiledType]
 
 	lastSeq  atomic.Uint64
@@ -109,6 +112,11 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		return nil, fmt.Errorf("load types: %w", err)
 	}
 	m.types.Store(&types)
+	// Modules before the after_* runner: it may call them at once.
+	if err := m.loadHookModules(ctx); err != nil {
+		return nil, err
+	}
+	m.warnUnboundHooks(ctx)
 	if m.hooks != nil {
 		var bg context.Context
 		bg, m.afterCancel = context.WithCancel(context.WithoutCancel(ctx))
@@ -202,9 +210,14 @@ func (m *Manager) UpdateType(ctx context.Context, def Type, by Principal) (Type,
 }
 
 // ApplyTypes creates or updates each declared type, leaving unchanged ones
-// alone. It is how types in strata.yaml take effect at start.
+// alone. It is how types in strata.yaml take effect at start. Every
+// declared type, changed or not, must bind only modules the hook runtime
+// holds (register them, or load the hooks directory, first).
 func (m *Manager) ApplyTypes(ctx context.Context, defs []Type) error {
 	for _, def := range defs {
+		if err := m.checkHookModules(def); err != nil {
+			return fmt.Errorf("apply type %s: %w", def.Name, err)
+		}
 		cur, err := m.Type(def.Name)
 		switch {
 		case errors.Is(err, ErrNotFound):

@@ -34,6 +34,9 @@ func (w *writer) putType(ct *compiledType, replace bool) error {
 				FieldError{Path: "/references/" + f + "/type", Message: fmt.Sprintf("unknown type %q", target)})
 		}
 	}
+	if err := w.m.checkHookModules(ct.def); err != nil {
+		return err
+	}
 	if exists && sameDefinition(cur, ct.def) {
 		w.typeResult = types[name]
 		return nil

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -204,10 +205,18 @@ func setSecurityHeaders(c *fiber.Ctx) {
 // that serves only s. Reading a request's line and headers is bounded by
 // HeaderTimeout (fiber's ReadTimeout), and only once they are in does the
 // body get the whole RequestTimeout, so a client that trickles its headers
-// is cut off early.
+// is cut off early. The upload of a hook module (megabytes) and the
+// writing of its answer get HookRegisterTimeout, like its handler.
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
-	srv.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
+	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if h.IsPut() && bytes.HasPrefix(h.RequestURI(), []byte(hookRoute)) {
+			// The response's write deadline (fiber's WriteTimeout) is
+			// RequestTimeout too; a registration must not lose its answer
+			// to it.
+			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout}
+		}
 		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 	}
 	if s.opts.MaxConnsPerIP > 0 {

@@ -64,7 +64,7 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 		}
 		o.Auth = a
 	}
-	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger))
+	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger), hooks.WithCacheDir(hookCacheDir))
 	if err != nil {
 		t.Fatalf("hook runtime: %v", err)
 	}

@@ -35,8 +35,10 @@ func (s *Server) getHook(c *fiber.Ctx) error {
 }
 
 // putHook registers or replaces a module. The module is compiled and
-// checked against the ABI before it is accepted; calls in flight finish on
-// the module they started with.
+// checked against the ABI before it is accepted, then stored so that it
+// survives a restart; calls in flight finish on the module they started
+// with. Compiling a large module is slow, so the route has its own time
+// limit, HookRegisterTimeout, instead of RequestTimeout (see Mount).
 func (s *Server) putHook(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
@@ -69,11 +71,18 @@ func (s *Server) putHook(c *fiber.Ctx) error {
 	return sendJSON(c, status, mod)
 }
 
+// deleteHook removes a module. A module that types bind is refused with
+// 409 naming them, unless ?force=true: their writes then fail with
+// hook_failed until a module of that name is registered again.
 func (s *Server) deleteHook(c *fiber.Ctx) error {
 	if err := requireAdmin(c); err != nil {
 		return err
 	}
-	if err := s.m.RemoveHook(c.UserContext(), param(c, "name")); err != nil {
+	force, err := queryBool(c, "force")
+	if err != nil {
+		return err
+	}
+	if err := s.m.RemoveHook(c.UserContext(), param(c, "name"), force); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

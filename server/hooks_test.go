@@ -47,6 +47,7 @@ func hostileModule(t testing.TB, name string) []byte {
 
 func (ts *testServer) putHook(name string, wasm []byte) map[string]any {
 	ts.t.Helper()
+	warmCompileCache(ts.t, wasm)
 	r := ts.do("PUT", "/api/hooks/"+name, wasm, "Content-Type", "application/wasm")
 	if r.Status != 201 && r.Status != 200 {
 		ts.t.Fatalf("PUT hook %s: %d %s", name, r.Status, r.Body)
@@ -163,7 +164,11 @@ func TestHookFailures(t *testing.T) {
 	}
 
 	t.Run("missing module", func(t *testing.T) {
+		// A type cannot bind a missing module, but its module can be
+		// removed by force afterwards.
+		ts.putHook("nowhere", exampleModule(t, "wat"))
 		ts.defineType(hookedType("orphans", "nowhere", "before_create"))
+		ts.must(204, "DELETE", "/api/hooks/nowhere?force=true", nil)
 		p := checkProblem(t, ts.do("POST", "/api/orphans", `{"title":"x"}`), 500, "hook_failed")
 		if !strings.Contains(p["detail"].(string), "nowhere") {
 			t.Fatalf("detail = %v", p["detail"])

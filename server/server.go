@@ -30,6 +30,11 @@ type Options struct {
 	BodyLimit int
 	// RequestTimeout bounds the work of one request. Zero means 30 s.
 	RequestTimeout time.Duration
+	// HookRegisterTimeout bounds the upload and registration of a hook
+	// module (PUT /api/hooks/{name}) in place of RequestTimeout: compiling
+	// a module of megabytes takes far longer than an ordinary request.
+	// Zero means DefaultHookRegisterTimeout.
+	HookRegisterTimeout time.Duration
 	// DefaultPageSize is the list page size when a request names none. Zero
 	// means core.DefaultPageSize.
 	DefaultPageSize int
@@ -78,6 +83,15 @@ type Options struct {
 // DefaultBodyLimit is the body limit when Options.BodyLimit is zero.
 const DefaultBodyLimit = 10 << 20
 
+// DefaultHookRegisterTimeout is the time limit of a hook module's
+// registration when Options.HookRegisterTimeout is zero: enough to compile
+// a module of several megabytes (a Go hook is about 3 MB) on a slow,
+// loaded machine.
+const DefaultHookRegisterTimeout = 5 * time.Minute
+
+// hookRoute is the path prefix of the hook module routes under NewApp.
+const hookRoute = "/api/hooks/"
+
 // Server is Strata's HTTP surface. It is safe for concurrent use.
 type Server struct {
 	m        *core.Manager
@@ -98,6 +112,9 @@ func New(m *core.Manager, opts Options) *Server {
 	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.HookRegisterTimeout <= 0 {
+		opts.HookRegisterTimeout = DefaultHookRegisterTimeout
 	}
 	if opts.DefaultPageSize <= 0 {
 		opts.DefaultPageSize = core.DefaultPageSize
@@ -152,7 +169,7 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Post("/batch", nested(batchEnvelopeDepth, h(s.batch)))
 	api.Get("/hooks", h(s.listHooks))
 	api.Get("/hooks/:name", h(s.getHook))
-	api.Put("/hooks/:name", h(s.putHook))
+	api.Put("/hooks/:name", s.wrapFor(s.opts.HookRegisterTimeout, s.putHook))
 	api.Delete("/hooks/:name", h(s.deleteHook))
 	api.Post("/keys", h(s.createKey))
 	api.Get("/keys", h(s.listKeys))
@@ -176,9 +193,16 @@ func (s *Server) Mount(r fiber.Router) {
 	}))
 }
 
-// wrap gives a handler a deadline, turns its errors into problems and
-// recovers its panics, so no panic reaches a client or the process.
+// wrap gives a handler a deadline of RequestTimeout, turns its errors
+// into problems and recovers its panics, so no panic reaches a client or
+// the process.
 func (s *Server) wrap(h fiber.Handler) fiber.Handler {
+	return s.wrapFor(s.opts.RequestTimeout, h)
+}
+
+// wrapFor is wrap with a deadline of timeout, for the routes whose work is
+// not an ordinary request's.
+func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -194,7 +218,7 @@ func (s *Server) wrap(h fiber.Handler) fiber.Handler {
 		if err := s.checkJSONDepth(c); err != nil {
 			return s.handleError(c, err)
 		}
-		ctx, cancel := context.WithTimeout(c.UserContext(), s.opts.RequestTimeout)
+		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
 		c.SetUserContext(ctx)
 		if err := s.admit(c); err != nil {

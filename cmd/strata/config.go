@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/server"
 )
 
 // config is the server's configuration. Sources, strongest first: flags,
@@ -31,6 +32,9 @@ type config struct {
 	BodyLimit int `json:"body_limit"`
 	// RequestTimeout bounds one request.
 	RequestTimeout duration `json:"request_timeout"`
+	// HookRegisterTimeout bounds the upload and compilation of a hook
+	// module (PUT /api/hooks/{name}) instead of RequestTimeout.
+	HookRegisterTimeout duration `json:"hook_register_timeout"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
 	// DefaultPageSize is the list page size when a request names none.
@@ -93,6 +97,8 @@ func defaultConfig() config {
 		LogLevel:        "info",
 		LogFormat:       "text",
 		hardeningConfig: defaultHardening(),
+
+		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
 	}
 }
 
@@ -152,6 +158,9 @@ var envSettings = map[string]string{
 	"STRATA_JWT_ISSUER":        "jwt-issuer",
 	"STRATA_JWT_AUDIENCE":      "jwt-audience",
 
+	// Hook modules.
+	"STRATA_HOOK_REGISTER_TIMEOUT": "hook-register-timeout",
+
 	// Hardening (hardening.go).
 	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
@@ -177,6 +186,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("storage", "", "storage URL (bolt:PATH or memory:); default bolt:<data>/strata.db")
 	fl.Int("body-limit", d.BodyLimit, "largest request body in bytes")
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
+	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name})")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
@@ -237,12 +247,15 @@ func applySetting(c *config, name, v string) error {
 		c.BodyLimit, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
-	case "request-timeout", "shutdown-timeout":
+	case "request-timeout", "shutdown-timeout", "hook-register-timeout":
 		var d time.Duration
 		d, err = time.ParseDuration(v)
-		if name == "request-timeout" {
+		switch name {
+		case "request-timeout":
 			c.RequestTimeout = duration(d)
-		} else {
+		case "hook-register-timeout":
+			c.HookRegisterTimeout = duration(d)
+		default:
 			c.ShutdownTimeout = duration(d)
 		}
 	case "log-level":

@@ -183,6 +183,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		BodyLimit:       cfg.BodyLimit,
 		RequestTimeout:  time.Duration(cfg.RequestTimeout),
 		DefaultPageSize: cfg.DefaultPageSize,
+
+		HookRegisterTimeout: time.Duration(cfg.HookRegisterTimeout),
 	}
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err

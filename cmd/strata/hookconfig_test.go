@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/server"
+)
+
+// TestHookRegisterTimeoutSetting: hook_register_timeout defaults to the
+// server's default and is read from the file, the environment and flags.
+func TestHookRegisterTimeoutSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(file, []byte("hook_register_timeout: 7m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, server.DefaultHookRegisterTimeout},
+		{"file", []string{"--config", file}, nil, 7 * time.Minute},
+		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_REGISTER_TIMEOUT": "90s"}, 90 * time.Second},
+		{"flag", []string{"--config", file, "--hook-register-timeout", "10m"}, map[string]string{"STRATA_HOOK_REGISTER_TIMEOUT": "90s"}, 10 * time.Minute},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := time.Duration(resolveFor(t, tc.args, tc.env).HookRegisterTimeout); got != tc.want {
+				t.Fatalf("hook_register_timeout = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestConfigTypesBindModules: a type declared in the config file may bind
+// a module of the hooks directory, and a type binding a module that is
+// nowhere stops the start with an error naming it.
+func TestConfigTypesBindModules(t *testing.T) {
+	dir := t.TempDir()
+	hooksDir := filepath.Join(dir, "hooks")
+	if err := os.Mkdir(hooksDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(builtHook(t, "wat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hooksDir, "titles.wasm"), wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	config := func(module string) string {
+		path := filepath.Join(dir, module+".yaml")
+		body := "types:\n  - name: notes\n    schema: {type: object}\n    hooks:\n      - {stage: before_create, module: " + module + "}\n"
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	// Refused, strata exits at once; the bound stops a server that starts.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, strataBin, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "refused"),
+		"--hooks-dir", hooksDir, "--config", config("nowhere")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `unknown hook module "nowhere"`) {
+		t.Fatalf("a config type binding an unknown module: %v\n%s", err, out)
+	}
+
+	p := startServer(t, filepath.Join(dir, "data"), "--hooks-dir", hooksDir, "--config", config("titles"))
+	if st, raw := call(t, "POST", p.url+"/api/notes", `{"title":"From Config"}`); st != 201 || !strings.Contains(string(raw), `"slug":"from-config"`) {
+		t.Fatalf("create: %d %s", st, raw)
+	}
+}
