@@ -226,26 +226,6 @@ func TestJSONPatchOperationLimit(t *testing.T) {
 	}
 }
 
-// TestPatchStopsAtDeadline: a patch whose context is done writes nothing.
-func TestPatchStopsAtDeadline(t *testing.T) {
-	m := newBoltManager(t, core.Options{})
-	mustType(t, m, `{"name":"docs","schema":{"type":"object"}}`)
-	if _, err := m.Create(context.Background(), "docs", []byte(`{"id":"d1","n":1}`), core.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	for _, kind := range []core.PatchKind{core.JSONPatch, core.MergePatch} {
-		body := `[{"op":"replace","path":"/n","value":2}]`
-		if kind == core.MergePatch {
-			body = `{"n":2}`
-		}
-		if _, err := m.Patch(ctx, "docs", "d1", kind, []byte(body), core.WriteOptions{}); !errors.Is(err, context.Canceled) {
-			t.Fatalf("patch kind %d with a done context: %v", kind, err)
-		}
-	}
-}
-
 // TestSlowWriteHoldsNoTypeLock: while a write is stuck in a slow hook, a
 // type change of its own type, a new type and writes to another type all
 // complete; the slow write then commits under the new definition of its
