@@ -147,7 +147,8 @@ func (m *Manager) typesSettled() bool {
 // awaitTypeChange returns once the type change in progress is done.
 func (m *Manager) awaitTypeChange() {
 	m.typeMu.RLock()
-	m.typeMu.RUnlock() //nolint:staticcheck // SA2001: the wait is the point
+	//lint:ignore SA2001 the wait for the writer is the point; nothing is guarded
+	m.typeMu.RUnlock()
 }
 
 // Batch applies ops in order in one transaction: all of them or, if any
@@ -491,7 +492,7 @@ func (m *Manager) applyPatch(ctx context.Context, kind PatchKind, doc, patch []b
 				return nil, errorf(ErrTooLarge, "the JSON Patch copies more than max_document_size (%d bytes)", m.maxDoc)
 			case err != nil:
 				return nil, errorf(ErrInvalid, "JSON Patch cannot be applied: %s", err.Error())
-			case len(out) > 2*m.maxDoc:
+			case len(out)/2 > m.maxDoc:
 				return nil, errorf(ErrTooLarge, "the JSON Patch grows the data to %d bytes; max_document_size is %d", len(out), m.maxDoc)
 			}
 			doc = out
