@@ -30,6 +30,11 @@ var (
 	// ErrValidation: the data violates the type's schema.
 	ErrValidation = errors.New("core: validation failed")
 
+	// ErrTooLarge: a write would store data over the Manager's
+	// MaxDocumentSize, or a patch is bigger than that limit or copies more
+	// than it. Nothing was written.
+	ErrTooLarge = errors.New("core: too large")
+
 	// ErrClosed: the Manager was closed.
 	ErrClosed = errors.New("core: manager is closed")
 )

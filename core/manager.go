@@ -29,7 +29,16 @@ type Options struct {
 	// Hooks runs the hook modules types bind. Nil means no hook runtime:
 	// writes to a type with hooks then fail with ErrHookFailed.
 	Hooks HookRunner
+	// MaxDocumentSize is the largest resource data a write may store, in
+	// bytes of its canonical JSON; larger results of a create, replace,
+	// patch, hook or batch fail with ErrTooLarge. It also bounds what one
+	// patch may copy. Zero or less means DefaultMaxDocumentSize.
+	MaxDocumentSize int
 }
+
+// DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
+// server's default body limit, so a document that can be sent can be stored.
+const DefaultMaxDocumentSize = 10 << 20
 
 // Manager serves types and resources over a storage.Store. It is safe for
 // concurrent use. The caller that opened the Store closes it, after Close.
@@ -40,9 +49,12 @@ type Manager struct {
 	newID  func() string
 	hooks  HookRunner
 	search Searcher
+	maxDoc int
 
-	// typeMu is held for reading by resource writes and for writing by type
-	// changes, so a write never straddles a schema change.
+	// typeMu is held for writing by type changes, from before their
+	// transaction until the new type set is stored. Resource writes only
+	// probe it from inside their transaction (typesSettled), so they never
+	// hold it while they work and a write never straddles a schema change.
 	typeMu sync.RWMutex
 	// hookMu serializes hook module registrations and removals, so the
 	// hook runtime and the store agree on each name. Taken before typeMu.
@@ -70,7 +82,11 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		now:    opts.Now,
 		newID:  opts.NewID,
 		hooks:  opts.Hooks,
+		maxDoc: opts.MaxDocumentSize,
 		notify: make(chan struct{}),
+	}
+	if m.maxDoc <= 0 {
+		m.maxDoc = DefaultMaxDocumentSize
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)

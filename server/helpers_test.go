@@ -68,7 +68,9 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 	if err != nil {
 		t.Fatalf("hook runtime: %v", err)
 	}
-	m, err := core.Open(ctx, store, core.Options{Hooks: hooks.CoreRunner(rt)})
+	// As strata serve does by default, the largest document is the body
+	// limit.
+	m, err := core.Open(ctx, store, core.Options{Hooks: hooks.CoreRunner(rt), MaxDocumentSize: o.BodyLimit})
 	if err != nil {
 		t.Fatalf("open manager: %v", err)
 	}

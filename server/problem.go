@@ -70,6 +70,8 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindPrecondition
 	case errors.Is(err, core.ErrValidation):
 		kind = kindValidation
+	case errors.Is(err, core.ErrTooLarge):
+		kind = kindTooLarge
 	case errors.Is(err, core.ErrHookFailed):
 		kind = kindHookFailed
 	case errors.Is(err, core.ErrUnavailable):

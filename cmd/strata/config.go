@@ -30,6 +30,9 @@ type config struct {
 	Storage string `json:"storage"`
 	// BodyLimit is the largest request body in bytes.
 	BodyLimit int `json:"body_limit"`
+	// MaxDocumentSize is the largest resource data a write may store, in
+	// bytes; 0 means BodyLimit.
+	MaxDocumentSize int `json:"max_document_size"`
 	// RequestTimeout bounds one request.
 	RequestTimeout duration `json:"request_timeout"`
 	// HookRegisterTimeout bounds the upload and compilation of a hook
@@ -102,6 +105,16 @@ func defaultConfig() config {
 	}
 }
 
+// maxDocumentSize is the document size limit the server enforces: the
+// body limit unless set, so whatever can be sent can be stored, and a
+// patch cannot grow a document past what a client could have sent.
+func (c config) maxDocumentSize() int {
+	if c.MaxDocumentSize > 0 {
+		return c.MaxDocumentSize
+	}
+	return c.BodyLimit
+}
+
 // storageURL is the storage the server opens.
 func (c config) storageURL() string {
 	if c.Storage != "" {
@@ -148,6 +161,7 @@ var envSettings = map[string]string{
 	"STRATA_DATA":              "data",
 	"STRATA_STORAGE":           "storage",
 	"STRATA_BODY_LIMIT":        "body-limit",
+	"STRATA_MAX_DOCUMENT_SIZE": "max-document-size",
 	"STRATA_REQUEST_TIMEOUT":   "request-timeout",
 	"STRATA_SHUTDOWN_TIMEOUT":  "shutdown-timeout",
 	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
@@ -185,6 +199,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("data", d.Data, "data directory")
 	fl.String("storage", "", "storage URL (bolt:PATH or memory:); default bolt:<data>/strata.db")
 	fl.Int("body-limit", d.BodyLimit, "largest request body in bytes")
+	fl.Int("max-document-size", d.MaxDocumentSize, "largest resource data a write may store, in bytes (0: the body limit)")
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
 	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name})")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
@@ -245,6 +260,8 @@ func applySetting(c *config, name, v string) error {
 		c.Storage = v
 	case "body-limit":
 		c.BodyLimit, err = strconv.Atoi(v)
+	case "max-document-size":
+		c.MaxDocumentSize, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
 	case "request-timeout", "shutdown-timeout", "hook-register-timeout":

@@ -155,7 +155,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}
 		defer func() { stopWatch(); <-watched }()
 	}
-	m, err := core.Open(ctx, store, core.Options{Logger: log, Hooks: hooks.CoreRunner(rt)})
+	m, err := core.Open(ctx, store, core.Options{Logger: log, Hooks: hooks.CoreRunner(rt), MaxDocumentSize: cfg.maxDocumentSize()})
 	if err != nil {
 		return err
 	}
