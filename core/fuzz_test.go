@@ -13,11 +13,21 @@ import (
 
 func newManager(tb testing.TB) *core.Manager {
 	tb.Helper()
+	return newManagerWith(tb)
+}
+
+// newManagerWith is newManager with options changed by opts.
+func newManagerWith(tb testing.TB, opts ...func(*core.Options)) *core.Manager {
+	tb.Helper()
 	store, err := memory.Open(context.Background(), "", storage.OpenOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := core.Open(context.Background(), store, core.Options{})
+	var o core.Options
+	for _, f := range opts {
+		f(&o)
+	}
+	m, err := core.Open(context.Background(), store, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

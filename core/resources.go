@@ -246,8 +246,8 @@ func (m *Manager) prepare(ctx context.Context, tx storage.Tx, ct *compiledType, 
 		if err != nil {
 			return nil, err
 		}
-		if obj, err = decodeObject(patched); err != nil {
-			return nil, errorf(ErrInvalid, "the patch does not produce a JSON object")
+		if obj, err = patchedObject(patched); err != nil {
+			return nil, err
 		}
 	case OpDelete, OpPurge:
 		if previous != nil {
@@ -343,7 +343,7 @@ func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
 
 // applyPatch applies a patch document to doc.
 func applyPatch(kind PatchKind, doc, patch []byte) ([]byte, error) {
-	if err := checkDepth(patch); err != nil {
+	if err := checkJSON(patch); err != nil {
 		return nil, err
 	}
 	switch kind {
