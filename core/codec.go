@@ -369,17 +369,20 @@ func decodeWith(raw []byte, strict bool) (any, error) {
 	d := decoder{strict: strict}
 	v := d.value(gjson.ParseBytes(raw))
 	if d.err != nil {
-		return nil, d.err
+		slices.Reverse(d.errPath)
+		return nil, fieldError(ErrInvalid, "a number cannot be stored exactly",
+			FieldError{Path: pointer(d.errPath), Message: d.err.Error()})
 	}
 	return v, nil
 }
 
-// decoder turns a gjson value into generic values; it keeps the path of
-// the value being decoded to name a refused number.
+// decoder turns a gjson value into generic values. A refused number stops
+// it; the path to the number is gathered, innermost first, while the
+// recursion unwinds, so that decoding costs nothing for paths.
 type decoder struct {
-	strict bool
-	path   []string
-	err    error
+	strict  bool
+	err     error
+	errPath []string
 }
 
 func (d *decoder) value(r gjson.Result) any {
@@ -389,9 +392,8 @@ func (d *decoder) value(r gjson.Result) any {
 	case gjson.Number:
 		canon, err := canonicalNumber(r.Raw)
 		if err != nil {
-			if d.strict && d.err == nil {
-				d.err = fieldError(ErrInvalid, "a number cannot be stored exactly",
-					FieldError{Path: pointer(d.path), Message: err.Error()})
+			if d.strict {
+				d.err = err
 			}
 			return json.Number(r.Raw)
 		}
@@ -404,19 +406,23 @@ func (d *decoder) value(r gjson.Result) any {
 		if r.IsArray() {
 			out := []any{}
 			r.ForEach(func(_, v gjson.Result) bool {
-				d.path = append(d.path, strconv.Itoa(len(out)))
 				out = append(out, d.value(v))
-				d.path = d.path[:len(d.path)-1]
-				return d.err == nil
+				if d.err != nil {
+					d.errPath = append(d.errPath, strconv.Itoa(len(out)-1))
+					return false
+				}
+				return true
 			})
 			return out
 		}
 		out := map[string]any{}
 		r.ForEach(func(k, v gjson.Result) bool {
-			d.path = append(d.path, k.Str)
 			out[k.Str] = d.value(v)
-			d.path = d.path[:len(d.path)-1]
-			return d.err == nil
+			if d.err != nil {
+				d.errPath = append(d.errPath, k.Str)
+				return false
+			}
+			return true
 		})
 		return out
 	}

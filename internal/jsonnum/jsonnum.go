@@ -27,10 +27,15 @@ var ErrInexact = errors.New("jsonnum: not exactly representable as an IEEE-754 d
 // out of the double range or has more precision than a double holds, and
 // with another error when lit is not a number in the grammar of [Len].
 func Canonical(lit string) (string, float64, error) {
-	if smallInt(lit) {
+	if plain(lit) {
 		f, err := strconv.ParseFloat(lit, 64)
 		return lit, f, err
 	}
+	return canonicalSlow(lit)
+}
+
+// canonicalSlow is Canonical without the shortcut for plain literals.
+func canonicalSlow(lit string) (string, float64, error) {
 	if lit == "" || Len(lit) != len(lit) {
 		return "", 0, fmt.Errorf("jsonnum: %q is not a JSON number", lit)
 	}
@@ -80,18 +85,46 @@ func Len(s string) int {
 	return i
 }
 
-// smallInt reports whether lit is an integer of at most 15 digits in
-// canonical form (no leading zero, no -0): the common case, exact and
-// canonical as it stands.
-func smallInt(lit string) bool {
-	d := lit
-	if d != "" && d[0] == '-' {
-		d = d[1:]
+// plain reports whether lit is canonical as it stands, the common case
+// decided without converting: a decimal without exponent, leading zeros,
+// trailing fraction zeros or -0, of at most 15 significant digits and at
+// least 1e-6 in magnitude. Any decimal of at most 15 significant digits is
+// the shortest spelling of its double (two such decimals differ by more
+// than a double's precision), and in that magnitude range the canonical
+// spelling is the fixed notation.
+func plain(lit string) bool {
+	s := lit
+	if s != "" && s[0] == '-' {
+		s = s[1:]
 	}
-	if d == "" || len(d) > 15 || digits(d) != len(d) {
+	n := digits(s)
+	if n == 0 || n > 15 || s[0] == '0' && n > 1 {
 		return false
 	}
-	return d[0] != '0' || lit == "0"
+	sig := n
+	if s[0] == '0' {
+		sig = 0
+	}
+	rest := s[n:]
+	if rest == "" {
+		return lit != "-0"
+	}
+	frac := rest[1:]
+	f := digits(frac)
+	if rest[0] != '.' || f == 0 || f != len(frac) || frac[f-1] == '0' {
+		return false
+	}
+	if sig == 0 {
+		z := 0
+		for frac[z] == '0' {
+			z++
+		}
+		if z > 5 { // below 1e-6
+			return false
+		}
+		f -= z
+	}
+	return sig+f <= 15
 }
 
 func digits(s string) int {

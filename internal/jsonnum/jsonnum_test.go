@@ -3,6 +3,7 @@ package jsonnum
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 )
@@ -67,7 +68,8 @@ func TestCanonical(t *testing.T) {
 // FuzzCanonical checks that a canonical spelling is a fixed point with
 // the same value, and that every finite double has one.
 func FuzzCanonical(f *testing.F) {
-	for _, s := range []string{"1", "1.0", "-0", "1e400", "9007199254740993", "0.1", "1e21", "1e-7", "123.456e-7"} {
+	for _, s := range []string{"1", "1.0", "-0", "1e400", "9007199254740993", "0.1", "1e21", "1e-7", "123.456e-7",
+		"0.000001", "0.0000001", "-0.5", "123456789012345", "1234567890123456", "0.123456789012345", "99999999999999.9", "0.0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, lit string) {
@@ -78,6 +80,10 @@ func FuzzCanonical(f *testing.F) {
 			}
 		}
 		canon, v, err := Canonical(lit)
+		slow, sv, serr := canonicalSlow(lit)
+		if canon != slow || v != sv && !(v == 0 && sv == 0) || (err == nil) != (serr == nil) {
+			t.Fatalf("Canonical(%q) = %q, %v, %v; without the shortcut %q, %v, %v", lit, canon, v, err, slow, sv, serr)
+		}
 		if err != nil {
 			return
 		}
@@ -105,6 +111,36 @@ func TestLen(t *testing.T) {
 	for _, lit := range []string{"Inf", "NaN", "0x1p3", "1_0", "+1", " 1", ""} {
 		if _, _, err := Canonical(lit); err == nil || errors.Is(err, ErrInexact) {
 			t.Errorf("Canonical(%q): %v, want a grammar error", lit, err)
+		}
+	}
+}
+
+// TestPlainShortcut: the shortcut for plain decimals agrees with the
+// exact comparison on decimals of up to 17 digits at every point position.
+func TestPlainShortcut(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		n := 1 + r.IntN(17)
+		b := make([]byte, 0, n+4)
+		if r.IntN(2) == 0 {
+			b = append(b, '-')
+		}
+		point := r.IntN(n + 1)
+		for i := range n {
+			if i == point && i > 0 {
+				b = append(b, '.')
+			}
+			b = append(b, byte('0'+r.IntN(10)))
+		}
+		lit := string(b)
+		if Len(lit) != len(lit) {
+			continue
+		}
+		c, v, err := Canonical(lit)
+		sc, sv, serr := canonicalSlow(lit)
+		if c != sc || v != sv || (err == nil) != (serr == nil) {
+			t.Fatalf("Canonical(%q) = %q, %v, %v; without the shortcut %q, %v, %v", lit, c, v, err, sc, sv, serr)
 		}
 	}
 }
