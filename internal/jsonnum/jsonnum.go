@@ -23,7 +23,7 @@ import (
 var ErrInexact = errors.New("jsonnum: not exactly representable as an IEEE-754 double")
 
 // Canonical returns the canonical spelling of the JSON number literal lit
-// and its value. It fails with an error wrapping [ErrInexact] when lit is
+// and its value (never -0). It fails with an error wrapping [ErrInexact] when lit is
 // out of the double range or has more precision than a double holds, and
 // with another error when lit is not a number in the grammar of [Len].
 func Canonical(lit string) (string, float64, error) {
@@ -50,6 +50,9 @@ func canonicalSlow(lit string) (string, float64, error) {
 	canon := string(Append(nil, f))
 	if !sameDecimal(lit, canon) {
 		return "", 0, inexact(lit)
+	}
+	if f == 0 {
+		f = 0 // -0 is 0, as its spelling is
 	}
 	return canon, f, nil
 }

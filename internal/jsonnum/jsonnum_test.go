@@ -58,6 +58,9 @@ func TestCanonical(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Fatalf("Canonical(%q) = %q, %v; want %q", tc.lit, got, err, tc.want)
 			}
+			if math.Signbit(f) && f == 0 {
+				t.Fatalf("Canonical(%q) value is -0", tc.lit)
+			}
 			if again, g, err := Canonical(got); err != nil || again != got || g != f {
 				t.Fatalf("Canonical(%q) = %q, %v, %v; canonical form does not round-trip", got, again, g, err)
 			}
