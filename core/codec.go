@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/strata-dev/strata/internal/jsonnum"
 )
 
 // The records read and written on every request (meta, revision info, the
@@ -336,10 +338,24 @@ func decodeRevisionRecord(raw []byte) (*revisionRecord, error) {
 	return &revisionRecord{Revision: info, Data: raw[i+1:]}, nil
 }
 
-// decodeJSON parses one JSON document into generic values with exact
-// numbers (json.Number), as the schema validator expects.
+// decodeJSON parses one JSON document from a client (a body, a patch, a
+// hook's output) into generic values, as the schema validator expects:
+// numbers are json.Number in canonical form (see internal/jsonnum).
+// Invalid UTF-8, lone surrogates and numbers a double cannot hold are
+// refused with ErrInvalid, so that nothing is stored other than as sent.
 func decodeJSON(raw []byte) (any, error) {
-	if err := checkDepth(raw); err != nil {
+	return decodeWith(raw, true)
+}
+
+// decodeStored parses stored data. It never refuses a number: data
+// stored before numbers were checked may hold one a double cannot, and
+// such a number is kept as written.
+func decodeStored(raw []byte) (any, error) {
+	return decodeWith(raw, false)
+}
+
+func decodeWith(raw []byte, strict bool) (any, error) {
+	if err := checkJSON(raw); err != nil {
 		return nil, err
 	}
 	if !gjson.ValidBytes(raw) {
@@ -350,15 +366,38 @@ func decodeJSON(raw []byte) (any, error) {
 		}
 		return nil, errorf(ErrInvalid, "malformed JSON")
 	}
-	return fromResult(gjson.ParseBytes(raw)), nil
+	d := decoder{strict: strict}
+	v := d.value(gjson.ParseBytes(raw))
+	if d.err != nil {
+		slices.Reverse(d.errPath)
+		return nil, fieldError(ErrInvalid, "a number cannot be stored exactly",
+			FieldError{Path: pointer(d.errPath), Message: d.err.Error()})
+	}
+	return v, nil
 }
 
-func fromResult(r gjson.Result) any {
+// decoder turns a gjson value into generic values. A refused number stops
+// it; the path to the number is gathered, innermost first, while the
+// recursion unwinds, so that decoding costs nothing for paths.
+type decoder struct {
+	strict  bool
+	err     error
+	errPath []string
+}
+
+func (d *decoder) value(r gjson.Result) any {
 	switch r.Type {
 	case gjson.String:
 		return r.Str
 	case gjson.Number:
-		return json.Number(r.Raw)
+		canon, err := canonicalNumber(r.Raw)
+		if err != nil {
+			if d.strict {
+				d.err = err
+			}
+			return json.Number(r.Raw)
+		}
+		return json.Number(canon)
 	case gjson.True:
 		return true
 	case gjson.False:
@@ -367,14 +406,22 @@ func fromResult(r gjson.Result) any {
 		if r.IsArray() {
 			out := []any{}
 			r.ForEach(func(_, v gjson.Result) bool {
-				out = append(out, fromResult(v))
+				out = append(out, d.value(v))
+				if d.err != nil {
+					d.errPath = append(d.errPath, strconv.Itoa(len(out)-1))
+					return false
+				}
 				return true
 			})
 			return out
 		}
 		out := map[string]any{}
 		r.ForEach(func(k, v gjson.Result) bool {
-			out[k.Str] = fromResult(v)
+			out[k.Str] = d.value(v)
+			if d.err != nil {
+				d.errPath = append(d.errPath, k.Str)
+				return false
+			}
 			return true
 		})
 		return out
@@ -382,8 +429,17 @@ func fromResult(r gjson.Result) any {
 	return nil
 }
 
+// canonicalNumber is the canonical spelling of a JSON number literal, or
+// an error saying why a double cannot hold it.
+func canonicalNumber(lit string) (string, error) {
+	canon, _, err := jsonnum.Canonical(lit)
+	return canon, err
+}
+
 // appendCanonical appends v in canonical form: object members sorted by
-// key, no insignificant space, numbers as written.
+// key, no insignificant space, numbers in their canonical spelling (a
+// number a double cannot hold, only found in old stored data, as
+// written).
 func appendCanonical(dst []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
@@ -393,6 +449,9 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 	case string:
 		return appendString(dst, v), nil
 	case json.Number:
+		if canon, err := canonicalNumber(string(v)); err == nil {
+			return append(dst, canon...), nil
+		}
 		return append(dst, v...), nil
 	case map[string]any:
 		dst = append(dst, '{')

@@ -9,8 +9,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -29,7 +31,8 @@ var messages = message.NewPrinter(language.English)
 // of the decoder, the validator or the canonical encoder.
 const maxJSONDepth = 64
 
-// decodeObject decodes raw as one JSON object with numbers kept exact.
+// decodeObject decodes raw, from a client or a hook, as one JSON object
+// with the checks of decodeJSON.
 func decodeObject(raw []byte) (map[string]any, error) {
 	v, err := decodeJSON(raw)
 	if err != nil {
@@ -37,39 +40,134 @@ func decodeObject(raw []byte) (map[string]any, error) {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, errorf(ErrInvalid, "data must be a JSON object")
+		return nil, errNotObject
 	}
 	return obj, nil
 }
 
-// checkDepth rejects documents nested deeper than maxJSONDepth without
-// decoding them.
-func checkDepth(raw []byte) error {
+var errNotObject = errorf(ErrInvalid, "data must be a JSON object")
+
+// decodeStoredObject decodes stored data, which is always an object.
+func decodeStoredObject(raw []byte) (map[string]any, error) {
+	v, err := decodeStored(raw)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errNotObject
+	}
+	return obj, nil
+}
+
+// patchedObject decodes the result of a patch: one that is not an object
+// says so, any other refusal (a number, text) keeps its own message.
+func patchedObject(raw []byte) (map[string]any, error) {
+	obj, err := decodeObject(raw)
+	if errors.Is(err, errNotObject) {
+		return nil, errorf(ErrInvalid, "the patch does not produce a JSON object")
+	}
+	return obj, err
+}
+
+// hookDataError is the failure of a hook at stage whose data cannot be
+// decoded (err from decodeObject): the hook failed, and why is told.
+func hookDataError(stage string, err error) error {
+	detail := "a " + stage + " hook returned data that is not a JSON object"
+	var ce *Error
+	if !errors.Is(err, errNotObject) && errors.As(err, &ce) {
+		detail = "a " + stage + " hook returned data that cannot be stored: " + ce.Detail
+		return &Error{Kind: ErrHookFailed, Detail: detail, Fields: ce.Fields}
+	}
+	return &Error{Kind: ErrHookFailed, Detail: detail}
+}
+
+// checkJSON rejects, without decoding them, documents nested deeper than
+// maxJSONDepth and strings that are not Unicode text: invalid UTF-8, and
+// \u escapes of lone surrogates. Decoders would store both as U+FFFD,
+// silently changing the data; the client must hear of it instead.
+func checkJSON(raw []byte) error {
 	depth := 0
-	inString, escaped := false, false
-	for i, c := range raw {
-		switch {
-		case inString:
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
 			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
 			case c == '"':
 				inString = false
+			case c == '\\':
+				if i+1 < len(raw) && raw[i+1] == 'u' {
+					n, err := checkEscape(raw, i)
+					if err != nil {
+						return err
+					}
+					i += n - 1
+				} else {
+					i++ // the escaped character
+				}
+			case c >= utf8.RuneSelf:
+				// DecodeRune also refuses overlong forms and encoded surrogates.
+				r, size := utf8.DecodeRune(raw[i:])
+				if r == utf8.RuneError && size == 1 {
+					return errorf(ErrInvalid, "invalid UTF-8 at byte %d: strings must be UTF-8 text", i)
+				}
+				i += size - 1
 			}
-		case c == '"':
+			continue
+		}
+		switch c {
+		case '"':
 			inString = true
-		case c == '{' || c == '[':
+		case '{', '[':
 			depth++
 			if depth > maxJSONDepth {
 				return errorf(ErrInvalid, "JSON nested deeper than %d levels at byte %d", maxJSONDepth, i)
 			}
-		case c == '}' || c == ']':
+		case '}', ']':
 			depth--
 		}
 	}
 	return nil
+}
+
+// checkEscape checks the \u escape at raw[i:] and returns its length: a
+// high surrogate must be followed by an escaped low surrogate (together
+// one character), and a low surrogate cannot stand alone. A malformed
+// escape is left to the JSON parser to report.
+func checkEscape(raw []byte, i int) (int, error) {
+	u, ok := hex4(raw, i+2)
+	switch {
+	case !ok || u < 0xd800 || u > 0xdfff:
+		return 2, nil
+	case u < 0xdc00:
+		if i+7 < len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
+			if low, ok := hex4(raw, i+8); ok && low >= 0xdc00 && low <= 0xdfff {
+				return 12, nil
+			}
+		}
+	}
+	return 0, errorf(ErrInvalid, "lone surrogate %s at byte %d: an escaped surrogate must be a high one (\\uD800-\\uDBFF) followed by a low one (\\uDC00-\\uDFFF)", raw[i:i+6], i)
+}
+
+// hex4 decodes the four hex digits at raw[i:].
+func hex4(raw []byte, i int) (rune, bool) {
+	if i+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func jsonError(err error) error {
@@ -138,17 +236,33 @@ func (ct *compiledType) validateReferenceShapes(obj map[string]any) error {
 }
 
 // schemaFieldErrors flattens a validation error to its leaves: the
-// innermost failures are the ones a person can act on.
+// innermost failures are the ones a person can act on. A missing
+// property is reported at its own path (/title), where a form shows it,
+// not at the object that lacks it. Errors are sorted by path.
 func schemaFieldErrors(ve *jsonschema.ValidationError) []FieldError {
 	var out []FieldError
+	missing := func(loc []string, names []string, msg string) {
+		for _, n := range names {
+			out = append(out, FieldError{Path: pointer(append(slices.Clip(loc), n)), Message: msg, Source: "schema"})
+		}
+	}
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			out = append(out, FieldError{
-				Path:    pointer(e.InstanceLocation),
-				Message: e.ErrorKind.LocalizedString(messages),
-				Source:  "schema",
-			})
+			switch k := e.ErrorKind.(type) {
+			case *kind.Required:
+				missing(e.InstanceLocation, k.Missing, "is required")
+			case *kind.DependentRequired:
+				missing(e.InstanceLocation, k.Missing, fmt.Sprintf("is required when %q is present", k.Prop))
+			case *kind.Dependency:
+				missing(e.InstanceLocation, k.Missing, fmt.Sprintf("is required when %q is present", k.Prop))
+			default:
+				out = append(out, FieldError{
+					Path:    pointer(e.InstanceLocation),
+					Message: e.ErrorKind.LocalizedString(messages),
+					Source:  "schema",
+				})
+			}
 			return
 		}
 		for _, c := range e.Causes {
@@ -159,6 +273,7 @@ func schemaFieldErrors(ve *jsonschema.ValidationError) []FieldError {
 	if len(out) == 0 {
 		out = append(out, FieldError{Path: "", Message: "does not match the schema", Source: "schema"})
 	}
+	slices.SortStableFunc(out, func(a, b FieldError) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 

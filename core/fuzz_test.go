@@ -1,10 +1,15 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"slices"
+	"strconv"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/plugins/memory"
@@ -13,11 +18,21 @@ import (
 
 func newManager(tb testing.TB) *core.Manager {
 	tb.Helper()
+	return newManagerWith(tb)
+}
+
+// newManagerWith is newManager with options changed by opts.
+func newManagerWith(tb testing.TB, opts ...func(*core.Options)) *core.Manager {
+	tb.Helper()
 	store, err := memory.Open(context.Background(), "", storage.OpenOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := core.Open(context.Background(), store, core.Options{})
+	var o core.Options
+	for _, f := range opts {
+		f(&o)
+	}
+	m, err := core.Open(context.Background(), store, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -99,9 +114,13 @@ func FuzzPatch(f *testing.F) {
 }
 
 // FuzzCreate feeds arbitrary bodies to Create: each is stored as a JSON
-// object that round-trips, or refused with a client error.
+// object that round-trips, or refused with a client error. The stored
+// form is canonical: writing it back is no change (same bytes, same
+// hash, no new revision), so canonical(canonical(x)) == canonical(x).
 func FuzzCreate(f *testing.F) {
-	for _, s := range []string{`{}`, `{"title":"x"}`, `{"id":"abc","title":"y"}`, `[1]`, `{"a":1e400}`, `{"a":"\u0000"}`, `{"id":5}`, `{"title":1}`, `"x"`, `{"a":[[[[[]]]]]}`, `{"a":1} x`, `{"a":-0.0}`, `{"__proto__":{}}`} {
+	for _, s := range []string{`{}`, `{"title":"x"}`, `{"id":"abc","title":"y"}`, `[1]`, `{"a":1e400}`, `{"a":"\u0000"}`, `{"id":5}`, `{"title":1}`, `"x"`, `{"a":[[[[[]]]]]}`, `{"a":1} x`, `{"a":-0.0}`, `{"__proto__":{}}`,
+		`{"a":1.0,"b":[1e0,10E-1,-0,1.5e300,1E-7,0.1]}`, `{"a":9007199254740993}`, `{"a":0.1000000000000000000001}`,
+		`{"a":"\ud800"}`, `{"a":"\ud83d\ude00\u2028"}`, "{\"a\":\"\xff\"}", `{"b":{"z":1,"a":[{"y":2.50,"x":"\u00e9"}]}}`} {
 		f.Add([]byte(s))
 	}
 	ctx := context.Background()
@@ -122,11 +141,79 @@ func FuzzCreate(f *testing.F) {
 		if err != nil {
 			t.Fatalf("created %s but cannot read it: %v", res.ID, err)
 		}
-		if string(got.Data) != string(res.Data) || !json.Valid(got.Data) {
+		if string(got.Data) != string(res.Data) || !json.Valid(got.Data) || !utf8.Valid(got.Data) {
 			t.Fatalf("stored data %s differs from created %s", got.Data, res.Data)
+		}
+		again, err := m.Replace(ctx, "docs", res.ID, got.Data, core.WriteOptions{})
+		if err != nil {
+			t.Fatalf("writing back stored data %s: %v", got.Data, err)
+		}
+		if again.Revision.Number != 1 || again.Revision.DataHash != res.Revision.DataHash || string(again.Data) != string(got.Data) {
+			t.Fatalf("stored form %s is not canonical: writing it back gave revision %d %s", got.Data, again.Revision.Number, again.Data)
+		}
+		// The same data spelled otherwise (numbers in exponent form, keys
+		// in reverse order) is the same data.
+		other := respell(t, got.Data)
+		again, err = m.Replace(ctx, "docs", res.ID, other, core.WriteOptions{})
+		if err != nil {
+			t.Fatalf("writing back %s as %s: %v", got.Data, other, err)
+		}
+		if again.Revision.Number != 1 || string(again.Data) != string(got.Data) {
+			t.Fatalf("%s respelled as %s gave revision %d %s", got.Data, other, again.Revision.Number, again.Data)
 		}
 		if err := m.Purge(ctx, "docs", res.ID, core.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// respell writes JSON data with the same values in other spellings:
+// numbers in exponent form, object members in reverse key order.
+func respell(t *testing.T, data []byte) []byte {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	var write func(b []byte, v any) []byte
+	write = func(b []byte, v any) []byte {
+		switch v := v.(type) {
+		case json.Number:
+			f, err := v.Float64()
+			if err != nil {
+				t.Fatalf("stored number %s: %v", v, err)
+			}
+			return strconv.AppendFloat(b, f, 'E', -1, 64)
+		case map[string]any:
+			keys := slices.Sorted(maps.Keys(v))
+			slices.Reverse(keys)
+			b = append(b, '{')
+			for i, k := range keys {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				kb, _ := json.Marshal(k)
+				b = append(append(b, kb...), ':')
+				b = write(b, v[k])
+			}
+			return append(b, '}')
+		case []any:
+			b = append(b, '[')
+			for i, e := range v {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = write(b, e)
+			}
+			return append(b, ']')
+		}
+		raw, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, raw...)
+	}
+	return write(nil, v)
 }

@@ -211,7 +211,7 @@ func (m *Manager) runWriteHooks(ctx context.Context, ct *compiledType, before, i
 	if changed {
 		next, err := decodeObject(data)
 		if err != nil {
-			return nil, nil, &Error{Kind: ErrHookFailed, Detail: "a " + before + " hook returned data that is not a JSON object"}
+			return nil, nil, hookDataError(before, err)
 		}
 		if v, has := next["id"]; has {
 			if v != id {

@@ -320,11 +320,11 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 	}
 	// Compare decoded documents with exact numbers: CompareJSON would go
 	// through float64 and miss a change in the 17th digit.
-	source, err := decodeObject(a)
+	source, err := decodeStoredObject(a)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, from, err)
 	}
-	target, err := decodeObject(b)
+	target, err := decodeStoredObject(b)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, to, err)
 	}

@@ -348,8 +348,8 @@ func (m *Manager) prepare(ctx context.Context, ct *compiledType, op Op, wc write
 		if err != nil {
 			return nil, err
 		}
-		if obj, err = decodeObject(patched); err != nil {
-			return nil, errorf(ErrInvalid, "the patch does not produce a JSON object")
+		if obj, err = patchedObject(patched); err != nil {
+			return nil, err
 		}
 	case OpDelete, OpPurge:
 		if previous != nil {
@@ -466,7 +466,7 @@ func (m *Manager) applyPatch(ctx context.Context, kind PatchKind, doc, patch []b
 	if len(patch) > m.maxDoc {
 		return nil, errorf(ErrTooLarge, "the patch is %d bytes; max_document_size is %d", len(patch), m.maxDoc)
 	}
-	if err := checkDepth(patch); err != nil {
+	if err := checkJSON(patch); err != nil {
 		return nil, err
 	}
 	switch kind {

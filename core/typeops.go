@@ -92,7 +92,7 @@ func (w *writer) reindexType(old, next *compiledType) error {
 		if err != nil {
 			return err
 		}
-		obj, err := decodeObject(rev.Data)
+		obj, err := decodeStoredObject(rev.Data)
 		if err != nil {
 			return fmt.Errorf("decode %s/%s revision %d: %w", name, id, rev.Number, err)
 		}

@@ -443,7 +443,7 @@ func (w *writer) setNull(ct *compiledType, id string, meta *metaRecord, field st
 	if err != nil {
 		return err
 	}
-	obj, err := decodeObject(rev.Data)
+	obj, err := decodeStoredObject(rev.Data)
 	if err != nil {
 		return fmt.Errorf("decode %s/%s revision %d: %w", ct.def.Name, id, rev.Number, err)
 	}
@@ -506,7 +506,7 @@ func (w *writer) switchTo(ct *compiledType, id string, n, ifMatch int) (*Resourc
 	if n == meta.CurrentRevision {
 		return newResource(ct.def.Name, id, meta, rev), nil
 	}
-	obj, err := decodeObject(rev.Data)
+	obj, err := decodeStoredObject(rev.Data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s/%s revision %d: %w", ct.def.Name, id, n, err)
 	}

@@ -576,13 +576,16 @@ func TestDiffExactNumbers(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t)
 	ts.defineType(`{"name":"nums","schema":{"type":"object"}}`)
-	id := ts.must(201, "POST", "/api/nums", `{"n":9007199254740993}`).JSON(t)["id"].(string)
+	// 2^53+1 is refused (a double cannot hold it); 2^53 and 2^53+2 are
+	// neighbouring doubles, and the diff tells them apart.
+	checkProblem(t, ts.do("POST", "/api/nums", `{"n":9007199254740993}`), 400, "bad_request")
+	id := ts.must(201, "POST", "/api/nums", `{"n":9007199254740994}`).JSON(t)["id"].(string)
 	ts.must(200, "PUT", "/api/nums/"+id, `{"n":9007199254740992}`)
 	got := string(ts.must(200, "GET", "/api/nums/"+id+"/diff?from=1&to=2", nil).Body)
 	if got != `[{"op":"replace","path":"/n","value":9007199254740992}]` {
 		t.Fatalf("diff = %s", got)
 	}
-	if data := string(ts.must(200, "GET", "/api/nums/"+id+"?revision=1&returns=data", nil).Body); data != `{"n":9007199254740993}` {
+	if data := string(ts.must(200, "GET", "/api/nums/"+id+"?revision=1&returns=data", nil).Body); data != `{"n":9007199254740994}` {
 		t.Fatalf("revision 1 data = %s", data)
 	}
 }

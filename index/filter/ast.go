@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/internal/jsonnum"
 )
 
 // Op is a comparison operator.
@@ -114,7 +116,7 @@ func walk(n Node, fn func(c Clause) bool) bool {
 
 // String returns the canonical form of the expression: field on the left,
 // single spaces around operators and joins, double-quoted strings, numbers
-// without exponents, times in RFC 3339 and only the parentheses the
+// in their canonical spelling (internal/jsonnum), times in RFC 3339 and only the parentheses the
 // precedence of && over || requires. Equivalent spellings of the same
 // expression have the same canonical form, and parsing it again with the
 // same schema yields the same canonical form, so it can bind cursors to a
@@ -163,7 +165,7 @@ func formatValue(v any) string {
 	case bool:
 		return strconv.FormatBool(v)
 	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
+		return string(jsonnum.Append(nil, v))
 	case time.Time:
 		return quote(v.Format(time.RFC3339Nano))
 	case string:

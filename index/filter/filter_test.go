@@ -257,7 +257,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		`title = "a"`, `views > 1 && (draft = true || tags ?= "x")`, `5 < views`,
 		`extra.a.b ~ 'q'`, `published >= "2024-01-01T00:00:00Z"`, "a // c\n", `((`, `"\`,
-		`id != null || created_at < "2024-01-01T00:00:00Z"`, `views = -1.5`,
+		`id != null || created_at < "2024-01-01T00:00:00Z"`, `views = -1.5`, `views > 1e300`, `views = 1E-7`, `views = 1e`,
 	} {
 		f.Add(s)
 	}
@@ -283,4 +283,101 @@ func FuzzParse(f *testing.F) {
 		}
 		e.Match(map[string]any{"title": "x", "views": 1.0, "tags": []any{"x", 1.0}, "extra": map[string]any{"a": "b"}}, nil)
 	})
+}
+
+// TestParseNumbers: number literals follow the data's number model:
+// JSON's grammar with exponents, doubles, refused when a double cannot
+// hold them exactly, written in the canonical spelling.
+func TestParseNumbers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		expr string
+		want string // canonical form; "" for an error at pos
+		pos  int
+	}{
+		{`views > 1e300`, `views > 1e+300`, 0},
+		{`views > -1E300`, `views > -1e+300`, 0},
+		{`views = 1E2`, `views = 100`, 0},
+		{`views = 1e+2`, `views = 100`, 0},
+		{`views = 10E-1`, `views = 1`, 0},
+		{`views = 1.0`, `views = 1`, 0},
+		{`views = -0`, `views = 0`, 0},
+		{`views > 1.5e-7`, `views > 1.5e-7`, 0},
+		{`views < 0.000001`, `views < 0.000001`, 0},
+		{`views = 1e21`, `views = 1e+21`, 0},
+		{`views = 100000000000000000000`, `views = 100000000000000000000`, 0},
+		{`views = 9007199254740992`, `views = 9007199254740992`, 0},
+		{`views = 007`, `views = 7`, 0},
+		{`tags ?= 1e0`, `tags ?= 1`, 0},
+		{`1e2 < views`, `views > 100`, 0},
+		{`(views = 1e2 || views=2e1)&&draft=true`, `(views = 100 || views = 20) && draft = true`, 0},
+		{`views=1e2&&draft=true`, `views = 100 && draft = true`, 0},
+		{`extra.n = 25e-1`, `extra.n = 2.5`, 0},
+		{`views = 9007199254740993`, ``, 8},
+		{`views = -9007199254740993`, ``, 8},
+		{`views > 1e400`, ``, 8},
+		{`views > 1e-400`, ``, 8},
+		{`views = 0.1000000000000000000001`, ``, 8},
+		{`views = 1e`, ``, 8},
+		{`views = 1e+`, ``, 8},
+		{`views = 1.`, ``, 8},
+		{`views = 1.5.3`, ``, 8},
+		{`views = 1x`, ``, 8},
+		{`views = 2 && (views = 1e999)`, ``, 22},
+	}
+	for _, tt := range tests {
+		t.Run(tt.expr, func(t *testing.T) {
+			t.Parallel()
+			e, err := Parse(tt.expr, testSchema, Limits{})
+			if tt.want == "" {
+				var fe *Error
+				if !errors.As(err, &fe) || fe.Pos != tt.pos {
+					t.Fatalf("Parse(%q) = %v, want an error at %d", tt.expr, err, tt.pos)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tt.expr, err)
+			}
+			if got := e.String(); got != tt.want {
+				t.Fatalf("String() = %q, want %q", got, tt.want)
+			}
+			e2, err := Parse(e.String(), testSchema, Limits{})
+			if err != nil || e2.String() != e.String() {
+				t.Fatalf("reparse of %q: %v, %v", e.String(), e2, err)
+			}
+		})
+	}
+}
+
+// TestMatchNumbers: equal numbers match however the document or the
+// filter writes them.
+func TestMatchNumbers(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		doc, expr string
+		want      bool
+	}{
+		{`{"views":1}`, `views = 1.0`, true},
+		{`{"views":1.0}`, `views = 1`, true},
+		{`{"views":1e0}`, `views = 10E-1`, true},
+		{`{"views":-0}`, `views = 0`, true},
+		{`{"views":0}`, `views = -0`, true},
+		{`{"views":1.5e300}`, `views > 1e300`, true},
+		{`{"views":1e300}`, `views > 1e300`, false},
+		{`{"views":9007199254740992}`, `views = 9007199254740992`, true},
+		{`{"views":9007199254740990}`, `views = 9007199254740992`, false},
+		{`{"tags":[1,2e1]}`, `tags ?= 20`, true},
+	} {
+		t.Run(tt.doc+" "+tt.expr, func(t *testing.T) {
+			t.Parallel()
+			e, err := Parse(tt.expr, testSchema, Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := e.Match(decode(t, tt.doc), nil); got != tt.want {
+				t.Fatalf("Match = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -1,13 +1,14 @@
 package filter
 
 import (
-	"math"
-	"strconv"
+	"errors"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ganigeorgiev/fexpr"
+
+	"github.com/strata-dev/strata/internal/jsonnum"
 )
 
 // Parse parses expr with the filter language of SPEC §3 "List", checks it
@@ -79,6 +80,9 @@ func (l *lexer) next() (token, error) {
 	}
 	for {
 		start := l.off
+		if n := jsonnum.Len(l.data[start:]); n > 0 {
+			return l.number(start, n)
+		}
 		t, err := l.sc.Scan()
 		tok := token{Token: t, pos: l.base + start}
 		if err != nil {
@@ -98,6 +102,27 @@ func (l *lexer) next() (token, error) {
 		}
 		return tok, nil
 	}
+}
+
+// number lexes the number literal of n bytes at start. fexpr reads
+// digits and one dot only; numbers here follow JSON, exponents included,
+// as data does. The scanner restarts after the literal.
+func (l *lexer) number(start, n int) (token, error) {
+	tok := token{Token: fexpr.Token{Type: fexpr.TokenNumber, Literal: l.data[start : start+n]}, pos: l.base + start}
+	if end := start + n; end < len(l.data) && wordByte(l.data[end]) {
+		// 1e, 1.5.3, 1x: a literal that runs on is malformed, not two tokens.
+		for end < len(l.data) && (wordByte(l.data[end]) || l.data[end] == '+' || l.data[end] == '-') {
+			end++
+		}
+		return tok, errorf(tok.pos, "invalid number %q", l.data[start:end])
+	}
+	l.off += n
+	l.sc = fexpr.NewScanner([]byte(l.data[l.off:]))
+	return tok, nil
+}
+
+func wordByte(c byte) bool {
+	return c == '.' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 func (l *lexer) peek() (token, error) {
@@ -267,8 +292,13 @@ func (p *parser) operand(t token) (operand, error) {
 	case fexpr.TokenText:
 		return operand{tok: t, value: t.Literal}, nil
 	case fexpr.TokenNumber:
-		f, err := strconv.ParseFloat(t.Literal, 64)
-		if err != nil || math.IsInf(f, 0) {
+		// The number model of data (internal/jsonnum): doubles, and a
+		// literal a double cannot hold exactly is refused, not rounded.
+		_, f, err := jsonnum.Canonical(t.Literal)
+		switch {
+		case errors.Is(err, jsonnum.ErrInexact):
+			return operand{}, errorf(t.pos, "number %s", err.Error())
+		case err != nil:
 			return operand{}, errorf(t.pos, "invalid number %q", t.Literal)
 		}
 		return operand{tok: t, value: f}, nil
