@@ -57,6 +57,7 @@ type Manager struct {
 	afterCancel   context.CancelFunc
 	afterDone     chan struct{}
 	afterFailures atomic.Uint64
+	after         afterState
 }
 
 // Open builds a Manager over store and loads the types defined in it.

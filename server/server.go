@@ -215,5 +215,22 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq()})
+	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus())})
+}
+
+// afterHooksStatus is the after_* hook runner's part of /readyz: how far
+// behind the change log it is, and since when it has been failing. A
+// stalled runner does not make the server unready, since requests are
+// still served; the error's text stays in the log, since it may name
+// internals.
+func afterHooksStatus(st core.AfterHooksStatus) fiber.Map {
+	if !st.Running {
+		return fiber.Map{"running": false}
+	}
+	m := fiber.Map{"running": true, "seq": st.Seq, "lag": st.Lag}
+	if st.Err != nil {
+		m["failing_since"] = st.FailingSince.UTC().Format(time.RFC3339)
+		m["failures"] = st.Failures
+	}
+	return m
 }
