@@ -157,6 +157,7 @@ var envSettings = map[string]string{
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
 	"STRATA_RATE_LIMIT_PRINCIPAL":       "rate-limit-principal",
 	"STRATA_RATE_LIMIT_PRINCIPAL_BURST": "rate-limit-principal-burst",
+	"STRATA_RATE_LIMIT_ADMIN":           "rate-limit-admin",
 	"STRATA_TRUSTED_PROXIES":            "trusted-proxies",
 	"STRATA_CORS_ORIGINS":               "cors-origins",
 	"STRATA_CORS_CREDENTIALS":           "cors-credentials",
