@@ -11,7 +11,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -157,6 +159,7 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Post("/keys", h(s.createKey))
 	api.Get("/keys", h(s.listKeys))
 	api.Delete("/keys/:id", h(s.revokeKey))
+	s.mountNotBuilt(api)
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))
@@ -174,6 +177,36 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Use(h(func(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, "no route "+c.Method()+" "+c.Path())
 	}))
+}
+
+// notBuilt are the paths under /api that SPEC reserves for surfaces not
+// built yet, with what each is.
+var notBuilt = []struct{ path, what string }{
+	{"/events", "the change feed as Server-Sent Events"},
+	{"/blobs", "blob storage"},
+	{"/export", "export"},
+	{"/import", "import"},
+	{"/webhooks", "webhooks"},
+	{"/backup", "online backup"},
+	{"/:type/export", "export"},
+	{"/:type/import", "import"},
+	{"/hooks/:name/replay", "hook replay"},
+}
+
+// mountNotBuilt answers the reserved paths 501 Not Implemented before the
+// /:type routes can take them for a type name: "unknown type "events""
+// would say the client erred, when the server lacks the feature.
+func (s *Server) mountNotBuilt(api fiber.Router) {
+	for _, nb := range notBuilt {
+		h := s.wrap(func(c *fiber.Ctx) error {
+			return fiber.NewError(fiber.StatusNotImplemented, fmt.Sprintf(
+				"%s %s: %s is not built yet in this version of Strata (see the README's \"Not built yet\")", c.Method(), c.Path(), nb.what))
+		})
+		api.All(nb.path, h)
+		if !strings.Contains(nb.path, ":") {
+			api.All(nb.path+"/*", h)
+		}
+	}
 }
 
 // wrap gives a handler a deadline, turns its errors into problems and
