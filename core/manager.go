@@ -72,6 +72,7 @@ type Manager struct {
 	afterCancel   context.CancelFunc
 	afterDone     chan struct{}
 	afterFailures atomic.Uint64
+	after         afterState
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -214,6 +215,9 @@ func (m *Manager) Type(name string) (Type, error) {
 // CreateType defines a new type. It fails with ErrConflict if the name is
 // taken and ErrInvalid if the definition is bad.
 func (m *Manager) CreateType(ctx context.Context, def Type, by Principal) (Type, error) {
+	if err := checkNewTypeName(def.Name); err != nil {
+		return Type{}, err
+	}
 	return m.putType(ctx, def, by, false)
 }
 

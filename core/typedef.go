@@ -83,7 +83,27 @@ var (
 	permActions      = []string{"read", "create", "update", "delete", "admin"}
 	// reservedTypeNames are paths under /api that are not types.
 	reservedTypeNames = []string{"batch", "blobs", "changes", "events", "graphql", "hooks", "keys", "types"}
+	// laterReservedTypeNames are paths under /api reserved since types
+	// were first stored: a new type may not take them, but a type stored
+	// under one by an older version still loads (its routes are shadowed).
+	laterReservedTypeNames = []string{"backup", "export", "import", "webhooks"}
 )
+
+// checkNewTypeName refuses a name that a type being created may not take,
+// beyond what compileType checks.
+func checkNewTypeName(name string) error {
+	if !slices.Contains(laterReservedTypeNames, name) {
+		return nil
+	}
+	return reservedNameError(name)
+}
+
+// reservedNameError is the error of a type named after a reserved path.
+func reservedNameError(name string) error {
+	all := slices.Sorted(slices.Values(append(slices.Clone(reservedTypeNames), laterReservedTypeNames...)))
+	return fieldError(ErrInvalid, "invalid type definition",
+		FieldError{Path: "/name", Message: fmt.Sprintf("%q is reserved; reserved names: %s", name, strings.Join(all, ", "))})
+}
 
 // compiledType is a Type ready for use: its schema compiled.
 type compiledType struct {
@@ -108,8 +128,7 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 			FieldError{Path: "/name", Message: "must match [a-z][a-z0-9_]{0,62}"})
 	}
 	if slices.Contains(reservedTypeNames, def.Name) {
-		return nil, fieldError(ErrInvalid, "invalid type definition",
-			FieldError{Path: "/name", Message: fmt.Sprintf("%q is reserved; reserved names: %s", def.Name, strings.Join(reservedTypeNames, ", "))})
+		return nil, reservedNameError(def.Name)
 	}
 	var fields []FieldError
 	bad := func(path, format string, args ...any) {

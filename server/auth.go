@@ -73,7 +73,7 @@ func (s *Server) admit(c *fiber.Ctx) error {
 		}
 		return err
 	}
-	return s.limitPrincipal(c, principal(c).ID)
+	return s.limitAuthenticated(c, principal(c))
 }
 
 // principal is who makes the request; the zero Principal is anonymous.

@@ -210,7 +210,9 @@ func setSecurityHeaders(c *fiber.Ctx) {
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
+	fg := guardFraming(srv)
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		fg.check(h)
 		if h.IsPut() && bytes.HasPrefix(h.RequestURI(), []byte(hookRoute)) {
 			// The response's write deadline (fiber's WriteTimeout) is
 			// RequestTimeout too; a registration must not lose its answer
@@ -222,6 +224,83 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	if s.opts.MaxConnsPerIP > 0 {
 		capConnections(srv, s.opts.MaxConnsPerIP)
 	}
+}
+
+// framingGuard refuses requests whose body length is ambiguous: two
+// Content-Length values that differ, one that is not a number, or a
+// Content-Length beside a Transfer-Encoding (RFC 9112 §6.3). A proxy in
+// front may frame such a request otherwise than fasthttp does, which
+// takes the last Content-Length and would wait for body bytes that never
+// come: the client got no answer until the read timeout, and whatever
+// bytes followed were parsed as a next request (request smuggling).
+type framingGuard struct{}
+
+// framingRefused is the header by which check marks a refused request for
+// the handler. Its name has spaces, which fasthttp refuses in a header
+// that comes from the wire, so no client can set it.
+const framingRefused = "Strata framing refused"
+
+// guardFraming installs a framingGuard in front of srv's handler: a
+// refused request is answered 400 at once and its connection closed,
+// since nothing after its headers can be trusted to start a request.
+func guardFraming(srv *fasthttp.Server) framingGuard {
+	next := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		detail := ctx.Request.Header.Peek(framingRefused)
+		if detail == nil {
+			next(ctx)
+			return
+		}
+		p, _ := toProblem(badRequest("%s", detail))
+		body, _ := marshalJSON(p) // a Problem always encodes
+		ctx.Response.Header.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		ctx.SetConnectionClose()
+		ctx.SetStatusCode(fiber.StatusBadRequest)
+		ctx.SetContentType("application/problem+json")
+		ctx.SetBody(body)
+	}
+	return framingGuard{}
+}
+
+// check is called once a request's headers are in and before its body is
+// read. A request with ambiguous framing gets no body read at all (its
+// length is set to zero) and is marked for the handler to refuse.
+func (framingGuard) check(h *fasthttp.RequestHeader) {
+	detail := ambiguousFraming(h.RawHeaders())
+	if detail == "" {
+		return
+	}
+	h.SetContentLength(0)
+	h.SetConnectionClose()
+	h.Set(framingRefused, detail)
+}
+
+// ambiguousFraming returns why the raw header lines raw frame a body
+// ambiguously, or "". Repeated Content-Length values that agree are
+// allowed, as RFC 9110 §8.6 allows; fasthttp itself refuses one that is
+// not a number.
+func ambiguousFraming(raw []byte) string {
+	length, te := "", false
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		name, value, ok := strings.Cut(strings.TrimSuffix(line, "\r"), ":")
+		if !ok {
+			continue
+		}
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		switch {
+		case strings.EqualFold(name, fiber.HeaderTransferEncoding):
+			te = true
+		case strings.EqualFold(name, fiber.HeaderContentLength):
+			if length != "" && value != length {
+				return fmt.Sprintf("the request has two different Content-Length values, %s and %s", length, value)
+			}
+			length = value
+		}
+	}
+	if te && length != "" {
+		return "the request has both Content-Length and Transfer-Encoding; send one"
+	}
+	return ""
 }
 
 // connCap counts the open connections of each client address.

@@ -102,7 +102,9 @@ func TestRateLimitPerPrincipal(t *testing.T) {
 	t.Parallel()
 	clock := server.NewFakeClock()
 	ts := newTestServer(t, func(o *serverOptions) {
-		o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: 1, PrincipalBurst: 3, Now: clock.Now}
+		// Administrators are exempt unless Admins is set; the admin
+		// key is the principal at hand here.
+		o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: 1, PrincipalBurst: 3, Admins: true, Now: clock.Now}
 	})
 	key := ts.must(201, "POST", "/api/keys", map[string]any{"name": "other", "roles": []string{"reader"}}).JSON(t)
 	other, _ := key["token"].(string)
@@ -139,6 +141,48 @@ func TestRateLimitPerPrincipal(t *testing.T) {
 				t.Fatalf("%s: detail %q, Retry-After %q", st.name, d, r.Header.Get("Retry-After"))
 			}
 		}
+	}
+}
+
+// TestRateLimitAdmins checks that administrators are exempt from the
+// per-principal limit by default, as PocketBase exempts superusers, while
+// other principals are not, and that RateLimit.Admins subjects them to it.
+func TestRateLimitAdmins(t *testing.T) {
+	t.Parallel()
+	const burst = 4
+	cases := []struct {
+		name   string
+		admins bool
+		over   int // status of admin requests past the burst
+	}{
+		{"exempt by default", false, 200},
+		{"limited when set", true, 429},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clock := server.NewFakeClock()
+			ts := newTestServer(t, func(o *serverOptions) {
+				o.RateLimit = server.RateLimit{IPRate: -1, PrincipalRate: 1, PrincipalBurst: burst, Admins: tc.admins, Now: clock.Now}
+			})
+			clock.Advance(time.Hour) // the key creation below is forgotten
+			key := ts.must(201, "POST", "/api/keys", map[string]any{"name": "reader", "roles": []string{"reader"}}).JSON(t)
+			clock.Advance(time.Hour)
+			for i := range 2 * burst {
+				want := 200
+				if i >= burst {
+					want = tc.over
+				}
+				if r := ts.do("GET", "/api/types", nil); r.Status != want {
+					t.Fatalf("admin request %d: status %d, want %d\n%s", i+1, r.Status, want, r.Body)
+				}
+			}
+			asReader := []string{"Authorization", "Bearer " + key["token"].(string)}
+			for range burst {
+				ts.must(200, "GET", "/api/types", nil, asReader...)
+			}
+			checkProblem(t, ts.do("GET", "/api/types", nil, asReader...), 429, "rate_limited")
+		})
 	}
 }
 

@@ -46,6 +46,11 @@ var (
 	kindInternal     = problemKind{fiber.StatusInternalServerError, "internal", "Internal error"}
 	kindHookFailed   = problemKind{fiber.StatusInternalServerError, "hook_failed", "Hook failed"}
 	kindUnavailable  = problemKind{fiber.StatusServiceUnavailable, "internal", "Service unavailable"}
+	// kindTimeout is a request that ran past RequestTimeout: the server
+	// gave up, which a client may retry, unlike an internal error.
+	kindTimeout = problemKind{fiber.StatusServiceUnavailable, "timeout", "Request timed out"}
+	// kindNotBuilt is a path SPEC reserves for a surface not built yet.
+	kindNotBuilt = problemKind{fiber.StatusNotImplemented, "not_implemented", "Not implemented"}
 )
 
 // toProblem maps an error to the problem a client sees. It is the one
@@ -79,8 +84,8 @@ func toProblem(err error) (Problem, bool) {
 	case errors.Is(err, core.ErrClosed):
 		kind = kindUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
-		kind = kindUnavailable
-		p.Detail = "the request timed out"
+		kind = kindTimeout
+		p.Detail = "the request took longer than the server's request_timeout" // handleError adds the value
 	case errors.As(err, &fe):
 		kind = fiberKind(fe.Code)
 		p.Detail = fe.Message
@@ -129,6 +134,8 @@ func fiberKind(code int) problemKind {
 		return kindRateLimited
 	case fiber.StatusServiceUnavailable:
 		return kindUnavailable
+	case fiber.StatusNotImplemented:
+		return kindNotBuilt
 	}
 	return kindInternal
 }
@@ -137,6 +144,9 @@ func fiberKind(code int) problemKind {
 // is called by every wrapped route.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	p, internal := toProblem(err)
+	if p.Type == "urn:strata:problem:"+kindTimeout.code {
+		p.Detail = fmt.Sprintf("the request took longer than request_timeout (%s)", s.opts.RequestTimeout)
+	}
 	if p.Status == fiber.StatusInternalServerError && !internal {
 		s.log.WarnContext(c.UserContext(), "hook failed",
 			slog.String("method", c.Method()), slog.String("path", c.Path()),

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"golang.org/x/time/rate"
+
+	"github.com/strata-dev/strata/core"
 )
 
 // RateLimit configures the token buckets that bound how fast one client
@@ -40,6 +42,11 @@ type RateLimit struct {
 	// PrincipalBurst is the principal's burst. Zero means twice the rate;
 	// negative turns the per-principal limit off.
 	PrincipalBurst int
+	// Admins applies the per-principal limit to administrators too. By
+	// default they are exempt, as PocketBase exempts its superusers: the
+	// administrator is the operator, whose verification passes, imports
+	// and repairs must not be throttled by a limit meant for clients.
+	Admins bool
 	// MaxKeys bounds the buckets each limit keeps, so a flood of distinct
 	// addresses cannot grow memory without bound: past it the least
 	// recently seen bucket is dropped. Zero means DefaultRateLimitKeys.
@@ -205,6 +212,15 @@ func (s *Server) limitPrincipal(c *fiber.Ctx, principalID string) error {
 		return nil
 	}
 	return s.principalLimits.take(c, principalID)
+}
+
+// limitAuthenticated applies the per-principal limit to p, unless p is an
+// administrator and RateLimit.Admins is off.
+func (s *Server) limitAuthenticated(c *fiber.Ctx, p core.Principal) error {
+	if p.IsAdmin() && !s.opts.RateLimit.Admins {
+		return nil
+	}
+	return s.limitPrincipal(c, p.ID)
 }
 
 // addrKey is the bucket key of an address. IPv6 addresses share the

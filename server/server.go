@@ -11,7 +11,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -174,6 +176,7 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Post("/keys", h(s.createKey))
 	api.Get("/keys", h(s.listKeys))
 	api.Delete("/keys/:id", h(s.revokeKey))
+	s.mountNotBuilt(api)
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))
@@ -191,6 +194,36 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Use(h(func(c *fiber.Ctx) error {
 		return fiber.NewError(fiber.StatusNotFound, "no route "+c.Method()+" "+c.Path())
 	}))
+}
+
+// notBuilt are the paths under /api that SPEC reserves for surfaces not
+// built yet, with what each is.
+var notBuilt = []struct{ path, what string }{
+	{"/events", "the change feed as Server-Sent Events"},
+	{"/blobs", "blob storage"},
+	{"/export", "export"},
+	{"/import", "import"},
+	{"/webhooks", "webhooks"},
+	{"/backup", "online backup"},
+	{"/:type/export", "export"},
+	{"/:type/import", "import"},
+	{"/hooks/:name/replay", "hook replay"},
+}
+
+// mountNotBuilt answers the reserved paths 501 Not Implemented before the
+// /:type routes can take them for a type name: "unknown type "events""
+// would say the client erred, when the server lacks the feature.
+func (s *Server) mountNotBuilt(api fiber.Router) {
+	for _, nb := range notBuilt {
+		h := s.wrap(func(c *fiber.Ctx) error {
+			return fiber.NewError(fiber.StatusNotImplemented, fmt.Sprintf(
+				"%s %s: %s is not built yet in this version of Strata (see the README's \"Not built yet\")", c.Method(), c.Path(), nb.what))
+		})
+		api.All(nb.path, h)
+		if !strings.Contains(nb.path, ":") {
+			api.All(nb.path+"/*", h)
+		}
+	}
 }
 
 // wrap gives a handler a deadline of RequestTimeout, turns its errors
@@ -239,5 +272,22 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq()})
+	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus())})
+}
+
+// afterHooksStatus is the after_* hook runner's part of /readyz: how far
+// behind the change log it is, and since when it has been failing. A
+// stalled runner does not make the server unready, since requests are
+// still served; the error's text stays in the log, since it may name
+// internals.
+func afterHooksStatus(st core.AfterHooksStatus) fiber.Map {
+	if !st.Running {
+		return fiber.Map{"running": false}
+	}
+	m := fiber.Map{"running": true, "seq": st.Seq, "lag": st.Lag}
+	if st.Err != nil {
+		m["failing_since"] = st.FailingSince.UTC().Format(time.RFC3339)
+		m["failures"] = st.Failures
+	}
+	return m
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +144,12 @@ func loadConfigFile(c *config, path string, required bool) error {
 	if generic == nil {
 		return nil
 	}
+	// The JSON decoder would refuse an unknown key too, but as
+	// `json: unknown field "adr"`, naming neither the file nor the line
+	// nor what is allowed.
+	if err := checkConfigKeys(raw); err != nil {
+		return fmt.Errorf("config %s:%w", path, err)
+	}
 	js, err := json.Marshal(generic)
 	if err != nil {
 		return fmt.Errorf("parse config %s: %w", path, err)
@@ -152,6 +160,101 @@ func loadConfigFile(c *config, path string, required bool) error {
 		return fmt.Errorf("parse config %s: %w", path, err)
 	}
 	return nil
+}
+
+// checkConfigKeys reports the first key of the YAML document raw that is
+// not a setting, at the top level or under auth, with its line, a likely
+// meant key and the known ones. (The keys of a declared type are checked
+// when the type is decoded.)
+func checkConfigKeys(raw []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil || len(doc.Content) == 0 {
+		return nil // Unmarshal into a value reports it
+	}
+	check := func(n *yaml.Node, prefix string, known []string) error {
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if slices.Contains(known, k.Value) {
+				continue
+			}
+			hint := ""
+			if near := nearest(k.Value, known); near != "" {
+				hint = fmt.Sprintf(" (did you mean %s%s?)", prefix, near)
+			}
+			where := ""
+			if prefix != "" {
+				where = " under " + strings.TrimSuffix(prefix, ".")
+			}
+			return fmt.Errorf("%d: unknown key %s%s%s; known keys%s: %s",
+				k.Line, prefix, k.Value, hint, where, strings.Join(known, ", "))
+		}
+		return nil
+	}
+	top := doc.Content[0]
+	if err := check(top, "", jsonKeys(reflect.TypeFor[config]())); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value == "auth" {
+			if err := check(top.Content[i+1], "auth.", jsonKeys(reflect.TypeFor[authConfig]())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// jsonKeys lists the JSON keys of struct type t, those of embedded
+// structs included, sorted.
+func jsonKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			keys = append(keys, jsonKeys(f.Type)...)
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// nearest returns the key of known closest to k by edit distance, if it is
+// close enough to be a typo (at most 2 edits, fewer than k's length).
+func nearest(k string, known []string) string {
+	best, bestD := "", 3
+	for _, c := range known {
+		if d := editDistance(k, c); d < bestD && d < len(k) {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // envSettings maps STRATA_* variables to flag names: each is applied as if
@@ -180,6 +283,7 @@ var envSettings = map[string]string{
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
 	"STRATA_RATE_LIMIT_PRINCIPAL":       "rate-limit-principal",
 	"STRATA_RATE_LIMIT_PRINCIPAL_BURST": "rate-limit-principal-burst",
+	"STRATA_RATE_LIMIT_ADMIN":           "rate-limit-admin",
 	"STRATA_TRUSTED_PROXIES":            "trusted-proxies",
 	"STRATA_CORS_ORIGINS":               "cors-origins",
 	"STRATA_CORS_CREDENTIALS":           "cors-credentials",

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,6 +87,37 @@ func TestConfigPrecedence(t *testing.T) {
 			tc.check(t, c)
 		})
 	}
+
+	t.Run("unknown keys are named", func(t *testing.T) {
+		cases := []struct {
+			name, yaml string
+			want       []string
+		}{
+			{"top level", "addr: 127.0.0.1:9\nadr: typo\n", []string{":2: unknown key adr (did you mean addr?)", "known keys: addr, auth, body_limit,", "rate_limit_admin"}},
+			{"no near key", "colour: blue\n", []string{":1: unknown key colour; known keys: addr,"}},
+			{"under auth", "auth:\n  admin_kye: x\n", []string{":2: unknown key auth.admin_kye (did you mean auth.admin_key?); known keys under auth: admin_key, jwks_file,"}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				file := filepath.Join(t.TempDir(), "strata.yaml")
+				if err := os.WriteFile(file, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+				addServeFlags(fl)
+				_ = fl.Parse([]string{"--config", file})
+				_, err := resolveConfig(fl, func(string) string { return "" })
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, want := range append(tc.want, "config "+file) {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("error %q lacks %q", err, want)
+					}
+				}
+			})
+		}
+	})
 
 	t.Run("errors", func(t *testing.T) {
 		bad := filepath.Join(dir, "bad.yaml")

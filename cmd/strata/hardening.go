@@ -25,6 +25,9 @@ type hardeningConfig struct {
 	// authenticated principal.
 	RateLimitPrincipal      float64 `json:"rate_limit_principal"`
 	RateLimitPrincipalBurst int     `json:"rate_limit_principal_burst"`
+	// RateLimitAdmin applies the per-principal limit to administrators,
+	// who are exempt by default.
+	RateLimitAdmin bool `json:"rate_limit_admin"`
 	// TrustedProxies are reverse proxies (addresses or networks) whose
 	// X-Forwarded-For names the client address.
 	TrustedProxies []string `json:"trusted_proxies"`
@@ -67,6 +70,7 @@ func addHardeningFlags(fl *pflag.FlagSet) {
 	fl.Int("rate-limit-ip-burst", d.RateLimitIPBurst, "requests one client address may send at once (0: twice the rate)")
 	fl.Float64("rate-limit-principal", d.RateLimitPrincipal, "requests per second of one authenticated principal (negative: no limit)")
 	fl.Int("rate-limit-principal-burst", d.RateLimitPrincipalBurst, "requests one principal may send at once (0: twice the rate)")
+	fl.Bool("rate-limit-admin", d.RateLimitAdmin, "apply the per-principal limit to administrators too (exempt by default)")
 	fl.String("trusted-proxies", "", "comma-separated addresses or networks of reverse proxies whose X-Forwarded-For names the client")
 	fl.String("cors-origins", "", `comma-separated origins that may call the API from browsers ("*": any); empty: CORS off`)
 	fl.Bool("cors-credentials", d.CORSCredentials, "let CORS origins send cookies and HTTP authentication")
@@ -92,6 +96,8 @@ func applyHardening(h *hardeningConfig, name, v string) error {
 		h.RateLimitPrincipal, err = strconv.ParseFloat(v, 64)
 	case "rate-limit-principal-burst":
 		h.RateLimitPrincipalBurst, err = strconv.Atoi(v)
+	case "rate-limit-admin":
+		h.RateLimitAdmin, err = strconv.ParseBool(v)
 	case "trusted-proxies":
 		h.TrustedProxies = splitList(v)
 	case "cors-origins":
@@ -136,6 +142,7 @@ func (h hardeningConfig) apply(o *server.Options) error {
 		IPBurst:        h.RateLimitIPBurst,
 		PrincipalRate:  h.RateLimitPrincipal,
 		PrincipalBurst: h.RateLimitPrincipalBurst,
+		Admins:         h.RateLimitAdmin,
 	}
 	o.TrustedProxies = h.TrustedProxies
 	o.CORS = server.CORS{Origins: h.CORSOrigins, Credentials: h.CORSCredentials, MaxAge: time.Duration(h.CORSMaxAge)}

@@ -193,12 +193,53 @@ func hookNewCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("write %s: %w", name, err)
 			}
-			if err := os.WriteFile(filepath.Join(name, "BUILDING.md"), wasmhooks.Guide(), 0o644); err != nil {
+			module := filepath.Base(name) + ".wasm"
+			if err := os.WriteFile(filepath.Join(name, "BUILDING.md"), buildingGuide(lang, module), 0o644); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(name, "event.json"), wasmhooks.Event(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s/ from the %s example; BUILDING.md says how to build it,\n"+
-				"then try it with: strata hook test %s.wasm --stage validate --input event.json\n", name, lang, name)
+				"then try it with: strata hook test %s --input event.json\n", name, lang, module)
 			return nil
 		},
 	}
+}
+
+// buildCommands are the shell commands that build a new hook of each
+// language into module, run in its folder: the examples' Makefile rules,
+// with the new file names.
+var buildCommands = map[string]string{
+	"go": "go mod init hook && go get github.com/strata-dev/strata/sdk/hookguest\n" +
+		"GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -o {module} .",
+	"c": "clang-14 --target=wasm32-wasi -O2 -Wall -mexec-model=reactor -Wl,--strip-debug -o {module} hook.c",
+	"rust": "rustc --edition 2021 --crate-type=cdylib --target wasm32-unknown-unknown -O \\\n" +
+		"  -C lto -C codegen-units=1 -C panic=abort -C strip=debuginfo -o {module} hook.rs",
+	"assemblyscript": "npm ci --no-audit --no-fund\n" +
+		"node_modules/.bin/asc hook.ts --config asconfig.json --target release -o {module}",
+	"wat": "wat2wasm -o {module} hook.wat",
+}
+
+// buildNotes are what a language's build needs installed.
+var buildNotes = map[string]string{
+	"go":             "Go 1.24 or later. Inside a checkout of Strata, `go mod edit -replace github.com/strata-dev/strata=<checkout>` first.",
+	"c":              "Debian: clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 (another clang works: any with a wasm32-wasi sysroot, given by --sysroot).",
+	"rust":           "Debian: rustc libstd-rust-dev-wasm32 (or rustup target add wasm32-unknown-unknown).",
+	"assemblyscript": "Node.js and npm; asc comes from the pinned package in package.json.",
+	"wat":            "Debian: wabt.",
+}
+
+// buildingGuide is the BUILDING.md of a new hook: the command that builds
+// this hook, then the examples' guide for the details.
+func buildingGuide(lang, module string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Building %s\n\nIn this folder:\n\n```sh\n%s\n```\n\n%s\n\n", module,
+		strings.ReplaceAll(buildCommands[lang], "{module}", module), buildNotes[lang])
+	fmt.Fprintf(&b, "Then run it once on the example input, in the same sandbox as the server:\n\n"+
+		"```sh\nstrata hook test %s --input event.json\n```\n\n"+
+		"`event.json` holds the input envelope's fields (stage, type, id, data, previous,\n"+
+		"principal, config); docs/hooks.md describes them.\n\n---\n\n", module)
+	b.Write(wasmhooks.Guide())
+	return b.Bytes()
 }

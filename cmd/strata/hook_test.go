@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -53,24 +54,84 @@ func TestHookTestCommand(t *testing.T) {
 	}
 }
 
-// TestHookNewCommand scaffolds a hook from each example.
+// TestHookNewCommand scaffolds a hook from each example: the folder has
+// the source, an example event and a BUILDING.md that gives the command
+// building this hook. For the languages whose toolchain is quick (C, WAT)
+// the command is run as written and the module tried on the event.
 func TestHookNewCommand(t *testing.T) {
-	for lang, file := range map[string]string{"go": "main.go", "c": "hook.c", "rust": "hook.rs", "assemblyscript": "hook.ts", "wat": "hook.wat"} {
-		t.Run(lang, func(t *testing.T) {
-			cmd := exec.Command(strataBin, "hook", "new", lang, "myhook")
+	cases := []struct {
+		lang, file string
+		build      bool // run BUILDING.md's command
+	}{
+		{"go", "main.go", false},
+		{"c", "hook.c", true},
+		{"rust", "hook.rs", false},
+		{"assemblyscript", "hook.ts", false},
+		{"wat", "hook.wat", true},
+	}
+	block := regexp.MustCompile("(?s)```sh\n(.*?)\n```")
+	for _, tc := range cases {
+		t.Run(tc.lang, func(t *testing.T) {
+			cmd := exec.Command(strataBin, "hook", "new", tc.lang, "myhook")
 			cmd.Dir = t.TempDir()
 			if out, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			for _, f := range []string{file, "BUILDING.md"} {
-				if _, err := os.Stat(filepath.Join(cmd.Dir, "myhook", f)); err != nil {
+			dir := filepath.Join(cmd.Dir, "myhook")
+			for _, f := range []string{tc.file, "BUILDING.md", "event.json"} {
+				if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 					t.Fatalf("scaffold lacks %s: %v", f, err)
 				}
+			}
+			guide, _ := os.ReadFile(filepath.Join(dir, "BUILDING.md"))
+			m := block.FindSubmatch(guide)
+			if m == nil || !strings.Contains(string(m[1]), "-o myhook.wasm") {
+				t.Fatalf("BUILDING.md gives no command building myhook.wasm:\n%.600s", guide)
+			}
+			if tc.lang != "go" && !strings.Contains(string(m[1]), tc.file) {
+				t.Fatalf("the build command does not name %s:\n%s", tc.file, m[1])
+			}
+			if !tc.build {
+				return
+			}
+			sh := exec.Command("sh", "-e", "-c", string(m[1]))
+			sh.Dir = dir
+			if out, err := sh.CombinedOutput(); err != nil {
+				t.Fatalf("BUILDING.md's command failed: %v\n%s\n%s", err, m[1], out)
+			}
+			run := exec.Command(strataBin, "hook", "test", "myhook.wasm", "--input", "event.json")
+			run.Dir = dir
+			out, err := run.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), `"slug": "hello-world"`) {
+				t.Fatalf("strata hook test of the new hook: %v\n%s", err, out)
 			}
 		})
 	}
 	if out, err := exec.Command(strataBin, "hook", "new", "cobol", "x").CombinedOutput(); err == nil {
 		t.Fatalf("unknown language accepted:\n%s", out)
+	}
+}
+
+// TestHookTestExampleEvent runs strata hook test with the repository's
+// example event on the built example module of each language, as
+// docs/hooks.md tells a new user to.
+func TestHookTestExampleEvent(t *testing.T) {
+	event, err := filepath.Abs(filepath.Join("..", "..", "examples", "wasm-hooks", "event.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"c", "go", "rust", "assemblyscript", "wat"} {
+		t.Run(lang, func(t *testing.T) {
+			out, err := exec.Command(strataBin, "hook", "test", builtHook(t, lang), "--input", event).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			for _, w := range []string{`"allow": true`, `"slug": "hello-world"`, `"body": "The first post."`, "log[info]: checked title"} {
+				if !strings.Contains(string(out), w) {
+					t.Fatalf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
 	}
 }
 

@@ -229,7 +229,13 @@ func typesCommand() *cobra.Command {
 			var types []core.Type
 			var err error
 			if url != "" {
-				types, err = remoteTypes(cmd.Context(), url, os.Getenv("STRATA_TOKEN"))
+				token := os.Getenv("STRATA_TOKEN")
+				if token == "" {
+					// An anonymous list is not an error, but it is rarely
+					// what was meant: say why types may be missing.
+					fmt.Fprintln(cmd.ErrOrStderr(), "strata: STRATA_TOKEN is not set: listing only the types anonymous clients may read (set it to an API key or the admin key to see all)")
+				}
+				types, err = remoteTypes(cmd.Context(), url, token)
 			} else {
 				types, err = localTypes(cmd)
 			}
@@ -345,10 +351,19 @@ func reindexCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			names := args
+			if len(args) == 0 {
+				names = ix.Types() // the types recorded as indexed
+			}
 			if err := ix.Close(); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "reindexed %s in %s\n", strings.Join(append([]string{}, args...), ", "), time.Since(start).Round(time.Millisecond))
+			took := time.Since(start).Round(time.Millisecond)
+			if len(names) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "reindexed nothing: no type is indexed (%s)\n", took)
+				return nil
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reindexed %s in %s\n", strings.Join(names, ", "), took)
 			return nil
 		},
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 )
 
-//go:embed go/main.go c/hook.c rust/hook.rs wat/hook.wat assemblyscript/hook.ts assemblyscript/package.json assemblyscript/package-lock.json assemblyscript/asconfig.json README.md
+//go:embed go/main.go c/hook.c rust/hook.rs wat/hook.wat assemblyscript/hook.ts assemblyscript/package.json assemblyscript/package-lock.json assemblyscript/asconfig.json README.md event.json
 var sources embed.FS
 
 // Languages lists the languages there is an example for.
@@ -27,5 +27,12 @@ func Template(language string) (fs.FS, bool) {
 // Guide is the examples' README: how to build each language.
 func Guide() []byte {
 	b, _ := sources.ReadFile("README.md")
+	return b
+}
+
+// Event is an example input for `strata hook test --input`: the input
+// envelope's fields a stage is called with (see docs/hooks.md).
+func Event() []byte {
+	b, _ := sources.ReadFile("event.json")
 	return b
 }
