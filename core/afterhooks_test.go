@@ -49,9 +49,10 @@ func (s *flakyStore) View(ctx context.Context, fn func(tx storage.Tx) error) err
 
 // recordingHooks is a hook runtime that records each call it gets.
 type recordingHooks struct {
-	mu    sync.Mutex
-	calls map[string]int // stage, resource and request id -> calls
-	got   chan struct{}  // one value per call
+	mu      sync.Mutex
+	calls   map[string]int // stage, resource and request id -> calls
+	got     chan struct{}  // one value per call
+	modules []core.HookModule
 }
 
 func (h *recordingHooks) RunHook(_ context.Context, call core.HookCall) (*core.HookResult, error) {
@@ -63,12 +64,21 @@ func (h *recordingHooks) RunHook(_ context.Context, call core.HookCall) (*core.H
 }
 
 func (h *recordingHooks) RegisterHook(_ context.Context, name string, wasm []byte) (core.HookModule, error) {
-	return core.HookModule{Name: name, Size: len(wasm)}, nil
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mod := core.HookModule{Name: name, Size: len(wasm)}
+	h.modules = append(h.modules, mod)
+	return mod, nil
 }
 
 func (h *recordingHooks) RemoveHook(context.Context, string) error { return nil }
 
-func (h *recordingHooks) HookModules() []core.HookModule { return nil }
+// HookModules lists what was registered, so that types may bind it.
+func (h *recordingHooks) HookModules() []core.HookModule {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.modules)
+}
 
 // TestAfterHooksRetryReadErrors makes the store fail the after_* hook
 // runner's reads several times in a row and checks that the runner backs
