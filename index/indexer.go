@@ -85,6 +85,9 @@ type Index struct {
 	// beforeBuild, when set (by tests, before the first search), is
 	// called at the start of every build with its context.
 	beforeBuild func(ctx context.Context, typ string)
+	// installed, when set (by tests, before the first search), is called
+	// by the follower after it swaps in a built index.
+	installed func(typ string)
 
 	hp         healthPolicy
 	sick       chan struct{} // wakes the doctor when an index fails
@@ -746,6 +749,9 @@ func (x *Index) install(ctx context.Context, seq uint64) error {
 			_ = os.RemoveAll(x.genDir(b.def.Name, b.old.gen))
 		}
 		close(b.done)
+		if x.installed != nil {
+			x.installed(b.def.Name)
+		}
 	}
 	return nil
 }
