@@ -53,7 +53,16 @@ func TestVanishedIndex(t *testing.T) {
 			}
 			waitInstalled(t, installed) // the first build
 			before := e.active("notes")
-			if err := os.RemoveAll(tt.rm(e, before)); err != nil {
+			// Scorch may be writing into it meanwhile: a file created
+			// during the walk makes RemoveAll fail, and the next try
+			// removes it.
+			var err error
+			for range 100 {
+				if err = os.RemoveAll(tt.rm(e, before)); err == nil {
+					break
+				}
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
 			if tt.write {
