@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/strata-dev/strata/sdk/storage"
 )
 
 // Error kinds. Every error a Manager returns for a client's mistake wraps
@@ -37,6 +39,13 @@ var (
 
 	// ErrClosed: the Manager was closed.
 	ErrClosed = errors.New("core: manager is closed")
+
+	// ErrNoSpace: a write failed because the server's disk (or quota) is
+	// full; nothing of it was written. It is the storage backend's
+	// sentinel itself, so every error a backend wraps it in, however core
+	// wraps that again, satisfies errors.Is(err, ErrNoSpace). Not the
+	// client's fault: it may retry once space is freed.
+	ErrNoSpace = storage.ErrNoSpace
 )
 
 // FieldError names one problem with one place in a document.

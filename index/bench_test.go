@@ -313,7 +313,7 @@ func BenchmarkIndexRebuild(b *testing.B) {
 		}
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "docs/s")
 		b.StopTimer()
-		if err := ti.idx.Close(); err != nil {
+		if err := ti.shut(); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

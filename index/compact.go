@@ -85,6 +85,9 @@ func (x *Index) compact(ctx context.Context, p compactPolicy) {
 			if st.done || now.Sub(st.since) < p.idle || (!st.compacted.IsZero() && now.Sub(st.compacted) < p.every) {
 				continue
 			}
+			if ti.health.failure() != nil {
+				continue // its merges fail: the doctor rebuilds it
+			}
 			n, err := segmentCount(ti.idx)
 			if err != nil || n < p.segments {
 				continue // closed meanwhile, or nothing to gain

@@ -85,6 +85,18 @@ type Index struct {
 	// beforeBuild, when set (by tests, before the first search), is
 	// called at the start of every build with its context.
 	beforeBuild func(ctx context.Context, typ string)
+	// installed, when set (by tests, before the first search), is called
+	// by the follower after it swaps in a built index.
+	installed func(typ string)
+
+	hp         healthPolicy
+	sick       chan struct{} // wakes the doctor when an index fails
+	doctorDone chan struct{} // closed when the doctor returns
+	// closing is the context of Shutdown once it has begun (under mu):
+	// closes during shutdown wait for persistence at most until it ends.
+	closing context.Context
+	// positionFailed: the last savePosition failed (the follower's).
+	positionFailed bool
 }
 
 // typeIndex is the index of one type.
@@ -103,6 +115,10 @@ type typeIndex struct {
 	// writes counts the batches applied since it was opened (compaction
 	// waits until it stops changing).
 	writes atomic.Uint64
+	// health records scorch's failures to persist or merge it.
+	health *health
+	// closed is set, under use, once it is closed.
+	closed bool
 }
 
 // build is a type's index being built.
@@ -115,6 +131,8 @@ type build struct {
 	done   chan struct{} // closed when installed or failed
 	err    error         // set before done is closed
 	ti     *typeIndex    // set when built and caught up: ready to install
+	// quiet: a failure is not logged (a repair retried with back-off).
+	quiet bool
 }
 
 // position is what the directory records of the active indexes, written
@@ -154,6 +172,10 @@ func (x *Index) indexConfig() map[string]any {
 		// of frequent batches are merged in memory into one before they
 		// are written, rather than written one by one and merged on disk.
 		"scorchPersisterOptions": map[string]any{"PersisterNapTimeMSec": persistNapMS},
+		// Failures to persist or merge are backed off and repaired
+		// (health.go).
+		"asyncErrorCallbackName": scorchCallbacks,
+		"eventCallbackName":      scorchCallbacks,
 	}
 	if x.mergePlan != nil {
 		c["scorchMergePlanOptions"] = x.mergePlan
@@ -168,11 +190,12 @@ const persistNapMS = 0
 // indexed, and starts following m's change log. Close stops it; the caller
 // closes m after.
 func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*Index, error) {
-	return open(ctx, dir, m, log, defaultCompactPolicy, nil)
+	return open(ctx, dir, m, log, defaultCompactPolicy, nil, defaultHealthPolicy)
 }
 
-// open is Open with the compaction policy and merge plan given.
-func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp compactPolicy, plan map[string]any) (*Index, error) {
+// open is Open with the compaction policy, merge plan and health policy
+// given.
+func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp compactPolicy, plan map[string]any, hp healthPolicy) (*Index, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -182,7 +205,7 @@ func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
 		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{}),
-		compactDone: make(chan struct{}), mergePlan: plan}
+		compactDone: make(chan struct{}), mergePlan: plan, hp: hp, sick: make(chan struct{}, 1), doctorDone: make(chan struct{})}
 	pos, ok := x.readPosition()
 	start := m.LastSeq()
 	if ok {
@@ -194,7 +217,7 @@ func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp
 			ti, err := x.openType(ctx, t, rec)
 			if err != nil {
 				cancel()
-				x.closeAll()
+				_ = x.closeAll(ctx)
 				return nil, err
 			}
 			x.types[t.Name] = ti
@@ -204,33 +227,55 @@ func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp
 	x.removeStale()
 	if err := x.writePosition(); err != nil {
 		cancel()
-		x.closeAll()
+		_ = x.closeAll(ctx)
 		return nil, err
 	}
 	x.applied.Store(start)
 	go x.follow(bg)
 	go x.compact(bg, cp)
+	go x.doctor(bg)
 	return x, nil
 }
 
 // Close stops following the change log and the builds, and closes the
-// indexes.
-func (x *Index) Close() error {
+// indexes. It is Shutdown without a deadline: it still ends when an index
+// has failed (a full disk), without waiting for what cannot be persisted.
+func (x *Index) Close() error { return x.Shutdown(context.Background()) }
+
+// Shutdown is Close with a deadline: once ctx is done, indexes are closed
+// without waiting for their last batches to be persisted (the change log
+// replays them at the next start), so it returns soon after ctx ends.
+func (x *Index) Shutdown(ctx context.Context) error {
+	x.mu.Lock()
+	x.closing = ctx
+	x.mu.Unlock()
 	x.cancel()
 	<-x.done
 	x.wg.Wait()
-	err := x.closeAll()
+	err := x.closeAll(ctx)
 	// A compaction in progress ends when its index closes.
 	<-x.compactDone
+	<-x.doctorDone
 	return err
 }
 
-func (x *Index) closeAll() error {
+// closeCtx bounds the closes of replaced indexes: by Shutdown's context
+// once it has begun.
+func (x *Index) closeCtx() context.Context {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.closing != nil {
+		return x.closing
+	}
+	return context.Background()
+}
+
+func (x *Index) closeAll(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var errs []error
 	for name, ti := range x.types {
-		if err := ti.close(); err != nil {
+		if err := ti.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close index of %s: %w", name, err))
 		}
 	}
@@ -241,19 +286,46 @@ func (x *Index) closeAll() error {
 // close waits for the searches of the index and closes it, recording its
 // seq. Scorch's Close does not persist the batches it has only applied in
 // memory, so the last batch waits until it is persisted (with all before
-// it).
-func (ti *typeIndex) close() error {
+// it), unless the index has failed (its persists may never succeed again)
+// or ctx ends first: the change log replays what was not persisted at the
+// next start. Closing it again does nothing.
+func (ti *typeIndex) close(ctx context.Context) error {
 	ti.use.Lock()
 	defer ti.use.Unlock()
-	b := ti.idx.NewBatch()
-	b.SetInternal(seqKey, seqBytes(ti.seq))
-	persisted := make(chan error, 1)
-	b.SetPersistedCallback(func(err error) { persisted <- err })
-	err := ti.idx.Batch(b)
-	if err == nil {
-		err = <-persisted
+	if ti.closed {
+		return nil
 	}
-	return errors.Join(err, ti.idx.Close())
+	var err error
+	if ti.health.failure() == nil && ctx.Err() == nil {
+		b := ti.idx.NewBatch()
+		b.SetInternal(seqKey, seqBytes(ti.seq))
+		persisted := make(chan error, 1)
+		b.SetPersistedCallback(func(err error) { persisted <- err })
+		if err = ti.idx.Batch(b); err == nil {
+			select {
+			case err = <-persisted:
+			case <-ti.health.failed:
+				err = fmt.Errorf("persist last batch: %w", ti.health.failure())
+			case <-ctx.Done():
+				err = fmt.Errorf("persist last batch: %w", context.Cause(ctx))
+			}
+		}
+	}
+	return errors.Join(err, ti.shut())
+}
+
+// shut closes the index at once: scorch's goroutines are released from
+// their pauses first, as its Close waits for them. ti.use is held, or ti
+// was never shared.
+func (ti *typeIndex) shut() error {
+	if ti.closed {
+		return nil
+	}
+	ti.closed = true
+	ti.health.release()
+	err := ti.idx.Close()
+	ti.health.forget()
+	return err
 }
 
 func (x *Index) typeDir(name string) string { return filepath.Join(x.dir, "types", name) }
@@ -273,15 +345,19 @@ func (rec typeRecord) matches(t core.Type) bool {
 // it is missing, unreadable or built for another schema.
 func (x *Index) openType(ctx context.Context, t core.Type, rec typeRecord) (*typeIndex, error) {
 	if rec.matches(t) {
+		h := x.watch(x.genDir(t.Name, rec.Generation))
 		idx, err := bleve.OpenUsing(x.genDir(t.Name, rec.Generation), x.indexConfig())
 		if err == nil {
+			h.opened(idx)
 			raw, err := idx.GetInternal(seqKey)
 			lay, lerr := newLayout(t)
 			if err == nil && lerr == nil && len(raw) == 8 {
-				return &typeIndex{def: t, lay: lay, idx: idx, gen: rec.Generation, seq: binary.BigEndian.Uint64(raw)}, nil
+				return &typeIndex{def: t, lay: lay, idx: idx, gen: rec.Generation, seq: binary.BigEndian.Uint64(raw), health: h}, nil
 			}
+			h.release()
 			_ = idx.Close()
 		}
+		h.forget()
 		x.log.WarnContext(ctx, "index unreadable; rebuilding", slog.String("type", t.Name), slog.Any("err", err))
 	}
 	return x.buildIndex(ctx, t, rec.Generation+1, x.m.LastSeq())
@@ -307,13 +383,18 @@ func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint6
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("index directory of %s: %w", t.Name, err)
 	}
+	h := x.watch(path)
 	idx, err := bleve.NewUsing(path, im, scorch.Name, scorch.Name, x.indexConfig())
 	if err != nil {
-		return nil, fmt.Errorf("create index of %s: %w", t.Name, err)
+		h.forget()
+		return nil, noSpace(fmt.Errorf("create index of %s: %w", t.Name, err))
 	}
+	h.opened(idx)
 	defer func() {
 		if err != nil {
+			h.release()
 			_ = idx.Close()
+			h.forget()
 			_ = os.RemoveAll(path)
 		}
 	}()
@@ -350,7 +431,7 @@ func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint6
 		cursor = page.NextCursor
 	}
 	x.log.InfoContext(ctx, "index built", slog.String("type", t.Name), slog.Int("resources", n), slog.Duration("took", time.Since(start)))
-	return &typeIndex{def: t, lay: lay, idx: idx, gen: gen, seq: from}, nil
+	return &typeIndex{def: t, lay: lay, idx: idx, gen: gen, seq: from, health: h}, nil
 }
 
 // removeStale deletes the index directories of types that are not active
@@ -408,6 +489,10 @@ func (x *Index) writePosition() error {
 	if err != nil {
 		return err
 	}
+	// The directory may have been deleted under a running server.
+	if err := os.MkdirAll(x.dir, 0o755); err != nil {
+		return fmt.Errorf("write index position: %w", err)
+	}
 	tmp := x.positionPath() + ".tmp"
 	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
 		return fmt.Errorf("write index position: %w", err)
@@ -416,6 +501,17 @@ func (x *Index) writePosition() error {
 		return fmt.Errorf("write index position: %w", err)
 	}
 	return nil
+}
+
+// savePosition writes the position while the follower runs: a failure
+// (a full disk) must not stop it. It is logged once until a write
+// succeeds; a stale position costs at most a rebuild at the next start.
+func (x *Index) savePosition(ctx context.Context) {
+	err := x.writePosition()
+	if err != nil && !x.positionFailed {
+		x.log.WarnContext(ctx, "index: the position of the indexes is not saved; they may be rebuilt at the next start", slog.Any("err", err))
+	}
+	x.positionFailed = err != nil
 }
 
 // Applied returns the change-log position the follower has applied: every
@@ -497,7 +593,7 @@ func (x *Index) acquire(ctx context.Context, typ string, max time.Duration) (*ty
 		select {
 		case <-b.done:
 			if b.err != nil && !errors.Is(b.err, context.Canceled) && !errors.Is(b.err, errReplaced) {
-				return nil, fmt.Errorf("index of %s: %w", typ, b.err)
+				return nil, noSpace(fmt.Errorf("index of %s: %w", typ, b.err))
 			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -519,21 +615,22 @@ func (x *Index) startBuild(typ string) (*build, error) {
 	if x.types[typ] != nil || x.builds[typ] != nil {
 		return nil, nil
 	}
-	if x.ctx.Err() != nil {
-		return nil, core.ErrClosed
+	if x.closing != nil || x.ctx.Err() != nil {
+		return nil, core.ErrClosed // no build may start once Shutdown waits for them
 	}
-	return x.startBuildLocked(t, nil, 1), nil
+	return x.startBuildLocked(t, nil, 1, false), nil
 }
 
 // startBuildLocked starts a build of t replacing old (nil for a first
 // build), in a generation after old's and at least gen (a cancelled build
-// may still be removing its own). x.mu is held.
-func (x *Index) startBuildLocked(t core.Type, old *typeIndex, gen int) *build {
+// may still be removing its own). Old may stay active meanwhile (a
+// repair). A quiet build does not log its failure. x.mu is held.
+func (x *Index) startBuildLocked(t core.Type, old *typeIndex, gen int, quiet bool) *build {
 	if old != nil {
 		gen = max(gen, old.gen+1)
 	}
 	ctx, cancel := context.WithCancel(x.ctx)
-	b := &build{def: t, gen: gen, from: x.m.LastSeq(), old: old, cancel: cancel, done: make(chan struct{})}
+	b := &build{def: t, gen: gen, from: x.m.LastSeq(), old: old, cancel: cancel, done: make(chan struct{}), quiet: quiet}
 	x.builds[t.Name] = b
 	x.wg.Add(1)
 	go x.runBuild(ctx, b)
@@ -561,25 +658,33 @@ func (x *Index) runBuild(ctx context.Context, b *build) {
 			err = ctx.Err()
 		}
 		if err != nil {
-			_ = ti.idx.Close()
+			_ = ti.shut()
 			_ = os.RemoveAll(x.genDir(b.def.Name, b.gen))
 		}
 	}
 	x.mu.Lock()
 	if err != nil {
 		// A build that is no longer current was replaced or abandoned:
-		// whoever did that owns the index it replaces.
+		// whoever did that owns the index it replaces. An index being
+		// repaired stays active (it answers until a rebuild succeeds).
 		var old *typeIndex
 		if x.builds[b.def.Name] == b {
 			delete(x.builds, b.def.Name)
 			old, b.old = b.old, nil
+			if old != nil && x.types[b.def.Name] == old {
+				old = nil
+			}
 		}
 		x.mu.Unlock()
 		if ctx.Err() == nil {
-			x.log.ErrorContext(ctx, "index: build", slog.String("type", b.def.Name), slog.Any("err", err))
+			level := slog.LevelError
+			if b.quiet {
+				level = slog.LevelDebug
+			}
+			x.log.Log(ctx, level, "index: build", slog.String("type", b.def.Name), slog.Any("err", err))
 		}
 		if old != nil {
-			_ = old.close()
+			_ = old.close(x.closeCtx())
 		}
 		b.err = err
 		close(b.done)
@@ -636,16 +741,17 @@ func (x *Index) install(ctx context.Context, seq uint64) error {
 		x.types[b.def.Name] = b.ti
 		delete(x.builds, b.def.Name)
 		x.mu.Unlock()
-		if err := x.writePosition(); err != nil {
-			return err
-		}
+		x.savePosition(ctx)
 		if b.old != nil {
-			if err := b.old.close(); err != nil {
+			if err := b.old.close(x.closeCtx()); err != nil {
 				x.log.WarnContext(ctx, "index: close replaced index", slog.String("type", b.def.Name), slog.Any("err", err))
 			}
 			_ = os.RemoveAll(x.genDir(b.def.Name, b.old.gen))
 		}
 		close(b.done)
+		if x.installed != nil {
+			x.installed(b.def.Name)
+		}
 	}
 	return nil
 }
@@ -733,14 +839,17 @@ func (x *Index) abandonBuilds() {
 		b.cancel()
 	}
 	x.wg.Wait()
+	ctx := x.closeCtx()
 	for _, b := range builds {
 		if b.ti != nil {
-			_ = b.ti.close()
+			_ = b.ti.close(ctx)
 			b.err = core.ErrClosed
 			close(b.done)
 		}
 		if b.old != nil {
-			_ = b.old.close()
+			// An index being repaired is still active: closeAll
+			// closes it (a second close does nothing).
+			_ = b.old.close(ctx)
 		}
 	}
 }
@@ -927,29 +1036,30 @@ func (x *Index) typeChanged(ctx context.Context, name string) error {
 		return nil
 	default:
 		delete(x.types, name)
-		x.startBuildLocked(t, old, gen)
+		x.startBuildLocked(t, old, gen, false)
 		old = nil // closed by the build's install
 	}
 	x.mu.Unlock()
 	if replaced != nil {
 		// Its goroutine has ended; a build still running ends on its
 		// cancelled context and removes its own index.
-		_ = replaced.close()
+		_ = replaced.close(x.closeCtx())
 		_ = os.RemoveAll(x.genDir(name, replaced.gen))
 		b.err = errReplaced
 		close(b.done)
 	}
 	if old != nil {
-		if err := old.close(); err != nil {
+		if err := old.close(x.closeCtx()); err != nil {
 			x.log.WarnContext(ctx, "index: close dropped index", slog.String("type", name), slog.Any("err", err))
 		}
 	}
 	if gone {
 		if err := os.RemoveAll(x.typeDir(name)); err != nil {
-			return fmt.Errorf("remove index of %s: %w", name, err)
+			x.log.WarnContext(ctx, "index: remove dropped index", slog.String("type", name), slog.Any("err", err))
 		}
 	}
-	return x.writePosition()
+	x.savePosition(ctx)
+	return nil
 }
 
 // Types returns the names of the types with an active index, for tests

@@ -30,6 +30,7 @@ type testEnv struct {
 	cp   compactPolicy
 	log  *slog.Logger // nil: discarded
 	plan map[string]any
+	hp   healthPolicy // zero: defaultHealthPolicy
 }
 
 func newTestEnv(t testing.TB, types ...core.Type) *testEnv {
@@ -62,7 +63,11 @@ func (e *testEnv) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	x, err := open(ctx, filepath.Join(e.dir, "index"), m, e.log, e.cp, e.plan)
+	hp := e.hp
+	if hp == (healthPolicy{}) {
+		hp = defaultHealthPolicy
+	}
+	x, err := open(ctx, filepath.Join(e.dir, "index"), m, e.log, e.cp, e.plan, hp)
 	if err != nil {
 		e.t.Fatal(err)
 	}

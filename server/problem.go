@@ -51,7 +51,11 @@ var (
 	kindTimeout = problemKind{fiber.StatusServiceUnavailable, "timeout", "Request timed out"}
 	// kindNotBuilt is a path SPEC reserves for a surface not built yet.
 	kindNotBuilt = problemKind{fiber.StatusNotImplemented, "not_implemented", "Not implemented"}
+	kindNoSpace  = problemKind{fiber.StatusInsufficientStorage, "insufficient_storage", "Insufficient storage"}
 )
+
+// noSpaceDetail is the detail of a 507: the error itself names files.
+const noSpaceDetail = "the server's disk is full; nothing was written. Retry once space has been freed on the server"
 
 // toProblem maps an error to the problem a client sees. It is the one
 // place where errors become statuses. Internal errors get a generic detail:
@@ -81,6 +85,8 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindHookFailed
 	case errors.Is(err, core.ErrUnavailable):
 		kind = kindUnavailable
+	case errors.Is(err, core.ErrNoSpace):
+		kind = kindNoSpace
 	case errors.Is(err, core.ErrClosed):
 		kind = kindUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
@@ -104,6 +110,10 @@ func toProblem(err error) (Problem, bool) {
 	}
 	if internal {
 		p.Detail = "the server failed to handle the request; the failure is logged"
+		p.Errors = nil
+	}
+	if kind == kindNoSpace {
+		p.Detail = noSpaceDetail
 		p.Errors = nil
 	}
 	p.Type = "urn:strata:problem:" + kind.code
@@ -151,6 +161,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		s.log.WarnContext(c.UserContext(), "hook failed",
 			slog.String("method", c.Method()), slog.String("path", c.Path()),
 			slog.String("request_id", string(c.Response().Header.Peek(fiber.HeaderXRequestID))), slog.Any("err", err))
+	}
+	if p.Status == fiber.StatusInsufficientStorage {
+		// The operator must free space: say so, with the cause.
+		s.log.ErrorContext(c.UserContext(), "request failed: disk full",
+			slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Any("err", err))
 	}
 	if internal {
 		s.log.ErrorContext(c.UserContext(), "request failed",

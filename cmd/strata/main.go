@@ -167,8 +167,19 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Set when a signal lands: the search index gets what is left of
+	// shutdown_timeout to persist its last batches (what it cannot persist
+	// in time is replayed from the change log at the next start), so a
+	// failed index or a slow disk cannot hold the exit.
+	var shutdownBy time.Time
 	defer func() {
-		if err := ix.Close(); err != nil {
+		closeCtx := context.WithoutCancel(ctx)
+		if !shutdownBy.IsZero() {
+			var cancel context.CancelFunc
+			closeCtx, cancel = context.WithDeadline(closeCtx, shutdownBy)
+			defer cancel()
+		}
+		if err := ix.Shutdown(closeCtx); err != nil {
 			log.Error("close search index", slog.Any("err", err))
 		}
 	}()
@@ -206,8 +217,11 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
+	shutdownBy = time.Now().Add(time.Duration(cfg.ShutdownTimeout))
+	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), shutdownBy)
+	defer cancel()
 	srv.Drain()
-	if err := app.ShutdownWithTimeout(time.Duration(cfg.ShutdownTimeout)); err != nil {
+	if err := app.ShutdownWithContext(shutdownCtx); err != nil {
 		log.Error("shutdown", slog.Any("err", err))
 	}
 	// A signal that lands before the serving goroutine has handed ln to

@@ -98,7 +98,7 @@ func (s *Store) commitGroup(group []*request) {
 		btx, err = s.db.Begin(true)
 		if err != nil {
 			btx = nil
-			answer(group, outcome{err: fmt.Errorf("bolt store %s: begin write transaction: %w", s.path, err)})
+			answer(group, outcome{err: noSpace(fmt.Errorf("bolt store %s: begin write transaction: %w", s.path, err))})
 			break
 		}
 		failed := -1
@@ -136,7 +136,9 @@ func (s *Store) commitGroup(group []*request) {
 		btx = nil
 		s.commits.Add(1)
 		if err != nil {
-			err = fmt.Errorf("bolt store %s: commit: %w", s.path, err)
+			// A commit that failed wrote no meta page: bolt rolled it back
+			// and the file holds the previous commit.
+			err = noSpace(fmt.Errorf("bolt store %s: commit: %w", s.path, err))
 		}
 		answer(group, outcome{err: err})
 		break

@@ -36,7 +36,9 @@
 // errors.Is(err, [ErrNotFound]). Any method of a closed Store returns an error
 // satisfying errors.Is(err, [ErrClosed]). When fn returns an error or panics,
 // the transaction is rolled back, nothing is written, and Update returns
-// fn's error (a panic is re-raised in the caller's goroutine).
+// fn's error (a panic is re-raised in the caller's goroutine). An Update
+// that fails because the disk or the quota is full returns an error
+// satisfying errors.Is(err, [ErrNoSpace]), and nothing of it is written.
 //
 // A backend proves it meets this contract by passing the conformance suite in
 // package storagetest.
@@ -61,6 +63,13 @@ var (
 	// ErrInvalid is returned for arguments a backend cannot accept, such as an
 	// empty bucket name or key.
 	ErrInvalid = errors.New("storage: invalid argument")
+
+	// ErrNoSpace is wrapped by the error of an Update that could not be
+	// committed because the device or the user's quota is full (ENOSPC,
+	// EDQUOT); nothing of that Update was written. Backends wrap it
+	// alongside the system's error, so the cause stays visible, and core
+	// reports it as its own kind (the HTTP server answers 507).
+	ErrNoSpace = errors.New("storage: no space left")
 )
 
 // Store is a storage backend. All methods are safe for concurrent use.
