@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools
 
 all: build
 
@@ -19,8 +19,9 @@ run:
 	STRATA_ADMIN_KEY="$${STRATA_ADMIN_KEY:-$(DEV_ADMIN_KEY)}" $(GO) run ./cmd/strata serve
 
 # Every test under the race detector, then each fuzz target briefly. The
-# tests run the example hooks, so they are built first.
-test: vet hooks test-race fuzz
+# tests run the example hooks, so they are built first, and the
+# third-party OpenAPI tools, so they are installed first.
+test: vet hooks openapi-tools test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
 # The toolchains (Debian packages and AssemblyScript from npm) are
@@ -30,6 +31,17 @@ hooks: toolchains
 
 toolchains:
 	bash examples/wasm-hooks/install-toolchains.sh
+
+# The tools server/openapi's TestThirdPartyTools runs on the served
+# document (Redocly's linter, an OpenAPI validator, openapi-typescript and
+# tsc), pinned by their lockfile. npm ci runs when they are missing or the
+# lockfile changed; it needs node and npm (toolchains installs them).
+OPENAPI_TOOLS := server/openapi/testdata/toolcheck
+openapi-tools: $(OPENAPI_TOOLS)/node_modules/.installed
+
+$(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package.json $(OPENAPI_TOOLS)/package-lock.json
+	cd $(OPENAPI_TOOLS) && npm ci --no-audit --no-fund
+	touch $@
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m ./...

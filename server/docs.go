@@ -1,14 +1,23 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/strata-dev/strata/server/openapi"
 )
 
-// openAPI serves the OpenAPI 3.1 document of the live types.
+// openAPI serves the OpenAPI 3.1 document of the live types. Its server is
+// the path the routes are mounted under ("/" at the root), which clients
+// resolve against the host they fetched the document from.
 func (s *Server) openAPI(c *fiber.Ctx) error {
-	doc, err := openapi.Document(s.visibleTypes(c), openapi.Info{Title: "Strata", Version: "1"})
+	// Routes match without regard to case or a trailing slash.
+	base, suffix := strings.TrimSuffix(c.Path(), "/"), "/openapi.json"
+	if len(base) >= len(suffix) && strings.EqualFold(base[len(base)-len(suffix):], suffix) {
+		base = base[:len(base)-len(suffix)]
+	}
+	doc, err := openapi.Document(s.visibleTypes(c), openapi.Info{Title: "Strata", Version: "1", ServerURL: base})
 	if err != nil {
 		return err
 	}

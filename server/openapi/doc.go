@@ -10,12 +10,20 @@
 // changes when a type is created, changed or dropped. Each type's JSON
 // Schema is embedded as components.schemas.<type> (OpenAPI 3.1 uses JSON
 // Schema 2020-12, so it goes in as declared; only its top-level $schema and
-// $id are dropped and its local $refs rebased under the component). Around
-// it are the envelope <type>_resource, the page <type>_list, the shared
-// schemas Meta, Revision, Problem, Change, Type and friends, and every
-// route of SPEC §3 that a type has, under concrete paths (/api/posts/{id})
-// with operationIds such as createPosts and getPosts, tagged with the type
-// name. Error responses are application/problem+json.
+// $id are dropped, its $defs hoisted to components of their own,
+// <type>_<def>, and its local $refs rebased to where their targets now
+// are). Around it are the body of a create or replace <type>_input (the
+// data plus an optional id), the envelope <type>_resource, the page
+// <type>_list, the shared schemas Meta, Revision, Problem, Change, Type and
+// friends, and every route of SPEC §3 that a type has, under concrete paths
+// (/api/posts/{id}) with operationIds such as createPosts and getPosts,
+// tagged with the type name; then Strata's own routes. Error responses are
+// application/problem+json.
+//
+// The document is meant to pass the tools clients run on it: Redocly's
+// linter with its recommended rules, OpenAPI validators, and generators
+// such as openapi-typescript, whose types must be usable under tsc
+// --strict. TestThirdPartyTools runs them (testdata/toolcheck).
 //
 // Output is deterministic: equal types give equal bytes, so the document
 // is golden-tested (go test ./server/openapi -update rewrites

@@ -18,10 +18,19 @@ type Info struct {
 	Title string
 	// Version is the version of the API (not of OpenAPI); "" means "dev".
 	Version string
-	// ServerURL, when not "", is listed as the document's only server, e.g.
-	// "https://api.example.com". When "", clients resolve paths against the
-	// URL the document was fetched from.
+	// ServerURL is listed as the document's only server, e.g.
+	// "https://api.example.com", or "/v1" for a server mounted under /v1 of
+	// the host the document is fetched from. "" means "/": the paths are
+	// resolved against that host. (OpenAPI gives a document without servers
+	// the same meaning, but linters such as Redocly's refuse one.)
 	ServerURL string
+	// License names the terms under which the API is offered, with either
+	// LicenseIdentifier, an SPDX expression ("Apache-2.0"), or LicenseURL,
+	// a link to their text. Linters expect a document to name its license
+	// with one of the two; Strata cannot know a deployment's terms, so when
+	// all three are "" the license is "Unspecified", identified as
+	// LicenseRef-Unspecified: SPDX's form for terms stated elsewhere.
+	License, LicenseIdentifier, LicenseURL string
 }
 
 // shadowed reports whether name is taken under /api by one of Strata's own
@@ -37,9 +46,11 @@ func shadowed(name string) bool {
 
 // Document returns an OpenAPI 3.1 document, as indented JSON, describing the
 // REST API that serves types: a component schema per type (its JSON Schema,
-// as declared), its envelope and list schemas, the routes of each type, and
-// Strata's global routes (/api/types, /api/changes, /api/batch, /healthz,
-// /readyz).
+// as declared, with its $defs hoisted beside it), its input, envelope and
+// list schemas, the routes of each type, and Strata's global routes
+// (/api/types, /api/changes, /api/batch, /api/keys, /api/hooks,
+// /openapi.json, /docs, /healthz, /readyz). Shared components that no
+// route uses are left out.
 //
 // The output depends only on its arguments: types are sorted by name and
 // every object has a fixed member order, so equal inputs give equal bytes.
@@ -48,11 +59,12 @@ func shadowed(name string) bool {
 // until the types change.
 //
 // Component and operation names follow the type name: posts gets the
-// schemas posts, posts_resource and posts_list and the operations
-// createPosts, listPosts, getPosts and so on (blog_posts becomes
-// BlogPosts). When two names would collide (a type posts_list next to a
-// type posts, or a type types next to the global listTypes), the derived
-// name yields: the envelope becomes posts.resource, the operation
+// schemas posts, posts_input, posts_resource and posts_list, posts_<def>
+// for each of its $defs, and the operations createPosts, listPosts,
+// getPosts and so on (blog_posts becomes BlogPosts). When two names would
+// collide (a type posts_list next to a type posts, or a type types next to
+// the global listTypes), the derived name yields: the envelope becomes
+// posts.resource, a $defs member posts.defs.<def>, the operation
 // list_types, which no type name can produce.
 //
 // Document fails if a type has an invalid or repeated name or a schema that
@@ -71,17 +83,36 @@ func Document(types []core.Type, info Info) ([]byte, error) {
 
 	names := nameTypes(sorted)
 	schemas := sharedSchemas()
-	paths := object{}
-	var tags []any
-	for _, t := range sorted {
-		n := names[t.Name]
-		data, err := embedSchema(t.Name, t.Schema)
+	// Every name so far is taken; the hoisted $defs get the others.
+	taken := map[string]bool{}
+	for _, m := range schemas {
+		taken[m.key] = true
+	}
+	for _, n := range names {
+		taken[n.schema], taken[n.resource], taken[n.list], taken[n.input] = true, true, true, true
+	}
+	typeSchemas := make([]*typeSchema, len(sorted))
+	for i, t := range sorted {
+		ts, err := decodeTypeSchema(t.Name, t.Schema)
 		if err != nil {
 			return nil, err
 		}
+		ts.nameDefs(taken)
+		typeSchemas[i] = ts
+	}
+
+	paths := object{}
+	var tags []any
+	for i, t := range sorted {
+		n := names[t.Name]
+		embedded := typeSchemas[i].embed(n.schema)
 		// nameTypes made these names distinct from each other and from
-		// the shared ones.
-		schemas = append(schemas, member{n.schema, data}, member{n.resource, resourceSchema(n)}, member{n.list, listSchema(n)})
+		// the shared ones, and nameDefs from those.
+		schemas = append(schemas, embedded...)
+		schemas = append(schemas,
+			member{n.input, typeSchemas[i].inputSchema(n.schema, embedded[0].value)},
+			member{n.resource, resourceSchema(n)},
+			member{n.list, listSchema(n)})
 		if shadowed(t.Name) {
 			continue
 		}
@@ -97,9 +128,35 @@ func Document(types []core.Type, info Info) ([]byte, error) {
 	if info.Version == "" {
 		info.Version = "dev"
 	}
-	var servers []any
-	if info.ServerURL != "" {
-		servers = []any{obj("url", info.ServerURL)}
+	// The shared components that no path refers to, even through other
+	// components, are left out (with no types, most of them): linters
+	// flag unused components. A type's own are kept.
+	kept := map[string]bool{}
+	for _, n := range names {
+		kept[n.schema], kept[n.resource], kept[n.list], kept[n.input] = true, true, true, true
+	}
+	for _, ts := range typeSchemas {
+		for _, d := range ts.defs {
+			kept[d.name] = true
+		}
+	}
+	unused := unusedComponents(paths, obj(
+		"schemas", schemas,
+		"parameters", sharedParameters(),
+		"headers", sharedHeaders(),
+		"responses", sharedResponses(),
+	), kept)
+
+	if info.ServerURL == "" {
+		info.ServerURL = "/"
+	}
+	switch {
+	case info.LicenseIdentifier != "" && info.LicenseURL != "":
+		return nil, fmt.Errorf("openapi: a license has an identifier or a URL, not both")
+	case info.License == "" && info.LicenseIdentifier == "" && info.LicenseURL == "":
+		info.License, info.LicenseIdentifier = "Unspecified", "LicenseRef-Unspecified"
+	case info.License == "":
+		info.License = info.LicenseIdentifier
 	}
 	doc := obj(
 		"openapi", Version,
@@ -107,16 +164,17 @@ func Document(types []core.Type, info Info) ([]byte, error) {
 			"title", info.Title,
 			"version", info.Version,
 			"description", apiDescription,
+			"license", obj("name", info.License, "identifier", optional(info.LicenseIdentifier), "url", optional(info.LicenseURL)),
 		),
-		"servers", servers,
+		"servers", []any{obj("url", info.ServerURL)},
 		"security", []any{object{}, obj("bearer", []any{})},
 		"tags", append(tags, globalTags()...),
 		"paths", paths,
 		"components", obj(
-			"schemas", schemas,
-			"parameters", sharedParameters(),
-			"headers", sharedHeaders(),
-			"responses", sharedResponses(),
+			"schemas", unused.prune("schemas", schemas),
+			"parameters", unused.prune("parameters", sharedParameters()),
+			"headers", unused.prune("headers", sharedHeaders()),
+			"responses", unused.prune("responses", sharedResponses()),
 			"securitySchemes", obj(
 				"bearer", obj(
 					"type", "http",
@@ -145,6 +203,7 @@ type typeNames struct {
 	schema   string
 	resource string // the envelope schema
 	list     string // the list schema
+	input    string // the schema of a create or replace body
 	ops      map[string]string
 }
 
@@ -172,7 +231,11 @@ func nameTypes(types []core.Type) map[string]*typeNames {
 			schema:   t.Name,
 			resource: t.Name + "_resource",
 			list:     t.Name + "_list",
+			input:    t.Name + "_input",
 			ops:      map[string]string{},
+		}
+		if taken[n.input] {
+			n.input = t.Name + ".input"
 		}
 		if taken[n.resource] {
 			n.resource = t.Name + ".resource"
@@ -209,7 +272,8 @@ func typeOperations() []typeOperation {
 func globalOperationIDs() []string {
 	return []string{
 		"listTypes", "createType", "getType", "replaceType", "deleteType",
-		"listChanges", "batch", "healthz", "readyz",
+		"listChanges", "batch", "listKeys", "createKey", "revokeKey",
+		"listHooks", "getHook", "registerHook", "deleteHook", "openapi", "docs", "docsAsset", "healthz", "readyz",
 	}
 }
 
@@ -278,4 +342,79 @@ func codeList(fields []string) string {
 		quoted[i] = "`" + f + "`"
 	}
 	return strings.Join(quoted, ", ")
+}
+
+// unused is a set of component references, "#/components/<kind>/<name>".
+type unused map[string]bool
+
+// unusedComponents returns the components (kind, then name, then the
+// component) that neither paths nor a kept schema refers to, directly or
+// through other components.
+func unusedComponents(paths, components object, kept map[string]bool) unused {
+	all := map[string]any{}
+	for _, kind := range components {
+		for _, c := range kind.value.(object) {
+			all["#/components/"+kind.key+"/"+c.key] = c.value
+		}
+	}
+	used := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case object:
+			for _, m := range v {
+				if ref, ok := m.value.(string); ok && m.key == "$ref" {
+					name := componentOf(ref)
+					if c, ok := all[name]; ok && !used[name] {
+						used[name] = true
+						walk(c)
+					}
+					continue
+				}
+				walk(m.value)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(paths)
+	for name := range kept {
+		ref := "#/components/schemas/" + name
+		if !used[ref] {
+			used[ref] = true
+			walk(all[ref])
+		}
+	}
+	out := unused{}
+	for name := range all {
+		if !used[name] {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// componentOf returns the component a local reference points into:
+// "#/components/schemas/posts/properties/x" is in
+// "#/components/schemas/posts".
+func componentOf(ref string) string {
+	parts := strings.SplitN(ref, "/", 5)
+	if len(parts) < 4 || parts[0] != "#" || parts[1] != "components" {
+		return ref
+	}
+	return strings.Join(parts[:4], "/")
+}
+
+// prune returns the components of kind that u does not hold, or nil if
+// none is left.
+func (u unused) prune(kind string, components object) object {
+	var out object
+	for _, c := range components {
+		if !u["#/components/"+kind+"/"+c.key] {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -248,8 +248,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+12 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+12)
+	if len(ops) != 2*13+19 {
+		t.Errorf("%d operations, want %d", len(ops), 2*13+19)
 	}
 
 	// Every /api operation documents its errors as problem+json.
@@ -552,9 +552,13 @@ func TestDocumentSchemas(t *testing.T) {
 func clashingTypes() []core.Type {
 	schema := json.RawMessage(`{"type":"object"}`)
 	var out []core.Type
-	for _, name := range []string{"posts", "posts_list", "posts_revisions", "types", "a_1", "a1", "changes"} {
+	for _, name := range []string{"posts", "posts_list", "posts_revisions", "posts_input", "types", "a_1", "a1", "changes", "key", "hook"} {
 		out = append(out, core.Type{Name: name, Schema: schema})
 	}
+	// The $defs of posts want names that are taken: posts_list is a type,
+	// posts_resource the envelope of posts.
+	out[0].Schema = json.RawMessage(`{"type":"object","properties":{"a":{"$ref":"#/$defs/list"},"b":{"$ref":"#/$defs/resource"}},` +
+		`"$defs":{"list":{"type":"array"},"resource":{"type":"string"}}}`)
 	return out
 }
 
@@ -568,15 +572,27 @@ func TestDocumentNameClashes(t *testing.T) {
 	schemas := at(m, "components", "schemas").(map[string]any)
 	for _, name := range []string{
 		"posts", "posts.list", "posts_resource", // posts_list is a type, so the list of posts yields
-		"posts_list", "posts_list_resource", "posts_list_list",
+		"posts.input",                            // and so does its input to the type posts_input
+		"posts.defs.list", "posts.defs.resource", // and its $defs to both
+		"posts_list", "posts_list_resource", "posts_list_list", "posts_list_input",
+		"posts_input", "posts_input_input",
 		"types", "types_resource", "types_list", "Type", "TypeList",
 	} {
 		if schemas[name] == nil {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	if got, want := len(schemas), 18+3*len(clashingTypes()); got != want {
-		t.Errorf("%d component schemas, want %d (18 shared, 3 per type)", got, want)
+	if got, want := len(schemas), 20+4*len(clashingTypes())+2; got != want {
+		t.Errorf("%d component schemas, want %d (20 shared, 4 per type, 2 $defs)", got, want)
+	}
+	if got := at(schemas, "posts", "properties", "a", "$ref"); got != "#/components/schemas/posts.defs.list" {
+		t.Errorf("posts.a = %v", got)
+	}
+	if got := at(schemas, "posts.defs.resource", "type"); got != "string" {
+		t.Errorf("posts.defs.resource = %v", schemas["posts.defs.resource"])
+	}
+	if got := at(m, "paths", "/api/posts", "post", "requestBody", "content", "application/json", "schema", "$ref"); got != "#/components/schemas/posts.input" {
+		t.Errorf("create posts body = %v", got)
 	}
 	if got := at(schemas, "posts_list", "type"); got != "object" {
 		t.Errorf("posts_list is not the type's schema: %v", schemas["posts_list"])
@@ -605,6 +621,11 @@ func TestDocumentNameClashes(t *testing.T) {
 		"GET /api/a1/{id}":              "getA1",
 		"GET /api/types":                "listTypes",
 		"GET /api/changes":              "listChanges",
+		"POST /api/key":                 "create_key", // createKey is the global one
+		"GET /api/key":                  "listKey",
+		"GET /api/hook/{id}":            "get_hook", // getHook is the global one
+		"POST /api/keys":                "createKey",
+		"GET /api/hooks/{name}":         "getHook",
 	} {
 		if got := at(ops[key], "operationId"); got != id {
 			t.Errorf("%s: operationId = %v, want %s", key, got, id)
@@ -644,8 +665,13 @@ func TestDocumentDeterministic(t *testing.T) {
 	if got := at(m, "info", "version"); got != "dev" {
 		t.Errorf("default version = %v", got)
 	}
-	if _, ok := m["servers"]; ok {
-		t.Error("servers listed without a ServerURL")
+	// Without a ServerURL the server is "/", which OpenAPI also assumes
+	// when servers is absent; linters refuse a document without servers.
+	if got := m["servers"]; !jsonEqual(got, []any{map[string]any{"url": "/"}}) {
+		t.Errorf("default servers = %v", got)
+	}
+	if got := at(m, "info", "license"); !jsonEqual(got, map[string]any{"name": "Unspecified", "identifier": "LicenseRef-Unspecified"}) {
+		t.Errorf("default license = %v", got)
 	}
 }
 
@@ -676,41 +702,67 @@ func TestDocumentErrors(t *testing.T) {
 	}
 }
 
+// embedSchema returns the component schemas of a type t's schema, as
+// Document names them when no other type takes a name.
+func embedSchema(name string, raw []byte) (object, error) {
+	ts, err := decodeTypeSchema(name, raw)
+	if err != nil {
+		return nil, err
+	}
+	ts.nameDefs(map[string]bool{name: true})
+	return object(ts.embed(name)), nil
+}
+
 func TestEmbedSchema(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, in, want string
 	}{
-		{"plain", `{"type":"object","required":["b","a"]}`, `{"type":"object","required":["b","a"]}`},
-		{"member order kept", `{"z":1,"a":2}`, `{"z":1,"a":2}`},
-		{"boolean", `true`, `true`},
+		{"plain", `{"type":"object","required":["b","a"]}`, `{"t":{"type":"object","required":["b","a"]}}`},
+		{"member order kept", `{"z":1,"a":2}`, `{"t":{"z":1,"a":2}}`},
+		{"boolean", `true`, `{"t":true}`},
 		{"dialect and id dropped",
 			`{"$schema":"https://json-schema.org/draft/2020-12/schema#","$id":"https://x/p","type":"object"}`,
-			`{"type":"object"}`},
-		{"local refs rebased",
+			`{"t":{"type":"object"}}`},
+		{"local refs rebased, $defs hoisted",
 			`{"properties":{"a":{"$ref":"#/$defs/a"},"b":{"$ref":"#"}},"$defs":{"a":{"type":"string"}}}`,
-			`{"properties":{"a":{"$ref":"#/components/schemas/t/$defs/a"},"b":{"$ref":"#/components/schemas/t"}},"$defs":{"a":{"type":"string"}}}`},
+			`{"t":{"properties":{"a":{"$ref":"#/components/schemas/t_a"},"b":{"$ref":"#/components/schemas/t"}}},"t_a":{"type":"string"}}`},
 		{"refs through the id rebased",
-			`{"$id":"https://x/p","items":{"$ref":"https://x/p#/$defs/a"},"not":{"$ref":"https://x/p"}}`,
-			`{"items":{"$ref":"#/components/schemas/t/$defs/a"},"not":{"$ref":"#/components/schemas/t"}}`},
+			`{"$id":"https://x/p","items":{"$ref":"https://x/p#/$defs/a"},"not":{"$ref":"https://x/p"},"if":{"$ref":"https://x/p#/properties/a"},"$defs":{"a":{}}}`,
+			`{"t":{"items":{"$ref":"#/components/schemas/t_a"},"not":{"$ref":"#/components/schemas/t"},"if":{"$ref":"#/components/schemas/t/properties/a"}},"t_a":{}}`},
+		{"refs into and between defs",
+			`{"$ref":"#/$defs/node","$defs":{"node":{"properties":{"n":{"$ref":"#/$defs/node/$defs/label"},"c":{"items":{"$ref":"#/$defs/node"}},"u":{"$ref":"#/$defs/img/properties/url"}},"$defs":{"label":{"type":"string"}}},"img":{"properties":{"url":{}}}}}`,
+			`{"t":{"$ref":"#/components/schemas/t_node"},"t_node":{"properties":{"n":{"$ref":"#/components/schemas/t_node_label"},"c":{"items":{"$ref":"#/components/schemas/t_node"}},"u":{"$ref":"#/components/schemas/t_img/properties/url"}}},"t_node_label":{"type":"string"},"t_img":{"properties":{"url":{}}}}`},
+		{"definitions hoisted",
+			`{"$ref":"#/definitions/a","definitions":{"a":{}}}`,
+			`{"t":{"$ref":"#/components/schemas/t_a"},"t_a":{}}`},
+		{"def names that are not plain",
+			`{"anyOf":[{"$ref":"#/$defs/a~1b"},{"$ref":"#/$defs/my%20def"},{"$ref":"#/definitions/a.b"}],"$defs":{"a/b":{},"my def":{}},"definitions":{"a.b":{}}}`,
+			`{"t":{"anyOf":[{"$ref":"#/components/schemas/t.defs.a-2Fb"},{"$ref":"#/components/schemas/t.defs.my-20def"},{"$ref":"#/components/schemas/t.definitions.a-2Eb"}]},"t.defs.a-2Fb":{},"t.defs.my-20def":{},"t.definitions.a-2Eb":{}}`},
+		{"a def whose name is taken",
+			`{"$ref":"#/$defs/x_y","$defs":{"x":{"$defs":{"y":{"const":1}}},"x_y":{"const":2}}}`,
+			`{"t":{"$ref":"#/components/schemas/t.defs.x_y"},"t_x":{},"t_x_y":{"const":1},"t.defs.x_y":{"const":2}}`},
+		{"a $defs that is not an object stays",
+			`{"$defs":[1]}`,
+			`{"t":{"$defs":[1]}}`},
 		{"every schema keyword walked",
 			`{"allOf":[{"$ref":"#/a"}],"prefixItems":[{"$ref":"#/b"}],"if":{"$ref":"#/c"},"patternProperties":{"^x":{"$ref":"#/d"}},"dependentSchemas":{"e":{"$dynamicRef":"#/e"}}}`,
-			`{"allOf":[{"$ref":"#/components/schemas/t/a"}],"prefixItems":[{"$ref":"#/components/schemas/t/b"}],"if":{"$ref":"#/components/schemas/t/c"},"patternProperties":{"^x":{"$ref":"#/components/schemas/t/d"}},"dependentSchemas":{"e":{"$dynamicRef":"#/components/schemas/t/e"}}}`},
+			`{"t":{"allOf":[{"$ref":"#/components/schemas/t/a"}],"prefixItems":[{"$ref":"#/components/schemas/t/b"}],"if":{"$ref":"#/components/schemas/t/c"},"patternProperties":{"^x":{"$ref":"#/components/schemas/t/d"}},"dependentSchemas":{"e":{"$dynamicRef":"#/components/schemas/t/e"}}}}`},
 		{"anchors and remote refs kept",
 			`{"anyOf":[{"$ref":"#node"},{"$ref":"https://other/s.json#/a"}]}`,
-			`{"anyOf":[{"$ref":"#node"},{"$ref":"https://other/s.json#/a"}]}`},
+			`{"t":{"anyOf":[{"$ref":"#node"},{"$ref":"https://other/s.json#/a"}]}}`},
 		{"data is not walked",
 			`{"const":{"$ref":"#/a"},"default":{"$ref":"#/a"},"examples":[{"$ref":"#/a"}],"properties":{"$ref":{"const":"#/a"}}}`,
-			`{"const":{"$ref":"#/a"},"default":{"$ref":"#/a"},"examples":[{"$ref":"#/a"}],"properties":{"$ref":{"const":"#/a"}}}`},
+			`{"t":{"const":{"$ref":"#/a"},"default":{"$ref":"#/a"},"examples":[{"$ref":"#/a"}],"properties":{"$ref":{"const":"#/a"}}}}`},
 		{"embedded resources kept",
 			`{"$defs":{"x":{"$id":"https://x/inner","$ref":"#/$defs/y","$defs":{"y":{}}}}}`,
-			`{"$defs":{"x":{"$id":"https://x/inner","$ref":"#/$defs/y","$defs":{"y":{}}}}}`},
+			`{"t":{},"t_x":{"$id":"https://x/inner","$ref":"#/$defs/y","$defs":{"y":{}}}}`},
 		{"other dialect becomes a resource",
 			`{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"a":{}},"$ref":"#/definitions/a"}`,
-			`{"$id":"urn:strata:type:t","$schema":"http://json-schema.org/draft-07/schema#","definitions":{"a":{}},"$ref":"#/definitions/a"}`},
+			`{"t":{"$id":"urn:strata:type:t","$schema":"http://json-schema.org/draft-07/schema#","definitions":{"a":{}},"$ref":"#/definitions/a"}}`},
 		{"other dialect keeps its id",
 			`{"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://x/p"}`,
-			`{"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://x/p"}`},
+			`{"t":{"$schema":"http://json-schema.org/draft-07/schema#","$id":"https://x/p"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -749,5 +801,72 @@ func TestCamel(t *testing.T) {
 		if got := camel(tt.in); got != tt.want {
 			t.Errorf("camel(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestDocumentLintRules checks, without the third-party tools, the rules
+// of Redocly's recommended set that the document once broke (see
+// TestThirdPartyTools for the tools themselves): servers are listed, the
+// license names an identifier or a URL, every operation has a 4XX
+// response, every list and count declares its 503, and every component is
+// used.
+func TestDocumentLintRules(t *testing.T) {
+	t.Parallel()
+	for name, types := range map[string][]core.Type{"sample": sampleTypes(), "none": nil} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			doc, err := Document(types, Info{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := decode(t, doc)
+			if s, _ := m["servers"].([]any); len(s) == 0 {
+				t.Error("no servers")
+			}
+			if l := at(m, "info", "license"); at(l, "name") == nil || (at(l, "identifier") == nil && at(l, "url") == nil) {
+				t.Errorf("license = %v", l)
+			}
+			for key, op := range operations(m) {
+				has4xx := false
+				for status := range op["responses"].(map[string]any) {
+					has4xx = has4xx || status[0] == '4'
+				}
+				if !has4xx {
+					t.Errorf("%s has no 4XX response", key)
+				}
+				if id, _ := op["operationId"].(string); strings.HasPrefix(id, "list") || strings.HasPrefix(id, "count") {
+					if strings.Contains(key, " /api/posts") || strings.Contains(key, " /api/users") {
+						if at(op, "responses", "503") == nil && !strings.Contains(id, "Revisions") && !strings.Contains(id, "Referrers") {
+							t.Errorf("%s does not declare its 503", key)
+						}
+					}
+				}
+			}
+			refs := map[string]bool{}
+			var walk func(v any)
+			walk = func(v any) {
+				switch v := v.(type) {
+				case map[string]any:
+					if r, ok := v["$ref"].(string); ok {
+						refs[r] = true
+					}
+					for _, e := range v {
+						walk(e)
+					}
+				case []any:
+					for _, e := range v {
+						walk(e)
+					}
+				}
+			}
+			walk(m)
+			for _, kind := range []string{"schemas", "parameters", "headers", "responses"} {
+				for name := range at(m, "components", kind).(map[string]any) {
+					if !refs["#/components/"+kind+"/"+name] {
+						t.Errorf("components.%s.%s is never used", kind, name)
+					}
+				}
+			}
+		})
 	}
 }

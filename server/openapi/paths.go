@@ -1,14 +1,19 @@
 package openapi
 
+import "slices"
+
 // This file holds the path items: the routes of SPEC §3 that each type
 // has, and Strata's global routes.
 
 // responses builds an operation's responses: the success responses in
 // ok (status, response pairs), then the problem responses for the given
-// statuses, then "default" for any other error.
+// statuses, then 429 and "default" for any other error.
 func responses(ok object, problems ...string) object {
 	out := append(object{}, ok...)
-	for _, status := range problems {
+	// Every route is rate limited, the health checks too.
+	statuses := append(slices.Clone(problems), "429")
+	slices.Sort(statuses) // three digits each
+	for _, status := range statuses {
 		out.set(status, ref("responses", problemName(status)))
 	}
 	out.set("default", ref("responses", "Error"))
@@ -81,11 +86,11 @@ func typePaths(n *typeNames) object {
 				"Filter, search, sort and page resources. Reflects every write acknowledged before the request "+
 					"(read-your-writes) unless consistency=eventual.",
 				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency"),
-				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403"),
+				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403", "503"),
 			),
 			"post", op("create", "Create a "+n.name+" resource", "",
 				"requestBody", jsonBody("The data. A top-level \"id\" string names the new resource "+
-					"(it is not stored in the data); without it a UUIDv7 is assigned.", schemaRef(n.schema)),
+					"(it is not stored in the data); without it a UUIDv7 is assigned.", schemaRef(n.input)),
 				"responses", responses(obj("201", response("Created.", envelope, "ETag", "Location")),
 					"400", "401", "403", "409", "413", "415", "422"),
 			),
@@ -93,7 +98,7 @@ func typePaths(n *typeNames) object {
 		base+"/count", obj(
 			"get", op("count", "Count "+n.name, "Counts the resources that match, under the same filter as the list.",
 				"parameters", params("filter", "q", "include_deleted", "consistency"),
-				"responses", responses(obj("200", response("The count.", schemaRef("Count"))), "400", "401", "403"),
+				"responses", responses(obj("200", response("The count.", schemaRef("Count"))), "400", "401", "403", "503"),
 			),
 		),
 		item, obj(
@@ -108,7 +113,7 @@ func typePaths(n *typeNames) object {
 			"put", op("replace", "Replace a "+n.name+" resource's data",
 				"Writes a new revision. Data equal to the current revision's writes nothing and answers with the same ETag.",
 				"parameters", params("If-Match"),
-				"requestBody", jsonBody("The new data. A top-level \"id\", if present, must be the resource's id.", schemaRef(n.schema)),
+				"requestBody", jsonBody("The new data. A top-level \"id\", if present, must be the resource's id.", schemaRef(n.input)),
 				"responses", responses(obj("200", response("The resource at its new revision.", envelope, "ETag")), writeProblems()...),
 			),
 			"patch", op("patch", "Patch a "+n.name+" resource's data",
@@ -254,19 +259,83 @@ func globalPaths() object {
 				"responses", responses(obj("204", response("Revoked; the token no longer works.", nil)), "401", "403", "404"),
 			),
 		),
+		"/api/hooks", obj(
+			"get", tagged("Hooks", "listHooks", "List hook modules",
+				"description", "Every registered WebAssembly hook module, without its code.",
+				"responses", responses(obj("200", response("The modules.", schemaRef("HookModuleList"))), "401", "403", "404"),
+			),
+		),
+		"/api/hooks/{name}", obj(
+			"parameters", params("hookName"),
+			"get", tagged("Hooks", "getHook", "Read a hook module",
+				"responses", responses(obj("200", response("The module, without its code.", schemaRef("HookModule"))),
+					"401", "403", "404"),
+			),
+			"put", tagged("Hooks", "registerHook", "Register or replace a hook module",
+				"description", "The module is compiled and checked against the hook ABI before it is accepted; "+
+					"calls in flight finish on the module they started with. Types bind modules by name.",
+				"requestBody", obj("description", "The compiled module.", "required", true, "content", obj(
+					"application/wasm", obj("schema", obj("type", "string", "format", "binary", "contentMediaType", "application/wasm")),
+				)),
+				"responses", responses(obj(
+					"200", response("Replaced.", schemaRef("HookModule")),
+					"201", response("Registered.", schemaRef("HookModule")),
+				), "400", "401", "403", "404", "413", "415"),
+			),
+			"delete", tagged("Hooks", "deleteHook", "Remove a hook module",
+				"responses", responses(obj("204", response("Removed.", nil)), "401", "403", "404"),
+			),
+		),
+		"/openapi.json", obj(
+			"get", tagged("Docs", "openapi", "This document",
+				"description", "The OpenAPI 3.1 document of the live types, as far as the caller may see them.",
+				"responses", responses(obj("200", response("The document.", obj("type", "object")))),
+			),
+		),
+		"/docs", obj(
+			"get", tagged("Docs", "docs", "Interactive API documentation",
+				"description", "A Swagger UI page over /openapi.json.",
+				"responses", responses(obj("200", obj("description", "The page.",
+					"content", obj("text/html", obj("schema", obj("type", "string")))))),
+			),
+		),
+		"/docs/assets/{name}", obj(
+			"parameters", []any{obj("name", "name", "in", "path", "required", true, "description", "The file.",
+				"schema", obj("type", "string"))},
+			"get", tagged("Docs", "docsAsset", "A file of the documentation page",
+				"responses", responses(obj("200", obj("description", "The file: script, style sheet or license text.",
+					"content", obj("*/*", obj("schema", obj("type", "string"))))), "404"),
+			),
+		),
 		"/healthz", obj(
 			"get", tagged("Health", "healthz", "Liveness",
 				"security", []any{},
-				"responses", obj("200", response("The process is up.", nil)),
+				"responses", responses(obj("200", response("The process is up.", obj(
+					"type", "object",
+					"required", strs("status"),
+					"properties", obj("status", obj("const", "ok")),
+				)))),
 			),
 		),
 		"/readyz", obj(
 			"get", tagged("Health", "readyz", "Readiness",
 				"security", []any{},
-				"responses", obj(
-					"200", response("Ready to serve.", nil),
-					"503", response("Not ready yet.", nil),
-				),
+				"responses", responses(obj(
+					"200", response("Ready to serve.", obj(
+						"type", "object",
+						"required", strs("status", "seq"),
+						"properties", obj(
+							"status", obj("const", "ready"),
+							"seq", obj("type", "integer", "format", "int64", "minimum", 0,
+								"description", "The last sequence number of the change log."),
+						),
+					)),
+					"503", response("Not ready: the server is draining before it stops.", obj(
+						"type", "object",
+						"required", strs("status"),
+						"properties", obj("status", obj("const", "draining")),
+					)),
+				)),
 			),
 		),
 	)

@@ -231,6 +231,22 @@ func sharedSchemas() object {
 			"required", strs("items"),
 			"properties", obj("items", arrayOf(schemaRef("Key"))),
 		),
+		"HookModule", obj(
+			"type", "object",
+			"description", "A registered WebAssembly hook module.",
+			"required", strs("name", "sha256", "size", "registered_at"),
+			"properties", obj(
+				"name", obj("type", "string", "pattern", hookNamePattern),
+				"sha256", obj("type", "string", "description", "The SHA-256 of the module's code, in hex."),
+				"size", obj("type", "integer", "minimum", 0, "description", "The module's size in bytes."),
+				"registered_at", obj("type", "string", "format", "date-time"),
+			),
+		),
+		"HookModuleList", obj(
+			"type", "object",
+			"required", strs("items"),
+			"properties", obj("items", arrayOf(schemaRef("HookModule"))),
+		),
 		"Count", obj(
 			"type", "object",
 			"required", strs("count"),
@@ -345,7 +361,9 @@ func queryParam(name, desc string, schema object) object {
 func sharedParameters() object {
 	return obj(
 		"id", obj("name", "id", "in", "path", "required", true, "description", "The resource id.",
-			"schema", obj("type", "string", "pattern", "^[A-Za-z0-9_-]{1,128}$")),
+			"schema", obj("type", "string", "pattern", idPattern)),
+		"hookName", obj("name", "name", "in", "path", "required", true, "description", "The hook module's name.",
+			"schema", obj("type", "string", "pattern", hookNamePattern)),
 		"revisionNumber", obj("name", "n", "in", "path", "required", true, "description", "A revision number.",
 			"schema", obj("type", "integer", "minimum", 1)),
 		"typeName", obj("name", "type", "in", "path", "required", true, "description", "The type name.",
@@ -382,6 +400,8 @@ func sharedHeaders() object {
 			"schema", obj("type", "string")),
 		"Location", obj("description", "The URL of the new resource.",
 			"schema", obj("type", "string", "format", "uri-reference")),
+		"Retry-After", obj("description", "Seconds to wait before trying again.",
+			"schema", obj("type", "integer", "minimum", 0)),
 	)
 }
 
@@ -403,11 +423,19 @@ func problemStatuses() []problemStatus {
 		{"415", "UnsupportedMediaType", "Wrong Content-Type."},
 		{"422", "ValidationFailed", "The data violates the schema, or a hook rejected it; errors[].source is schema or the hook's name."},
 		{"429", "RateLimited", "Too many requests; Retry-After says when to try again."},
+		{"503", "Unavailable", "The search index did not catch up with the acknowledged writes in time, or the server is stopping; try again."},
 	}
 }
 
-func problemResponse(desc string) object {
-	return obj("description", desc, "content", obj(
+// hookNamePattern is what a hook module's name matches.
+const hookNamePattern = "^[a-z0-9_-]{1,64}$"
+
+func problemResponse(desc string, headers ...string) object {
+	var h object
+	for _, name := range headers {
+		h.set(name, ref("headers", name))
+	}
+	return obj("description", desc, "headers", h, "content", obj(
 		"application/problem+json", obj("schema", schemaRef("Problem")),
 	))
 }
@@ -416,9 +444,14 @@ func problemResponse(desc string) object {
 func sharedResponses() object {
 	out := object{}
 	for _, p := range problemStatuses() {
-		out.set(p.name, problemResponse(p.description))
+		var headers []string
+		if p.status == "429" {
+			headers = append(headers, "Retry-After")
+		}
+		out.set(p.name, problemResponse(p.description, headers...))
 	}
-	out.set("Error", problemResponse("Any other error: 429 rate limited, 500 internal, or 500 hook_failed naming the hook (nothing was written)."))
+	out.set("Error", problemResponse("Any other error: 500 internal, 500 hook_failed naming the hook (nothing was written), "+
+		"or 503 when the request timed out or the server is stopping."))
 	return out
 }
 
@@ -430,6 +463,8 @@ func globalTags() []any {
 		obj("name", "Changes", "description", "The change log."),
 		obj("name", "Batch", "description", "All-or-nothing writes across types."),
 		obj("name", "Keys", "description", "API keys (administrators only)."),
+		obj("name", "Hooks", "description", "WebAssembly hook modules (administrators only)."),
+		obj("name", "Docs", "description", "This document and the interactive documentation."),
 		obj("name", "Health", "description", "Liveness and readiness."),
 	}
 }
