@@ -62,7 +62,7 @@ func params(names ...string) []any {
 // writeProblems returns the statuses of the errors a write of one resource
 // can meet.
 func writeProblems() []string {
-	return []string{"400", "401", "403", "404", "409", "410", "412", "413", "415", "422"}
+	return []string{"400", "401", "403", "404", "409", "410", "412", "413", "415", "422", "507"}
 }
 
 // typePaths returns the path items of one type, in route order.
@@ -280,10 +280,14 @@ func globalPaths() object {
 				"responses", responses(obj(
 					"200", response("Replaced.", schemaRef("HookModule")),
 					"201", response("Registered.", schemaRef("HookModule")),
-				), "400", "401", "403", "404", "413", "415"),
+				), "400", "401", "403", "404", "413", "415", "507"),
 			),
 			"delete", tagged("Hooks", "deleteHook", "Remove a hook module",
-				"responses", responses(obj("204", response("Removed.", nil)), "401", "403", "404"),
+				"description", "A module that types bind is not removed (409 naming the types) unless force=true; "+
+					"writes to those types then fail with hook_failed until they bind another.",
+				"parameters", []any{queryParam("force", "Remove the module even though types bind it.",
+					obj("type", "boolean", "default", false))},
+				"responses", responses(obj("204", response("Removed.", nil)), "400", "401", "403", "404", "409", "507"),
 			),
 		),
 		"/openapi.json", obj(

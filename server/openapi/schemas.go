@@ -102,7 +102,8 @@ func sharedSchemas() object {
 				"type", obj("type", "string", "format", "uri",
 					"description", "urn:strata:problem:<code>, with code one of "+
 						"bad_request, unauthorized, forbidden, not_found, gone, conflict, precondition_failed, "+
-						"too_large, unsupported_media_type, validation, rate_limited, hook_failed, internal.",
+						"too_large, unsupported_media_type, validation, rate_limited, hook_failed, insufficient_storage, "+
+						"timeout, not_implemented, internal.",
 					"examples", strs("urn:strata:problem:validation")),
 				"title", str(""),
 				"status", obj("type", "integer", "minimum", 400, "maximum", 599),
@@ -424,6 +425,7 @@ func problemStatuses() []problemStatus {
 		{"422", "ValidationFailed", "The data violates the schema, or a hook rejected it; errors[].source is schema or the hook's name."},
 		{"429", "RateLimited", "Too many requests; Retry-After says when to try again."},
 		{"503", "Unavailable", "The search index did not catch up with the acknowledged writes in time, or the server is stopping; try again."},
+		{"507", "InsufficientStorage", "The server's disk is full; nothing was written."},
 	}
 }
 
@@ -451,7 +453,7 @@ func sharedResponses() object {
 		out.set(p.name, problemResponse(p.description, headers...))
 	}
 	out.set("Error", problemResponse("Any other error: 500 internal, 500 hook_failed naming the hook (nothing was written), "+
-		"or 503 when the request timed out or the server is stopping."))
+		"503 timeout when the request ran past request_timeout, or 503 when the server is stopping."))
 	return out
 }
 

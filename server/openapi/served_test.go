@@ -204,6 +204,18 @@ func TestServedDocumentServers(t *testing.T) {
 	}
 }
 
+// notBuilt reports whether the app answers method path 501: a path SPEC
+// reserves for a surface not built yet, which the document leaves out.
+func notBuilt(t *testing.T, app *fiber.App, method, path string) bool {
+	t.Helper()
+	resp, err := app.Test(httptest.NewRequest(method, path, nil), -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusNotImplemented
+}
+
 // TestServedDocumentDescribesEveryRoute checks that every route the server
 // mounts is in its document, as the README says: each method and path of
 // the app, with /api/:type standing for the routes of each type.
@@ -235,7 +247,7 @@ func TestServedDocumentDescribesEveryRoute(t *testing.T) {
 		path := strings.Replace(r.Path, "/api/:type", "/api/posts", 1)
 		key := r.Method + " " + routeParam.ReplaceAllString(path, "{}")
 		n++
-		if !described[key] {
+		if !described[key] && !notBuilt(t, s.app, r.Method, routeParam.ReplaceAllString(strings.ReplaceAll(path, "*", "x"), "x")) {
 			t.Errorf("route %s %s is not described (as %s)", r.Method, r.Path, key)
 		}
 	}
