@@ -33,23 +33,15 @@ const maxJSONDepth = 64
 
 // decodeObject decodes raw, from a client or a hook, as one JSON object
 // with the checks of decodeJSON.
-func decodeObject(raw []byte) (map[string]any, error) {
-	v, err := decodeJSON(raw)
-	if err != nil {
-		return nil, err
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, errNotObject
-	}
-	return obj, nil
-}
+func decodeObject(raw []byte) (map[string]any, error) { return asObject(decodeJSON(raw)) }
+
+// decodeStoredObject decodes stored data, which is always an object.
+func decodeStoredObject(raw []byte) (map[string]any, error) { return asObject(decodeStored(raw)) }
 
 var errNotObject = errorf(ErrInvalid, "data must be a JSON object")
 
-// decodeStoredObject decodes stored data, which is always an object.
-func decodeStoredObject(raw []byte) (map[string]any, error) {
-	v, err := decodeStored(raw)
+// asObject is a decoded value that must be a JSON object.
+func asObject(v any, err error) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
