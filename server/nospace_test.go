@@ -10,28 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// tinyDisk mounts a tmpfs of the given size (mount's syntax, "8m") on a new
-// directory and unmounts it when the test ends: a real file system that
-// fills up. It skips the test when it cannot mount (not root, or no
-// permission in a container).
-func tinyDisk(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a full disk is tested on a small tmpfs, which only root can mount")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
+	"github.com/strata-dev/strata/internal/testdisk"
+)
 
 // cpuTime is the CPU time (user and system) this process has used.
 func cpuTime(t *testing.T) time.Duration {
@@ -51,7 +32,7 @@ func cpuTime(t *testing.T) time.Duration {
 // or two cores); once space is freed, writes and searches work again; and
 // the server stops.
 func TestDiskFull(t *testing.T) {
-	dir := tinyDisk(t, "8m")
+	dir := testdisk.Tiny(t, "8m")
 	// Deleted later to free space.
 	filler := filepath.Join(dir, "filler")
 	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {

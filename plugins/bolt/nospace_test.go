@@ -10,29 +10,9 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/strata-dev/strata/internal/testdisk"
 	"github.com/strata-dev/strata/sdk/storage"
 )
-
-// tinyDisk mounts a tmpfs of the given size (mount's syntax, "2m") on a new
-// directory and unmounts it when the test ends: a real file system that
-// fills up. It skips the test when it cannot mount (not root, or no
-// permission in a container).
-func tinyDisk(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a full disk is tested on a small tmpfs, which only root can mount")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			_ = syscall.Unmount(dir, syscall.MNT_DETACH)
-		}
-	})
-	return dir
-}
 
 // TestDiskFull fills a real (tmpfs) disk: the Update that does not fit
 // fails with an error wrapping storage.ErrNoSpace, writes nothing, the
@@ -48,7 +28,7 @@ func TestDiskFull(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			dir := tinyDisk(t, "2m")
+			dir := testdisk.Tiny(t, "2m")
 			// The filler is deleted later to free space.
 			filler := filepath.Join(dir, "filler")
 			if err := os.WriteFile(filler, make([]byte, 512<<10), 0o600); err != nil {
