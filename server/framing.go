@@ -151,21 +151,21 @@ func rawFramingProblem(detail string) []byte {
 type framerState uint8
 
 const (
-	stHead       framerState = iota // request line and header fields
-	stBody                          // Content-Length body bytes
-	stSize                          // chunk-size digits
-	stSizeWS                        // whitespace after the digits
-	stExt                           // chunk extensions
-	stSizeLF                        // LF ending a chunk-size line
-	stData                          // chunk data
-	stDataCR                        // CR after chunk data
-	stDataLF                        // LF after chunk data
-	stTrailer                       // start of a trailer line
-	stTrailerName                   // trailer field name
-	stTrailerValue                  // trailer field value
-	stTrailerLF                     // LF ending a trailer line
-	stTrailerEndLF                  // LF ending the trailer section
-	stOff                           // not checking this connection
+	stHead         framerState = iota // request line and header fields
+	stBody                            // Content-Length body bytes
+	stSize                            // chunk-size digits
+	stSizeWS                          // whitespace after the digits
+	stExt                             // chunk extensions
+	stSizeLF                          // LF ending a chunk-size line
+	stData                            // chunk data
+	stDataCR                          // CR after chunk data
+	stDataLF                          // LF after chunk data
+	stTrailer                         // start of a trailer line
+	stTrailerName                     // trailer field name
+	stTrailerValue                    // trailer field value
+	stTrailerLF                       // LF ending a trailer line
+	stTrailerEndLF                    // LF ending the trailer section
+	stOff                             // not checking this connection
 )
 
 // lineBufSize is as much of a request line or header line as a framer
@@ -206,19 +206,23 @@ func (f *framer) feed(p []byte) (int, *framingError) {
 		case stOff:
 			return len(p), nil
 		case stHead:
-			f.headBytes++
-			if f.headBytes > f.headerLimit {
+			// A line at a time: the head is most of what a framer reads.
+			end := bytes.IndexByte(p[i:], '\n')
+			if end < 0 {
+				end = len(p) - i
+			}
+			if f.headBytes += end + 1; f.headBytes > f.headerLimit {
 				f.state = stOff // fasthttp refuses a head this long itself
 				return len(p), nil
 			}
-			if b != '\n' {
-				if f.lineLen < lineBufSize {
-					f.line[f.lineLen] = b
-				}
-				f.lineLen++
-				continue
+			if f.lineLen < lineBufSize {
+				copy(f.line[f.lineLen:], p[i:i+end])
 			}
-			f.endHeadLine()
+			f.lineLen += end
+			i += end
+			if i < len(p) {
+				f.endHeadLine()
+			}
 		case stBody:
 			n := min(f.remaining, int64(len(p)-i))
 			f.remaining -= n
