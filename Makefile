@@ -51,6 +51,7 @@ FUZZ_TARGETS := \
 	./core:FuzzPatch \
 	./core:FuzzCreate \
 	./server:FuzzRequests \
+	./server:FuzzFramingConn \
 	./server/openapi:FuzzOrderedRoundTrip \
 	./hooks:FuzzAppendString \
 	./hooks:FuzzDecodeOutput \

@@ -211,6 +211,7 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
 	fg := guardFraming(srv)
+	answerFraming(srv) // for the connections of Listener
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		fg.check(h)
 		if h.IsPut() && bytes.HasPrefix(h.RequestURI(), []byte(hookRoute)) {

@@ -79,7 +79,8 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 		t.Fatalf("open index: %v", err)
 	}
 	m.SetSearcher(ix)
-	app := server.New(m, o).NewApp()
+	srv := server.New(m, o)
+	app := srv.NewApp()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +88,7 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = app.Listener(ln)
+		_ = app.Listener(srv.Listener(ln))
 	}()
 	ts := &testServer{t: t, URL: "http://" + ln.Addr().String(), Path: path, store: store, m: m,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}

@@ -210,7 +210,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		slog.String("storage", cfg.storageURL()), slog.Int("types", len(m.Types())))
 
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Listener(srv.Listener(ln)) }()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
