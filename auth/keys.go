@@ -20,10 +20,6 @@ import (
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
-// bucketKeys holds one record per API key, by key id. The name cannot
-// collide with core's buckets, which are either fixed words or "<kind>/<type>".
-const bucketKeys = "auth_keys"
-
 // keyPrefix starts every API key token, so a token is recognisably a Strata
 // key (and secret scanners can find leaked ones).
 const keyPrefix = "sk_"
@@ -50,11 +46,11 @@ var (
 	roleRE    = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 )
 
-// Keys stores API keys in a storage.Store, next to the resources. Lookups
-// are cached in memory; a revoked key stops working at once in this
-// process.
+// Keys stores API keys in the keyspace core lends auth in a storage.Store,
+// next to the resources. Lookups are cached in memory; a revoked key stops
+// working at once in this process.
 type Keys struct {
-	store storage.Store
+	space core.Keyspace
 	mu    sync.RWMutex
 	cache map[string]*Key
 	// revocations counts revokes, so a lookup that read a key before a
@@ -62,9 +58,9 @@ type Keys struct {
 	revocations uint64
 }
 
-// NewKeys returns a key store over store.
+// NewKeys returns a key store over store, in core.AuthKeyspace(store).
 func NewKeys(store storage.Store) *Keys {
-	return &Keys{store: store, cache: map[string]*Key{}}
+	return &Keys{space: core.AuthKeyspace(store), cache: map[string]*Key{}}
 }
 
 // Create makes a new key with name and roles and returns it together with
@@ -99,8 +95,8 @@ func (ks *Keys) Create(ctx context.Context, name string, roles []string, by core
 	if err != nil {
 		return Key{}, "", fmt.Errorf("encode key: %w", err)
 	}
-	err = ks.store.Update(ctx, func(tx storage.Tx) error {
-		return tx.Put(bucketKeys, []byte(k.ID), raw)
+	err = ks.space.Update(ctx, func(tx core.KeyspaceTx) error {
+		return tx.Put([]byte(k.ID), raw)
 	})
 	if err != nil {
 		return Key{}, "", fmt.Errorf("store key %s: %w", k.ID, err)
@@ -112,9 +108,9 @@ func (ks *Keys) Create(ctx context.Context, name string, roles []string, by core
 // List returns every key, oldest first, without hashes.
 func (ks *Keys) List(ctx context.Context) ([]Key, error) {
 	keys := []Key{}
-	err := ks.store.View(ctx, func(tx storage.Tx) error {
+	err := ks.space.View(ctx, func(tx core.KeyspaceTx) error {
 		var decodeErr error
-		err := tx.Scan(bucketKeys, storage.Range{}, func(_, v []byte) bool {
+		err := tx.Scan(storage.Range{}, func(_, v []byte) bool {
 			var k Key
 			if decodeErr = json.Unmarshal(v, &k); decodeErr != nil {
 				return false
@@ -136,14 +132,14 @@ func (ks *Keys) List(ctx context.Context) ([]Key, error) {
 
 // Revoke deletes a key; requests made with it fail from then on.
 func (ks *Keys) Revoke(ctx context.Context, id string) error {
-	err := ks.store.Update(ctx, func(tx storage.Tx) error {
-		if _, err := tx.Get(bucketKeys, []byte(id)); err != nil {
+	err := ks.space.Update(ctx, func(tx core.KeyspaceTx) error {
+		if _, err := tx.Get([]byte(id)); err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
 				return &core.Error{Kind: core.ErrNotFound, Detail: fmt.Sprintf("no key %q", id)}
 			}
 			return err
 		}
-		return tx.Delete(bucketKeys, []byte(id))
+		return tx.Delete([]byte(id))
 	})
 	ks.mu.Lock()
 	delete(ks.cache, id)
@@ -204,8 +200,8 @@ func (ks *Keys) lookup(ctx context.Context, id string) (*Key, error) {
 		return k, nil
 	}
 	var raw []byte
-	err := ks.store.View(ctx, func(tx storage.Tx) error {
-		v, err := tx.Get(bucketKeys, []byte(id))
+	err := ks.space.View(ctx, func(tx core.KeyspaceTx) error {
+		v, err := tx.Get([]byte(id))
 		if err != nil {
 			return err
 		}

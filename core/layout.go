@@ -24,15 +24,19 @@ import (
 //	x/<type>         target id 0x00 src type 0x00 src id 0x00 field → ""
 //	hook_modules     module name                   → HookModule JSON (sha256, size, registered_at)
 //	hook_code        module name                   → the module's WebAssembly bytes
+//	auth_keys        key id                        → auth.Key JSON (name, roles, secret's SHA-256)
 //
 // Hook modules registered through the Manager live in two buckets so that
-// listing them reads a few bytes each, not megabytes of code.
+// listing them reads a few bytes each, not megabytes of code. auth_keys
+// belongs to package auth, which reaches it only through AuthKeyspace.
+// These are all the buckets; nothing else writes to the store.
 const (
 	bucketTypes       = "types"
 	bucketSys         = "sys"
 	bucketChanges     = "changes"
 	bucketHookModules = "hook_modules"
 	bucketHookCode    = "hook_code"
+	bucketAuthKeys    = "auth_keys"
 )
 
 var keySeq = []byte("seq")

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/sdk/storage/driver"
 )
 
 // Defaults for the zero fields of [Options].
@@ -77,23 +77,18 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a [storage.Store] in one bolt file. Create it with [Open] or
-// [OpenWithOptions]; whoever opens it closes it. It is safe for concurrent
-// use.
-type Store struct {
+// store is the bolt driver. The storage.Store that [Open] and
+// [OpenWithOptions] return wraps it, and takes care of Close waiting for
+// transactions, contexts already done and argument checks.
+type store struct {
 	db       *bbolt.DB
 	path     string
 	log      *slog.Logger
 	maxBatch int
 
 	reqs    chan *request // Updates waiting for the committer
-	stop    chan struct{} // closed by Close once no Update is in flight
+	stop    chan struct{} // closed by Close, when no Update is in flight
 	stopped chan struct{} // closed by the committer when it has stopped
-
-	mu        sync.RWMutex // guards closed; orders inflight.Add before Wait
-	closed    bool
-	inflight  sync.WaitGroup // Views and Updates running
-	closeOnce sync.Once
 
 	commits atomic.Uint64 // physical commits, for tests
 	runs    atomic.Uint64 // calls of Update functions, for tests
@@ -106,11 +101,7 @@ type Store struct {
 //	reg.Register("bolt", bolt.Open)
 //	store, err := reg.Open(ctx, "bolt:./strata_data/strata.db", storage.OpenOptions{})
 func Open(ctx context.Context, location string, opts storage.OpenOptions) (storage.Store, error) {
-	s, err := OpenWithOptions(ctx, location, Options{Logger: opts.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return OpenWithOptions(ctx, location, Options{Logger: opts.Logger})
 }
 
 // OpenWithOptions opens the bolt store in the file at path. It creates
@@ -118,7 +109,16 @@ func Open(ctx context.Context, location string, opts storage.OpenOptions) (stora
 // another process or Store holds the file, it waits o.Timeout and then
 // returns an error wrapping [ErrLocked]. An empty path is an error wrapping
 // [storage.ErrInvalid].
-func OpenWithOptions(ctx context.Context, path string, o Options) (*Store, error) {
+func OpenWithOptions(ctx context.Context, path string, o Options) (storage.Store, error) {
+	s, err := openDriver(ctx, path, o)
+	if err != nil {
+		return nil, err
+	}
+	return storage.New(s), nil
+}
+
+// openDriver opens the bolt driver; see OpenWithOptions.
+func openDriver(ctx context.Context, path string, o Options) (*store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func OpenWithOptions(ctx context.Context, path string, o Options) (*Store, error
 		}
 	}
 
-	s := &Store{
+	s := &store{
 		db:       db,
 		path:     path,
 		log:      o.Logger,
@@ -195,39 +195,17 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// begin registers a transaction, or reports why it cannot start.
-func (s *Store) begin(ctx context.Context) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return fmt.Errorf("bolt store %s: %w", s.path, storage.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.inflight.Add(1)
-	return nil
-}
-
 // View runs fn in a bolt read transaction, in the caller's goroutine. Any
 // number of Views run at once and alongside Updates. View returns fn's
 // error unchanged; if fn panics, the transaction is released and the panic
 // continues.
-func (s *Store) View(ctx context.Context, fn func(tx storage.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	defer s.inflight.Done()
+func (s *store) View(_ context.Context, fn func(tx driver.Tx) error) error {
 	btx, err := s.db.Begin(false)
 	if err != nil {
 		return fmt.Errorf("bolt store %s: begin read transaction: %w", s.path, err)
 	}
-	t := &tx{btx: btx}
-	defer func() {
-		t.end()
-		_ = btx.Rollback() // a read transaction only releases its snapshot
-	}()
-	return fn(t)
+	defer func() { _ = btx.Rollback() }() // a read transaction only releases its snapshot
+	return fn(&tx{btx: btx})
 }
 
 // Update queues fn for the committer and waits for the commit of the group
@@ -236,11 +214,7 @@ func (s *Store) View(ctx context.Context, fn func(tx storage.Tx) error) error {
 // fn's panic in the caller's goroutine. fn may run more than once. If ctx is
 // done before fn first runs, Update returns ctx.Err() and fn never runs;
 // once fn has run, Update waits for the commit regardless of ctx.
-func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	defer s.inflight.Done()
+func (s *store) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 	r := &request{ctx: ctx, fn: fn, done: make(chan outcome, 1)}
 	select {
 	case s.reqs <- r:
@@ -254,22 +228,9 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	return o.err
 }
 
-// Close waits for the Views and Updates in flight, stops the committer and
-// closes the file. Afterwards every method returns an error satisfying
-// errors.Is(err, storage.ErrClosed). Close is safe to call more than once;
-// later calls return nil. Calling it from inside a transaction's fn
-// deadlocks.
-func (s *Store) Close() error {
-	var err error
-	s.closeOnce.Do(func() { err = s.close() })
-	return err
-}
-
-func (s *Store) close() error {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.inflight.Wait() // every queued Update has been answered
+// Close stops the committer and closes the file. The storage.Store calls it
+// once, when no View or Update is in flight, so the queue is empty.
+func (s *store) Close() error {
 	close(s.stop)
 	<-s.stopped
 	if err := s.db.Close(); err != nil {

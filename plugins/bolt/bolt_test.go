@@ -97,19 +97,27 @@ func BenchmarkGroupCommit(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
-			b.ReportMetric(float64(b.N)/float64(max(s.commits.Load(), 1)), "updates/commit")
+			b.ReportMetric(float64(b.N)/float64(max(s.drv.commits.Load(), 1)), "updates/commit")
 		})
 	}
 }
 
+// testStore is a store as users get it, with its driver at hand so tests
+// can count commits and watch the committer's queue.
+type testStore struct {
+	storage.Store
+	drv *store
+}
+
 // openTest opens a store in a temporary directory and closes it when the
 // test ends.
-func openTest(tb testing.TB, o Options) *Store {
+func openTest(tb testing.TB, o Options) *testStore {
 	tb.Helper()
-	s, err := OpenWithOptions(tb.Context(), filepath.Join(tb.TempDir(), "strata.db"), o)
+	d, err := openDriver(tb.Context(), filepath.Join(tb.TempDir(), "strata.db"), o)
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
+	s := &testStore{Store: storage.New(d), drv: d}
 	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			tb.Errorf("close: %v", err)
@@ -121,7 +129,7 @@ func openTest(tb testing.TB, o Options) *Store {
 // holdCommitter starts an Update whose function blocks, so the committer is
 // busy and later Updates queue up. It returns once the function is running;
 // release lets it finish and returns the Update's result.
-func holdCommitter(t *testing.T, s *Store) (release func() error) {
+func holdCommitter(t *testing.T, s *testStore) (release func() error) {
 	t.Helper()
 	started := make(chan struct{})
 	proceed := make(chan struct{})
@@ -143,14 +151,14 @@ func holdCommitter(t *testing.T, s *Store) (release func() error) {
 
 // waitQueued waits until n Updates are queued for the committer. It yields
 // instead of sleeping: the Updates are a few goroutine switches away.
-func waitQueued(s *Store, n int) {
-	for len(s.reqs) < n {
+func waitQueued(s *testStore, n int) {
+	for len(s.drv.reqs) < n {
 		runtime.Gosched()
 	}
 }
 
 // keys returns the keys of bucket.
-func keys(t *testing.T, s *Store, bucket string) []string {
+func keys(t *testing.T, s *testStore, bucket string) []string {
 	t.Helper()
 	var out []string
 	err := s.View(t.Context(), func(tx storage.Tx) error {
@@ -192,7 +200,7 @@ func TestGroupCommit(t *testing.T) {
 		}
 	}
 	// One commit for the held Update, one for the 64 queued behind it.
-	if got := s.commits.Load(); got != 2 {
+	if got := s.drv.commits.Load(); got != 2 {
 		t.Errorf("%d Updates took %d commits, want 2 (1 + one group of %d)", n+1, got, n)
 	}
 	if got := keys(t, s, "group"); !slices.Equal(got, want) {
@@ -221,7 +229,7 @@ func TestMaxBatchSize(t *testing.T) {
 			t.Errorf("Update: %v", err)
 		}
 	}
-	if got, least := s.commits.Load(), uint64(1+n/maxBatch); got < least {
+	if got, least := s.drv.commits.Load(), uint64(1+n/maxBatch); got < least {
 		t.Errorf("%d Updates with MaxBatchSize %d took %d commits, want at least %d", n, maxBatch, got, least)
 	}
 	if got := keys(t, s, "b"); len(got) != n {
@@ -299,7 +307,7 @@ func TestReplay(t *testing.T) {
 			t.Errorf("member %d ran %d times, want %d", i, got, wantRuns[i])
 		}
 	}
-	if got := s.commits.Load(); got != 2 {
+	if got := s.drv.commits.Load(); got != 2 {
 		t.Errorf("commits = %d, want 2: the held Update and one for the group", got)
 	}
 	if got := keys(t, s, "members"); !slices.Equal(got, wantKeys) {

@@ -9,13 +9,13 @@ import (
 
 	"go.etcd.io/bbolt"
 
-	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/sdk/storage/driver"
 )
 
 // request is one Update waiting for the committer.
 type request struct {
 	ctx  context.Context
-	fn   func(tx storage.Tx) error
+	fn   func(tx driver.Tx) error
 	done chan outcome // buffered; receives exactly one outcome
 
 	// ran is set once fn has been called; from then on ctx no longer
@@ -33,7 +33,7 @@ type outcome struct {
 // run is the committer: the only goroutine that opens bolt write
 // transactions. It first finishes pending, a group inherited from a
 // committer that ended (see commitGroup), then serves s.reqs until Close.
-func (s *Store) run(pending []*request) {
+func (s *store) run(pending []*request) {
 	if len(pending) > 0 {
 		s.commitGroup(pending)
 	}
@@ -64,7 +64,7 @@ func (s *Store) run(pending []*request) {
 // transaction, commits it once and answers every member. A member whose
 // function fails or panics is answered alone, and the rest are run again in
 // a fresh transaction.
-func (s *Store) commitGroup(group []*request) {
+func (s *store) commitGroup(group []*request) {
 	start := time.Now()
 	logCtx := group[0].ctx
 	size := len(group)
@@ -151,9 +151,8 @@ func (s *Store) commitGroup(group []*request) {
 
 // call runs fn in btx with a Tx that ends when fn returns, and turns a
 // panic into an outcome so the committer survives it.
-func call(btx *bbolt.Tx, fn func(tx storage.Tx) error) (o outcome) {
-	t := &tx{btx: btx, writable: true}
-	defer t.end()
+func call(btx *bbolt.Tx, fn func(tx driver.Tx) error) (o outcome) {
+	t := &tx{btx: btx}
 	returned := false
 	defer func() {
 		if !returned {

@@ -9,12 +9,12 @@
 //
 // # Transactions and group commit
 //
-// [Store.View] is a plain bolt read transaction: any number run at once, each
+// A View is a plain bolt read transaction: any number run at once, each
 // over the snapshot that was current when it began.
 //
-// [Store.Update] does not open a bolt write transaction itself. It hands fn
+// An Update does not open a bolt write transaction itself. It hands fn
 // to the store's committer, a single goroutine started by [Open] and stopped
-// by [Store.Close]. When the committer is idle and a request arrives, it
+// by Close. When the committer is idle and a request arrives, it
 // begins one bolt write transaction at once, takes every other request
 // already queued (up to [Options.MaxBatchSize]), runs their functions one
 // after another inside that transaction, and commits once: one fsync for the

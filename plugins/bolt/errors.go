@@ -6,7 +6,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/sdk/storage/driver"
 )
 
 // Errors of the bolt backend, besides the storage package's. Check them with
@@ -22,18 +22,18 @@ var (
 	errGoexit = errors.New("bolt: update function called runtime.Goexit")
 )
 
-// noSpace wraps storage.ErrNoSpace around err when it reports a full device
+// noSpace wraps driver.ErrNoSpace around err when it reports a full device
 // or quota, and returns err unchanged otherwise. bbolt returns the write's
 // *os.PathError as it is, but flattens the errors of growing the file
 // ("file resize error: no space left on device") into text, so the text is
 // checked too.
 func noSpace(err error) error {
-	if err == nil || errors.Is(err, storage.ErrNoSpace) {
+	if err == nil || errors.Is(err, driver.ErrNoSpace) {
 		return err
 	}
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
 		strings.Contains(err.Error(), syscall.ENOSPC.Error()) || strings.Contains(err.Error(), syscall.EDQUOT.Error()) {
-		return fmt.Errorf("%w: %w", storage.ErrNoSpace, err)
+		return fmt.Errorf("%w: %w", driver.ErrNoSpace, err)
 	}
 	return err
 }

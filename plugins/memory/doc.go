@@ -1,6 +1,7 @@
 // Package memory is a Strata storage backend that keeps everything in memory.
 //
-// It implements [storage.Store] for tests, examples and short-lived
+// It is a storage driver (package storage/driver), wrapped by storage.New
+// into the [storage.Store] that [Open] and [New] return, for tests, examples and short-lived
 // deployments that do not need their data to outlive the process: nothing is
 // written to disk, so "durable" here means "visible to every later
 // transaction until Close". It is also the worked example of
@@ -14,10 +15,10 @@
 // share nodes until one of them changes, and then only the changed path is
 // copied. That gives transactions almost for free:
 //
-//   - [Store.View] reads the latest committed tree. Committed trees are never
+//   - View reads the latest committed tree. Committed trees are never
 //     changed again, so a View sees a consistent snapshot without locks and
 //     does not block writers.
-//   - [Store.Update] holds the single writer slot, copies the committed tree,
+//   - Update holds the single writer slot, copies the committed tree,
 //     runs fn against the copy and, if fn returns nil, publishes the copy.
 //     If fn fails or panics the copy is dropped, which is the rollback.
 //

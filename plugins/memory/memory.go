@@ -4,18 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/tidwall/btree"
 
 	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/sdk/storage/driver"
 )
 
-// Store is an in-memory [storage.Store]. Create one with [New] or [Open];
-// the zero value is not usable. It is safe for concurrent use. Whoever
-// creates a Store closes it; Close drops the data.
-type Store struct {
+// store is the in-memory driver. The storage.Store that [Open] returns
+// wraps it, and takes care of Close waiting for transactions, contexts
+// already done and argument checks.
+type store struct {
 	// writer is a one-slot semaphore. The Update holding it is the only
 	// code that reads or replaces head.
 	writer chan struct{}
@@ -28,11 +28,6 @@ type Store struct {
 	// snapshot is a copy of head that nothing ever changes, published for
 	// Views. Loading it is the whole cost of starting a read transaction.
 	snapshot atomic.Pointer[btree.BTreeG[entry]]
-
-	mu        sync.RWMutex // guards closed; orders inflight.Add before Wait
-	closed    bool
-	inflight  sync.WaitGroup // transactions running
-	closeOnce sync.Once
 }
 
 // entry is one key of one bucket. Keys of all buckets share one tree,
@@ -51,18 +46,19 @@ func byBucketAndKey(a, b entry) bool {
 	return bytes.Compare(a.key, b.key) < 0
 }
 
-// New returns an empty Store.
-func New() *Store {
-	// NoLocks: the Store coordinates access itself. The tree's own lock
+// New returns a new, empty in-memory storage.Store. Whoever creates it
+// closes it; Close drops the data.
+func New() storage.Store {
+	// NoLocks: the store coordinates access itself. The tree's own lock
 	// would only add cost, and a Scan callback that calls Get would take it
 	// recursively.
 	head := btree.NewBTreeGOptions(byBucketAndKey, btree.Options{NoLocks: true})
-	s := &Store{writer: make(chan struct{}, 1), head: head}
+	s := &store{writer: make(chan struct{}, 1), head: head}
 	s.snapshot.Store(head.Copy())
-	return s
+	return storage.New(s)
 }
 
-// Open returns a new, empty Store. It has the signature of [storage.Opener]
+// Open returns a new, empty store. It has the signature of [storage.Opener]
 // so the memory backend can be registered as "memory". Every call returns an
 // independent store. location must be empty ("memory:"), so that a
 // misconfigured URL such as "memory:./data/strata.db" fails instead of
@@ -77,31 +73,10 @@ func Open(ctx context.Context, location string, opts storage.OpenOptions) (stora
 	return New(), nil
 }
 
-// begin registers a transaction, or reports why it cannot start.
-func (s *Store) begin(ctx context.Context) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return fmt.Errorf("memory store: %w", storage.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.inflight.Add(1)
-	return nil
-}
-
 // View runs fn over the latest committed snapshot. It never blocks on
-// Updates, and Updates never block on it. View returns fn's error; if fn
-// panics, the panic continues in the caller.
-func (s *Store) View(ctx context.Context, fn func(tx storage.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	defer s.inflight.Done()
-	t := &tx{tree: s.snapshot.Load()}
-	defer t.end()
-	return fn(t)
+// Updates, and Updates never block on it.
+func (s *store) View(_ context.Context, fn func(tx driver.Tx) error) error {
+	return fn(&tx{tree: s.snapshot.Load()})
 }
 
 // Update runs fn against a private copy of the committed tree and publishes
@@ -110,11 +85,7 @@ func (s *Store) View(ctx context.Context, fn func(tx storage.Tx) error) error {
 // in the caller's goroutine. If fn returns an error or panics, the copy is
 // dropped and nothing is written; the error is returned unchanged and a
 // panic continues in the caller.
-func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error {
-	if err := s.begin(ctx); err != nil {
-		return err
-	}
-	defer s.inflight.Done()
+func (s *store) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 	select {
 	case s.writer <- struct{}{}:
 	case <-ctx.Done():
@@ -126,10 +97,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	}
 
 	t := &tx{tree: s.head.Copy(), writable: true}
-	defer t.end() // also when fn panics
-	err := fn(t)
-	t.end()
-	if err != nil {
+	if err := fn(t); err != nil {
 		return err // drop t.tree: rollback
 	}
 	s.head = t.tree
@@ -137,18 +105,10 @@ func (s *Store) Update(ctx context.Context, fn func(tx storage.Tx) error) error 
 	return nil
 }
 
-// Close waits for running transactions, then drops the data. Afterwards
-// every method returns an error satisfying errors.Is(err, storage.ErrClosed).
-// Close is safe to call more than once and always returns nil. Calling it
-// from inside a transaction's fn deadlocks.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.inflight.Wait()
-		s.head = nil
-		s.snapshot.Store(nil)
-	})
+// Close drops the data. The storage.Store calls it once no transaction
+// runs, so nothing can see the trees go.
+func (s *store) Close() error {
+	s.head = nil
+	s.snapshot.Store(nil)
 	return nil
 }

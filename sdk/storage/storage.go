@@ -40,6 +40,18 @@
 // that fails because the disk or the quota is full returns an error
 // satisfying errors.Is(err, [ErrNoSpace]), and nothing of it is written.
 //
+// # Drivers and the portable Store
+//
+// A backend implements the small interface of package driver, and hands its
+// driver to [New], which returns the [Store] everyone else uses (as
+// go-cloud's blob wraps blob/driver). The Store owns what is the same for
+// every backend: rejecting use after Close, making Close wait for running
+// transactions, checking ctx before a transaction starts, checking arguments
+// (empty bucket names and keys, keys over [MaxKeySize], a Tx used after its
+// fn returned, writes in a View), and adding the operation, bucket and key
+// to the driver's errors. Store and Tx cannot be implemented outside this
+// package, so every Store has these guarantees.
+//
 // A backend proves it meets this contract by passing the conformance suite in
 // package storagetest.
 package storage
@@ -47,12 +59,20 @@ package storage
 import (
 	"context"
 	"errors"
+
+	"github.com/strata-dev/strata/sdk/storage/driver"
 )
 
+// MaxKeySize is the longest key, in bytes, any backend accepts (bbolt's
+// limit); a longer key is ErrInvalid.
+const MaxKeySize = 32 << 10
+
 // Errors a backend reports. Check them with errors.Is; backends may wrap them.
+// ErrNotFound, ErrInvalid and ErrNoSpace are the values of package driver,
+// so drivers report them without importing this package.
 var (
 	// ErrNotFound is returned by Tx.Get when the bucket or key does not exist.
-	ErrNotFound = errors.New("storage: not found")
+	ErrNotFound = driver.ErrNotFound
 
 	// ErrClosed is returned by every method of a Store after Close.
 	ErrClosed = errors.New("storage: store is closed")
@@ -62,17 +82,18 @@ var (
 
 	// ErrInvalid is returned for arguments a backend cannot accept, such as an
 	// empty bucket name or key.
-	ErrInvalid = errors.New("storage: invalid argument")
+	ErrInvalid = driver.ErrInvalid
 
 	// ErrNoSpace is wrapped by the error of an Update that could not be
 	// committed because the device or the user's quota is full (ENOSPC,
 	// EDQUOT); nothing of that Update was written. Backends wrap it
 	// alongside the system's error, so the cause stays visible, and core
 	// reports it as its own kind (the HTTP server answers 507).
-	ErrNoSpace = errors.New("storage: no space left")
+	ErrNoSpace = driver.ErrNoSpace
 )
 
 // Store is a storage backend. All methods are safe for concurrent use.
+// Stores are made by [New] from a driver; the interface is sealed.
 //
 // Whoever opens a Store closes it. Close waits for transactions in flight
 // to finish and then releases the backend's resources; it is safe to call
@@ -93,6 +114,8 @@ type Store interface {
 
 	// Close waits for transactions in flight, then closes the store.
 	Close() error
+
+	sealed()
 }
 
 // Tx is a transaction handed to the fn of View or Update. It is only valid
@@ -104,7 +127,9 @@ type Tx interface {
 	Get(bucket string, key []byte) ([]byte, error)
 
 	// Put stores value under key in bucket, creating the bucket if needed.
-	// An empty value is allowed; an empty bucket name or key is ErrInvalid.
+	// An empty or nil value is allowed (Get returns it as an empty slice);
+	// an empty bucket name, an empty key or one longer than MaxKeySize is
+	// ErrInvalid.
 	Put(bucket string, key, value []byte) error
 
 	// Delete removes key from bucket. Deleting a missing key or a key of a
@@ -120,6 +145,8 @@ type Tx interface {
 	// bucket calls fn zero times. fn must not modify bucket; collect keys and
 	// change them after Scan returns.
 	Scan(bucket string, r Range, fn func(key, value []byte) bool) error
+
+	sealed()
 }
 
 // Range selects the keys k with Start <= k < End. A nil Start means from the
