@@ -38,8 +38,21 @@ func TestRankMatchesBleve(t *testing.T) {
 		}
 		return strings.Join(w, " ")
 	}
+	segments := func() int {
+		snap, err := openSnapshot(e.active("posts").idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer snap.Close()
+		return len(snap.segs)
+	}
 	var ids []string
-	for batch := range 6 {
+	// Six batches at least, and more while a loaded machine's persister
+	// has merged them into one segment before writing them.
+	for batch := 0; batch < 6 || segments() < 2; batch++ {
+		if batch == 40 {
+			t.Fatalf("the corpus is in %d segment after %d batches; the test wants several", segments(), batch)
+		}
 		for range 40 {
 			body := fmt.Sprintf(`{"title":%q,"body":%q,"n":%d}`, words(1+r.IntN(4)), words(r.IntN(40)), r.IntN(100))
 			ids = append(ids, e.create("posts", body, ""))
