@@ -64,7 +64,8 @@ type Config struct {
 	Server server.Options
 	// ShutdownTimeout bounds Serve's wait for in-flight requests once its
 	// context is done; the search index then gets what is left of it to
-	// persist its last batches in Close. Zero waits without a bound.
+	// persist its last batches in Close. Zero or less waits without a
+	// bound.
 	ShutdownTimeout time.Duration
 
 	// Logger receives the diagnostics of every part. Nil discards them.

@@ -148,7 +148,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
 		Server:          opts,
-		ShutdownTimeout: time.Duration(cfg.ShutdownTimeout),
+		// shutdown_timeout: 0 stops at once, where app.Config's zero
+		// waits without a bound.
+		ShutdownTimeout: max(time.Duration(cfg.ShutdownTimeout), time.Nanosecond),
 		Logger:          log,
 	})
 	if err != nil {
