@@ -11,6 +11,13 @@
 // half-written resource and a change-log entry exists exactly for each
 // committed change.
 //
+// # Search
+//
+// Filters, full-text queries and sorts are answered by a [Searcher] that
+// Options.Search builds inside Open, over the Manager's [ChangeFeed]
+// (package index is one). The Manager asks it for ids only and reads the
+// resources itself, once.
+//
 // # Concurrency
 //
 // A Manager is safe for concurrent use. Single-resource writes do their

@@ -34,6 +34,16 @@ type Options struct {
 	// patch, hook or batch fail with ErrTooLarge. It also bounds what one
 	// patch may copy. Zero or less means DefaultMaxDocumentSize.
 	MaxDocumentSize int
+	// Types are declared types (strata.yaml, or an embedding program's)
+	// that Open applies as ApplyTypes does, before it builds the search
+	// index, so the index starts from them as declared.
+	Types []Type
+	// Search builds the search index over the Manager's change feed. Open
+	// calls it last, once Types are applied, and searches go to what it
+	// returns; the Manager never closes it (its builder does, before it
+	// closes the Manager). Nil runs without an index: filter, q and sort
+	// are then ErrInvalid.
+	Search func(ctx context.Context, feed ChangeFeed) (Searcher, error)
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -139,6 +149,18 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		bg, m.afterCancel = context.WithCancel(context.WithoutCancel(ctx))
 		m.afterDone = make(chan struct{})
 		go m.runAfterHooks(bg)
+	}
+	if err := m.ApplyTypes(ctx, opts.Types); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
+	if opts.Search != nil {
+		s, err := opts.Search(ctx, m)
+		if err != nil {
+			_ = m.Close()
+			return nil, fmt.Errorf("open search index: %w", err)
+		}
+		m.search = s
 	}
 	return m, nil
 }

@@ -12,10 +12,37 @@ import (
 
 // Searcher answers filtered, full-text and sorted lists from an index
 // (package index) that follows the change log. The Manager asks it only
-// for ids; the resources themselves are read from storage.
+// for ids; the resources themselves are read from storage, once, by the
+// Manager. Options.Search builds it over the Manager's ChangeFeed.
 type Searcher interface {
 	Search(ctx context.Context, typ string, req SearchRequest) (*SearchResult, error)
 }
+
+// ChangeFeed is what a Searcher reads from the Manager it indexes: the
+// types, the change log and a way to wait for it to grow, and the current
+// state of resources. A *Manager is one; Options.Search receives it, so an
+// index is built over the Manager without holding the Manager itself.
+type ChangeFeed interface {
+	// LastSeq is the sequence number of the newest committed change.
+	LastSeq() uint64
+	// Changed returns a channel closed when the next change commits.
+	Changed() <-chan struct{}
+	// Changes reads the change log after since, of the given types (nil:
+	// all), at most limit entries.
+	Changes(ctx context.Context, since uint64, types []string, limit int) (*ChangePage, error)
+	// Types lists every type, sorted by name; Type returns one, or an
+	// error wrapping ErrNotFound.
+	Types() []Type
+	Type(name string) (Type, error)
+	// List pages through the resources of a type in creation order (an
+	// index build reads a type whole this way).
+	List(ctx context.Context, typ string, o ListOptions) (*Page, error)
+	// GetMany reads the current state of many resources of one type in
+	// one transaction; see Manager.GetMany.
+	GetMany(ctx context.Context, typ string, ids []string, o GetOptions) ([]*Resource, error)
+}
+
+var _ ChangeFeed = (*Manager)(nil)
 
 // SearchRequest is a list or count with a filter, a full-text query or a
 // sort other than creation order.
@@ -47,11 +74,13 @@ type SearchResult struct {
 	NextCursor string
 	// Total is the number of matches when SearchRequest.Total was set.
 	Total int
-	// Highlights maps the id of a resource of the page to its search
-	// fields where the query matched, each to fragments of its text: HTML
-	// with the matches in <mark> and the rest escaped. Set when
-	// SearchRequest.Highlight was; resources without a match are absent.
-	Highlights map[string]map[string][]string
+	// Highlight, set when SearchRequest.Highlight was, marks where the
+	// query matched in the data of a resource of the page: it returns its
+	// search fields with a match, each to fragments of its text (HTML
+	// with the matches in <mark> and the rest escaped), or nil. The
+	// Manager calls it with the data it reads for the page, so the index
+	// need not read the page's resources itself.
+	Highlight func(data []byte) map[string][]string
 }
 
 // ErrUnavailable: the search index could not catch up with the change log
@@ -74,7 +103,7 @@ type ListQuery struct {
 
 // SearchPage is a page of a search: the resources, the number of matches
 // when ListQuery.Total asked for it, and the highlights when
-// ListQuery.Highlight did (see SearchResult.Highlights).
+// ListQuery.Highlight did (see SearchResult.Highlight).
 type SearchPage struct {
 	Page
 	Total      int
@@ -109,7 +138,7 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 		return nil, err
 	}
 	sp := &SearchPage{Page: Page{Items: make([]*Resource, 0, len(res.IDs)), NextCursor: res.NextCursor},
-		Total: res.Total, Highlights: res.Highlights}
+		Total: res.Total}
 	page := &sp.Page
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(res.IDs)*1536)
@@ -142,6 +171,14 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	})
 	if err != nil {
 		return nil, err
+	}
+	if q.Highlight && res.Highlight != nil {
+		sp.Highlights = map[string]map[string][]string{}
+		for _, r := range sp.Items {
+			if h := res.Highlight(r.Data); h != nil {
+				sp.Highlights[r.ID] = h
+			}
+		}
 	}
 	return sp, nil
 }
@@ -200,8 +237,3 @@ func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOp
 	}
 	return out, nil
 }
-
-// SetSearcher attaches the search index. It is set once, after Open (the
-// index follows the Manager's change log, so it is built from the Manager),
-// and before the Manager serves searches.
-func (m *Manager) SetSearcher(s Searcher) { m.search = s }

@@ -54,9 +54,9 @@ import (
 // are not synced one by one (bleve persists them in the background), and a
 // restart replays from there.
 type Index struct {
-	dir string
-	m   *core.Manager
-	log *slog.Logger
+	dir  string
+	feed core.ChangeFeed // the Manager's change log, types and resources
+	log  *slog.Logger
 
 	mu     sync.RWMutex
 	types  map[string]*typeIndex // active indexes, searchable
@@ -186,16 +186,20 @@ func (x *Index) indexConfig() map[string]any {
 // persistNapMS is the persister's nap, in milliseconds.
 const persistNapMS = 0
 
-// Open opens or builds the indexes of every type of m in dir recorded as
-// indexed, and starts following m's change log. Close stops it; the caller
-// closes m after.
-func Open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger) (*Index, error) {
-	return open(ctx, dir, m, log, defaultCompactPolicy, nil, defaultHealthPolicy)
+// Open opens or builds the indexes of every type of feed in dir recorded
+// as indexed, and starts following feed's change log. Close stops it; the
+// caller closes the Manager behind feed after. It fits core.Options.Search:
+//
+//	core.Options{Search: func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
+//		return index.Open(ctx, dir, feed, log)
+//	}}
+func Open(ctx context.Context, dir string, feed core.ChangeFeed, log *slog.Logger) (*Index, error) {
+	return open(ctx, dir, feed, log, defaultCompactPolicy, nil, defaultHealthPolicy)
 }
 
 // open is Open with the compaction policy, merge plan and health policy
 // given.
-func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp compactPolicy, plan map[string]any, hp healthPolicy) (*Index, error) {
+func open(ctx context.Context, dir string, feed core.ChangeFeed, log *slog.Logger, cp compactPolicy, plan map[string]any, hp healthPolicy) (*Index, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -203,13 +207,13 @@ func open(ctx context.Context, dir string, m *core.Manager, log *slog.Logger, cp
 		return nil, fmt.Errorf("index directory %s: %w", dir, err)
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	x := &Index{dir: dir, m: m, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
+	x := &Index{dir: dir, feed: feed, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
 		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{}),
 		compactDone: make(chan struct{}), mergePlan: plan, hp: hp, sick: make(chan struct{}, 1), doctorDone: make(chan struct{})}
 	pos, ok := x.readPosition()
-	start := m.LastSeq()
+	start := feed.LastSeq()
 	if ok {
-		for _, t := range m.Types() {
+		for _, t := range feed.Types() {
 			rec, active := pos.Types[t.Name]
 			if !active {
 				continue // built on the first search that needs it
@@ -360,7 +364,7 @@ func (x *Index) openType(ctx context.Context, t core.Type, rec typeRecord) (*typ
 		h.forget()
 		x.log.WarnContext(ctx, "index unreadable; rebuilding", slog.String("type", t.Name), slog.Any("err", err))
 	}
-	return x.buildIndex(ctx, t, rec.Generation+1, x.m.LastSeq())
+	return x.buildIndex(ctx, t, rec.Generation+1, x.feed.LastSeq())
 }
 
 // buildIndex builds generation gen of the index of t from storage. Every
@@ -402,7 +406,7 @@ func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint6
 	cursor := ""
 	var ops []batchOp
 	for {
-		page, err := x.m.List(ctx, t.Name, core.ListOptions{Limit: core.MaxPageSize, Cursor: cursor, IncludeDeleted: true})
+		page, err := x.feed.List(ctx, t.Name, core.ListOptions{Limit: core.MaxPageSize, Cursor: cursor, IncludeDeleted: true})
 		if err != nil {
 			return nil, fmt.Errorf("build index of %s: %w", t.Name, err)
 		}
@@ -606,7 +610,7 @@ func (x *Index) acquire(ctx context.Context, typ string, max time.Duration) (*ty
 // startBuild starts the first build of a type's index. It returns nil
 // when the type has an index or a build already.
 func (x *Index) startBuild(typ string) (*build, error) {
-	t, err := x.m.Type(typ)
+	t, err := x.feed.Type(typ)
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +634,7 @@ func (x *Index) startBuildLocked(t core.Type, old *typeIndex, gen int, quiet boo
 		gen = max(gen, old.gen+1)
 	}
 	ctx, cancel := context.WithCancel(x.ctx)
-	b := &build{def: t, gen: gen, from: x.m.LastSeq(), old: old, cancel: cancel, done: make(chan struct{}), quiet: quiet}
+	b := &build{def: t, gen: gen, from: x.feed.LastSeq(), old: old, cancel: cancel, done: make(chan struct{}), quiet: quiet}
 	x.builds[t.Name] = b
 	x.wg.Add(1)
 	go x.runBuild(ctx, b)
@@ -702,7 +706,7 @@ func (x *Index) runBuild(ctx context.Context, b *build) {
 // to, into ti.
 func (x *Index) catchUp(ctx context.Context, ti *typeIndex, to uint64) error {
 	for ti.seq < to {
-		page, err := x.m.Changes(ctx, ti.seq, []string{ti.def.Name}, pageSize)
+		page, err := x.feed.Changes(ctx, ti.seq, []string{ti.def.Name}, pageSize)
 		if err != nil {
 			return fmt.Errorf("read change log: %w", err)
 		}
@@ -762,14 +766,14 @@ func (x *Index) follow(ctx context.Context) {
 	defer x.abandonBuilds()
 	seq := x.applied.Load()
 	for {
-		changed := x.m.Changed()
+		changed := x.feed.Changed()
 		if err := x.install(ctx, seq); err != nil {
 			if ctx.Err() == nil {
 				x.log.ErrorContext(ctx, "index: install", slog.Any("err", err))
 			}
 			return
 		}
-		page, err := x.m.Changes(ctx, seq, nil, pageSize)
+		page, err := x.feed.Changes(ctx, seq, nil, pageSize)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, core.ErrClosed) {
 				x.log.ErrorContext(ctx, "index: read change log", slog.Any("err", err))
@@ -909,7 +913,7 @@ func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint
 	ids = slices.Compact(ids)
 	var ops []batchOp
 	if len(ids) > 0 {
-		res, err := x.m.GetMany(ctx, ti.def.Name, ids, core.GetOptions{IncludeDeleted: true})
+		res, err := x.feed.GetMany(ctx, ti.def.Name, ids, core.GetOptions{IncludeDeleted: true})
 		if errors.Is(err, core.ErrNotFound) {
 			res = make([]*core.Resource, len(ids)) // the type is gone: its drop follows
 		} else if err != nil {
@@ -1002,7 +1006,7 @@ func applyBatches(idx bleve.Index, ops []batchOp, seq []byte) error {
 // search fields changed is rebuilt in the background; for other changes
 // (permissions, hooks…) the definition is updated in place.
 func (x *Index) typeChanged(ctx context.Context, name string) error {
-	t, err := x.m.Type(name)
+	t, err := x.feed.Type(name)
 	gone := errors.Is(err, core.ErrNotFound)
 	if err != nil && !gone {
 		return err

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/strata-dev/strata/core"
@@ -31,6 +32,8 @@ type testEnv struct {
 	log  *slog.Logger // nil: discarded
 	plan map[string]any
 	hp   healthPolicy // zero: defaultHealthPolicy
+	// wrap, when set, stands between the index and the Manager's feed.
+	wrap func(core.ChangeFeed) core.ChangeFeed
 }
 
 func newTestEnv(t testing.TB, types ...core.Type) *testEnv {
@@ -59,19 +62,22 @@ func (e *testEnv) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m, err := core.Open(ctx, st, core.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	hp := e.hp
 	if hp == (healthPolicy{}) {
 		hp = defaultHealthPolicy
 	}
-	x, err := open(ctx, filepath.Join(e.dir, "index"), m, e.log, e.cp, e.plan, hp)
+	var x *Index
+	m, err := core.Open(ctx, st, core.Options{Search: func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
+		if e.wrap != nil {
+			feed = e.wrap(feed)
+		}
+		var err error
+		x, err = open(ctx, filepath.Join(e.dir, "index"), feed, e.log, e.cp, e.plan, hp)
+		return x, err
+	}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m.SetSearcher(x)
 	e.st, e.m, e.x, e.done = st, m, x, false
 }
 
@@ -283,7 +289,8 @@ func TestSearchOwner(t *testing.T) {
 }
 
 // TestHighlight marks where q matched, escapes the rest, and cuts long
-// texts into fragments.
+// texts into fragments, through the Manager's search: the index says how
+// to mark a page, the Manager marks the resources it reads.
 func TestHighlight(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, notesType)
@@ -292,9 +299,17 @@ func TestHighlight(t *testing.T) {
 	longID := e.create("notes", fmt.Sprintf(`{"title":"other","body":%q}`, long), "")
 	e.create("notes", `{"title":"nothing","body":"nothing"}`, "")
 
-	res := e.mustSearch("notes", core.SearchRequest{Q: "river", Highlight: true})
-	if len(res.IDs) != 2 {
-		t.Fatalf("q=river: %v", res.IDs)
+	search := func(q string) *core.SearchPage {
+		t.Helper()
+		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, core.ListQuery{Q: q, Highlight: true})
+		if err != nil {
+			t.Fatalf("q=%s: %v", q, err)
+		}
+		return page
+	}
+	res := search("river")
+	if len(res.Items) != 2 {
+		t.Fatalf("q=river: %d items", len(res.Items))
 	}
 	tests := []struct {
 		id, field string
@@ -312,12 +327,82 @@ func TestHighlight(t *testing.T) {
 	if _, ok := res.Highlights[longID]["title"]; ok {
 		t.Errorf("a field without a match is highlighted")
 	}
-	prefix := e.mustSearch("notes", core.SearchRequest{Q: "run*", Highlight: true})
+	prefix := search("run*")
 	if got := prefix.Highlights[short]["title"]; !slices.Equal(got, []string{"Rivers &lt;b&gt;<mark>run</mark>&lt;/b&gt;"}) {
 		t.Errorf("prefix: got %q", got)
 	}
 	if _, err := e.search("notes", core.SearchRequest{Filter: `n > 1`, Highlight: true}); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("highlight without q: got %v, want ErrInvalid", err)
+	}
+}
+
+// countingFeed counts the resources the index reads through the feed.
+type countingFeed struct {
+	core.ChangeFeed
+	mu    sync.Mutex
+	reads map[string]int // by type
+}
+
+func (f *countingFeed) GetMany(ctx context.Context, typ string, ids []string, o core.GetOptions) ([]*core.Resource, error) {
+	f.mu.Lock()
+	f.reads[typ] += len(ids)
+	f.mu.Unlock()
+	return f.ChangeFeed.GetMany(ctx, typ, ids, o)
+}
+
+func (f *countingFeed) count(typ string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads[typ]
+}
+
+// TestSearchReadsNoResource: a search, highlighted or not, reads no
+// resource through the Manager (which then reads the page itself); only a
+// phrase reads its candidates, since the index keeps no positions.
+func TestSearchReadsNoResource(t *testing.T) {
+	t.Parallel()
+	feed := &countingFeed{reads: map[string]int{}}
+	e := &testEnv{t: t, dir: t.TempDir(), cp: defaultCompactPolicy, wrap: func(f core.ChangeFeed) core.ChangeFeed {
+		feed.ChangeFeed = f
+		return feed
+	}}
+	e.open()
+	t.Cleanup(e.close)
+	if _, err := e.m.CreateType(t.Context(), notesType, core.Principal{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"title":"a quiet river","n":1}`, `{"title":"river stones","n":2}`, `{"title":"nothing","n":3}`} {
+		e.create("notes", body, "")
+	}
+	if err := e.x.WaitFor(t.Context(), e.m.LastSeq(), MaxWait); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		q         core.ListQuery
+		items     int
+		wantReads int
+	}{
+		{"filter", core.ListQuery{Filter: "n > 1"}, 2, 0},
+		{"q", core.ListQuery{Q: "river"}, 2, 0},
+		{"q highlighted", core.ListQuery{Q: "river", Highlight: true}, 2, 0},
+		{"phrase highlighted", core.ListQuery{Q: `"quiet river"`, Highlight: true}, 1, 1},
+	}
+	for _, tt := range tests {
+		before := feed.count("notes")
+		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, tt.q)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if len(page.Items) != tt.items {
+			t.Errorf("%s: %d items, want %d", tt.name, len(page.Items), tt.items)
+		}
+		if tt.q.Highlight && len(page.Highlights) != tt.items {
+			t.Errorf("%s: %d highlighted, want %d", tt.name, len(page.Highlights), tt.items)
+		}
+		if got := feed.count("notes") - before; got != tt.wantReads {
+			t.Errorf("%s: the index read %d resources through the Manager, want %d", tt.name, got, tt.wantReads)
+		}
 	}
 }
 

@@ -103,7 +103,7 @@ func (x *Index) phraseFilter(ctx context.Context, snap *snapshot, lay *layout, t
 	var cands []cand
 	var ids []string
 	check := func() error {
-		res, err := x.m.GetMany(ctx, typ, ids, core.GetOptions{IncludeDeleted: true})
+		res, err := x.feed.GetMany(ctx, typ, ids, core.GetOptions{IncludeDeleted: true})
 		if err != nil {
 			return fmt.Errorf("phrase of %s: %w", typ, err)
 		}

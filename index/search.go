@@ -135,10 +135,8 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	if err != nil {
 		return nil, err
 	}
-	if req.Highlight && len(out.IDs) > 0 {
-		if out.Highlights, err = x.highlights(ctx, lay, typ, req.Q, out.IDs); err != nil {
-			return nil, err
-		}
+	if req.Highlight {
+		out.Highlight = highlightFunc(lay, req.Q)
 	}
 	return out, nil
 }
@@ -578,24 +576,12 @@ var metaKinds = map[string]filter.Kind{
 	FieldCreatedBy: filter.String, FieldUpdatedBy: filter.String,
 }
 
-// highlights reads the resources of a page and marks where q matched
-// their search fields.
-func (x *Index) highlights(ctx context.Context, lay *layout, typ, q string, ids []string) (map[string]map[string][]string, error) {
-	res, err := x.m.GetMany(ctx, typ, ids, core.GetOptions{IncludeDeleted: true})
-	if err != nil {
-		return nil, fmt.Errorf("highlight %s: %w", typ, err)
-	}
+// highlightFunc marks where q matched the search fields of a resource's
+// data. The Manager calls it on the page it reads anyway: the index reads
+// no resource to highlight.
+func highlightFunc(lay *layout, q string) func(data []byte) map[string][]string {
 	h := newHighlighter(q)
-	out := map[string]map[string][]string{}
-	for _, r := range res {
-		if r == nil {
-			continue
-		}
-		if f := h.document(lay, r.Data); f != nil {
-			out[r.ID] = f
-		}
-	}
-	return out, nil
+	return func(data []byte) map[string][]string { return h.document(lay, data) }
 }
 
 func hashOf(parts ...string) string {

@@ -52,15 +52,16 @@ func FuzzRequests(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	m, err := core.Open(ctx, store, core.Options{})
+	indexDir := filepath.Join(f.TempDir(), "index")
+	var ix *index.Index
+	m, err := core.Open(ctx, store, core.Options{Search: func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
+		var err error
+		ix, err = index.Open(ctx, indexDir, feed, nil)
+		return ix, err
+	}})
 	if err != nil {
 		f.Fatal(err)
 	}
-	ix, err := index.Open(ctx, filepath.Join(f.TempDir(), "index"), m, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	m.SetSearcher(ix)
 	f.Cleanup(func() {
 		checkConsistent(f, m)
 		ix.Close()

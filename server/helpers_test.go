@@ -11,10 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/hooks"
-	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
@@ -44,6 +43,7 @@ func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *
 
 // startTestServerAuth is startTestServer whose authenticator, unless an
 // option sets one, keeps API keys in the store and is configured by cfg.
+// It is built as strata serve builds it, by package app.
 func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...func(*server.Options)) *testServer {
 	t.Helper()
 	ctx := context.Background()
@@ -57,40 +57,27 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.Auth == nil {
-		a, err := auth.New(auth.NewKeys(store), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Auth = a
-	}
-	rt, err := hooks.New(ctx, hooks.WithLogger(o.Logger), hooks.WithCacheDir(hookCacheDir))
-	if err != nil {
-		t.Fatalf("hook runtime: %v", err)
-	}
 	// As strata serve does by default, the largest document is the body
 	// limit.
-	m, err := core.Open(ctx, store, core.Options{Hooks: hooks.CoreRunner(rt), MaxDocumentSize: o.BodyLimit})
+	a, err := app.New(ctx, app.Config{Store: store, Data: filepath.Dir(path), HookCacheDir: hookCacheDir,
+		MaxDocumentSize: o.BodyLimit, Auth: cfg, Server: o, Logger: o.Logger})
 	if err != nil {
-		t.Fatalf("open manager: %v", err)
+		_ = store.Close()
+		t.Fatalf("build server: %v", err)
 	}
-	ix, err := index.Open(ctx, filepath.Join(filepath.Dir(path), "index"), m, nil)
-	if err != nil {
-		t.Fatalf("open index: %v", err)
-	}
-	m.SetSearcher(ix)
-	srv := server.New(m, o)
-	app := srv.NewApp()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = app.Listener(srv.Listener(ln))
+		if err := a.Serve(serveCtx, ln); err != nil {
+			t.Errorf("serve: %v", err)
+		}
 	}()
-	ts := &testServer{t: t, URL: "http://" + ln.Addr().String(), Path: path, store: store, m: m,
+	ts := &testServer{t: t, URL: "http://" + ln.Addr().String(), Path: path, store: store, m: a.Manager(),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	stopped := false
 	ts.stop = func() {
@@ -99,17 +86,11 @@ func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...fun
 		}
 		stopped = true
 		ts.client.CloseIdleConnections()
-		_ = app.Shutdown()
-		// A Shutdown that comes before Serve has registered the listener
-		// (a test that fails before its first request) finds nothing to
-		// stop; closing the listener ends Serve either way.
-		_ = ln.Close()
+		stopServe()
 		<-served
-		if err := ix.Close(); err != nil {
-			t.Errorf("close index: %v", err)
+		if err := a.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
 		}
-		_ = m.Close()
-		_ = rt.Close(context.Background())
 		if err := store.Close(); err != nil {
 			t.Errorf("close store: %v", err)
 		}

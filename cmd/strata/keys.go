@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -17,26 +15,13 @@ import (
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
-// newAuthenticator builds the server's authenticator from the
-// configuration, and says how to get in when no administrator exists yet.
-func newAuthenticator(ctx context.Context, cfg config, store storage.Store, log *slog.Logger) (*auth.Authenticator, error) {
-	a, err := auth.New(auth.NewKeys(store), auth.Config{
+// authOptions is the authenticator's configuration from the server's.
+func authOptions(cfg config) auth.Config {
+	return auth.Config{
 		AdminKey: cfg.Auth.AdminKey,
 		JWT: auth.JWTConfig{Secret: cfg.Auth.JWTSecret, JWKSFile: cfg.Auth.JWKSFile,
 			Issuer: cfg.Auth.JWTIssuer, Audience: cfg.Auth.JWTAudience},
-	})
-	if err != nil {
-		return nil, err
 	}
-	ok, err := a.HasAdmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		log.Warn("no administrator is configured: types without permissions are closed to everyone. " +
-			"Set STRATA_ADMIN_KEY, or stop the server and run `strata keys create --admin --name admin`")
-	}
-	return a, nil
 }
 
 func keysCommand() *cobra.Command {

@@ -22,8 +22,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
@@ -128,68 +128,7 @@ func serveCommand() *cobra.Command {
 // serve runs the server until ctx is done, then shuts down gracefully:
 // readiness drops, in-flight requests finish, storage closes cleanly.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
-	store, err := storageRegistry().Open(ctx, cfg.storageURL(), storage.OpenOptions{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close storage", slog.Any("err", err))
-		}
-	}()
-	rt, err := hooks.New(ctx, hooks.WithCacheDir(filepath.Join(cfg.Data, "hooks-cache")), hooks.WithLogger(log))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := rt.Close(context.WithoutCancel(ctx)); err != nil {
-			log.Error("close hook runtime", slog.Any("err", err))
-		}
-	}()
-	if cfg.HooksDir != "" {
-		watchCtx, stopWatch := context.WithCancel(ctx)
-		watched, err := hooks.LoadDir(watchCtx, rt, cfg.HooksDir, time.Second, log)
-		if err != nil {
-			stopWatch()
-			return err
-		}
-		defer func() { stopWatch(); <-watched }()
-	}
-	m, err := core.Open(ctx, store, core.Options{Logger: log, Hooks: hooks.CoreRunner(rt), MaxDocumentSize: cfg.maxDocumentSize()})
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if err := m.ApplyTypes(ctx, cfg.Types); err != nil {
-		return err
-	}
-	ix, err := index.Open(ctx, filepath.Join(cfg.Data, "index"), m, log)
-	if err != nil {
-		return err
-	}
-	// Set when a signal lands: the search index gets what is left of
-	// shutdown_timeout to persist its last batches (what it cannot persist
-	// in time is replayed from the change log at the next start), so a
-	// failed index or a slow disk cannot hold the exit.
-	var shutdownBy time.Time
-	defer func() {
-		closeCtx := context.WithoutCancel(ctx)
-		if !shutdownBy.IsZero() {
-			var cancel context.CancelFunc
-			closeCtx, cancel = context.WithDeadline(closeCtx, shutdownBy)
-			defer cancel()
-		}
-		if err := ix.Shutdown(closeCtx); err != nil {
-			log.Error("close search index", slog.Any("err", err))
-		}
-	}()
-	m.SetSearcher(ix)
-	authn, err := newAuthenticator(ctx, cfg, store, log)
-	if err != nil {
-		return err
-	}
 	opts := server.Options{
-		Auth:            authn,
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,
 		RequestTimeout:  time.Duration(cfg.RequestTimeout),
@@ -200,35 +139,37 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err
 	}
-	srv := server.New(m, opts)
-	app := srv.NewApp()
+	a, err := app.New(ctx, app.Config{
+		StorageURL:      cfg.storageURL(),
+		Drivers:         storageRegistry(),
+		Data:            cfg.Data,
+		HooksDir:        cfg.HooksDir,
+		Types:           cfg.Types,
+		MaxDocumentSize: cfg.maxDocumentSize(),
+		Auth:            authOptions(cfg),
+		Server:          opts,
+		// shutdown_timeout: 0 stops at once, where app.Config's zero
+		// waits without a bound.
+		ShutdownTimeout: max(time.Duration(cfg.ShutdownTimeout), time.Nanosecond),
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.Close(context.WithoutCancel(ctx)); err != nil {
+			log.Error("close", slog.Any("err", err))
+		}
+	}()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("strata listening", slog.String("addr", ln.Addr().String()),
-		slog.String("storage", cfg.storageURL()), slog.Int("types", len(m.Types())))
-
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(srv.Listener(ln)) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+		slog.String("storage", cfg.storageURL()), slog.Int("types", len(a.Manager().Types())))
+	if err := a.Serve(ctx, ln); err != nil {
+		return err
 	}
-	log.Info("shutting down: finishing in-flight requests")
-	shutdownBy = time.Now().Add(time.Duration(cfg.ShutdownTimeout))
-	shutdownCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), shutdownBy)
-	defer cancel()
-	srv.Drain()
-	if err := app.ShutdownWithContext(shutdownCtx); err != nil {
-		log.Error("shutdown", slog.Any("err", err))
-	}
-	// A signal that lands before the serving goroutine has handed ln to
-	// fasthttp finds nothing to shut down, and Serve would then accept
-	// forever; closing ln ourselves ends it either way.
-	_ = ln.Close()
-	<-served
 	log.Info("stopped")
 	return nil
 }

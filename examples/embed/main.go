@@ -15,15 +15,15 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
-	"github.com/strata-dev/strata/server"
 )
 
 // notes is the type this application declares in code. Anyone may read
 // and add notes; changing them is left to administrators, of whom this
-// example configures none (see server.Options.Auth).
+// example configures none (see app.Config.Auth).
 var notes = core.Type{
 	Name:   "notes",
 	Schema: json.RawMessage(`{"type":"object","required":["text"],"properties":{"text":{"type":"string","maxLength":280}}}`),
@@ -34,38 +34,35 @@ var notes = core.Type{
 }
 
 // newApp builds the application: its own routes plus Strata under /strata.
-// The returned close function releases the storage.
+// Strata's parts (storage, hooks, core, search index, server) are built by
+// package app, as strata serve builds them; the returned close function
+// takes them down.
 func newApp(ctx context.Context, dataDir string) (*fiber.App, func() error, error) {
-	store, err := bolt.Open(ctx, filepath.Join(dataDir, "strata.db"), storage.OpenOptions{})
+	drivers := &storage.Registry{}
+	drivers.Register("bolt", bolt.Open)
+	strata, err := app.New(ctx, app.Config{
+		StorageURL: "bolt:" + filepath.Join(dataDir, "strata.db"),
+		Drivers:    drivers,
+		Data:       dataDir,
+		Types:      []core.Type{notes},
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := core.Open(ctx, store, core.Options{})
-	if err != nil {
-		store.Close()
-		return nil, nil, err
-	}
-	if err := m.ApplyTypes(ctx, []core.Type{notes}); err != nil {
-		m.Close()
-		store.Close()
-		return nil, nil, err
-	}
+	m := strata.Manager()
 
-	app := fiber.New()
-	app.Get("/hello", func(c *fiber.Ctx) error {
+	host := fiber.New()
+	host.Get("/hello", func(c *fiber.Ctx) error {
 		n, err := m.Count(c.UserContext(), "notes", false)
 		if err != nil {
 			return err
 		}
 		return c.JSON(fiber.Map{"hello": "world", "notes": n})
 	})
-	server.New(m, server.Options{}).Mount(app.Group("/strata"))
+	strata.Server().Mount(host.Group("/strata"))
 
-	closeAll := func() error {
-		m.Close()
-		return store.Close()
-	}
-	return app, closeAll, nil
+	closeAll := func() error { return strata.Close(context.Background()) }
+	return host, closeAll, nil
 }
 
 func main() {

@@ -9,7 +9,7 @@ import (
 )
 
 // TestEmbedded drives the embedding application over HTTP: Strata's API
-// under /strata, problem+json errors even though the host app keeps
+// under /strata, its search included, problem+json errors even though the host app keeps
 // Fiber's default error handler, and the host's own route reading Strata.
 func TestEmbedded(t *testing.T) {
 	app, closeAll, err := newApp(t.Context(), t.TempDir())
@@ -49,6 +49,11 @@ func TestEmbedded(t *testing.T) {
 	status, ctype, _ = send("POST", "/strata/api/notes", `{"text":"`+strings.Repeat("x", 300)+`"}`)
 	if status != 422 || ctype != "application/problem+json" {
 		t.Fatalf("invalid create: %d %s", status, ctype)
+	}
+	// The search index is built with the rest: a filter finds the note
+	// just created (read-your-writes).
+	if status, _, body := send("GET", `/strata/api/notes?filter=text%3D%22hello%22`, ""); status != 200 || !strings.Contains(body, env.ID) {
+		t.Fatalf("search: %d %s", status, body)
 	}
 	if status, _, body := send("GET", "/hello", ""); status != 200 || !strings.Contains(body, `"notes":1`) {
 		t.Fatalf("host route: %d %s", status, body)
