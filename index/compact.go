@@ -48,6 +48,18 @@ type compactState struct {
 	compacted time.Time // the last compaction
 }
 
+// due records that the index has taken writes batches in all, as seen at
+// now, and reports whether it is due for compaction by p: idle for
+// p.idle since its last batch, not compacted since, and not compacted
+// within p.every.
+func (st *compactState) due(now time.Time, writes uint64, p compactPolicy) bool {
+	if writes != st.writes {
+		st.writes, st.since, st.done = writes, now, false
+	}
+	return !st.done && now.Sub(st.since) >= p.idle &&
+		(st.compacted.IsZero() || now.Sub(st.compacted) >= p.every)
+}
+
 // compact runs until ctx is done, compacting idle indexes one at a time.
 func (x *Index) compact(ctx context.Context, p compactPolicy) {
 	defer close(x.compactDone)
@@ -79,10 +91,7 @@ func (x *Index) compact(ctx context.Context, p compactPolicy) {
 				st = &compactState{writes: w, since: now}
 				states[ti] = st
 			}
-			if w != st.writes {
-				st.writes, st.since, st.done = w, now, false
-			}
-			if st.done || now.Sub(st.since) < p.idle || (!st.compacted.IsZero() && now.Sub(st.compacted) < p.every) {
+			if !st.due(now, w, p) {
 				continue
 			}
 			if ti.health.failure() != nil {

@@ -100,14 +100,45 @@ func TestCompaction(t *testing.T) {
 	if res.Total != 10 || len(res.IDs) != 10 {
 		t.Fatalf("after compaction: %d matches, %d ids", res.Total, len(res.IDs))
 	}
+}
 
-	// More segments and idle again: not before the interval.
-	for range 6 {
-		round()
+// TestCompactDue walks the compactor's decision through time on a fake
+// clock: idle long enough, at most once per interval, and again only
+// after new writes.
+func TestCompactDue(t *testing.T) {
+	t.Parallel()
+	p := compactPolicy{idle: 5 * time.Second, every: time.Minute}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	type step struct {
+		at        time.Duration
+		writes    uint64
+		compacted bool // the compactor compacts when due
+		want      bool
 	}
-	time.Sleep(3 * cp.idle)
-	if n := logs.count("index compacted"); n != 1 {
-		t.Fatalf("compacted %d times within the interval", n)
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"idle after writes", []step{{0, 1, false, false}, {4 * time.Second, 1, false, false}, {5 * time.Second, 1, true, true}}},
+		{"writes keep it busy", []step{{0, 1, false, false}, {4 * time.Second, 2, false, false}, {8 * time.Second, 3, false, false}, {13 * time.Second, 3, true, true}}},
+		{"once until new writes", []step{{0, 1, false, false}, {5 * time.Second, 1, true, true}, {2 * time.Minute, 1, false, false}}},
+		{"not again within the interval", []step{{0, 1, false, false}, {5 * time.Second, 1, true, true},
+			{10 * time.Second, 2, false, false}, {20 * time.Second, 2, false, false}, {64 * time.Second, 2, false, false},
+			{65 * time.Second, 2, true, true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &compactState{since: t0}
+			for i, s := range tc.steps {
+				if got := st.due(at(s.at), s.writes, p); got != s.want {
+					t.Fatalf("step %d (%v, %d writes): due %v, want %v", i, s.at, s.writes, got, s.want)
+				}
+				if s.compacted {
+					st.done, st.compacted = true, at(s.at)
+				}
+			}
+		})
 	}
 }
 
