@@ -175,7 +175,7 @@ func TestHookFailures(t *testing.T) {
 		}
 	})
 	t.Run("failure_policy ignore", func(t *testing.T) {
-		ts.defineType(`{"name":"lenient","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"loop","timeout_ms":50,"failure_policy":"ignore"},{"stage":"validate","module":"titles"}]}`)
+		ts.defineType(`{"name":"lenient","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"loop","timeout_ms":50,"failure_policy":"ignore"},{"stage":"validate","module":"titles","timeout_ms":5000}]}`)
 		res := ts.must(201, "POST", "/api/lenient", `{"title":"ok"}`).JSON(t)
 		prov := dig(res, "revision.hooks").([]any)
 		if len(prov) != 1 || dig(prov[0], "name") != "titles" {
@@ -256,8 +256,8 @@ func TestAfterHooks(t *testing.T) {
 	ts.putHook("titles", exampleModule(t, "go"))
 	ts.putHook("trap", hostileModule(t, "trap"))
 	ts.defineType(`{"name":"journal","schema":{"type":"object"},"hooks":[
-		{"stage":"after_create","module":"titles"},{"stage":"after_update","module":"titles"},
-		{"stage":"after_delete","module":"trap"}]}`)
+		{"stage":"after_create","module":"titles","timeout_ms":5000},{"stage":"after_update","module":"titles","timeout_ms":5000},
+		{"stage":"after_delete","module":"trap","timeout_ms":5000}]}`)
 	id := ts.must(201, "POST", "/api/journal", `{"title":"after"}`, "X-Request-ID", "req-42").JSON(t)["id"].(string)
 	ts.must(200, "PUT", "/api/journal/"+id, `{"title":"again"}`)
 	ts.must(204, "DELETE", "/api/journal/"+id, nil)

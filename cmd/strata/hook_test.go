@@ -155,7 +155,7 @@ func TestHooksDirReload(t *testing.T) {
 	if before == "" {
 		t.Fatalf("module from the hooks directory not registered\n%s", p.logs)
 	}
-	if st, raw := call(t, "POST", p.url+"/api/types", `{"name":"posts","schema":{"type":"object"},"hooks":[{"stage":"before_create","module":"titles"}]}`); st != 201 {
+	if st, raw := call(t, "POST", p.url+"/api/types", `{"name":"posts","schema":{"type":"object"},"hooks":[{"stage":"before_create","module":"titles","timeout_ms":5000}]}`); st != 201 {
 		t.Fatalf("define type: %d %s", st, raw)
 	}
 	if st, raw := call(t, "POST", p.url+"/api/posts", `{"title":"A Title"}`); st != 201 || !strings.Contains(string(raw), `"slug":"a-title"`) {
