@@ -50,6 +50,7 @@ test-race:
 FUZZ_TARGETS := \
 	./core:FuzzPatch \
 	./core:FuzzCreate \
+	./core:FuzzRecordCodec \
 	./server:FuzzRequests \
 	./server:FuzzFramingConn \
 	./server/openapi:FuzzOrderedRoundTrip \
