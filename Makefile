@@ -58,7 +58,8 @@ FUZZ_TARGETS := \
 	./hooks:FuzzDecodeOutput \
 	./sdk/hookguest:FuzzDecode \
 	./examples/wasm-hooks:FuzzTitle \
-	./index/filter:FuzzParse
+	./index/filter:FuzzParse \
+	./internal/jsonnum:FuzzCanonical
 
 # The whole HTTP surface (methods, paths, headers, credentials, bodies) is
 # fuzzed longer: it is where hostile input arrives.
