@@ -50,6 +50,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localPrincipal, p)
+	// core takes who acts from the context: every Manager call of this
+	// request is authorized for p there.
+	c.SetUserContext(core.WithPrincipal(c.UserContext(), p))
 	return nil
 }
 
