@@ -334,3 +334,19 @@ func (m *Manager) write(ctx context.Context, op Op, o WriteOptions) (*Resource, 
 	o.by = PrincipalFrom(ctx)
 	return m.single(ctx, op, o)
 }
+
+// errIDTaken is the answer to a create whose id exists, word for word the
+// same whatever the resource is.
+func errIDTaken() error {
+	return fieldError(ErrConflict, "id is taken", FieldError{Path: "/id", Message: "is taken", Source: "unique"})
+}
+
+// shownName is how a message of a write names typ/id to the writer: by
+// name if it may read it, else without type or id.
+func (w *writer) shownName(typ, id string) (name string, readable bool, err error) {
+	ok, err := w.m.canRead(w.tx, w.by, typ, id)
+	if err != nil || !ok {
+		return "a resource you cannot read", false, err
+	}
+	return typ + "/" + id, true, nil
+}
