@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/strata-dev/strata/sdk/storage"
 )
@@ -332,7 +333,19 @@ func (m *Manager) write(ctx context.Context, op Op, o WriteOptions) (*Resource, 
 		return nil, err
 	}
 	o.by = PrincipalFrom(ctx)
-	return m.single(ctx, op, o)
+	res, err := m.single(ctx, op, o)
+	return m.redactOne(ctx, res, err)
+}
+
+// redactResults redacts the results of a batch for ctx's principal.
+func (m *Manager) redactResults(ctx context.Context, results []*Resource) ([]*Resource, error) {
+	for i, res := range results {
+		var err error
+		if results[i], err = m.redactOne(ctx, res, nil); err != nil {
+			return nil, err
+		}
+	}
+	return results, nil
 }
 
 // errIDTaken is the answer to a create whose id exists, word for word the
@@ -349,4 +362,101 @@ func (w *writer) shownName(typ, id string) (name string, readable bool, err erro
 		return "a resource you cannot read", false, err
 	}
 	return typ + "/" + id, true, nil
+}
+
+// Hidden fields (Type.Hidden) are readable by administrators only: every
+// resource core hands out passes through redact, and searches refuse to
+// filter, sort or match on them for anyone else.
+
+// hiddenFor returns the fields of ct that p may not read; nil when p may
+// read them all.
+func hiddenFor(p Principal, ct *compiledType) []string {
+	if len(ct.def.Hidden) == 0 || p.IsAdmin() {
+		return nil
+	}
+	return ct.def.Hidden
+}
+
+// stripHidden deletes the hidden fields from obj, reporting whether it
+// held any.
+func stripHidden(obj map[string]any, hidden []string) bool {
+	changed := false
+	for _, f := range hidden {
+		if _, ok := obj[f]; ok {
+			delete(obj, f)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// redact returns res without the fields hidden from p; res itself when it
+// holds none.
+func redact(hidden []string, res *Resource) (*Resource, error) {
+	if len(hidden) == 0 || res == nil {
+		return res, nil
+	}
+	obj, err := decodeStoredObject(res.Data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s/%s: %w", res.Type, res.ID, err)
+	}
+	if !stripHidden(obj, hidden) {
+		return res, nil
+	}
+	raw, err := canonicalJSON(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s/%s: %w", res.Type, res.ID, err)
+	}
+	out := *res
+	out.Data = raw
+	return &out, nil
+}
+
+// redactAll redacts items of type typ in place for ctx's principal.
+func (m *Manager) redactAll(ctx context.Context, typ string, items []*Resource) error {
+	ct, err := m.lookupType(typ)
+	if err != nil {
+		return err
+	}
+	hidden := hiddenFor(PrincipalFrom(ctx), ct)
+	if hidden == nil {
+		return nil
+	}
+	for i, res := range items {
+		if items[i], err = redact(hidden, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// redactOne is redactAll for a single resource.
+func (m *Manager) redactOne(ctx context.Context, res *Resource, err error) (*Resource, error) {
+	if err != nil || res == nil {
+		return res, err
+	}
+	items := []*Resource{res}
+	if err := m.redactAll(ctx, res.Type, items); err != nil {
+		return nil, err
+	}
+	return items[0], nil
+}
+
+// searchHidden checks a search against the fields hidden from ctx's
+// principal: a full-text query over a type whose search fields include a
+// hidden one is refused (it would match on the hidden text); filter and
+// sort treat hidden fields as unknown (SearchRequest.Hidden).
+func searchHidden(ctx context.Context, ct *compiledType, q string) ([]string, error) {
+	hidden := hiddenFor(PrincipalFrom(ctx), ct)
+	if hidden == nil {
+		return nil, nil
+	}
+	if strings.TrimSpace(q) != "" {
+		for _, f := range ct.def.Search {
+			if slices.Contains(hidden, f) {
+				return nil, errorf(ErrInvalid, "q: type %s has no search fields you may search", ct.def.Name)
+			}
+		}
+	}
+	return hidden, nil
 }

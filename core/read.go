@@ -111,7 +111,7 @@ func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resou
 		res = newResource(typ, id, meta, rev)
 		return nil
 	})
-	return res, err
+	return m.redactOne(ctx, res, err)
 }
 
 // Page limits.
@@ -215,6 +215,9 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := m.redactAll(ctx, typ, page.Items); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -346,6 +349,7 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 		return nil, err
 	}
 	var a, b []byte
+	var hidden []string
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		meta, err := r.visible(ct, id, false)
 		if err != nil {
@@ -372,6 +376,7 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 			return err
 		}
 		a, b = bytes.Clone(source.Data), bytes.Clone(target.Data)
+		hidden = hiddenFor(p, ct)
 		return nil
 	})
 	if err != nil {
@@ -387,6 +392,9 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 	if err != nil {
 		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, to, err)
 	}
+	// A hidden field's changes are not shown: it is left out of both.
+	stripHidden(source, hidden)
+	stripHidden(target, hidden)
 	patch, err := jsondiff.CompareWithoutMarshal(source, target)
 	if err != nil {
 		return nil, fmt.Errorf("diff %s/%s %d..%d: %w", typ, id, from, to, err)

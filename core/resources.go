@@ -207,7 +207,7 @@ func (m *Manager) Batch(ctx context.Context, ops []Op, o WriteOptions) ([]*Resou
 		if err != nil {
 			return nil, err
 		}
-		return results, nil
+		return m.redactResults(ctx, results)
 	}
 }
 

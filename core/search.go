@@ -67,6 +67,10 @@ type SearchRequest struct {
 	// Highlight asks for the fragments of the search fields where Q
 	// matched; it needs Q.
 	Highlight bool
+	// Hidden names top-level fields the asking principal may not read:
+	// Filter and Sort must treat them (and the paths below them) as
+	// unknown fields.
+	Hidden []string
 }
 
 // SearchResult is a page of matching ids, in order.
@@ -122,12 +126,16 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	if err != nil {
 		return nil, err
 	}
+	hidden, err := searchHidden(ctx, ct, q.Q)
+	if err != nil {
+		return nil, err
+	}
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
 		return nil, err
 	}
 	req := SearchRequest{Filter: q.Filter, Q: q.Q, Sort: q.Sort, Cursor: o.Cursor, Limit: limit,
-		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: owner(ctx, g), Highlight: q.Highlight}
+		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: owner(ctx, g), Highlight: q.Highlight, Hidden: hidden}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -170,6 +178,9 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	if err != nil {
 		return nil, err
 	}
+	if err := m.redactAll(ctx, typ, sp.Items); err != nil {
+		return nil, err
+	}
 	if q.Highlight && res.Highlight != nil {
 		sp.Highlights = map[string]map[string][]string{}
 		for _, r := range sp.Items {
@@ -186,11 +197,15 @@ func (m *Manager) SearchCount(ctx context.Context, typ string, includeDeleted bo
 	if m.search == nil {
 		return 0, errorf(ErrInvalid, "filter and q need the search index, which this server does not run")
 	}
-	_, g, err := m.allowType(ctx, typ, PermRead)
+	ct, g, err := m.allowType(ctx, typ, PermRead)
 	if err != nil {
 		return 0, err
 	}
-	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true, Owner: owner(ctx, g)}
+	hidden, err := searchHidden(ctx, ct, q.Q)
+	if err != nil {
+		return 0, err
+	}
+	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true, Owner: owner(ctx, g), Hidden: hidden}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -240,6 +255,9 @@ func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOp
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := m.redactAll(ctx, typ, out); err != nil {
 		return nil, err
 	}
 	return out, nil
