@@ -218,6 +218,18 @@ func (m *Manager) allowTypeAdmin(ctx context.Context, name string) error {
 	return nil
 }
 
+// RequireAdmin refuses anyone but an administrator (or System) acting in
+// ctx: what manages hook modules and API keys needs.
+func RequireAdmin(ctx context.Context) error { return requireAdmin(PrincipalFrom(ctx)) }
+
+// HookModulesFor lists the registered hook modules, for administrators.
+func (m *Manager) HookModulesFor(ctx context.Context) ([]HookModule, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return m.HookModules()
+}
+
 // requireAdmin refuses anyone but an administrator.
 func requireAdmin(p Principal) error {
 	switch {
