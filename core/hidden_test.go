@@ -38,9 +38,17 @@ func TestHiddenFieldsStripped(t *testing.T) {
 		t.Fatal(err)
 	}
 	reads := map[string]func(ctx context.Context) (string, error){
-		"create response": func(context.Context) (string, error) { return string(created.Data), nil },
-		"patch response":  func(context.Context) (string, error) { return string(patched.Data), nil },
-		"batch response":  func(context.Context) (string, error) { return string(batch[0].Data), nil },
+		"create response": func(context.Context) (string, error) { return dataOf(created), nil },
+		"patch response":  func(context.Context) (string, error) { return dataOf(patched), nil },
+		"batch response":  func(context.Context) (string, error) { return dataOf(batch[0]), nil },
+		"revisions": func(ctx context.Context) (string, error) {
+			p, err := m.Revisions(ctx, "users", "u1", core.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			b, err := json.Marshal(p.Items)
+			return string(b), err
+		},
 		"get": func(ctx context.Context) (string, error) {
 			r, err := m.Get(ctx, "users", "u1", core.GetOptions{})
 			return dataOf(r), err
@@ -74,7 +82,8 @@ func TestHiddenFieldsStripped(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(got, "password_hash") || strings.Contains(got, `"h`) {
+			if strings.Contains(got, "password_hash") || strings.Contains(got, `"h1"`) ||
+				strings.Contains(got, `"h2"`) || strings.Contains(got, `"h3"`) || strings.Contains(got, "sha256:") {
 				t.Fatalf("anonymous sees the hidden field: %s", got)
 			}
 			if name == "diff" && !strings.Contains(got, "bea") {
@@ -83,18 +92,24 @@ func TestHiddenFieldsStripped(t *testing.T) {
 			if strings.HasSuffix(name, "response") {
 				return
 			}
-			if got, err = read(admin); err != nil || !strings.Contains(got, "password_hash") {
+			want := "password_hash"
+			if name == "revisions" {
+				want = "sha256:"
+			}
+			if got, err = read(admin); err != nil || !strings.Contains(got, want) {
 				t.Fatalf("admin: %s, %v; want the hidden field", got, err)
 			}
 		})
 	}
 }
 
+// dataOf is what a read shows of a resource: its data and the data hash,
+// which covers hidden fields too.
 func dataOf(r *core.Resource) string {
 	if r == nil {
 		return "<nil>"
 	}
-	return string(r.Data)
+	return string(r.Data) + " " + r.Revision.DataHash
 }
 
 // TestHiddenMustBeProperties: hidden names top-level schema properties.

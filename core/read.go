@@ -303,6 +303,7 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
 			return err
 		}
+		hidden := hiddenFor(p, ct) != nil
 		var scanErr error
 		more := false
 		rng := storage.Range{Start: revKey(id, 0), End: revKey(id, min(before, 1<<31-1)), Reverse: true}
@@ -318,6 +319,9 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 			var rev Revision
 			if rev, scanErr = decodeRevision(info); scanErr != nil {
 				return false
+			}
+			if hidden {
+				rev.DataHash = "" // it covers the hidden fields (see redact)
 			}
 			page.Items = append(page.Items, rev)
 			return true
