@@ -222,3 +222,43 @@ func TestCorePermissionMatrix(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreHiddenTypeLikeUnknown: a type the principal has no permission on
+// answers every Manager call exactly as a type that does not exist.
+func TestCoreHiddenTypeLikeUnknown(t *testing.T) {
+	m := newBoltManager(t, core.Options{})
+	mustType(t, m, coreSecrets)
+	if _, err := m.Create(core.AsSystem(t.Context()), "secrets", []byte(`{"id":"s1","text":"x"}`), core.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func(ctx context.Context, typ string) error{
+		"type":      func(ctx context.Context, typ string) error { _, err := m.TypeFor(ctx, typ); return err },
+		"get":       func(ctx context.Context, typ string) error { _, err := m.Get(ctx, typ, "s1", core.GetOptions{}); return err },
+		"list":      func(ctx context.Context, typ string) error { _, err := m.List(ctx, typ, core.ListOptions{}); return err },
+		"count":     func(ctx context.Context, typ string) error { _, err := m.Count(ctx, typ, false); return err },
+		"create":    func(ctx context.Context, typ string) error { _, err := m.Create(ctx, typ, []byte(`{}`), core.WriteOptions{}); return err },
+		"patch":     func(ctx context.Context, typ string) error { _, err := m.Patch(ctx, typ, "s1", core.MergePatch, []byte(`{}`), core.WriteOptions{}); return err },
+		"delete":    func(ctx context.Context, typ string) error { return m.Delete(ctx, typ, "s1", core.WriteOptions{}) },
+		"revisions": func(ctx context.Context, typ string) error { _, err := m.Revisions(ctx, typ, "s1", core.ListOptions{}); return err },
+		"referrers": func(ctx context.Context, typ string) error { _, err := m.Referrers(ctx, typ, "s1"); return err },
+		"switch":    func(ctx context.Context, typ string) error { _, err := m.Switch(ctx, typ, "s1", 1, core.WriteOptions{}); return err },
+		"droptype":  func(ctx context.Context, typ string) error { return m.DeleteType(ctx, typ) },
+	}
+	for _, who := range []string{"authenticated", "anonymous"} {
+		ctx := core.WithPrincipal(t.Context(), corePrincipals[who])
+		for name, call := range calls {
+			t.Run(who+" "+name, func(t *testing.T) {
+				hidden, unknown := call(ctx, "secrets"), call(ctx, "nothing")
+				h := strings.ReplaceAll(fmt.Sprint(hidden), "secrets", "T")
+				u := strings.ReplaceAll(fmt.Sprint(unknown), "nothing", "T")
+				if h != u {
+					t.Fatalf("hidden type: %s; unknown type: %s", h, u)
+				}
+				want := map[string]string{"authenticated": "404", "anonymous": "401"}[who]
+				if got := outcome(hidden); got != want {
+					t.Fatalf("%s, want %s", got, want)
+				}
+			})
+		}
+	}
+}
