@@ -232,17 +232,35 @@ func TestCoreHiddenTypeLikeUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := map[string]func(ctx context.Context, typ string) error{
-		"type":      func(ctx context.Context, typ string) error { _, err := m.TypeFor(ctx, typ); return err },
-		"get":       func(ctx context.Context, typ string) error { _, err := m.Get(ctx, typ, "s1", core.GetOptions{}); return err },
-		"list":      func(ctx context.Context, typ string) error { _, err := m.List(ctx, typ, core.ListOptions{}); return err },
-		"count":     func(ctx context.Context, typ string) error { _, err := m.Count(ctx, typ, false); return err },
-		"create":    func(ctx context.Context, typ string) error { _, err := m.Create(ctx, typ, []byte(`{}`), core.WriteOptions{}); return err },
-		"patch":     func(ctx context.Context, typ string) error { _, err := m.Patch(ctx, typ, "s1", core.MergePatch, []byte(`{}`), core.WriteOptions{}); return err },
-		"delete":    func(ctx context.Context, typ string) error { return m.Delete(ctx, typ, "s1", core.WriteOptions{}) },
-		"revisions": func(ctx context.Context, typ string) error { _, err := m.Revisions(ctx, typ, "s1", core.ListOptions{}); return err },
+		"type": func(ctx context.Context, typ string) error { _, err := m.TypeFor(ctx, typ); return err },
+		"get": func(ctx context.Context, typ string) error {
+			_, err := m.Get(ctx, typ, "s1", core.GetOptions{})
+			return err
+		},
+		"list": func(ctx context.Context, typ string) error {
+			_, err := m.List(ctx, typ, core.ListOptions{})
+			return err
+		},
+		"count": func(ctx context.Context, typ string) error { _, err := m.Count(ctx, typ, false); return err },
+		"create": func(ctx context.Context, typ string) error {
+			_, err := m.Create(ctx, typ, []byte(`{}`), core.WriteOptions{})
+			return err
+		},
+		"patch": func(ctx context.Context, typ string) error {
+			_, err := m.Patch(ctx, typ, "s1", core.MergePatch, []byte(`{}`), core.WriteOptions{})
+			return err
+		},
+		"delete": func(ctx context.Context, typ string) error { return m.Delete(ctx, typ, "s1", core.WriteOptions{}) },
+		"revisions": func(ctx context.Context, typ string) error {
+			_, err := m.Revisions(ctx, typ, "s1", core.ListOptions{})
+			return err
+		},
 		"referrers": func(ctx context.Context, typ string) error { _, err := m.Referrers(ctx, typ, "s1"); return err },
-		"switch":    func(ctx context.Context, typ string) error { _, err := m.Switch(ctx, typ, "s1", 1, core.WriteOptions{}); return err },
-		"droptype":  func(ctx context.Context, typ string) error { return m.DeleteType(ctx, typ) },
+		"switch": func(ctx context.Context, typ string) error {
+			_, err := m.Switch(ctx, typ, "s1", 1, core.WriteOptions{})
+			return err
+		},
+		"droptype": func(ctx context.Context, typ string) error { return m.DeleteType(ctx, typ) },
 	}
 	for _, who := range []string{"authenticated", "anonymous"} {
 		ctx := core.WithPrincipal(t.Context(), corePrincipals[who])
