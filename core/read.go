@@ -157,6 +157,19 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 	if err != nil {
 		return nil, err
 	}
+	if !g.All && m.search != nil {
+		// The index pages through the principal's own resources directly,
+		// where storage would walk everyone's to fill a page.
+		q := ListQuery{} // creation order
+		if o.Reverse {
+			q.Sort, o.Reverse = "-created_at", false
+		}
+		sp, err := m.Search(ctx, typ, o, q)
+		if err != nil {
+			return nil, err
+		}
+		return &sp.Page, nil
+	}
 	p := PrincipalFrom(ctx)
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
@@ -230,7 +243,10 @@ func (m *Manager) Count(ctx context.Context, typ string, includeDeleted bool) (i
 	if err != nil {
 		return 0, err
 	}
-	if !g.All {
+	switch {
+	case !g.All && m.search != nil:
+		return m.SearchCount(ctx, typ, includeDeleted, ListQuery{})
+	case !g.All:
 		return m.countOwned(ctx, typ, includeDeleted, PrincipalFrom(ctx))
 	}
 	var n uint64

@@ -296,6 +296,21 @@ func TestSearchOwner(t *testing.T) {
 		if err != nil || n != 2 { // 6 and 9
 			t.Fatalf("core count: %d, %v; want 2", n, err)
 		}
+		// A plain list and count are scoped alike, through the index.
+		list, err := e.m.List(alice, "notes", core.ListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, r := range list.Items {
+			listed = append(listed, r.ID)
+		}
+		if !slices.Equal(listed, alices) {
+			t.Fatalf("core list: %v, want %v", listed, alices)
+		}
+		if n, err := e.m.Count(alice, "notes", false); err != nil || n != len(alices) {
+			t.Fatalf("core count: %d, %v; want %d", n, err, len(alices))
+		}
 	})
 }
 
