@@ -40,7 +40,7 @@ func TestNew(t *testing.T) {
 		{"built", app.Config{StorageURL: url, Drivers: drivers(), Data: dir, Types: []core.Type{notes}}, ""},
 	}
 	for _, tt := range tests {
-		a, err := app.New(t.Context(), tt.cfg)
+		a, err := app.New(core.AsSystem(t.Context()), tt.cfg)
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("%s: err %v, want one saying %q", tt.name, err, tt.wantErr)
@@ -54,17 +54,17 @@ func TestNew(t *testing.T) {
 		if a.Index() == nil || a.Server() == nil || a.Store() == nil {
 			t.Fatalf("%s: a part is missing", tt.name)
 		}
-		if _, err := m.Create(t.Context(), "notes", []byte(`{"n":1}`), core.WriteOptions{}); err != nil {
+		if _, err := m.Create(core.AsSystem(t.Context()), "notes", []byte(`{"n":1}`), core.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		page, err := m.Search(t.Context(), "notes", core.ListOptions{}, core.ListQuery{Filter: "n = 1"})
+		page, err := m.Search(core.AsSystem(t.Context()), "notes", core.ListOptions{}, core.ListQuery{Filter: "n = 1"})
 		if err != nil || len(page.Items) != 1 {
 			t.Fatalf("%s: search through the built index: %v, %v", tt.name, page, err)
 		}
-		if err := a.Close(context.Background()); err != nil {
+		if err := a.Close(core.AsSystem(context.Background())); err != nil {
 			t.Fatalf("%s: close: %v", tt.name, err)
 		}
-		if err := a.Close(context.Background()); err != nil {
+		if err := a.Close(core.AsSystem(context.Background())); err != nil {
 			t.Fatalf("%s: second close: %v", tt.name, err)
 		}
 	}

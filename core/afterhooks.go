@@ -95,6 +95,7 @@ func (m *Manager) AfterHooksStatus() AfterHooksStatus {
 // (storage trouble) is retried with backoff from the first change whose
 // hooks have not run, so every hook still runs, once.
 func (m *Manager) runAfterHooks(ctx context.Context) {
+	ctx = AsSystem(ctx) // the after-hooks follow the whole change log on Strata's authority
 	defer close(m.afterDone)
 	m.after.running.Store(true)
 	r := afterRun{m: m}

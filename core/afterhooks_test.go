@@ -103,7 +103,7 @@ func TestAfterHooksRetryReadErrors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				ctx := t.Context()
+				ctx := core.AsSystem(t.Context())
 				bs, err := bolt.Open(ctx, filepath.Join(t.TempDir(), "strata.db"), storage.OpenOptions{})
 				if err != nil {
 					t.Fatal(err)
@@ -122,7 +122,7 @@ func TestAfterHooksRetryReadErrors(t *testing.T) {
 				}
 				_, err = m.CreateType(ctx, core.Type{Name: "notes", Schema: []byte(`{"type":"object"}`), Hooks: []core.HookBinding{
 					{Stage: core.StageAfterCreate, Module: "audit"}, {Stage: core.StageAfterUpdate, Module: "audit"},
-				}}, core.Principal{})
+				}})
 				if err != nil {
 					t.Fatal(err)
 				}

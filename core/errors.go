@@ -19,6 +19,14 @@ var (
 	// soft-deleted and not asked for).
 	ErrNotFound = errors.New("core: not found")
 
+	// ErrForbidden: the principal may read the resource (or see the type)
+	// but not do what it asked.
+	ErrForbidden = errors.New("core: forbidden")
+
+	// ErrUnauthenticated: an anonymous principal is not allowed what it
+	// asked; a credential might help.
+	ErrUnauthenticated = errors.New("core: unauthenticated")
+
 	// ErrGone: a write addressed a soft-deleted resource.
 	ErrGone = errors.New("core: resource is deleted")
 

@@ -11,7 +11,7 @@ import (
 )
 
 func ExampleManager() {
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	store, _ := memory.Open(ctx, "", storage.OpenOptions{})
 	defer store.Close()
 	m, _ := core.Open(ctx, store, core.Options{})
@@ -21,7 +21,7 @@ func ExampleManager() {
 		Name:   "posts",
 		Schema: json.RawMessage(`{"type":"object","required":["title"],"properties":{"title":{"type":"string"}}}`),
 		Unique: []string{"title"},
-	}, core.Principal{})
+	})
 
 	post, _ := m.Create(ctx, "posts", []byte(`{"id":"hello","title":"Hello"}`), core.WriteOptions{})
 	post, _ = m.Patch(ctx, "posts", post.ID, core.MergePatch, []byte(`{"title":"Hello, world"}`), core.WriteOptions{IfMatch: 1})

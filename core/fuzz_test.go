@@ -24,7 +24,7 @@ func newManager(tb testing.TB) *core.Manager {
 // newManagerWith is newManager with options changed by opts.
 func newManagerWith(tb testing.TB, opts ...func(*core.Options)) *core.Manager {
 	tb.Helper()
-	store, err := memory.Open(context.Background(), "", storage.OpenOptions{})
+	store, err := memory.Open(core.AsSystem(context.Background()), "", storage.OpenOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func newManagerWith(tb testing.TB, opts ...func(*core.Options)) *core.Manager {
 	for _, f := range opts {
 		f(&o)
 	}
-	m, err := core.Open(context.Background(), store, o)
+	m, err := core.Open(core.AsSystem(context.Background()), store, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func FuzzPatch(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.kind, []byte(s.patch))
 	}
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	m := newManager(f)
-	_, err := m.CreateType(ctx, core.Type{Name: "docs", Schema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`)}, core.Principal{})
+	_, err := m.CreateType(ctx, core.Type{Name: "docs", Schema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`)})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -123,9 +123,9 @@ func FuzzCreate(f *testing.F) {
 		`{"a":"\ud800"}`, `{"a":"\ud83d\ude00\u2028"}`, "{\"a\":\"\xff\"}", `{"b":{"z":1,"a":[{"y":2.50,"x":"\u00e9"}]}}`} {
 		f.Add([]byte(s))
 	}
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	m := newManager(f)
-	_, err := m.CreateType(ctx, core.Type{Name: "docs", Schema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`), Unique: []string{"title"}}, core.Principal{})
+	_, err := m.CreateType(ctx, core.Type{Name: "docs", Schema: json.RawMessage(`{"type":"object","properties":{"title":{"type":"string"}}}`), Unique: []string{"title"}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -252,6 +252,9 @@ func (m *Manager) runDeleteHooks(ctx context.Context, ct *compiledType, id strin
 // put back as it was (the previously stored module of that name, or none)
 // and the error is returned.
 func (m *Manager) RegisterHook(ctx context.Context, name string, wasm []byte) (HookModule, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return HookModule{}, err
+	}
 	if m.closed.Load() {
 		return HookModule{}, ErrClosed
 	}
@@ -314,6 +317,9 @@ func (m *Manager) restoreHook(ctx context.Context, reg HookRegistry, name string
 // until a module of that name is registered again. It fails with
 // ErrNotFound if there is no such module.
 func (m *Manager) RemoveHook(ctx context.Context, name string, force bool) error {
+	if err := RequireAdmin(ctx); err != nil {
+		return err
+	}
 	if m.closed.Load() {
 		return ErrClosed
 	}

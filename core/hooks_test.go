@@ -40,7 +40,7 @@ func (s *syncBuffer) String() string {
 // file at path, as a server start does; cleanup closes everything.
 func openWithHooks(t *testing.T, path string, log *slog.Logger) (*core.Manager, func()) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	store, err := bolt.Open(ctx, path, storage.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func hookedDef(name, module string) core.Type {
 // is refused naming it. A stored type whose module is gone is logged and
 // keeps serving; its writes fail with ErrHookFailed naming the module.
 func TestStartupOrderOfHookModules(t *testing.T) {
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	wasm, err := os.ReadFile(filepath.Join("..", "examples", "wasm-hooks", "build", "wat.wasm"))
 	if err != nil {
 		t.Fatalf("example hook not built (run `make hooks`): %v", err)
@@ -97,7 +97,7 @@ func TestStartupOrderOfHookModules(t *testing.T) {
 	if _, err := m.RegisterHook(ctx, "doomed", wasm); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.CreateType(ctx, hookedDef("orphaned", "doomed"), core.Principal{}); err != nil {
+	if _, err := m.CreateType(ctx, hookedDef("orphaned", "doomed")); err != nil {
 		t.Fatal(err)
 	}
 	closeAll()

@@ -66,7 +66,7 @@ func (f *fakeHooks) HookModules() []core.HookModule {
 // directory.
 func newBoltManager(tb testing.TB, opts core.Options) *core.Manager {
 	tb.Helper()
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	store, err := bolt.Open(ctx, filepath.Join(tb.TempDir(), "strata.db"), storage.OpenOptions{})
 	if err != nil {
 		tb.Fatal(err)
@@ -85,7 +85,7 @@ func mustType(tb testing.TB, m *core.Manager, def string) {
 	if err := json.Unmarshal([]byte(def), &t); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := m.CreateType(context.Background(), t, core.Principal{}); err != nil {
+	if _, err := m.CreateType(core.AsSystem(context.Background()), t); err != nil {
 		tb.Fatalf("create type %s: %v", t.Name, err)
 	}
 }
@@ -97,7 +97,7 @@ func TestMaxDocumentSize(t *testing.T) {
 	big := strings.Repeat("x", limit)
 	hooks := &fakeHooks{}
 	m := newBoltManager(t, core.Options{MaxDocumentSize: limit, Hooks: hooks})
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	mustType(t, m, `{"name":"docs","schema":{"type":"object"}}`)
 	mustType(t, m, `{"name":"hooked","schema":{"type":"object"},"hooks":[{"stage":"before_create","module":"big"}]}`)
 	if _, err := m.Create(ctx, "docs", []byte(`{"id":"d1","obj":{"a":"0123456789012345678901234567890123456789"}}`), core.WriteOptions{}); err != nil {
@@ -185,7 +185,7 @@ func TestMaxDocumentSize(t *testing.T) {
 // operations is refused before it is applied; MaxPatchOps is accepted.
 func TestJSONPatchOperationLimit(t *testing.T) {
 	m := newBoltManager(t, core.Options{})
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	mustType(t, m, `{"name":"docs","schema":{"type":"object"}}`)
 	if _, err := m.Create(ctx, "docs", []byte(`{"id":"d1","n":1}`), core.WriteOptions{}); err != nil {
 		t.Fatal(err)
@@ -233,7 +233,7 @@ func TestJSONPatchOperationLimit(t *testing.T) {
 func TestSlowWriteHoldsNoTypeLock(t *testing.T) {
 	hooks := &fakeHooks{entered: make(chan struct{}), block: make(chan struct{})}
 	m := newBoltManager(t, core.Options{Hooks: hooks})
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	mustType(t, m, `{"name":"slowed","schema":{"type":"object"},"hooks":[{"stage":"before_update","module":"slow","timeout_ms":600000}]}`)
 	mustType(t, m, `{"name":"other","schema":{"type":"object"}}`)
 	if _, err := m.Create(ctx, "slowed", []byte(`{"id":"s1","n":1}`), core.WriteOptions{}); err != nil {
@@ -270,10 +270,10 @@ func TestSlowWriteHoldsNoTypeLock(t *testing.T) {
 				return err
 			}
 			def.Schema = json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"}}}`)
-			if _, err := m.UpdateType(ctx, def, core.Principal{}); err != nil {
+			if _, err := m.UpdateType(ctx, def); err != nil {
 				return fmt.Errorf("update the slow write's type: %w", err)
 			}
-			if _, err := m.CreateType(ctx, core.Type{Name: "fresh", Schema: json.RawMessage(`{"type":"object"}`)}, core.Principal{}); err != nil {
+			if _, err := m.CreateType(ctx, core.Type{Name: "fresh", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
 				return fmt.Errorf("create a type: %w", err)
 			}
 			if _, err := m.Create(ctx, "other", []byte(`{"a":1}`), core.WriteOptions{}); err != nil {

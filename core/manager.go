@@ -155,7 +155,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		return nil, err
 	}
 	if opts.Search != nil {
-		s, err := opts.Search(ctx, m)
+		s, err := opts.Search(ctx, m.Feed())
 		if err != nil {
 			_ = m.Close()
 			return nil, fmt.Errorf("open search index: %w", err)
@@ -215,7 +215,9 @@ func (m *Manager) lookupType(name string) (*compiledType, error) {
 	return ct, nil
 }
 
-// Types returns every type, sorted by name.
+// Types returns every type, sorted by name, whoever asks: it is the
+// operator's and Strata's own view. What a principal may see is
+// VisibleTypes.
 func (m *Manager) Types() []Type {
 	set := m.typeSet()
 	out := make([]Type, 0, len(set))
@@ -225,7 +227,8 @@ func (m *Manager) Types() []Type {
 	return out
 }
 
-// Type returns the named type, or an error wrapping ErrNotFound.
+// Type returns the named type, or an error wrapping ErrNotFound, whoever
+// asks (see TypeFor for a principal's view).
 func (m *Manager) Type(name string) (Type, error) {
 	ct, err := m.lookupType(name)
 	if err != nil {
@@ -235,8 +238,13 @@ func (m *Manager) Type(name string) (Type, error) {
 }
 
 // CreateType defines a new type. It fails with ErrConflict if the name is
-// taken and ErrInvalid if the definition is bad.
-func (m *Manager) CreateType(ctx context.Context, def Type, by Principal) (Type, error) {
+// taken and ErrInvalid if the definition is bad. Only administrators (and
+// System) may define types.
+func (m *Manager) CreateType(ctx context.Context, def Type) (Type, error) {
+	by := PrincipalFrom(ctx)
+	if err := requireAdmin(by); err != nil {
+		return Type{}, err
+	}
 	if err := checkNewTypeName(def.Name); err != nil {
 		return Type{}, err
 	}
@@ -247,8 +255,14 @@ func (m *Manager) CreateType(ctx context.Context, def Type, by Principal) (Type,
 // bumps SchemaVersion; existing revisions keep the version they were
 // written under. Unique and reference indexes are rebuilt in the same
 // transaction, failing with ErrConflict if existing data violates them.
-func (m *Manager) UpdateType(ctx context.Context, def Type, by Principal) (Type, error) {
-	return m.putType(ctx, def, by, true)
+//
+// It takes an administrator or a principal the type's admin permission
+// names for every resource.
+func (m *Manager) UpdateType(ctx context.Context, def Type) (Type, error) {
+	if err := m.allowTypeAdmin(ctx, def.Name); err != nil {
+		return Type{}, err
+	}
+	return m.putType(ctx, def, PrincipalFrom(ctx), true)
 }
 
 // ApplyTypes creates or updates each declared type, leaving unchanged ones
@@ -256,6 +270,7 @@ func (m *Manager) UpdateType(ctx context.Context, def Type, by Principal) (Type,
 // declared type, changed or not, must bind only modules the hook runtime
 // holds (register them, or load the hooks directory, first).
 func (m *Manager) ApplyTypes(ctx context.Context, defs []Type) error {
+	ctx = AsSystem(ctx) // the operator's configuration
 	for _, def := range defs {
 		if err := m.checkHookModules(def); err != nil {
 			return fmt.Errorf("apply type %s: %w", def.Name, err)
@@ -263,9 +278,9 @@ func (m *Manager) ApplyTypes(ctx context.Context, defs []Type) error {
 		cur, err := m.Type(def.Name)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			_, err = m.CreateType(ctx, def, Principal{})
+			_, err = m.CreateType(ctx, def)
 		case err == nil && !sameDefinition(cur, def):
-			_, err = m.UpdateType(ctx, def, Principal{})
+			_, err = m.UpdateType(ctx, def)
 		}
 		if err != nil {
 			return fmt.Errorf("apply type %s: %w", def.Name, err)
@@ -306,10 +321,12 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 
 // DeleteType drops a type with all its resources and revisions. It fails
 // with ErrConflict while another type references it.
-func (m *Manager) DeleteType(ctx context.Context, name string, by Principal) error {
-	if _, err := m.lookupType(name); err != nil {
+// The same principals as for UpdateType may.
+func (m *Manager) DeleteType(ctx context.Context, name string) error {
+	if err := m.allowTypeAdmin(ctx, name); err != nil {
 		return err
 	}
+	by := PrincipalFrom(ctx)
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
 	if _, err := m.update(ctx, by, func(w *writer) error { return w.dropType(name) }); err != nil {

@@ -15,11 +15,11 @@ import (
 func newNumbersManager(t *testing.T, opts ...func(*core.Options)) *core.Manager {
 	t.Helper()
 	m := newManagerWith(t, opts...)
-	_, err := m.CreateType(context.Background(), core.Type{
+	_, err := m.CreateType(core.AsSystem(context.Background()), core.Type{
 		Name:   "nums",
 		Schema: json.RawMessage(`{"type":"object","required":["title"],"properties":{"title":{"type":"string"},"num":{"type":"number"}}}`),
 		Unique: []string{"num"},
-	}, core.Principal{})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestUniqueNumbersByValue(t *testing.T) {
 	} {
 		t.Run(tc.first+"_"+tc.second, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := core.AsSystem(context.Background())
 			m := newNumbersManager(t)
 			if _, err := m.Create(ctx, "nums", []byte(`{"title":"a","num":`+tc.first+`}`), core.WriteOptions{}); err != nil {
 				t.Fatal(err)
@@ -86,7 +86,7 @@ func TestEqualNumbersNoNewRevision(t *testing.T) {
 	} {
 		t.Run(tc.stored+"_"+tc.written, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := core.AsSystem(context.Background())
 			m := newNumbersManager(t)
 			res, err := m.Create(ctx, "nums", []byte(`{"title":"a","num":`+tc.stored+`}`), core.WriteOptions{})
 			if err != nil {
@@ -126,25 +126,25 @@ func TestInexactNumbersRefused(t *testing.T) {
 	type write func(m *core.Manager, id string) error
 	create := func(body string) write {
 		return func(m *core.Manager, _ string) error {
-			_, err := m.Create(context.Background(), "nums", []byte(body), core.WriteOptions{})
+			_, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	replace := func(body string) write {
 		return func(m *core.Manager, id string) error {
-			_, err := m.Replace(context.Background(), "nums", id, []byte(body), core.WriteOptions{})
+			_, err := m.Replace(core.AsSystem(context.Background()), "nums", id, []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	patch := func(kind core.PatchKind, body string) write {
 		return func(m *core.Manager, id string) error {
-			_, err := m.Patch(context.Background(), "nums", id, kind, []byte(body), core.WriteOptions{})
+			_, err := m.Patch(core.AsSystem(context.Background()), "nums", id, kind, []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	batch := func(body string) write {
 		return func(m *core.Manager, _ string) error {
-			_, err := m.Batch(context.Background(), []core.Op{
+			_, err := m.Batch(core.AsSystem(context.Background()), []core.Op{
 				{Kind: core.OpCreate, Type: "nums", Body: []byte(`{"title":"ok","num":7}`)},
 				{Kind: core.OpCreate, Type: "nums", Body: []byte(body)},
 			}, core.WriteOptions{})
@@ -169,7 +169,7 @@ func TestInexactNumbersRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := core.AsSystem(context.Background())
 			m := newNumbersManager(t)
 			res, err := m.Create(ctx, "nums", []byte(`{"title":"a","num":1}`), core.WriteOptions{})
 			if err != nil {
@@ -203,25 +203,25 @@ func TestBodyEncodingRefused(t *testing.T) {
 	type write func(m *core.Manager, id string) error
 	create := func(body string) write {
 		return func(m *core.Manager, _ string) error {
-			_, err := m.Create(context.Background(), "nums", []byte(body), core.WriteOptions{})
+			_, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	replace := func(body string) write {
 		return func(m *core.Manager, id string) error {
-			_, err := m.Replace(context.Background(), "nums", id, []byte(body), core.WriteOptions{})
+			_, err := m.Replace(core.AsSystem(context.Background()), "nums", id, []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	patch := func(kind core.PatchKind, body string) write {
 		return func(m *core.Manager, id string) error {
-			_, err := m.Patch(context.Background(), "nums", id, kind, []byte(body), core.WriteOptions{})
+			_, err := m.Patch(core.AsSystem(context.Background()), "nums", id, kind, []byte(body), core.WriteOptions{})
 			return err
 		}
 	}
 	batch := func(body string) write {
 		return func(m *core.Manager, id string) error {
-			_, err := m.Batch(context.Background(), []core.Op{
+			_, err := m.Batch(core.AsSystem(context.Background()), []core.Op{
 				{Kind: core.OpCreate, Type: "nums", Body: []byte(`{"title":"ok"}`)},
 				{Kind: core.OpReplace, Type: "nums", ID: id, Body: []byte(body)},
 			}, core.WriteOptions{})
@@ -253,7 +253,7 @@ func TestBodyEncodingRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := core.AsSystem(context.Background())
 			m := newNumbersManager(t)
 			res, err := m.Create(ctx, "nums", []byte(`{"title":"a"}`), core.WriteOptions{})
 			if err != nil {
@@ -274,7 +274,7 @@ func TestBodyEncodingRefused(t *testing.T) {
 	}
 	// Proper pairs and non-ASCII text stay accepted, byte for byte.
 	m := newNumbersManager(t)
-	res, err := m.Create(context.Background(), "nums", []byte(`{"title":"\ud83d\ude00 é \u00e9 \uFFFD"}`), core.WriteOptions{})
+	res, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(`{"title":"\ud83d\ude00 é \u00e9 \uFFFD"}`), core.WriteOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestBodyEncodingRefused(t *testing.T) {
 // own path, not at the object holding it.
 func TestRequiredFieldPath(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	m := newManager(t)
 	_, err := m.CreateType(ctx, core.Type{
 		Name: "docs",
@@ -296,7 +296,7 @@ func TestRequiredFieldPath(t *testing.T) {
 			"list":{"type":"array","items":{"type":"object","required":["y","z"]}},
 			"dep":{"type":"string"}},
 			"dependentRequired":{"dep":["needed"]}}`),
-	}, core.Principal{})
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,13 +356,13 @@ func TestHookOutputChecked(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
+			ctx := core.AsSystem(context.Background())
 			m := newManagerWith(t, func(o *core.Options) { o.Hooks = hookData{tc.out} })
 			_, err := m.CreateType(ctx, core.Type{
 				Name:   "nums",
 				Schema: json.RawMessage(`{"type":"object"}`),
 				Hooks:  []core.HookBinding{{Stage: core.StageBeforeCreate, Module: "out"}},
-			}, core.Principal{})
+			})
 			if err != nil {
 				t.Fatal(err)
 			}

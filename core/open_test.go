@@ -47,7 +47,7 @@ func TestOpenBuildsSearch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx := t.Context()
+			ctx := core.AsSystem(t.Context())
 			store, err := memory.Open(ctx, "", storage.OpenOptions{})
 			if err != nil {
 				t.Fatal(err)

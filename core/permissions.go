@@ -25,8 +25,8 @@ func (p Principal) Authenticated() bool { return p.ID != "" }
 // HasRole reports whether p holds role.
 func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
 
-// IsAdmin reports whether p is an administrator.
-func (p Principal) IsAdmin() bool { return p.Authenticated() && p.HasRole(RoleAdmin) }
+// IsAdmin reports whether p is an administrator (or System).
+func (p Principal) IsAdmin() bool { return p.system || p.Authenticated() && p.HasRole(RoleAdmin) }
 
 // Grant is what a permission list gives one principal for one action.
 // The zero value grants nothing.

@@ -85,12 +85,19 @@ type GetOptions struct {
 	IncludeDeleted bool
 }
 
-// Get reads one resource.
+// Get reads one resource, if ctx's principal may.
 func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resource, error) {
+	p, err := m.readGrant(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
 	var res *Resource
-	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		meta, err := r.visible(ct, id, o.IncludeDeleted)
 		if err != nil {
+			return err
+		}
+		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
 			return err
 		}
 		n := meta.CurrentRevision
@@ -104,7 +111,7 @@ func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resou
 		res = newResource(typ, id, meta, rev)
 		return nil
 	})
-	return res, err
+	return m.redactOne(ctx, res, err)
 }
 
 // Page limits.
@@ -143,8 +150,27 @@ func pageLimit(limit int) (int, error) {
 
 // List pages through a type's resources in creation order (created_at,
 // then id), by keyset cursor: a page never repeats or skips a resource that
-// existed when the walk began, whatever is created meanwhile.
+// existed when the walk began, whatever is created meanwhile. A principal
+// whose read grant is "owner" only pages through its own resources.
 func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, error) {
+	_, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
+		return nil, err
+	}
+	if !g.All && m.search != nil {
+		// The index pages through the principal's own resources directly,
+		// where storage would walk everyone's to fill a page.
+		q := ListQuery{} // creation order
+		if o.Reverse {
+			q.Sort, o.Reverse = "-created_at", false
+		}
+		sp, err := m.Search(ctx, typ, o, q)
+		if err != nil {
+			return nil, err
+		}
+		return &sp.Page, nil
+	}
+	p := PrincipalFrom(ctx)
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
 		return nil, err
@@ -183,7 +209,7 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 				scanErr = err
 				return false
 			}
-			if meta.Deleted && !o.IncludeDeleted {
+			if meta.Deleted && !o.IncludeDeleted || !g.Allows(p, meta.CreatedBy) {
 				return true
 			}
 			page.Items = append(page.Items, newResource(typ, id, meta, rev))
@@ -204,14 +230,27 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 	if err != nil {
 		return nil, err
 	}
+	if err := m.redactAll(ctx, typ, page.Items); err != nil {
+		return nil, err
+	}
 	return page, nil
 }
 
 // Count returns how many resources of a type exist (not counting
-// soft-deleted ones unless includeDeleted).
+// soft-deleted ones unless includeDeleted) that ctx's principal may read.
 func (m *Manager) Count(ctx context.Context, typ string, includeDeleted bool) (int, error) {
+	_, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case !g.All && m.search != nil:
+		return m.SearchCount(ctx, typ, includeDeleted, ListQuery{})
+	case !g.All:
+		return m.countOwned(ctx, typ, includeDeleted, PrincipalFrom(ctx))
+	}
 	var n uint64
-	err := m.view(ctx, typ, func(_ *compiledType, r reader) error {
+	err = m.view(ctx, typ, func(_ *compiledType, r reader) error {
 		key := liveCountKey(typ)
 		if includeDeleted {
 			key = allCountKey(typ)
@@ -223,6 +262,30 @@ func (m *Manager) Count(ctx context.Context, typ string, includeDeleted bool) (i
 	return int(n), err
 }
 
+// countOwned counts the resources of typ created by p.
+func (m *Manager) countOwned(ctx context.Context, typ string, includeDeleted bool, p Principal) (int, error) {
+	n := 0
+	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		var decodeErr error
+		err := r.tx.Scan(metaBucket(typ), storage.Range{}, func(k, _ []byte) bool {
+			meta, err := getMeta(r.tx, typ, string(k))
+			if err != nil {
+				decodeErr = err
+				return false
+			}
+			if meta.CreatedBy == p.ID && (includeDeleted || !meta.Deleted) {
+				n++
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		return decodeErr
+	})
+	return n, err
+}
+
 // RevisionPage is one page of revision infos, newest first.
 type RevisionPage struct {
 	Items      []Revision `json:"items"`
@@ -231,6 +294,10 @@ type RevisionPage struct {
 
 // Revisions lists a resource's revisions, newest first.
 func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) (*RevisionPage, error) {
+	p, err := m.readGrant(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
 		return nil, err
@@ -245,9 +312,14 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 	}
 	page := &RevisionPage{Items: []Revision{}}
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if _, err := r.visible(ct, id, o.IncludeDeleted); err != nil {
+		meta, err := r.visible(ct, id, o.IncludeDeleted)
+		if err != nil {
 			return err
 		}
+		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
+			return err
+		}
+		hidden := hiddenFor(p, ct) != nil
 		var scanErr error
 		more := false
 		rng := storage.Range{Start: revKey(id, 0), End: revKey(id, min(before, 1<<31-1)), Reverse: true}
@@ -263,6 +335,9 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 			var rev Revision
 			if rev, scanErr = decodeRevision(info); scanErr != nil {
 				return false
+			}
+			if hidden {
+				rev.DataHash = "" // it covers the hidden fields (see redact)
 			}
 			page.Items = append(page.Items, rev)
 			return true
@@ -289,10 +364,18 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 // resource into revision to. A zero to means the current revision; a zero
 // from means to's parent.
 func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.RawMessage, error) {
+	p, err := m.readGrant(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
 	var a, b []byte
-	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+	var hidden []string
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		meta, err := r.visible(ct, id, false)
 		if err != nil {
+			return err
+		}
+		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
 			return err
 		}
 		if to == 0 {
@@ -313,6 +396,7 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 			return err
 		}
 		a, b = bytes.Clone(source.Data), bytes.Clone(target.Data)
+		hidden = hiddenFor(p, ct)
 		return nil
 	})
 	if err != nil {
@@ -328,6 +412,9 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 	if err != nil {
 		return nil, fmt.Errorf("decode %s/%s revision %d: %w", typ, id, to, err)
 	}
+	// A hidden field's changes are not shown: it is left out of both.
+	stripHidden(source, hidden)
+	stripHidden(target, hidden)
 	patch, err := jsondiff.CompareWithoutMarshal(source, target)
 	if err != nil {
 		return nil, fmt.Errorf("diff %s/%s %d..%d: %w", typ, id, from, to, err)
@@ -359,19 +446,42 @@ func encodePatch(patch jsondiff.Patch) (json.RawMessage, error) {
 	return canonicalJSON(ops)
 }
 
-// Referrers lists the resources whose reference fields point at typ/id.
+// Referrers lists the resources whose reference fields point at typ/id,
+// those ctx's principal may read only.
 func (m *Manager) Referrers(ctx context.Context, typ, id string) ([]Referrer, error) {
+	p, err := m.readGrant(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
 	out := []Referrer{}
-	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		if _, err := r.visible(ct, id, false); err != nil {
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
+		meta, err := r.visible(ct, id, false)
+		if err != nil {
 			return err
 		}
-		return r.tx.Scan(refBucket(typ), storage.PrefixRange(refPrefix(id)), func(k, _ []byte) bool {
+		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
+			return err
+		}
+		var all []Referrer
+		err = r.tx.Scan(refBucket(typ), storage.PrefixRange(refPrefix(id)), func(k, _ []byte) bool {
 			if ref, ok := parseRefKey(k); ok {
-				out = append(out, ref)
+				all = append(all, ref)
 			}
 			return true
 		})
+		if err != nil {
+			return err
+		}
+		for _, ref := range all {
+			ok, err := m.canRead(r.tx, p, ref.Type, ref.ID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, ref)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -404,7 +514,8 @@ type ChangePage struct {
 const maxChangeScan = 10000
 
 // Changes returns change-log entries after seq since, oldest first, of the
-// given types (all when types is empty).
+// given types (all when types is empty), of the types ctx's principal may
+// read every resource of: an entry does not say who owns its resource.
 func (m *Manager) Changes(ctx context.Context, since uint64, types []string, limit int) (*ChangePage, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
@@ -417,6 +528,12 @@ func (m *Manager) Changes(ctx context.Context, since uint64, types []string, lim
 		return nil, err
 	}
 	page := &ChangePage{Items: []Change{}, NextSince: since}
+	if types, err = m.readableTypes(PrincipalFrom(ctx), types); err != nil {
+		return nil, err
+	}
+	if types != nil && len(types) == 0 {
+		return page, nil
+	}
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		scanned := 0
 		var scanErr error

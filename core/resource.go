@@ -76,6 +76,8 @@ const (
 type Principal struct {
 	ID    string   `json:"id"`
 	Roles []string `json:"roles"`
+	// system marks System, the trusted principal of the operator.
+	system bool
 }
 
 // Referrer names a resource whose reference field points at another one.

@@ -13,19 +13,25 @@ import (
 )
 
 // WriteOptions qualify a write.
+//
+// Who writes is the principal in the context (WithPrincipal); it is
+// checked against the type's permissions and recorded as created_by /
+// updated_by.
 type WriteOptions struct {
-	// Principal is who writes; it is recorded as created_by / updated_by.
-	Principal Principal
 	// IfMatch, when not zero, is the revision the writer believes current
 	// (from an ETag); the write fails with ErrPreconditionFailed otherwise.
 	// A negative value never matches.
 	IfMatch int
 	// RequestID names the request in hook envelopes and logs.
 	RequestID string
+
+	// by is the context's principal, set by the entry points once it
+	// is authorized.
+	by Principal
 }
 
 func (o WriteOptions) context() writeContext {
-	return writeContext{by: o.Principal, requestID: o.RequestID}
+	return writeContext{by: o.by, requestID: o.RequestID}
 }
 
 // PatchKind selects how a patch document is applied.
@@ -73,45 +79,45 @@ type Op struct {
 // top-level "id" string in body names the resource (and is not part of its
 // data); without it a UUIDv7 is assigned.
 func (m *Manager) Create(ctx context.Context, typ string, body []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpCreate, Type: typ, Body: body, IfMatch: o.IfMatch}, o)
+	return m.write(ctx, Op{Kind: OpCreate, Type: typ, Body: body, IfMatch: o.IfMatch}, o)
 }
 
 // Replace writes body as the new data of a resource: a new revision, unless
 // the data equals the current revision's (then nothing is written and the
 // current revision is returned).
 func (m *Manager) Replace(ctx context.Context, typ, id string, body []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpReplace, Type: typ, ID: id, Body: body, IfMatch: o.IfMatch}, o)
+	return m.write(ctx, Op{Kind: OpReplace, Type: typ, ID: id, Body: body, IfMatch: o.IfMatch}, o)
 }
 
 // Patch applies a merge patch or JSON Patch to a resource's current data
 // and writes the result as Replace does.
 func (m *Manager) Patch(ctx context.Context, typ, id string, kind PatchKind, patch []byte, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpPatch, Type: typ, ID: id, Body: patch, PatchKind: kind, IfMatch: o.IfMatch}, o)
+	return m.write(ctx, Op{Kind: OpPatch, Type: typ, ID: id, Body: patch, PatchKind: kind, IfMatch: o.IfMatch}, o)
 }
 
 // Delete soft-deletes a resource: it disappears from reads and lists but
 // keeps its history and can be restored. References to it are handled by
 // their on_delete policy.
 func (m *Manager) Delete(ctx context.Context, typ, id string, o WriteOptions) error {
-	_, err := m.single(ctx, Op{Kind: OpDelete, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
+	_, err := m.write(ctx, Op{Kind: OpDelete, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 	return err
 }
 
 // Purge removes a resource and all its revisions for good.
 func (m *Manager) Purge(ctx context.Context, typ, id string, o WriteOptions) error {
-	_, err := m.single(ctx, Op{Kind: OpPurge, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
+	_, err := m.write(ctx, Op{Kind: OpPurge, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 	return err
 }
 
 // Restore undoes a soft delete.
 func (m *Manager) Restore(ctx context.Context, typ, id string, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpRestore, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
+	return m.write(ctx, Op{Kind: OpRestore, Type: typ, ID: id, IfMatch: o.IfMatch}, o)
 }
 
 // Switch makes revision n the current one (a rollback) without writing a
 // new revision; the next update's parent is n.
 func (m *Manager) Switch(ctx context.Context, typ, id string, n int, o WriteOptions) (*Resource, error) {
-	return m.single(ctx, Op{Kind: OpSwitch, Type: typ, ID: id, Revision: n, IfMatch: o.IfMatch}, o)
+	return m.write(ctx, Op{Kind: OpSwitch, Type: typ, ID: id, Revision: n, IfMatch: o.IfMatch}, o)
 }
 
 // MaxBatch is the most operations one batch may hold.
@@ -166,9 +172,17 @@ func (m *Manager) Batch(ctx context.Context, ops []Op, o WriteOptions) ([]*Resou
 	if len(ops) > MaxBatch {
 		return nil, errorf(ErrInvalid, "batch holds %d operations; the limit is %d", len(ops), MaxBatch)
 	}
+	// Every operation is authorized before any is tried, so a refused one
+	// fails the whole batch and nothing is written.
+	for i, op := range ops {
+		if err := m.allowOp(ctx, op); err != nil {
+			return nil, &BatchError{Index: i, Err: err}
+		}
+	}
+	o.by = PrincipalFrom(ctx)
 	for {
 		results := make([]*Resource, len(ops))
-		_, err := m.update(ctx, o.Principal, func(w *writer) error {
+		_, err := m.update(ctx, o.by, func(w *writer) error {
 			if !m.typesSettled() {
 				return errTypeChanging
 			}
@@ -193,7 +207,7 @@ func (m *Manager) Batch(ctx context.Context, ops []Op, o WriteOptions) ([]*Resou
 		if err != nil {
 			return nil, err
 		}
-		return results, nil
+		return m.redactResults(ctx, results)
 	}
 }
 
@@ -223,7 +237,7 @@ func (m *Manager) single(ctx context.Context, op Op, o WriteOptions) (*Resource,
 			}
 		}
 		var res *Resource
-		_, err := m.update(ctx, o.Principal, func(w *writer) error {
+		_, err := m.update(ctx, o.by, func(w *writer) error {
 			if !m.typesSettled() {
 				return errTypeChanging
 			}

@@ -13,11 +13,11 @@ import (
 
 func openMemoryManager(t *testing.T) (*Manager, storage.Store) {
 	t.Helper()
-	store, err := memory.Open(t.Context(), "", storage.OpenOptions{})
+	store, err := memory.Open(AsSystem(t.Context()), "", storage.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(t.Context(), store, Options{})
+	m, err := Open(AsSystem(t.Context()), store, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestApplyTypesRefusesRootsThatRefuseObjects(t *testing.T) {
 		t.Run(schema, func(t *testing.T) {
 			t.Parallel()
 			m, _ := openMemoryManager(t)
-			err := m.ApplyTypes(t.Context(), []Type{{Name: "books", Schema: json.RawMessage(schema)}})
+			err := m.ApplyTypes(AsSystem(t.Context()), []Type{{Name: "books", Schema: json.RawMessage(schema)}})
 			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "books") || !strings.Contains(err.Error(), "can never accept a JSON object") {
 				t.Fatalf("ApplyTypes(%s) = %v, want ErrInvalid naming books and the object rule", schema, err)
 			}
@@ -65,23 +65,23 @@ func TestStoredTypesStillLoad(t *testing.T) {
 			t.Fatalf("compileStoredType(%s): %v", def.Name, err)
 		}
 		// Store it as an earlier version would have.
-		if _, err := m.update(t.Context(), Principal{}, func(w *writer) error { return w.putType(ct, false) }); err != nil {
+		if _, err := m.update(AsSystem(t.Context()), Principal{}, func(w *writer) error { return w.putType(ct, false) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m.Close()
-	again, err := Open(t.Context(), store, Options{})
+	again, err := Open(AsSystem(t.Context()), store, Options{})
 	if err != nil {
 		t.Fatalf("reopen with stored types an earlier version accepted: %v", err)
 	}
 	defer again.Close()
-	if _, err := again.Create(t.Context(), "named", []byte(`{"code":"abc"}`), WriteOptions{}); err != nil {
+	if _, err := again.Create(AsSystem(t.Context()), "named", []byte(`{"code":"abc"}`), WriteOptions{}); err != nil {
 		t.Fatalf("RE2 pattern of a stored type no longer works: %v", err)
 	}
-	if _, err := again.Create(t.Context(), "named", []byte(`{"code":"ABC"}`), WriteOptions{}); !errors.Is(err, ErrValidation) {
+	if _, err := again.Create(AsSystem(t.Context()), "named", []byte(`{"code":"ABC"}`), WriteOptions{}); !errors.Is(err, ErrValidation) {
 		t.Fatalf("RE2 pattern of a stored type accepts a mismatch: %v", err)
 	}
-	if _, err := again.UpdateType(t.Context(), Type{Name: "lists", Schema: json.RawMessage(`{"type":"array"}`)}, Principal{}); !errors.Is(err, ErrInvalid) {
+	if _, err := again.UpdateType(AsSystem(t.Context()), Type{Name: "lists", Schema: json.RawMessage(`{"type":"array"}`)}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("update keeping a root that refuses objects = %v, want ErrInvalid", err)
 	}
 }

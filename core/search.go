@@ -20,8 +20,9 @@ type Searcher interface {
 
 // ChangeFeed is what a Searcher reads from the Manager it indexes: the
 // types, the change log and a way to wait for it to grow, and the current
-// state of resources. A *Manager is one; Options.Search receives it, so an
-// index is built over the Manager without holding the Manager itself.
+// state of resources. Manager.Feed returns one that reads as System;
+// Options.Search receives it, so an index is built over the Manager
+// without holding the Manager itself.
 type ChangeFeed interface {
 	// LastSeq is the sequence number of the newest committed change.
 	LastSeq() uint64
@@ -66,6 +67,10 @@ type SearchRequest struct {
 	// Highlight asks for the fragments of the search fields where Q
 	// matched; it needs Q.
 	Highlight bool
+	// Hidden names top-level fields the asking principal may not read:
+	// Filter and Sort must treat them (and the paths below them) as
+	// unknown fields.
+	Hidden []string
 }
 
 // SearchResult is a page of matching ids, in order.
@@ -93,9 +98,6 @@ type ListQuery struct {
 	// Eventual skips the read-your-writes wait.
 	Eventual bool
 	Total    bool
-	// Owner restricts the list to resources created by this principal id
-	// (a read permission of "owner" only).
-	Owner string
 	// Highlight asks for highlighted fragments of the search fields where
 	// Q matched (SearchPage.Highlights); it needs Q.
 	Highlight bool
@@ -120,7 +122,11 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	if q.Highlight && strings.TrimSpace(q.Q) == "" {
 		return nil, errorf(ErrInvalid, "highlight needs q: it marks where the full-text query matched")
 	}
-	ct, err := m.lookupType(typ)
+	ct, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
+		return nil, err
+	}
+	hidden, err := searchHidden(ctx, ct, q.Q)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +135,7 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 		return nil, err
 	}
 	req := SearchRequest{Filter: q.Filter, Q: q.Q, Sort: q.Sort, Cursor: o.Cursor, Limit: limit,
-		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: q.Owner, Highlight: q.Highlight}
+		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: owner(ctx, g), Highlight: q.Highlight, Hidden: hidden}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -172,6 +178,9 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	if err != nil {
 		return nil, err
 	}
+	if err := m.redactAll(ctx, typ, sp.Items); err != nil {
+		return nil, err
+	}
 	if q.Highlight && res.Highlight != nil {
 		sp.Highlights = map[string]map[string][]string{}
 		for _, r := range sp.Items {
@@ -188,10 +197,15 @@ func (m *Manager) SearchCount(ctx context.Context, typ string, includeDeleted bo
 	if m.search == nil {
 		return 0, errorf(ErrInvalid, "filter and q need the search index, which this server does not run")
 	}
-	if _, err := m.lookupType(typ); err != nil {
+	ct, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
 		return 0, err
 	}
-	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true, Owner: q.Owner}
+	hidden, err := searchHidden(ctx, ct, q.Q)
+	if err != nil {
+		return 0, err
+	}
+	req := SearchRequest{Filter: q.Filter, Q: q.Q, IncludeDeleted: includeDeleted, Total: true, Owner: owner(ctx, g), Hidden: hidden}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -212,13 +226,21 @@ func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOp
 	if o.Revision != 0 {
 		return nil, errorf(ErrInvalid, "GetMany reads current revisions only")
 	}
+	_, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
+		return nil, err
+	}
+	p := PrincipalFrom(ctx)
 	out := make([]*Resource, len(ids))
-	err := m.view(ctx, typ, func(ct *compiledType, r reader) error {
+	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		arena := make([]byte, 0, len(ids)*1536)
 		r.arena = &arena
 		for i, id := range ids {
 			meta, err := r.visible(ct, id, o.IncludeDeleted)
 			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err == nil && !g.Allows(p, meta.CreatedBy) {
 				continue
 			}
 			if err != nil {
@@ -235,5 +257,17 @@ func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOp
 	if err != nil {
 		return nil, err
 	}
+	if err := m.redactAll(ctx, typ, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// owner is the principal id a search is restricted to: its creator's, for
+// a read grant of "owner" only.
+func owner(ctx context.Context, g Grant) string {
+	if g.All {
+		return ""
+	}
+	return PrincipalFrom(ctx).ID
 }

@@ -33,6 +33,12 @@ type Type struct {
 	Permissions map[string][]string `json:"permissions,omitempty"`
 	// Retention limits how many revisions of a resource are kept.
 	Retention *Retention `json:"retention,omitempty"`
+	// Hidden names top-level properties of the schema that only
+	// administrators may read (a password hash, say): they are stripped
+	// from everything core returns to anyone else, and may not be
+	// filtered, sorted or searched on by them. Writes may set them; hooks
+	// see them.
+	Hidden []string `json:"hidden,omitempty"`
 
 	// SchemaVersion starts at 1 and grows by one each time Schema changes.
 	// It is set by the Manager; a value sent by a client is ignored.
@@ -190,6 +196,11 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 			}
 		}
 	}
+	for i, f := range def.Hidden {
+		if slices.Index(def.Hidden, f) != i {
+			bad(fmt.Sprintf("/hidden/%d", i), "%q is listed twice", f)
+		}
+	}
 	if def.Retention != nil && def.Retention.KeepLast < 0 {
 		bad("/retention/keep_last", "must not be negative")
 	}
@@ -201,6 +212,9 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(def.Schema))
 	if err != nil {
 		return nil, fieldError(ErrInvalid, "invalid type definition", FieldError{Path: "/schema", Message: "is not valid JSON"})
+	}
+	if fields := hiddenNotProperties(def.Hidden, doc); len(fields) > 0 {
+		return nil, fieldError(ErrInvalid, "invalid type definition", fields...)
 	}
 	sch, err := compileSchema(def.Name, doc, stored)
 	if err != nil {
@@ -230,3 +244,20 @@ func (ct *compiledType) onDelete(f string) string {
 
 // sameSchema reports whether two canonical schemas are equal.
 func sameSchema(a, b json.RawMessage) bool { return bytes.Equal(a, b) }
+
+// hiddenNotProperties reports the hidden fields that are not top-level
+// properties of the schema doc.
+func hiddenNotProperties(hidden []string, doc any) []FieldError {
+	var props map[string]any
+	if root, ok := doc.(map[string]any); ok {
+		props, _ = root["properties"].(map[string]any)
+	}
+	var fields []FieldError
+	for i, f := range hidden {
+		if _, ok := props[f]; !ok {
+			fields = append(fields, FieldError{Path: fmt.Sprintf("/hidden/%d", i),
+				Message: fmt.Sprintf("%q is not a property of the schema", f)})
+		}
+	}
+	return fields
+}

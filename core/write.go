@@ -155,8 +155,10 @@ func (w *writer) putMeta(ct *compiledType, id string, meta *metaRecord) error {
 func (w *writer) create(ct *compiledType, id string, doc *document, hooks []HookApproval) (*Resource, error) {
 	typ := ct.def.Name
 	if _, err := w.tx.Get(metaBucket(typ), []byte(id)); err == nil {
-		return nil, fieldError(ErrConflict, fmt.Sprintf("%s/%s already exists", typ, id),
-			FieldError{Path: "/id", Message: "already exists", Source: "unique"})
+		// Client ids are one namespace per type: the collision cannot be
+		// hidden, but it says no more than that, whether the resource is
+		// live, deleted or one the writer may not read.
+		return nil, errIDTaken()
 	} else if !isNotFound(err) {
 		return nil, err
 	}
@@ -414,8 +416,16 @@ func (w *writer) onTargetDelete(target *compiledType, id string, purge bool) err
 		}
 		switch src.onDelete(r.Field) {
 		case OnDeleteRestrict:
-			restricted = append(restricted, FieldError{Path: "/" + r.Field, Source: "reference",
-				Message: fmt.Sprintf("%s/%s references %s/%s (on_delete restrict)", r.Type, r.ID, target.def.Name, id)})
+			who, readable, err := w.shownName(r.Type, r.ID)
+			if err != nil {
+				return err
+			}
+			path := "/" + r.Field
+			if !readable {
+				path = "" // the field is of a type the writer may not see
+			}
+			restricted = append(restricted, FieldError{Path: path, Source: "reference",
+				Message: fmt.Sprintf("%s references %s/%s (on_delete restrict)", who, target.def.Name, id)})
 		case OnDeleteSetNull:
 			if err := w.setNull(src, r.ID, meta, r.Field); err != nil {
 				return err
@@ -450,7 +460,11 @@ func (w *writer) setNull(ct *compiledType, id string, meta *metaRecord, field st
 	obj[field] = nil
 	doc, err := ct.newDocument(obj)
 	if err != nil {
-		return fieldError(ErrConflict, fmt.Sprintf("on_delete set_null cannot update %s/%s: its schema does not allow %s to be null", ct.def.Name, id, field),
+		who, _, err := w.shownName(ct.def.Name, id)
+		if err != nil {
+			return err
+		}
+		return fieldError(ErrConflict, fmt.Sprintf("on_delete set_null cannot update %s: its schema does not allow %s to be null", who, field),
 			FieldError{Path: "/" + field, Message: "cannot be set to null", Source: "reference"})
 	}
 	next, err := w.writeRevision(ct, id, meta, doc, nil)
@@ -592,20 +606,27 @@ func (w *writer) linkRefs(ct *compiledType, id string, old, next map[string]stri
 }
 
 // checkTargets fails with ErrConflict unless every referenced resource
-// exists and is not deleted.
+// exists, is not deleted and may be read by the writer. The three answer
+// alike, so a reference cannot probe for ids, and nobody links to what it
+// cannot read (its link could then block or be cascaded by the owner's
+// delete).
 func (w *writer) checkTargets(ct *compiledType, refs map[string]string) error {
 	var broken []FieldError
 	for _, f := range slices.Sorted(maps.Keys(refs)) {
 		targetType := ct.def.References[f].Type
 		target := refs[f]
 		meta, err := getMeta(w.tx, targetType, target)
-		switch {
-		case isNotFound(err):
-			broken = append(broken, FieldError{Path: "/" + f, Source: "reference", Message: fmt.Sprintf("%s/%s does not exist", targetType, target)})
-		case err != nil:
+		ok := err == nil && !meta.Deleted
+		if err != nil && !isNotFound(err) {
 			return err
-		case meta.Deleted:
-			broken = append(broken, FieldError{Path: "/" + f, Source: "reference", Message: fmt.Sprintf("%s/%s is deleted", targetType, target)})
+		}
+		if ok {
+			if ok, err = w.m.canRead(w.tx, w.by, targetType, target); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			broken = append(broken, FieldError{Path: "/" + f, Source: "reference", Message: fmt.Sprintf("%s/%s not found", targetType, target)})
 		}
 	}
 	if len(broken) > 0 {

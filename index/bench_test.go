@@ -127,7 +127,7 @@ type benchStore struct {
 
 func openBenchStore(tb testing.TB, dir string) *benchStore {
 	tb.Helper()
-	ctx := tb.Context()
+	ctx := core.AsSystem(tb.Context())
 	store, err := bolt.Open(ctx, filepath.Join(dir, "strata.db"), storage.OpenOptions{})
 	if err != nil {
 		tb.Fatal(err)
@@ -138,7 +138,7 @@ func openBenchStore(tb testing.TB, dir string) *benchStore {
 	}
 	s := &benchStore{dir: dir, store: store, m: m, vocab: newBenchVocab(), rng: rand.New(rand.NewPCG(1, 2))}
 	if _, err := m.Type(articlesType.Name); err != nil {
-		if _, err := m.CreateType(ctx, articlesType, core.Principal{}); err != nil {
+		if _, err := m.CreateType(ctx, articlesType); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -173,7 +173,7 @@ func (s *benchStore) create(tb testing.TB, n, batch int) {
 			for _, body := range bodies[done:min(done+batch, n)] {
 				ops = append(ops, core.Op{Kind: core.OpCreate, Type: articlesType.Name, Body: body})
 			}
-			if _, err := s.m.Batch(tb.Context(), ops, core.WriteOptions{}); err != nil {
+			if _, err := s.m.Batch(core.AsSystem(tb.Context()), ops, core.WriteOptions{}); err != nil {
 				tb.Fatal(err)
 			}
 		}
@@ -189,7 +189,7 @@ func (s *benchStore) create(tb testing.TB, n, batch int) {
 				if i >= n {
 					return
 				}
-				if _, err := s.m.Create(tb.Context(), articlesType.Name, bodies[i], core.WriteOptions{}); err != nil {
+				if _, err := s.m.Create(core.AsSystem(tb.Context()), articlesType.Name, bodies[i], core.WriteOptions{}); err != nil {
 					errs <- err
 					return
 				}
@@ -205,7 +205,7 @@ func (s *benchStore) create(tb testing.TB, n, batch int) {
 
 func openBenchIndex(tb testing.TB, s *benchStore) *Index {
 	tb.Helper()
-	x, err := Open(tb.Context(), filepath.Join(s.dir, "index"), s.m, nil)
+	x, err := Open(core.AsSystem(tb.Context()), filepath.Join(s.dir, "index"), s.m.Feed(), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func openBenchIndex(tb testing.TB, s *benchStore) *Index {
 // waitApplied waits until x has applied every change of s.
 func waitApplied(tb testing.TB, x *Index, s *benchStore) {
 	tb.Helper()
-	if err := x.WaitFor(tb.Context(), s.m.LastSeq(), 10*time.Minute); err != nil {
+	if err := x.WaitFor(core.AsSystem(tb.Context()), s.m.LastSeq(), 10*time.Minute); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -223,7 +223,7 @@ func waitApplied(tb testing.TB, x *Index, s *benchStore) {
 // activate builds the index of the articles type.
 func activate(tb testing.TB, x *Index) {
 	tb.Helper()
-	ti, err := x.acquire(tb.Context(), articlesType.Name, 10*time.Minute)
+	ti, err := x.acquire(core.AsSystem(tb.Context()), articlesType.Name, 10*time.Minute)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func BenchmarkIndexRebuild(b *testing.B) {
 	for b.Loop() {
 		start := time.Now()
 		gen++
-		ti, err := x.buildIndex(b.Context(), t, gen, s.m.LastSeq())
+		ti, err := x.buildIndex(core.AsSystem(b.Context()), t, gen, s.m.LastSeq())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	s := openBenchStore(b, dir)
 	defer s.close(b)
-	if have, err := s.m.Count(b.Context(), articlesType.Name, true); err != nil {
+	if have, err := s.m.Count(core.AsSystem(b.Context()), articlesType.Name, true); err != nil {
 		b.Fatal(err)
 	} else if have < n {
 		s.seq = have
@@ -375,7 +375,7 @@ func BenchmarkSearch(b *testing.B) {
 			for b.Loop() {
 				req := c.req()
 				req.Limit = 20
-				res, err := x.Search(context.WithoutCancel(b.Context()), articlesType.Name, req)
+				res, err := x.Search(context.WithoutCancel(core.AsSystem(b.Context())), articlesType.Name, req)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -45,7 +45,7 @@ func TestCompaction(t *testing.T) {
 	e := &testEnv{t: t, dir: t.TempDir(), cp: cp, log: slog.New(slog.NewTextHandler(logs, nil)), plan: lazyMerges}
 	e.open()
 	t.Cleanup(e.close)
-	if _, err := e.m.CreateType(t.Context(), notesType, core.Principal{}); err != nil {
+	if _, err := e.m.CreateType(core.AsSystem(t.Context()), notesType); err != nil {
 		t.Fatal(err)
 	}
 	segments := func() int {

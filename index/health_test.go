@@ -38,7 +38,7 @@ func TestVanishedIndex(t *testing.T) {
 					rebuildMin: 50 * time.Millisecond, rebuildMax: time.Second}}
 			e.open()
 			t.Cleanup(e.close)
-			if _, err := e.m.CreateType(t.Context(), notesType, core.Principal{}); err != nil {
+			if _, err := e.m.CreateType(core.AsSystem(t.Context()), notesType); err != nil {
 				t.Fatal(err)
 			}
 			installed := make(chan string, 16)

@@ -47,7 +47,7 @@ func newTestEnvPolicy(t testing.TB, cp compactPolicy, types ...core.Type) *testE
 	e := &testEnv{t: t, dir: t.TempDir(), cp: cp}
 	e.open()
 	for _, typ := range types {
-		if _, err := e.m.CreateType(t.Context(), typ, core.Principal{}); err != nil {
+		if _, err := e.m.CreateType(core.AsSystem(t.Context()), typ); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -99,7 +99,11 @@ func (e *testEnv) close() {
 
 func (e *testEnv) create(typ, body string, by string) string {
 	e.t.Helper()
-	res, err := e.m.Create(e.t.Context(), typ, []byte(body), core.WriteOptions{Principal: core.Principal{ID: by}})
+	ctx := core.AsSystem(e.t.Context())
+	if by != "" {
+		ctx = core.WithPrincipal(ctx, core.Principal{ID: by, Roles: []string{core.RoleAdmin}})
+	}
+	res, err := e.m.Create(ctx, typ, []byte(body), core.WriteOptions{})
 	if err != nil {
 		e.t.Fatalf("create %s: %v", body, err)
 	}
@@ -172,17 +176,17 @@ func TestRemapInBackground(t *testing.T) {
 	changed.Schema = json.RawMessage(`{"type":"object","properties":{
 		"title":{"type":"string","maxLength":100},"body":{"type":"string"},"n":{"type":"integer"},
 		"tag":{"type":"string"}}}`)
-	if _, err := e.m.UpdateType(t.Context(), changed, core.Principal{}); err != nil {
+	if _, err := e.m.UpdateType(core.AsSystem(t.Context()), changed); err != nil {
 		t.Fatal(err)
 	}
 	<-started
 	// Written while the index is being rebuilt: replayed into it.
 	e.create("notes", `{"title":"late","n":9,"tag":"x"}`, "")
-	if err := e.x.WaitFor(t.Context(), e.m.LastSeq(), MaxWait); err != nil {
+	if err := e.x.WaitFor(core.AsSystem(t.Context()), e.m.LastSeq(), MaxWait); err != nil {
 		t.Fatal(err)
 	}
 
-	stopped, cancel := context.WithCancel(t.Context())
+	stopped, cancel := context.WithCancel(core.AsSystem(t.Context()))
 	cancel()
 	if ti, err := e.x.acquire(stopped, "tasks", MaxWait); err != nil {
 		t.Fatalf("tasks while notes is rebuilt: %v", err)
@@ -239,7 +243,7 @@ func TestSearchOwner(t *testing.T) {
 			if res.Total != tt.want || len(res.IDs) != tt.want {
 				t.Fatalf("got %d ids, total %d, want %d", len(res.IDs), res.Total, tt.want)
 			}
-			count, err := e.x.Search(t.Context(), "notes", core.SearchRequest{Filter: tt.req.Filter, Q: tt.req.Q, Owner: tt.req.Owner, Total: true})
+			count, err := e.x.Search(core.AsSystem(t.Context()), "notes", core.SearchRequest{Filter: tt.req.Filter, Q: tt.req.Q, Owner: tt.req.Owner, Total: true})
 			if err != nil || count.Total != tt.want || len(count.IDs) != 0 {
 				t.Fatalf("count only: %+v, %v; want %d", count, err, tt.want)
 			}
@@ -267,7 +271,14 @@ func TestSearchOwner(t *testing.T) {
 		}
 	})
 	t.Run("core", func(t *testing.T) {
-		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, core.ListQuery{Sort: "n", Owner: "alice", Total: true})
+		// core scopes a principal whose read grant is "owner" to its own.
+		owned := notesType
+		owned.Permissions = map[string][]string{"read": {"owner"}}
+		if _, err := e.m.UpdateType(core.AsSystem(t.Context()), owned); err != nil {
+			t.Fatal(err)
+		}
+		alice := core.WithPrincipal(t.Context(), core.Principal{ID: "alice"})
+		page, err := e.m.Search(alice, "notes", core.ListOptions{Limit: 100}, core.ListQuery{Sort: "n", Total: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -281,9 +292,24 @@ func TestSearchOwner(t *testing.T) {
 		if page.Total != 4 || !slices.Equal(got, alices) {
 			t.Fatalf("core search: %v (total %d), want %v", got, page.Total, alices)
 		}
-		n, err := e.m.SearchCount(t.Context(), "notes", false, core.ListQuery{Owner: "alice", Filter: "n > 3"})
+		n, err := e.m.SearchCount(alice, "notes", false, core.ListQuery{Filter: "n > 3"})
 		if err != nil || n != 2 { // 6 and 9
 			t.Fatalf("core count: %d, %v; want 2", n, err)
+		}
+		// A plain list and count are scoped alike, through the index.
+		list, err := e.m.List(alice, "notes", core.ListOptions{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, r := range list.Items {
+			listed = append(listed, r.ID)
+		}
+		if !slices.Equal(listed, alices) {
+			t.Fatalf("core list: %v, want %v", listed, alices)
+		}
+		if n, err := e.m.Count(alice, "notes", false); err != nil || n != len(alices) {
+			t.Fatalf("core count: %d, %v; want %d", n, err, len(alices))
 		}
 	})
 }
@@ -301,7 +327,7 @@ func TestHighlight(t *testing.T) {
 
 	search := func(q string) *core.SearchPage {
 		t.Helper()
-		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, core.ListQuery{Q: q, Highlight: true})
+		page, err := e.m.Search(core.AsSystem(t.Context()), "notes", core.ListOptions{Limit: 100}, core.ListQuery{Q: q, Highlight: true})
 		if err != nil {
 			t.Fatalf("q=%s: %v", q, err)
 		}
@@ -368,13 +394,13 @@ func TestSearchReadsNoResource(t *testing.T) {
 	}}
 	e.open()
 	t.Cleanup(e.close)
-	if _, err := e.m.CreateType(t.Context(), notesType, core.Principal{}); err != nil {
+	if _, err := e.m.CreateType(core.AsSystem(t.Context()), notesType); err != nil {
 		t.Fatal(err)
 	}
 	for _, body := range []string{`{"title":"a quiet river","n":1}`, `{"title":"river stones","n":2}`, `{"title":"nothing","n":3}`} {
 		e.create("notes", body, "")
 	}
-	if err := e.x.WaitFor(t.Context(), e.m.LastSeq(), MaxWait); err != nil {
+	if err := e.x.WaitFor(core.AsSystem(t.Context()), e.m.LastSeq(), MaxWait); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -390,7 +416,7 @@ func TestSearchReadsNoResource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		before := feed.count("notes")
-		page, err := e.m.Search(t.Context(), "notes", core.ListOptions{Limit: 100}, tt.q)
+		page, err := e.m.Search(core.AsSystem(t.Context()), "notes", core.ListOptions{Limit: 100}, tt.q)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
@@ -437,7 +463,7 @@ func TestRecoverFromCopy(t *testing.T) {
 	}
 	var top []string
 	for _, id := range res.IDs {
-		r, err := e.m.Get(t.Context(), "notes", id, core.GetOptions{})
+		r, err := e.m.Get(core.AsSystem(t.Context()), "notes", id, core.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -486,15 +512,15 @@ func TestReopenRebuildsChangedTypes(t *testing.T) {
 	// than the one recorded.
 	changed := notesType
 	changed.Schema = json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"},"tag":{"type":"string"}}}`)
-	st, err := bolt.Open(t.Context(), filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
+	st, err := bolt.Open(core.AsSystem(t.Context()), filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := core.Open(t.Context(), st, core.Options{})
+	m, err := core.Open(core.AsSystem(t.Context()), st, core.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.UpdateType(t.Context(), changed, core.Principal{}); err != nil {
+	if _, err := m.UpdateType(core.AsSystem(t.Context()), changed); err != nil {
 		t.Fatal(err)
 	}
 	if err := errors.Join(m.Close(), st.Close()); err != nil {

@@ -478,7 +478,7 @@ func TestIndexPosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ms, err := snap.textMatches(t.Context(), idx.Mapping(), l.textParts(tt.q), all)
+			ms, err := snap.textMatches(core.AsSystem(t.Context()), idx.Mapping(), l.textParts(tt.q), all)
 			if err != nil {
 				t.Fatal(err)
 			}

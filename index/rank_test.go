@@ -65,11 +65,11 @@ func TestRankMatchesBleve(t *testing.T) {
 			var err error
 			switch batch % 3 {
 			case 0:
-				_, err = e.m.Replace(t.Context(), "posts", id, []byte(fmt.Sprintf(`{"title":%q,"body":%q}`, words(2), words(10))), core.WriteOptions{})
+				_, err = e.m.Replace(core.AsSystem(t.Context()), "posts", id, []byte(fmt.Sprintf(`{"title":%q,"body":%q}`, words(2), words(10))), core.WriteOptions{})
 			case 1:
-				err = e.m.Delete(t.Context(), "posts", id, core.WriteOptions{})
+				err = e.m.Delete(core.AsSystem(t.Context()), "posts", id, core.WriteOptions{})
 			default:
-				err = e.m.Purge(t.Context(), "posts", id, core.WriteOptions{})
+				err = e.m.Purge(core.AsSystem(t.Context()), "posts", id, core.WriteOptions{})
 			}
 			if err != nil && !errors.Is(err, core.ErrNotFound) {
 				t.Fatal(err)
@@ -110,7 +110,7 @@ func TestRankMatchesBleve(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ps := phrasesOf(q); len(ps) > 0 {
-				if err := e.x.phraseFilter(t.Context(), snap, lay, "posts", ps, ms); err != nil {
+				if err := e.x.phraseFilter(core.AsSystem(t.Context()), snap, lay, "posts", ps, ms); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -161,7 +161,7 @@ func TestRankMatchesBleve(t *testing.T) {
 				}
 			}
 			// A count (no page) counts the candidates without ranking.
-			if res, err := e.x.Search(t.Context(), "posts", core.SearchRequest{Q: q, Total: true}); err != nil || res.Total != len(want) {
+			if res, err := e.x.Search(core.AsSystem(t.Context()), "posts", core.SearchRequest{Q: q, Total: true}); err != nil || res.Total != len(want) {
 				t.Fatalf("count: %v, %v; want %d", res, err, len(want))
 			}
 		})
@@ -172,7 +172,7 @@ func TestRankMatchesBleve(t *testing.T) {
 // match's score by id.
 func bleveScores(t *testing.T, snap *snapshot, ti *typeIndex, q string, ms matches) map[string]float64 {
 	t.Helper()
-	ctx := scoringContext(t.Context())
+	ctx := scoringContext(core.AsSystem(t.Context()))
 	sr, err := snap.within(ctx, ti.idx.Mapping(), ti.lay.textParts(q), ms, search.SearcherOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,20 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	lay := ti.lay
 
 	schema := lay.filterSchema()
+	if len(req.Hidden) > 0 {
+		// Fields hidden from the principal are unknown to its filter and
+		// sort, word for word as fields the schema does not have.
+		for path := range schema {
+			if isHidden(path, req.Hidden) {
+				delete(schema, path)
+			}
+		}
+		for _, t := range sortEntries(req.Sort) {
+			if isHidden(t.name, req.Hidden) {
+				return nil, &core.Error{Kind: core.ErrInvalid, Detail: fmt.Sprintf("sort: unknown field %q", t.name)}
+			}
+		}
+	}
 	p := planAnd{}
 	canonical := ""
 	if req.Filter != "" {
@@ -678,4 +692,15 @@ func cursorMismatch(cursor string) error {
 // index being built or rebuilt.
 func errNotBuilt(typ string) error {
 	return &core.Error{Kind: core.ErrUnavailable, Detail: "the search index of " + typ + " is being built; retry"}
+}
+
+// isHidden reports whether path is one of the hidden top-level fields or
+// below one.
+func isHidden(path string, hidden []string) bool {
+	for _, h := range hidden {
+		if path == h || strings.HasPrefix(path, h+".") {
+			return true
+		}
+	}
+	return false
 }

@@ -50,6 +50,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(localPrincipal, p)
+	// core takes who acts from the context: every Manager call of this
+	// request is authorized for p there.
+	c.SetUserContext(core.WithPrincipal(c.UserContext(), p))
 	return nil
 }
 
@@ -93,18 +96,6 @@ func setAuthenticate(c *fiber.Ctx, err error) {
 	c.Set(fiber.HeaderWWWAuthenticate, v)
 }
 
-// requireAdmin refuses anyone but an administrator.
-func requireAdmin(c *fiber.Ctx) error {
-	p := principal(c)
-	switch {
-	case !p.Authenticated():
-		return errNoCredentials
-	case !p.IsAdmin():
-		return fiber.NewError(fiber.StatusForbidden, "only administrators may do this")
-	}
-	return nil
-}
-
 // keyRequest is the body of POST /api/keys.
 type keyRequest struct {
 	Name  string   `json:"name"`
@@ -112,7 +103,7 @@ type keyRequest struct {
 }
 
 func (s *Server) createKey(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	if err := core.RequireAdmin(c.UserContext()); err != nil {
 		return err
 	}
 	keys, err := s.keyStore()
@@ -135,7 +126,7 @@ func (s *Server) createKey(c *fiber.Ctx) error {
 }
 
 func (s *Server) listKeys(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	if err := core.RequireAdmin(c.UserContext()); err != nil {
 		return err
 	}
 	keys, err := s.keyStore()
@@ -150,7 +141,7 @@ func (s *Server) listKeys(c *fiber.Ctx) error {
 }
 
 func (s *Server) revokeKey(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
+	if err := core.RequireAdmin(c.UserContext()); err != nil {
 		return err
 	}
 	keys, err := s.keyStore()

@@ -17,7 +17,7 @@ func (s *Server) openAPI(c *fiber.Ctx) error {
 	if len(base) >= len(suffix) && strings.EqualFold(base[len(base)-len(suffix):], suffix) {
 		base = base[:len(base)-len(suffix)]
 	}
-	doc, err := openapi.Document(s.visibleTypes(c), openapi.Info{Title: "Strata", Version: "1", ServerURL: base})
+	doc, err := openapi.Document(s.m.VisibleTypes(c.UserContext()), openapi.Info{Title: "Strata", Version: "1", ServerURL: base})
 	if err != nil {
 		return err
 	}

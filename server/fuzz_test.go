@@ -157,7 +157,7 @@ func validHeader(name, value string) bool {
 // its current revision with its revisions complete, and the counters
 // agree with the lists.
 func checkConsistent(t testing.TB, m *core.Manager) {
-	ctx := context.Background()
+	ctx := core.AsSystem(context.Background())
 	for _, typ := range m.Types() {
 		seen, live := 0, 0
 		cursor := ""

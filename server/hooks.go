@@ -7,10 +7,7 @@ import (
 )
 
 func (s *Server) listHooks(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
-	mods, err := s.m.HookModules()
+	mods, err := s.m.HookModulesFor(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -18,10 +15,7 @@ func (s *Server) listHooks(c *fiber.Ctx) error {
 }
 
 func (s *Server) getHook(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
-	mods, err := s.m.HookModules()
+	mods, err := s.m.HookModulesFor(c.UserContext())
 	if err != nil {
 		return err
 	}
@@ -40,8 +34,8 @@ func (s *Server) getHook(c *fiber.Ctx) error {
 // with. Compiling a large module is slow, so the route has its own time
 // limit, HookRegisterTimeout, instead of RequestTimeout (see Mount).
 func (s *Server) putHook(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
+	if err := core.RequireAdmin(c.UserContext()); err != nil {
+		return err // before the body is looked at
 	}
 	mt, err := mediaType(c)
 	if err != nil {
@@ -75,9 +69,6 @@ func (s *Server) putHook(c *fiber.Ctx) error {
 // 409 naming them, unless ?force=true: their writes then fail with
 // hook_failed until a module of that name is registered again.
 func (s *Server) deleteHook(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
 	force, err := queryBool(c, "force")
 	if err != nil {
 		return err

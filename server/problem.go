@@ -71,6 +71,10 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindBadRequest
 	case errors.Is(err, core.ErrNotFound):
 		kind = kindNotFound
+	case errors.Is(err, core.ErrUnauthenticated):
+		kind = kindUnauthorized
+	case errors.Is(err, core.ErrForbidden):
+		kind = kindForbidden
 	case errors.Is(err, core.ErrGone):
 		kind = kindGone
 	case errors.Is(err, core.ErrConflict):
@@ -107,6 +111,9 @@ func toProblem(err error) (Problem, bool) {
 	var be *core.BatchError
 	if errors.As(err, &be) {
 		p.Index = &be.Index
+	}
+	if kind == kindUnauthorized && errors.Is(err, core.ErrUnauthenticated) {
+		p.Detail = errNoCredentials.Message // how to give credentials is HTTP's to say
 	}
 	if internal {
 		p.Detail = "the server failed to handle the request; the failure is logged"

@@ -17,7 +17,7 @@ import (
 func param(c *fiber.Ctx, name string) string { return strings.Clone(c.Params(name)) }
 
 func writeOptions(c *fiber.Ctx, id string) core.WriteOptions {
-	return core.WriteOptions{Principal: principal(c), IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id), RequestID: requestID(c)}
+	return core.WriteOptions{IfMatch: ifMatch(c.Get(fiber.HeaderIfMatch), id), RequestID: requestID(c)}
 }
 
 // requestIDs numbers requests that come without an X-Request-ID; the
@@ -42,9 +42,6 @@ func requestID(c *fiber.Ctx) string {
 
 func (s *Server) create(c *fiber.Ctx) error {
 	typ := param(c, "type")
-	if _, err := s.allowType(principal(c), typ, core.PermCreate); err != nil {
-		return err
-	}
 	if err := requireJSON(c); err != nil {
 		return err
 	}
@@ -72,26 +69,11 @@ func (s *Server) get(c *fiber.Ctx) error {
 	return s.read(c, typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl})
 }
 
-// read answers a single read after checking that the request may see it.
-// An owner-only grant needs the resource's creator, so the permission is
-// checked after the read; either way a refused read looks like a missing
-// resource.
+// read answers a single read; core refuses one the request may not see
+// exactly as a missing resource.
 func (s *Server) read(c *fiber.Ctx, typ, id string, o core.GetOptions) error {
-	t, g, err := s.typeGrant(typ, principal(c), core.PermRead)
-	if err != nil {
-		return err
-	}
-	if g.None() {
-		if !principal(c).Authenticated() {
-			return errNoCredentials
-		}
-		return notFound(typ, id)
-	}
 	res, err := s.m.Get(c.UserContext(), typ, id, o)
 	if err != nil {
-		return err
-	}
-	if err := allowRead(c, t, res); err != nil {
 		return err
 	}
 	return s.sendRead(c, res)
@@ -112,9 +94,6 @@ func (s *Server) replace(c *fiber.Ctx) error {
 		return err
 	}
 	typ, id := param(c, "type"), param(c, "id")
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermUpdate); err != nil {
-		return err
-	}
 	res, err := s.m.Replace(c.UserContext(), typ, id, c.Body(), writeOptions(c, id))
 	if err != nil {
 		return err
@@ -151,9 +130,6 @@ func (s *Server) patch(c *fiber.Ctx) error {
 		return badRequest("the request body is empty; a patch document is required")
 	}
 	typ, id := param(c, "type"), param(c, "id")
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermUpdate); err != nil {
-		return err
-	}
 	res, err := s.m.Patch(c.UserContext(), typ, id, kind, c.Body(), writeOptions(c, id))
 	if err != nil {
 		return err
@@ -165,13 +141,6 @@ func (s *Server) delete(c *fiber.Ctx) error {
 	typ, id := param(c, "type"), param(c, "id")
 	purge, err := queryBool(c, "purge")
 	if err != nil {
-		return err
-	}
-	action := core.PermDelete
-	if purge {
-		action = core.PermAdmin
-	}
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, action); err != nil {
 		return err
 	}
 	if purge {
@@ -187,9 +156,6 @@ func (s *Server) delete(c *fiber.Ctx) error {
 
 func (s *Server) restore(c *fiber.Ctx) error {
 	typ, id := param(c, "type"), param(c, "id")
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermDelete); err != nil {
-		return err
-	}
 	res, err := s.m.Restore(c.UserContext(), typ, id, writeOptions(c, id))
 	if err != nil {
 		return err
@@ -203,9 +169,6 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 	if err != nil || n < 1 {
 		return badRequest("revision number must be a positive integer")
 	}
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermAdmin); err != nil {
-		return err
-	}
 	res, err := s.m.Switch(c.UserContext(), typ, id, n, writeOptions(c, id))
 	if err != nil {
 		return err
@@ -215,10 +178,6 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 
 func (s *Server) list(c *fiber.Ctx) error {
 	typ := param(c, "type")
-	g, err := s.allowType(principal(c), typ, core.PermRead)
-	if err != nil {
-		return err
-	}
 	o, err := s.listOptions(c)
 	if err != nil {
 		return err
@@ -235,16 +194,13 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !g.All {
-		q.Owner = principal(c).ID
-	}
 	if q.Highlight, err = queryBool(c, "highlight"); err != nil {
 		return err
 	}
 	var page *core.Page
 	var total *int
 	switch sort := c.Query("sort"); {
-	case q.Filter == "" && q.Q == "" && q.Owner == "" && !q.Highlight && (sort == "" || sort == "created_at" || sort == "-created_at"):
+	case q.Filter == "" && q.Q == "" && !q.Highlight && (sort == "" || sort == "created_at" || sort == "-created_at"):
 		// Creation order needs no index: storage pages it directly.
 		o.Reverse = sort == "-created_at"
 		if page, err = s.m.List(c.UserContext(), typ, o); err != nil {
@@ -331,10 +287,6 @@ func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {
 }
 
 func (s *Server) count(c *fiber.Ctx) error {
-	g, err := s.allowType(principal(c), param(c, "type"), core.PermRead)
-	if err != nil {
-		return err
-	}
 	incl, err := queryBool(c, "include_deleted")
 	if err != nil {
 		return err
@@ -343,11 +295,8 @@ func (s *Server) count(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !g.All {
-		q.Owner = principal(c).ID
-	}
 	var n int
-	if q.Filter == "" && q.Q == "" && q.Owner == "" {
+	if q.Filter == "" && q.Q == "" {
 		n, err = s.m.Count(c.UserContext(), param(c, "type"), incl)
 	} else {
 		n, err = s.m.SearchCount(c.UserContext(), param(c, "type"), incl, q)
@@ -364,9 +313,6 @@ func (s *Server) revisions(c *fiber.Ctx) error {
 		return err
 	}
 	typ, id := param(c, "type"), param(c, "id")
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermRead); err != nil {
-		return err
-	}
 	page, err := s.m.Revisions(c.UserContext(), typ, id, o)
 	if err != nil {
 		return err
@@ -403,9 +349,6 @@ func (s *Server) diff(c *fiber.Ctx) error {
 		return badRequest("from and to must be positive revision numbers")
 	}
 	typ, id := param(c, "type"), param(c, "id")
-	if err := s.allowResource(c.UserContext(), principal(c), typ, id, core.PermRead); err != nil {
-		return err
-	}
 	patch, err := s.m.Diff(c.UserContext(), typ, id, from, to)
 	if err != nil {
 		return err
@@ -416,27 +359,11 @@ func (s *Server) diff(c *fiber.Ctx) error {
 
 func (s *Server) referrers(c *fiber.Ctx) error {
 	typ, id := param(c, "type"), param(c, "id")
-	p := principal(c)
-	if err := s.allowResource(c.UserContext(), p, typ, id, core.PermRead); err != nil {
-		return err
-	}
 	refs, err := s.m.Referrers(c.UserContext(), typ, id)
 	if err != nil {
 		return err
 	}
-	// Only referrers the principal may read are listed.
-	visible := refs[:0]
-	for _, r := range refs {
-		err := s.allowResource(c.UserContext(), p, r.Type, r.ID, core.PermRead)
-		switch {
-		case err == nil:
-			visible = append(visible, r)
-		case isDenied(err):
-		default:
-			return err
-		}
-	}
-	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": visible})
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": refs})
 }
 
 func (s *Server) changes(c *fiber.Ctx) error {
@@ -460,13 +387,6 @@ func (s *Server) changes(c *fiber.Ctx) error {
 		for t := range strings.SplitSeq(v, ",") {
 			types = append(types, strings.TrimSpace(t))
 		}
-	}
-	types, err = s.scopeChanges(c, types)
-	if err != nil {
-		return err
-	}
-	if types != nil && len(types) == 0 {
-		return sendJSON(c, fiber.StatusOK, core.ChangePage{Items: []core.Change{}, NextSince: since})
 	}
 	page, err := s.m.Changes(c.UserContext(), since, types, limit)
 	if err != nil {

@@ -12,43 +12,16 @@ import (
 	"github.com/strata-dev/strata/core"
 )
 
-// visibleTypes are the types the principal has some permission on; the
-// others are not shown to it.
-func (s *Server) visibleTypes(c *fiber.Ctx) []core.Type {
-	p := principal(c)
-	types := s.m.Types()
-	visible := types[:0]
-	for _, t := range types {
-		if t.Visible(p) {
-			visible = append(visible, t)
-		}
-	}
-	return visible
-}
-
 func (s *Server) listTypes(c *fiber.Ctx) error {
-	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": s.visibleTypes(c)})
+	return sendJSON(c, fiber.StatusOK, fiber.Map{"items": s.m.VisibleTypes(c.UserContext())})
 }
 
 func (s *Server) getType(c *fiber.Ctx) error {
-	t, _, err := s.typeGrant(param(c, "type"), principal(c), core.PermRead)
+	t, err := s.m.TypeFor(c.UserContext(), param(c, "type"))
 	if err != nil {
 		return err
 	}
 	return sendJSON(c, fiber.StatusOK, t)
-}
-
-// allowTypeAdmin checks that the request may change or drop a type: an
-// administrator, or a principal the type's own admin permission names.
-func (s *Server) allowTypeAdmin(c *fiber.Ctx, name string) error {
-	g, err := s.allowType(principal(c), name, core.PermAdmin)
-	if err != nil {
-		return err
-	}
-	if !g.All {
-		return forbidden(core.PermAdmin, name)
-	}
-	return nil
 }
 
 // decodeType reads a type definition.
@@ -87,14 +60,11 @@ func decodeStrict(c *fiber.Ctx, v any, what string) error {
 }
 
 func (s *Server) createType(c *fiber.Ctx) error {
-	if err := requireAdmin(c); err != nil {
-		return err
-	}
 	def, err := decodeType(c)
 	if err != nil {
 		return err
 	}
-	t, err := s.m.CreateType(c.UserContext(), def, principal(c))
+	t, err := s.m.CreateType(c.UserContext(), def)
 	if err != nil {
 		return err
 	}
@@ -114,10 +84,7 @@ func (s *Server) updateType(c *fiber.Ctx) error {
 	if def.Name != name {
 		return badRequest("the definition names type %q but the path names %q", def.Name, name)
 	}
-	if err := s.allowTypeAdmin(c, name); err != nil {
-		return err
-	}
-	t, err := s.m.UpdateType(c.UserContext(), def, principal(c))
+	t, err := s.m.UpdateType(c.UserContext(), def)
 	if err != nil {
 		return err
 	}
@@ -125,10 +92,7 @@ func (s *Server) updateType(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteType(c *fiber.Ctx) error {
-	if err := s.allowTypeAdmin(c, param(c, "type")); err != nil {
-		return err
-	}
-	if err := s.m.DeleteType(c.UserContext(), param(c, "type"), principal(c)); err != nil {
+	if err := s.m.DeleteType(c.UserContext(), param(c, "type")); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

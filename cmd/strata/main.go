@@ -302,7 +302,7 @@ func reindexCommand() *cobra.Command {
 				return err
 			}
 			start := time.Now()
-			ix, err := index.Open(ctx, dir, m, nil)
+			ix, err := index.Open(ctx, dir, m.Feed(), nil)
 			if err != nil {
 				return err
 			}

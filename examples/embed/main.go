@@ -9,6 +9,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"log"
 	"path/filepath"
@@ -33,6 +34,13 @@ var notes = core.Type{
 	},
 }
 
+// drafts has no permissions: only administrators may touch it, through
+// Strata's API or through the Manager alike.
+var drafts = core.Type{
+	Name:   "drafts",
+	Schema: json.RawMessage(`{"type":"object"}`),
+}
+
 // newApp builds the application: its own routes plus Strata under /strata.
 // Strata's parts (storage, hooks, core, search index, server) are built by
 // package app, as strata serve builds them; the returned close function
@@ -44,13 +52,18 @@ func newApp(ctx context.Context, dataDir string) (*fiber.App, func() error, erro
 		StorageURL: "bolt:" + filepath.Join(dataDir, "strata.db"),
 		Drivers:    drivers,
 		Data:       dataDir,
-		Types:      []core.Type{notes},
+		Types:      []core.Type{notes, drafts},
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	m := strata.Manager()
 
+	// The host's own routes call the Manager with the request's context.
+	// It carries no principal here (these routes do not authenticate), so
+	// core treats them as anonymous and applies the types' permissions,
+	// as it does for Strata's API. Code acting for the operator passes
+	// core.AsSystem(ctx) instead.
 	host := fiber.New()
 	host.Get("/hello", func(c *fiber.Ctx) error {
 		n, err := m.Count(c.UserContext(), "notes", false)
@@ -58,6 +71,18 @@ func newApp(ctx context.Context, dataDir string) (*fiber.App, func() error, erro
 			return err
 		}
 		return c.JSON(fiber.Map{"hello": "world", "notes": n})
+	})
+	host.Get("/drafts/count", func(c *fiber.Ctx) error {
+		n, err := m.Count(c.UserContext(), "drafts", false)
+		switch {
+		case errors.Is(err, core.ErrUnauthenticated):
+			return fiber.ErrUnauthorized
+		case errors.Is(err, core.ErrNotFound):
+			return fiber.ErrNotFound
+		case err != nil:
+			return err
+		}
+		return c.JSON(fiber.Map{"drafts": n})
 	})
 	strata.Server().Mount(host.Group("/strata"))
 

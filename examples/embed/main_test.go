@@ -58,6 +58,14 @@ func TestEmbedded(t *testing.T) {
 	if status, _, body := send("GET", "/hello", ""); status != 200 || !strings.Contains(body, `"notes":1`) {
 		t.Fatalf("host route: %d %s", status, body)
 	}
+	// The host's route reads through the Manager with the request's
+	// (anonymous) context: core refuses drafts as Strata's API does.
+	if status, _, body := send("GET", "/drafts/count", ""); status != 401 {
+		t.Fatalf("host route on an admins-only type: %d %s", status, body)
+	}
+	if status, _, body := send("GET", "/strata/api/drafts/count", ""); status != 401 {
+		t.Fatalf("API on an admins-only type: %d %s", status, body)
+	}
 	if status, _, body := send("GET", "/strata/openapi.json", ""); status != 200 || !strings.Contains(body, `"notes"`) {
 		t.Fatalf("openapi under the mount: %d", status)
 	}
