@@ -523,6 +523,8 @@ func TestReplaceHammer(t *testing.T) {
 	}
 	stop.Store(true)
 	wg.Wait()
+	// A pool refill started by a call holds its entry until it ends.
+	r.refills.Wait()
 	for i, e := range retired {
 		if !e.isClosed() {
 			t.Errorf("replaced version %d is still open", i)
