@@ -20,7 +20,9 @@ import (
 // Chains run with no storage transaction open and no lock held; a write
 // whose resource moved while its chains ran runs them again (see
 // pipeline.go), so a handler must expect to see one write more than once
-// and should leave side effects to after_* hooks or the change feed.
+// and should leave side effects to after_* hooks or the change feed. A
+// handler may write other resources, but not the one its event is about:
+// that write would wait for the write the handler is part of.
 
 // Resolver is an event a Hook passes along its chain.
 type Resolver interface {
