@@ -339,13 +339,13 @@ func (f systemFeed) GetMany(ctx context.Context, typ string, ids []string, o Get
 	return f.Manager.GetMany(AsSystem(ctx), typ, ids, o)
 }
 
-// write authorizes one operation for ctx's principal and performs it.
-func (m *Manager) write(ctx context.Context, op Op, o WriteOptions) (*Resource, error) {
+// authorized authorizes one operation for ctx's principal and performs it.
+func (m *Manager) authorized(ctx context.Context, op Op, o WriteOptions) (*Resource, error) {
 	if err := m.allowOp(ctx, op); err != nil {
 		return nil, err
 	}
 	o.by = PrincipalFrom(ctx)
-	res, err := m.single(ctx, op, o)
+	res, err := m.one(ctx, op, o)
 	return m.redactOne(ctx, res, err)
 }
 

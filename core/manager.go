@@ -69,6 +69,10 @@ type Manager struct {
 	// hookMu serializes hook module registrations and removals, so the
 	// hook runtime and the store agree on each name. Taken before typeMu.
 	hookMu sync.Mutex
+	// chains holds the Go hook handlers (OnCreate …); locks the
+	// resources being written by writes that build on their current data.
+	chains chainSet
+	locks  keyLocks
 	types  atomic.Pointer[map[string]*compiledType]
 
 	lastSeq  atomic.Uint64

@@ -14,8 +14,8 @@ import (
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
-// errStale means a write prepared against a revision that is no longer
-// current; the Manager prepares it again.
+// errStale means a write was staged against a type definition or a
+// revision that is no longer current; the pipeline stages it again.
 var errStale = errors.New("core: prepared against a stale revision")
 
 // writer carries one write transaction: the clock reading, the principal,
@@ -196,16 +196,11 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 	return newResource(typ, id, meta, rev), nil
 }
 
-// replace writes doc as a new revision of a live resource. expect, when
-// not zero, is the revision doc was prepared from (a patch): if another
-// write moved the resource on, replace reports errStale.
-func (w *writer) replace(ct *compiledType, id string, doc *document, ifMatch, expect int, hooks []HookApproval) (*Resource, error) {
+// replace writes doc as a new revision of a live resource.
+func (w *writer) replace(ct *compiledType, id string, doc *document, ifMatch int, hooks []HookApproval) (*Resource, error) {
 	meta, err := w.liveMeta(ct, id, ifMatch)
 	if err != nil {
 		return nil, err
-	}
-	if expect != 0 && expect != meta.CurrentRevision {
-		return nil, errStale
 	}
 	if doc.hash == meta.Hash {
 		rev, err := w.loadRevision(ct, id, meta.CurrentRevision)

@@ -92,15 +92,21 @@ func (c *atomicCounter) load() int64 { return c.n.Load() }
 // whose raw JSON fields are not valid JSON fails with a plain error.
 // Call never panics because of a guest.
 func (r *Runtime) Call(ctx context.Context, name string, in Input, lim Limits) (*Result, error) {
+	input, err := encodeInput(name, &in)
+	if err != nil {
+		return nil, fmt.Errorf("hooks: call %s: %w", name, err)
+	}
+	return r.call(ctx, name, in.Request.ID, input, lim)
+}
+
+// call runs the module registered as name on an encoded input envelope;
+// requestID names the request in the hook's log lines.
+func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte, lim Limits) (*Result, error) {
 	e, err := r.acquire(name)
 	if err != nil {
 		return nil, fmt.Errorf("hooks: call %s: %w", name, err)
 	}
 	defer r.release(ctx, e)
-	input, err := encodeInput(name, &in)
-	if err != nil {
-		return nil, fmt.Errorf("hooks: call %s: %w", name, err)
-	}
 	timeout := lim.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -127,7 +133,7 @@ func (r *Runtime) Call(ctx context.Context, name string, in Input, lim Limits) (
 	cs.setDeadline(ctx, start, timeout)
 	cctx := context.WithValue(tctx, callKey{}, cs)
 	defer func() {
-		emitLogs(ctx, r.cfg.logger, name, in.Request.ID, cs.logs.lines)
+		emitLogs(ctx, r.cfg.logger, name, requestID, cs.logs.lines)
 	}()
 
 	inst := e.takeHealthy(ctx, pages)

@@ -19,19 +19,22 @@ func CoreRunner(r *Runtime) interface {
 
 type coreRunner struct{ r *Runtime }
 
+// RunHook encodes core's call straight into the input envelope and
+// decodes the output envelope straight into core's result: core's types
+// are the only ones a hook call of a Manager passes through. Core hands
+// valid JSON (canonical data, stored data, a definition's config), so the
+// raw fields are not checked again.
 func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.HookResult, error) {
-	in := Input{
-		Stage: call.Stage, Type: call.Type, ID: call.ID,
-		Data: call.Data, Previous: call.Previous, Config: call.Config,
-		Request: RequestInfo{ID: call.RequestID, Time: call.RequestTime},
-	}
-	if call.Principal != nil {
-		in.Principal = &Principal{ID: call.Principal.ID, Roles: call.Principal.Roles}
-		if in.Principal.Roles == nil {
-			in.Principal.Roles = []string{}
+	e := envelope{stage: call.Stage, typ: call.Type, id: call.ID,
+		data: call.Data, previous: call.Previous, config: call.Config,
+		requestID: call.RequestID, requestTime: call.RequestTime}
+	if p := call.Principal; p != nil {
+		e.principal, e.principalID, e.roles = true, p.ID, p.Roles
+		if e.roles == nil {
+			e.roles = []string{}
 		}
 	}
-	res, err := c.r.Call(ctx, call.Module, in, Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
+	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(call.Module, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("module %s is not registered", call.Module)
@@ -39,8 +42,8 @@ func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.Hook
 		return nil, err
 	}
 	out := &core.HookResult{Allow: res.Output.Allow, Data: res.Output.Data, SHA256: res.SHA256}
-	for _, e := range res.Output.Errors {
-		out.Errors = append(out.Errors, core.FieldError{Path: e.Path, Message: e.Message})
+	for _, fe := range res.Output.Errors {
+		out.Errors = append(out.Errors, core.FieldError{Path: fe.Path, Message: fe.Message})
 	}
 	return out, nil
 }

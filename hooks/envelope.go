@@ -56,6 +56,17 @@ type RequestInfo struct {
 	Time string `json:"time"`
 }
 
+// envelope is what an input envelope holds besides "abi" and "hook": the
+// one form both Call's Input and core's HookCall are encoded from.
+type envelope struct {
+	stage, typ, id         string
+	data, previous, config json.RawMessage
+	principal              bool // whether there is a principal
+	principalID            string
+	roles                  []string // nil is sent as null
+	requestID, requestTime string
+}
+
 // encodeInput builds the input envelope of a call to hook: the fields of
 // SPEC §5 in a fixed order. It fails if a raw field is not valid JSON.
 func encodeInput(hook string, in *Input) ([]byte, error) {
@@ -67,36 +78,46 @@ func encodeInput(hook string, in *Input) ([]byte, error) {
 			return nil, fmt.Errorf("encode input envelope: %s is not valid JSON", f.name)
 		}
 	}
-	n := 160 + len(hook) + len(in.Stage) + len(in.Type) + len(in.ID) + len(in.Data) + len(in.Previous) +
-		len(in.Config) + len(in.Request.ID) + len(in.Request.Time)
+	e := envelope{stage: in.Stage, typ: in.Type, id: in.ID, data: in.Data, previous: in.Previous, config: in.Config,
+		requestID: in.Request.ID, requestTime: in.Request.Time}
+	if p := in.Principal; p != nil {
+		e.principal, e.principalID, e.roles = true, p.ID, p.Roles
+	}
+	return appendEnvelope(hook, &e), nil
+}
+
+// appendEnvelope encodes e; its raw fields must be valid JSON.
+func appendEnvelope(hook string, in *envelope) []byte {
+	n := 160 + len(hook) + len(in.stage) + len(in.typ) + len(in.id) + len(in.data) + len(in.previous) +
+		len(in.config) + len(in.requestID) + len(in.requestTime)
 	b := make([]byte, 0, n)
 	b = append(b, `{"abi":1,"hook":`...)
 	b = appendString(b, hook)
 	b = append(b, `,"stage":`...)
-	b = appendString(b, in.Stage)
+	b = appendString(b, in.stage)
 	b = append(b, `,"type":`...)
-	b = appendString(b, in.Type)
+	b = appendString(b, in.typ)
 	b = append(b, `,"id":`...)
-	b = appendString(b, in.ID)
+	b = appendString(b, in.id)
 	b = append(b, `,"data":`...)
-	if len(in.Data) == 0 {
+	if len(in.data) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, in.Data...)
+		b = append(b, in.data...)
 	}
-	if len(in.Previous) > 0 {
+	if len(in.previous) > 0 {
 		b = append(b, `,"previous":`...)
-		b = append(b, in.Previous...)
+		b = append(b, in.previous...)
 	}
-	if p := in.Principal; p != nil {
+	if in.principal {
 		b = append(b, `,"principal":{"id":`...)
-		b = appendString(b, p.ID)
+		b = appendString(b, in.principalID)
 		b = append(b, `,"roles":`...)
-		if p.Roles == nil {
+		if in.roles == nil {
 			b = append(b, "null"...)
 		} else {
 			b = append(b, '[')
-			for i, role := range p.Roles {
+			for i, role := range in.roles {
 				if i > 0 {
 					b = append(b, ',')
 				}
@@ -107,15 +128,15 @@ func encodeInput(hook string, in *Input) ([]byte, error) {
 		b = append(b, '}')
 	}
 	b = append(b, `,"request":{"id":`...)
-	b = appendString(b, in.Request.ID)
+	b = appendString(b, in.requestID)
 	b = append(b, `,"time":`...)
-	b = appendString(b, in.Request.Time)
+	b = appendString(b, in.requestTime)
 	b = append(b, '}')
-	if len(in.Config) > 0 {
+	if len(in.config) > 0 {
 		b = append(b, `,"config":`...)
-		b = append(b, in.Config...)
+		b = append(b, in.config...)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // appendString appends s as a JSON string, escaped as encoding/json does

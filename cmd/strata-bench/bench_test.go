@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 
 // TestQuickBench builds strata (and the example hooks, if missing) and
 // runs the whole bench in quick mode: the report must have a row for every
-// scenario, for every hook language, for every search measure and query
+// scenario, for every hook language, for the hooked load, for every search measure and query
 // and for the size run, and no request may fail.
 func TestQuickBench(t *testing.T) {
 	if testing.Short() {
@@ -70,6 +70,18 @@ func TestQuickBench(t *testing.T) {
 		}
 		if r[errorsCol] != "0/0" {
 			t.Errorf("hook %s: errors %s, want 0/0", l.name, r[errorsCol])
+		}
+	}
+	header, rows = markdownTable(t, out, "Run")
+	errorsCol = slices.Index(header, "Errors")
+	for _, run := range []string{"unhooked creates, solo", "unhooked creates, beside the hooked load", "hooked creates (the load)"} {
+		r, ok := rows[run]
+		if !ok {
+			t.Errorf("no hooked-load row for %q", run)
+			continue
+		}
+		if r[errorsCol] != "0" {
+			t.Errorf("hooked load %s: errors %s, want 0", run, r[errorsCol])
 		}
 	}
 	header, rows = markdownTable(t, out, "Search measure")

@@ -5,7 +5,7 @@
 // Usage:
 //
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
-//	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks]
+//	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks] [-skip-hooked-load]
 //	             [-skip-search] [-search-docs 100000]
 //	             [-hooks-dir examples/wasm-hooks/build] [-quick] [-json]
 //
@@ -136,11 +136,13 @@ type options struct {
 	skipHooks   bool
 	skipSearch  bool
 	skipAuth    bool
-	searchDocs  int           // articles created by the search run
-	lagDuration time.Duration // of the search run's steady creates
-	hooksDir    string        // absolute path of the built example hook modules
-	quick       bool
-	json        bool
+	// skipHookedLoad skips the hooked-load run (hookload.go).
+	skipHookedLoad bool
+	searchDocs     int           // articles created by the search run
+	lagDuration    time.Duration // of the search run's steady creates
+	hooksDir       string        // absolute path of the built example hook modules
+	quick          bool
+	json           bool
 	// settle is the longest wait for the servers to go idle before a run.
 	settle time.Duration
 }
@@ -159,6 +161,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipHooks, "skip-hooks", false, "skip the hook overhead run")
 	fs.BoolVar(&o.skipSearch, "skip-search", false, "skip the search run")
 	fs.BoolVar(&o.skipAuth, "skip-auth", false, "skip the authentication overhead run")
+	fs.BoolVar(&o.skipHookedLoad, "skip-hooked-load", false, "skip the hooked-load run (unhooked creates beside a 50 ms hook)")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario, 2000 documents, 3000 articles and 2s of steady creates, unless -duration, -docs or -search-docs are given")
@@ -250,6 +253,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if rep.Hooks, err = b.hookRun(ctx); err != nil {
 			return fmt.Errorf("hook overhead: %w", err)
 		}
+	}
+	if !opts.skipHookedLoad {
+		h, err := b.hookedLoadRun(ctx)
+		if err != nil {
+			return fmt.Errorf("hooked load: %w", err)
+		}
+		rep.HookedLoad = &h
 	}
 	if !opts.skipAuth {
 		if rep.Auth, err = b.authRun(ctx); err != nil {

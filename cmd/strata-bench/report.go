@@ -13,13 +13,15 @@ import (
 
 // report is everything one bench run measured.
 type report struct {
-	Machine   machine       `json:"machine"`
-	Settings  settings      `json:"settings"`
-	Scenarios []row         `json:"scenarios"`
-	Hooks     []hookRow     `json:"hooks,omitempty"`  // nil with -skip-hooks
-	Auth      []authRow     `json:"auth,omitempty"`   // nil with -skip-auth
-	Search    *searchResult `json:"search,omitempty"` // nil with -skip-search
-	Size      *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
+	Machine   machine   `json:"machine"`
+	Settings  settings  `json:"settings"`
+	Scenarios []row     `json:"scenarios"`
+	Hooks     []hookRow `json:"hooks,omitempty"` // nil with -skip-hooks
+	Auth      []authRow `json:"auth,omitempty"`  // nil with -skip-auth
+	// HookedLoad is nil with -skip-hooked-load.
+	HookedLoad *hookedLoad   `json:"hooked_load,omitempty"`
+	Search     *searchResult `json:"search,omitempty"` // nil with -skip-search
+	Size       *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
 }
 
 // machine describes where the bench ran.
@@ -162,6 +164,12 @@ func (r report) checkErrors() error {
 		note("plain creates paired with "+h.Language, h.Plain)
 		note("creates with the "+h.Language+" hook", h.Hook)
 	}
+	if h := r.HookedLoad; h != nil {
+		note("unhooked creates, solo", h.Solo)
+		note("unhooked creates beside the hooked load", h.Loaded)
+		note("hooked creates", h.Hooked)
+		note("hooked batches", h.Batches)
+	}
 	for _, a := range r.Auth {
 		note(a.Name+" without a token", a.Open)
 		note(a.Name+" with an API key", a.Guarded)
@@ -220,6 +228,9 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	if len(r.Hooks) > 0 {
 		writeHooks(&b, r.Hooks)
+	}
+	if r.HookedLoad != nil {
+		writeHookedLoad(&b, r.HookedLoad)
 	}
 	if len(r.Auth) > 0 {
 		writeAuth(&b, r.Auth)

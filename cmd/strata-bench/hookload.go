@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// The hooked-load run checks that a slow hook delays its own writes only
+// (issue 9, point 2): creates on a type without hooks, alone and then
+// while hookedWriters clients create on a type whose validate hook takes
+// about slowHookTarget and hookedBatchers clients send batches of
+// hookedBatchOps creates to it. The hook is a module that busy-loops a
+// calibrated count, so it costs CPU as a real slow hook would.
+const (
+	slowHookTarget   = 50 * time.Millisecond
+	hookedWriters    = 16
+	hookedBatchers   = 2
+	hookedBatchOps   = 100
+	plainWriters     = 4 // clients of the measured, unhooked creates
+	hookedRatioGoal  = 0.8
+	hookedP99Goal    = 50 * time.Millisecond
+	slowHookModule   = "slow_hook"
+	slowCalibrateRun = 5 // creates per calibration measure
+)
+
+// hookedLoad is the outcome of the hooked-load run.
+type hookedLoad struct {
+	HookTime time.Duration `json:"hook_time_ns"` // one call of the calibrated hook, measured
+	Loops    uint32        `json:"loops"`        // the calibrated count
+	Solo     result        `json:"solo"`         // unhooked creates alone
+	Loaded   result        `json:"loaded"`       // unhooked creates beside the hooked load
+	Hooked   result        `json:"hooked"`       // the hooked creates meanwhile
+	Batches  result        `json:"batches"`      // the hooked batches meanwhile
+	Ratio    float64       `json:"ratio"`        // loaded req/s ÷ solo req/s
+	RatioMet bool          `json:"ratio_met"`
+	P99Met   bool          `json:"p99_met"`
+}
+
+// slowHookWasm is a hook module (ABI v1) whose hook_handle counts loops
+// down to zero and then answers {"allow":true}, without reading its
+// input. It is assembled here, so the bench needs no WebAssembly tool.
+func slowHookWasm(loops uint32) []byte {
+	section := func(id byte, body ...[]byte) []byte {
+		var b []byte
+		for _, p := range body {
+			b = append(b, p...)
+		}
+		return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(b)))...), b...)
+	}
+	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	i32 := func(v uint32) []byte { // i32.const v, as signed LEB128
+		out := []byte{0x41}
+		x := int64(int32(v))
+		for {
+			c := byte(x & 0x7f)
+			x >>= 7
+			if (x == 0 && c&0x40 == 0) || (x == -1 && c&0x40 != 0) {
+				return append(out, c)
+			}
+			out = append(out, c|0x80)
+		}
+	}
+	allow := `{"allow":true}`
+	var handle []byte
+	handle = append(handle, 0x01, 0x01, 0x7f) // one i32 local: the counter
+	handle = append(handle, i32(loops)...)
+	handle = append(handle, 0x21, 0x01, // local.set 1
+		0x02, 0x40, 0x03, 0x40, // block, loop
+		0x20, 0x01, 0x45, 0x0d, 0x01, // if counter == 0: break out
+		0x20, 0x01, 0x41, 0x01, 0x6b, 0x21, 0x01, // counter--
+		0x0c, 0x00, 0x0b, 0x0b) // br loop; end loop; end block
+	handle = append(handle, 0x41, 0x00)
+	handle = append(handle, i32(uint32(len(allow)))...)
+	handle = append(handle, 0x10, 0x01, 0x41, 0x00, 0x0b) // call output_write; i32.const 0; end
+	code := func(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
+
+	mod := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	mod = append(mod, section(1, []byte{0x04,
+		0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // (i32 i32) -> i32: input_read
+		0x60, 0x02, 0x7f, 0x7f, 0x00, // (i32 i32) -> (): output_write
+		0x60, 0x00, 0x00, // () -> (): hook_abi_v1
+		0x60, 0x01, 0x7f, 0x01, 0x7f})...) // (i32) -> i32: hook_handle
+	mod = append(mod, section(2, []byte{0x02},
+		name("hook"), name("input_read"), []byte{0x00, 0x00},
+		name("hook"), name("output_write"), []byte{0x00, 0x01})...)
+	mod = append(mod, section(3, []byte{0x02, 0x02, 0x03})...)
+	mod = append(mod, section(5, []byte{0x01, 0x00, 0x01})...)
+	mod = append(mod, section(7, []byte{0x03},
+		name("memory"), []byte{0x02, 0x00},
+		name("hook_abi_v1"), []byte{0x00, 0x02},
+		name("hook_handle"), []byte{0x00, 0x03})...)
+	mod = append(mod, section(10, []byte{0x02}, code([]byte{0x00, 0x0b}), code(handle))...)
+	mod = append(mod, section(11, []byte{0x01, 0x00, 0x41, 0x00, 0x0b, byte(len(allow))}, []byte(allow))...)
+	return mod
+}
+
+// hookedLoadRun measures unhooked creates alone and beside the hooked load,
+// in one fresh Strata.
+func (b *bench) hookedLoadRun(ctx context.Context) (h hookedLoad, err error) {
+	strata, _, err := b.startStrata(ctx, "hooked-load")
+	if err != nil {
+		return h, err
+	}
+	defer stopChild(strata, &err)
+	plain, slow := typeName+"_unhooked", typeName+"_slowhook"
+	if err := b.defineType(strata.addr, plain, ""); err != nil {
+		return h, err
+	}
+	if h.Loops, h.HookTime, err = b.calibrateSlowHook(strata.addr, plain, slow); err != nil {
+		return h, err
+	}
+	fmt.Fprintf(b.log, "strata-bench: hooked load: the slow hook loops %d times, %.1f ms a call\n", h.Loops, float64(h.HookTime)/1e6)
+
+	creates := func(typ string, clients int) load {
+		return load{auth: b.auth(), clients: clients, warmup: b.opts.warmup, duration: b.opts.duration,
+			build: func(w *worker, req *fasthttp.Request) { b.fillCreate(w, req, typ) }}
+	}
+	b.settle(ctx, strata)
+	if h.Solo, err = measure(ctx, strata, creates(plain, plainWriters)); err != nil {
+		return h, err
+	}
+
+	// The hooked load runs from before the measured run's warm-up until
+	// after it ends; its own figures cover that whole time.
+	span := b.opts.warmup + b.opts.duration + time.Second
+	hooked := creates(slow, hookedWriters)
+	hooked.warmup, hooked.duration, hooked.addr = 0, span, strata.addr
+	batches := load{auth: b.auth(), clients: hookedBatchers, duration: span, addr: strata.addr,
+		build: func(w *worker, req *fasthttp.Request) { b.fillBatch(w, req, slow) }}
+	var wg sync.WaitGroup
+	var hookedErr, batchErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); h.Hooked, hookedErr = runLoad(ctx, hooked) }()
+	go func() { defer wg.Done(); h.Batches, batchErr = runLoad(ctx, batches) }()
+	select { // let the batches get going before the measured run starts
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	h.Loaded, err = measure(ctx, strata, creates(plain, plainWriters))
+	wg.Wait()
+	for _, e := range []error{err, hookedErr, batchErr} {
+		if e != nil {
+			return h, e
+		}
+	}
+	if h.Solo.RPS > 0 {
+		h.Ratio = h.Loaded.RPS / h.Solo.RPS
+	}
+	h.RatioMet, h.P99Met = h.Ratio >= hookedRatioGoal, h.Loaded.P99 <= hookedP99Goal
+	fmt.Fprintf(b.log, "strata-bench: hooked load: unhooked creates solo %.0f req/s p99 %s, beside the hooked load %.0f req/s p99 %s (ratio %.2f); hooked creates %.0f req/s, batches %.1f/s\n",
+		h.Solo.RPS, fmtLatency(h.Solo.P99), h.Loaded.RPS, fmtLatency(h.Loaded.P99), h.Ratio, h.Hooked.RPS, h.Batches.RPS)
+	b.logFailures("strata", "unhooked create", h.Solo)
+	b.logFailures("strata", "unhooked create beside the hooked load", h.Loaded)
+	b.logFailures("strata", "hooked create", h.Hooked)
+	b.logFailures("strata", "hooked batch", h.Batches)
+	return h, nil
+}
+
+// calibrateSlowHook registers the slow hook, binds it to slow's validate
+// stage, and adjusts its loop count until a call takes about
+// slowHookTarget: each round times slowCalibrateRun creates in slow
+// against as many in plain. It returns the count and the last measured
+// call time.
+func (b *bench) calibrateSlowHook(addr, plain, slow string) (uint32, time.Duration, error) {
+	loops := uint32(1 << 20)
+	if err := b.registerModule(addr, slowHookModule, slowHookWasm(loops)); err != nil {
+		return 0, 0, err
+	}
+	if err := b.defineType(addr, slow, slowHookModule); err != nil {
+		return 0, 0, err
+	}
+	var took time.Duration
+	for round := 0; round < 4; round++ {
+		hooked, err := b.timeCreates(addr, slow)
+		if err != nil {
+			return 0, 0, err
+		}
+		bare, err := b.timeCreates(addr, plain)
+		if err != nil {
+			return 0, 0, err
+		}
+		took = max(hooked-bare, 100*time.Microsecond)
+		if round == 3 || (took > slowHookTarget*9/10 && took < slowHookTarget*11/10) {
+			break
+		}
+		next := float64(loops) * float64(slowHookTarget) / float64(took)
+		loops = uint32(min(next, float64(1<<31-1)))
+		if err := b.registerModule(addr, slowHookModule, slowHookWasm(loops)); err != nil {
+			return 0, 0, err
+		}
+	}
+	return loops, took, nil
+}
+
+// timeCreates is the mean time of slowCalibrateRun sequential creates in typ.
+func (b *bench) timeCreates(addr, typ string) (time.Duration, error) {
+	start := time.Now()
+	for i := 0; i < slowCalibrateRun; i++ {
+		doc := appendDoc(nil, rand.New(rand.NewPCG(rand.Uint64(), 0)), b.seq.Add(1))
+		status, body, err := b.call(addr, fasthttp.MethodPost, "/api/"+typ, doc)
+		if err == nil && status != fasthttp.StatusCreated {
+			err = fmt.Errorf("status %d: %s", status, body)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("create in %s: %w", typ, err)
+		}
+	}
+	return time.Since(start) / slowCalibrateRun, nil
+}
+
+// registerModule uploads a hook module under name.
+func (b *bench) registerModule(addr, name string, wasm []byte) error {
+	status, body, err := b.callAs(addr, fasthttp.MethodPut, "/api/hooks/"+name, "application/wasm", wasm)
+	if err == nil && status != fasthttp.StatusCreated && status != fasthttp.StatusOK {
+		err = fmt.Errorf("status %d: %s", status, body)
+	}
+	if err != nil {
+		return fmt.Errorf("register %s: %w", name, err)
+	}
+	return nil
+}
+
+// fillBatch fills in a batch of hookedBatchOps creates in typ.
+func (b *bench) fillBatch(w *worker, req *fasthttp.Request, typ string) {
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURIBytes(w.url("/api/batch"))
+	req.Header.SetContentType("application/json")
+	w.body = append(w.body[:0], `{"requests":[`...)
+	for i := range hookedBatchOps {
+		if i > 0 {
+			w.body = append(w.body, ',')
+		}
+		w.body = append(w.body, `{"method":"POST","url":"/api/`...)
+		w.body = append(w.body, typ...)
+		w.body = append(w.body, `","body":`...)
+		w.body = appendDoc(w.body, w.rng, b.seq.Add(1))
+		w.body = append(w.body, '}')
+	}
+	w.body = append(w.body, "]}"...)
+	req.SetBodyRaw(w.body)
+}
+
+// writeHookedLoad writes the hooked-load section.
+func writeHookedLoad(b *strings.Builder, h *hookedLoad) {
+	fmt.Fprintf(b, "\n### Hooked load: unhooked creates beside a %s hook\n\n", fmtLatency(slowHookTarget))
+	met := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
+	}
+	rows := [][]string{
+		{"Run", "Clients", "req/s", "p50", "p99", "Max", "Errors"},
+		{"unhooked creates, solo", fmt.Sprint(plainWriters), fmtCount(h.Solo.RPS), fmtLatency(h.Solo.P50), fmtLatency(h.Solo.P99), fmtLatency(h.Solo.Max), fmt.Sprint(h.Solo.Errors)},
+		{"unhooked creates, beside the hooked load", fmt.Sprint(plainWriters), fmtCount(h.Loaded.RPS), fmtLatency(h.Loaded.P50), fmtLatency(h.Loaded.P99), fmtLatency(h.Loaded.Max), fmt.Sprint(h.Loaded.Errors)},
+		{"hooked creates (the load)", fmt.Sprint(hookedWriters), fmtCount(h.Hooked.RPS), fmtLatency(h.Hooked.P50), fmtLatency(h.Hooked.P99), fmtLatency(h.Hooked.Max), fmt.Sprint(h.Hooked.Errors)},
+		{fmt.Sprintf("hooked batches of %d creates (the load)", hookedBatchOps), fmt.Sprint(hookedBatchers), fmt.Sprintf("%.2f", h.Batches.RPS), fmtLatency(h.Batches.P50), fmtLatency(h.Batches.P99), fmtLatency(h.Batches.Max), fmt.Sprint(h.Batches.Errors)},
+	}
+	writeTable(b, "lrrrrrr", rows)
+	fmt.Fprintf(b, "\nRatio loaded/solo %.2f× (target ≥ %.1f×): %s. Loaded p99 %s (target ≤ %s): %s. "+
+		"The hook is a module that busy-loops %d times (calibrated: %s a call), bound to the validate stage of its type; "+
+		"it uses CPU as a slow hook does, so on a machine with few cores the unhooked creates also compete for CPU.\n",
+		h.Ratio, hookedRatioGoal, met(h.RatioMet), fmtLatency(h.Loaded.P99), fmtLatency(hookedP99Goal), met(h.P99Met),
+		h.Loops, fmtLatency(h.HookTime))
+}

@@ -1,0 +1,64 @@
+package core
+
+import "context"
+
+// commit is the pipeline's commit step: one write transaction that checks
+// the plan is not stale and applies its operations in order. The checks:
+// no type change is in progress, every operation's type is still the
+// definition it was staged with, and every resource whose data the staging
+// used is still at the revision it read. A stale plan fails with errStale
+// and is staged again; nothing else runs in the transaction but the
+// storage work itself.
+func (m *Manager) commit(ctx context.Context, p *plan, by Principal) ([]*Resource, error) {
+	results := make([]*Resource, len(p.steps))
+	_, err := m.update(ctx, by, func(w *writer) error {
+		if !m.typesSettled() {
+			return errTypeChanging
+		}
+		for _, s := range p.steps {
+			if cur, err := m.lookupType(s.op.Type); err != nil || cur != s.ct {
+				return errStale
+			}
+		}
+		for _, e := range p.expects {
+			meta, err := w.loadMeta(e.ct, e.id)
+			if err != nil || meta.CurrentRevision != e.rev || meta.Deleted != e.deleted {
+				return errStale
+			}
+		}
+		for i, s := range p.steps {
+			var err error
+			if results[i], err = w.apply(s); err != nil {
+				if p.batch {
+					return &BatchError{Index: i, Err: err}
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// apply performs one staged operation inside the write transaction.
+func (w *writer) apply(s step) (*Resource, error) {
+	ct, op := s.ct, s.op
+	switch op.Kind {
+	case OpCreate:
+		return w.create(ct, s.id, s.doc, s.hooks)
+	case OpReplace, OpPatch:
+		return w.replace(ct, s.id, s.doc, op.IfMatch, s.hooks)
+	case OpDelete:
+		return nil, w.softDelete(ct, s.id, op.IfMatch)
+	case OpPurge:
+		return nil, w.purge(ct, s.id, op.IfMatch)
+	case OpRestore:
+		return w.restore(ct, s.id, op.IfMatch)
+	case OpSwitch:
+		return w.switchTo(ct, s.id, op.Revision, op.IfMatch)
+	}
+	return nil, errorf(ErrInvalid, "unknown operation %d", op.Kind)
+}
