@@ -347,6 +347,15 @@ func (m *Manager) storedHookModules(ctx context.Context) (map[string]HookModule,
 	return out, nil
 }
 
+// heldModules is the set of module names reg holds.
+func heldModules(reg HookRegistry) map[string]bool {
+	held := map[string]bool{}
+	for _, mod := range reg.HookModules() {
+		held[mod.Name] = true
+	}
+	return held
+}
+
 // loadHookModules registers the stored modules with the hook runtime, at
 // Open. A module the runtime already holds under that name (one from a
 // hooks directory loaded before Open) is left alone: declared modules
@@ -358,10 +367,7 @@ func (m *Manager) loadHookModules(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	held := map[string]bool{}
-	for _, mod := range reg.HookModules() {
-		held[mod.Name] = true
-	}
+	held := heldModules(reg)
 	stored, err := m.storedHookModules(ctx)
 	if err != nil {
 		return err
@@ -418,10 +424,7 @@ func (m *Manager) checkHookModules(def Type) error {
 	if !ok {
 		return nil
 	}
-	held := map[string]bool{}
-	for _, mod := range reg.HookModules() {
-		held[mod.Name] = true
-	}
+	held := heldModules(reg)
 	var fields []FieldError
 	var missing []string
 	for i, b := range def.Hooks {
@@ -446,10 +449,7 @@ func (m *Manager) warnUnboundHooks(ctx context.Context) {
 	if !ok {
 		return
 	}
-	held := map[string]bool{}
-	for _, mod := range reg.HookModules() {
-		held[mod.Name] = true
-	}
+	held := heldModules(reg)
 	set := m.typeSet()
 	for _, name := range slices.Sorted(maps.Keys(set)) {
 		for _, b := range set[name].def.Hooks {

@@ -119,29 +119,37 @@ func TestEqualNumbersNoNewRevision(t *testing.T) {
 	}
 }
 
+// numsWrite is one write to the nums type by some path, for the tests that
+// every path refuses a bad body.
+type numsWrite func(m *core.Manager, id string) error
+
+func createNums(body string) numsWrite {
+	return func(m *core.Manager, _ string) error {
+		_, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(body), core.WriteOptions{})
+		return err
+	}
+}
+
+func replaceNums(body string) numsWrite {
+	return func(m *core.Manager, id string) error {
+		_, err := m.Replace(core.AsSystem(context.Background()), "nums", id, []byte(body), core.WriteOptions{})
+		return err
+	}
+}
+
+func patchNums(kind core.PatchKind, body string) numsWrite {
+	return func(m *core.Manager, id string) error {
+		_, err := m.Patch(core.AsSystem(context.Background()), "nums", id, kind, []byte(body), core.WriteOptions{})
+		return err
+	}
+}
+
 // TestInexactNumbersRefused: a number a double cannot hold is refused by
 // every write path with a 400 naming its path, and nothing is written.
 func TestInexactNumbersRefused(t *testing.T) {
 	t.Parallel()
-	type write func(m *core.Manager, id string) error
-	create := func(body string) write {
-		return func(m *core.Manager, _ string) error {
-			_, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
-	replace := func(body string) write {
-		return func(m *core.Manager, id string) error {
-			_, err := m.Replace(core.AsSystem(context.Background()), "nums", id, []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
-	patch := func(kind core.PatchKind, body string) write {
-		return func(m *core.Manager, id string) error {
-			_, err := m.Patch(core.AsSystem(context.Background()), "nums", id, kind, []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
+	type write = numsWrite
+	create, replace, patch := createNums, replaceNums, patchNums
 	batch := func(body string) write {
 		return func(m *core.Manager, _ string) error {
 			_, err := m.Batch(core.AsSystem(context.Background()), []core.Op{
@@ -200,25 +208,8 @@ func TestInexactNumbersRefused(t *testing.T) {
 // wherever a body is decoded, instead of being stored as U+FFFD.
 func TestBodyEncodingRefused(t *testing.T) {
 	t.Parallel()
-	type write func(m *core.Manager, id string) error
-	create := func(body string) write {
-		return func(m *core.Manager, _ string) error {
-			_, err := m.Create(core.AsSystem(context.Background()), "nums", []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
-	replace := func(body string) write {
-		return func(m *core.Manager, id string) error {
-			_, err := m.Replace(core.AsSystem(context.Background()), "nums", id, []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
-	patch := func(kind core.PatchKind, body string) write {
-		return func(m *core.Manager, id string) error {
-			_, err := m.Patch(core.AsSystem(context.Background()), "nums", id, kind, []byte(body), core.WriteOptions{})
-			return err
-		}
-	}
+	type write = numsWrite
+	create, replace, patch := createNums, replaceNums, patchNums
 	batch := func(body string) write {
 		return func(m *core.Manager, id string) error {
 			_, err := m.Batch(core.AsSystem(context.Background()), []core.Op{
