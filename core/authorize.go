@@ -3,8 +3,9 @@ package core
 import "context"
 
 // authorizeWrite is the pipeline's authorize step: whether the writer may
-// apply op to a resource of ct whose state is cur (nil for a create; not
-// existing when cur.exists is false). It runs after decode and before the
+// apply op to a resource of ct whose state is cur (nil for a create and
+// for a single write whose staging reads nothing; not existing when
+// cur.exists is false). It runs after decode and before the
 // hook chains, outside any transaction.
 //
 // Today every operation is authorized at the entry of its write, before

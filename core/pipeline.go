@@ -189,17 +189,20 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 	if op.Kind != OpCreate && !validID(op.ID) {
 		return step{}, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, op.ID)
 	}
-	// 1. read
+	// 1. read, when staging uses the resource's data or a later operation
+	// of the batch may build on what this one leaves. A single write that
+	// does neither (an unhooked replace, delete, restore or switch) reads
+	// nothing here: the commit checks it against the stored state.
+	uses := needsCurrent(m, ct, op)
 	key := [2]string{ct.def.Name, op.ID}
 	var cur *current
-	if op.Kind != OpCreate {
+	if op.Kind != OpCreate && (uses || p.batch) {
 		if cur = overlay[key]; cur == nil {
 			if cur, err = m.readCurrent(ctx, ct, op.ID); err != nil {
 				return step{}, err
 			}
 		}
 	}
-	uses := needsCurrent(m, ct, op)
 	if uses {
 		if err := usable(ct, op, cur); err != nil {
 			return step{}, err
@@ -243,7 +246,9 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 			}
 		}
 	}
-	overlay[[2]string{ct.def.Name, s.id}] = m.leaves(ctx, ct, s, cur)
+	if p.batch {
+		overlay[[2]string{ct.def.Name, s.id}] = m.leaves(ctx, ct, s, cur)
+	}
 	return s, ctx.Err()
 }
 
