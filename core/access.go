@@ -134,52 +134,29 @@ func (m *Manager) readGrant(ctx context.Context, typ, id string) (Principal, err
 	return p, nil
 }
 
-// allowResource checks an action on one resource before it is done. The
-// resource is read only when the grant depends on who created it (its
-// creator never changes, so the answer cannot go stale). When it does not
-// exist, the write itself reports that.
-func (m *Manager) allowResource(ctx context.Context, typ, id, action string) error {
-	p := PrincipalFrom(ctx)
-	ct, err := m.authType(p, typ)
-	if err != nil {
-		return err
-	}
+// allowWrite decides whether p may apply an operation needing action to
+// the resource id of ct: found says whether it exists (live or deleted),
+// createdBy who created it. Where the grant depends on the creator, the
+// pipeline asks it twice: before the hook chains, against the state the
+// write is staged on (authorize.go), and in the commit's transaction,
+// against the state it is applied to (commit.go), so a resource purged and
+// re-created under the same id meanwhile is judged as what it now is.
+func allowWrite(p Principal, ct *compiledType, action, id string, found bool, createdBy string) error {
 	g := ct.def.Grant(p, action)
-	if g.All {
+	switch {
+	case g.All:
 		return nil
-	}
-	if !p.Authenticated() {
-		return errorf(ErrUnauthenticated, "this request needs credentials")
-	}
-	var createdBy string
-	found := false
-	if validID(id) {
-		err = m.store.View(ctx, func(tx storage.Tx) error {
-			meta, err := getMeta(tx, typ, id)
-			if err == nil {
-				createdBy, found = meta.CreatedBy, true
-			} else if isNotFound(err) {
-				err = nil
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
-	}
-	if !found {
+	case !found:
 		if g.None() {
-			return resourceNotFound(typ, id)
+			return resourceNotFound(ct.def.Name, id)
 		}
+		return nil // the operation itself reports the resource missing
+	case g.Allows(p, createdBy):
 		return nil
+	case action != PermRead && ct.def.Grant(p, PermRead).Allows(p, createdBy):
+		return forbidden(action, ct.def.Name+"/"+id)
 	}
-	if g.Allows(p, createdBy) {
-		return nil
-	}
-	if action != PermRead && ct.def.Grant(p, PermRead).Allows(p, createdBy) {
-		return forbidden(action, typ+"/"+id)
-	}
-	return resourceNotFound(typ, id)
+	return resourceNotFound(ct.def.Name, id)
 }
 
 // opPermission is the permission an operation needs.
@@ -195,13 +172,25 @@ func opPermission(k OpKind) string {
 	return PermAdmin
 }
 
-// allowOp checks one write operation before it is tried.
+// allowOp is the check at the entry of a write, before anything is read:
+// the type must be visible to the principal, a create needs the create
+// permission, and an anonymous principal needs a grant that does not
+// depend on who created the resource. The rest, which does, is allowWrite's,
+// in the pipeline.
 func (m *Manager) allowOp(ctx context.Context, op Op) error {
 	if op.Kind == OpCreate {
 		_, _, err := m.allowType(ctx, op.Type, PermCreate)
 		return err
 	}
-	return m.allowResource(ctx, op.Type, op.ID, opPermission(op.Kind))
+	p := PrincipalFrom(ctx)
+	ct, err := m.authType(p, op.Type)
+	if err != nil {
+		return err
+	}
+	if !ct.def.Grant(p, opPermission(op.Kind)).All && !p.Authenticated() && !p.system {
+		return errorf(ErrUnauthenticated, "this request needs credentials")
+	}
+	return nil
 }
 
 // allowTypeAdmin checks that ctx's principal may change or drop a type:

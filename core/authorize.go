@@ -1,19 +1,19 @@
 package core
 
-import "context"
-
 // authorizeWrite is the pipeline's authorize step: whether the writer may
-// apply op to a resource of ct whose state is cur (nil for a create and
-// for a single write whose staging reads nothing; not existing when
-// cur.exists is false). It runs after decode and before the
-// hook chains, outside any transaction.
+// apply op to a resource of ct whose state is cur, read for the staging
+// (nil when the staging reads nothing: a create, or a single write that
+// neither patches nor runs hooks). It runs right after the read and before
+// decode and the hook chains, so that neither a patch (whose "test"
+// operation would be an oracle) nor a hook ever sees data the writer may
+// not write. What it allows is decided again in the commit's transaction
+// (writer.authorize), against the state the write is applied to.
 //
-// Today every operation is authorized at the entry of its write, before
-// the pipeline starts (Manager.allowOp in access.go, which a batch runs for
-// all its operations before any is staged), so this step allows what
-// reaches it. Checking ownership here, against the staged state that the
-// commit re-checks, would close the window in which a resource is purged
-// and re-created under the same id between the check and the write.
-func (m *Manager) authorizeWrite(ctx context.Context, ct *compiledType, op Op, cur *current) error {
-	return nil
+// Whether the type is visible and the principal authenticated was checked
+// at the entry of the write (Manager.allowOp in access.go).
+func authorizeWrite(by Principal, ct *compiledType, op Op, cur *current) error {
+	if cur == nil || op.Kind == OpCreate {
+		return nil
+	}
+	return allowWrite(by, ct, opPermission(op.Kind), op.ID, cur.exists, cur.meta.CreatedBy)
 }

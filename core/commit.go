@@ -46,6 +46,9 @@ func (m *Manager) commit(ctx context.Context, p *plan, by Principal) ([]*Resourc
 // apply performs one staged operation inside the write transaction.
 func (w *writer) apply(s step) (*Resource, error) {
 	ct, op := s.ct, s.op
+	if err := w.authorize(ct, op); err != nil {
+		return nil, err
+	}
 	switch op.Kind {
 	case OpCreate:
 		return w.create(ct, s.id, s.doc, s.hooks)
@@ -61,4 +64,24 @@ func (w *writer) apply(s step) (*Resource, error) {
 		return w.switchTo(ct, s.id, op.Revision, op.IfMatch)
 	}
 	return nil, errorf(ErrInvalid, "unknown operation %d", op.Kind)
+}
+
+// authorize decides, against the stored state in the write transaction,
+// whether the writer may apply op: the authorize step again, now atomic
+// with the write (see authorizeWrite). The resource is read only when the
+// grant depends on who created it.
+func (w *writer) authorize(ct *compiledType, op Op) error {
+	action := opPermission(op.Kind)
+	if op.Kind == OpCreate || ct.def.Grant(w.by, action).All {
+		return nil
+	}
+	createdBy, found := "", false
+	meta, err := w.loadMeta(ct, op.ID)
+	switch {
+	case err == nil:
+		createdBy, found = meta.CreatedBy, true
+	case !isNotFound(err):
+		return err
+	}
+	return allowWrite(w.by, ct, action, op.ID, found, createdBy)
 }

@@ -18,8 +18,10 @@ import (
 //
 //  1. read     – a short read transaction copies the current state of the
 //     resources the operations touch (current, below);
-//  2. decode   – the body or patch becomes the object to write (decode.go);
-//  3. authorize – may the principal do this (authorize.go);
+//  2. authorize – may the principal do this to that state (authorize.go;
+//     before decode, so that a patch's "test" operation cannot probe data
+//     the principal may not write, and again inside the commit);
+//  3. decode   – the body or patch becomes the object to write (decode.go);
 //  4. chains   – schema check, validate and before_* hook chains, with no
 //     transaction open and no lock held (chains.go);
 //  5. commit   – one write transaction checks that nothing the work was
@@ -203,6 +205,10 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 			}
 		}
 	}
+	// 2. authorize, before anything is made of the resource's data
+	if err := authorizeWrite(wc.by, ct, op, cur); err != nil {
+		return step{}, err
+	}
 	if uses {
 		if err := usable(ct, op, cur); err != nil {
 			return step{}, err
@@ -215,13 +221,9 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 	if cur != nil && uses {
 		previous = cur.data
 	}
-	// 2. decode
+	// 3. decode
 	var obj map[string]any
 	if s.id, obj, err = m.decode(ctx, ct, op, previous); err != nil {
-		return step{}, err
-	}
-	// 3. authorize
-	if err := m.authorizeWrite(ctx, ct, op, cur); err != nil {
 		return step{}, err
 	}
 	// 4. chains
@@ -247,7 +249,7 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 		}
 	}
 	if p.batch {
-		overlay[[2]string{ct.def.Name, s.id}] = m.leaves(ctx, ct, s, cur)
+		overlay[[2]string{ct.def.Name, s.id}] = m.leaves(ctx, ct, s, cur, wc.by)
 	}
 	return s, ctx.Err()
 }
@@ -304,7 +306,7 @@ func (m *Manager) readCurrent(ctx context.Context, ct *compiledType, id string) 
 
 // leaves is the state s leaves its resource in, for the batch's later
 // operations. A switch to a revision written before the batch reads it.
-func (m *Manager) leaves(ctx context.Context, ct *compiledType, s step, cur *current) *current {
+func (m *Manager) leaves(ctx context.Context, ct *compiledType, s step, cur *current, by Principal) *current {
 	next := &current{exists: true}
 	if cur != nil {
 		c := *cur
@@ -323,6 +325,9 @@ func (m *Manager) leaves(ctx context.Context, ct *compiledType, s step, cur *cur
 			next.written[next.rev] = s.doc.raw
 		}
 		next.deleted, next.data = false, s.doc.raw
+		if s.op.Kind == OpCreate {
+			next.meta.CreatedBy = by.ID
+		}
 	case OpDelete:
 		next.deleted = true
 	case OpPurge:
