@@ -195,6 +195,46 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	return a, nil
 }
 
+// Reindex rebuilds the search index in cfg.Data/index from storage: the
+// indexes of the named types, or of every type recorded as indexed when
+// none is named. It returns the names of the types it rebuilt. No server
+// may be running over the same data: `strata reindex` runs it with the
+// server stopped. Only cfg's storage, Data and Logger are used.
+func Reindex(ctx context.Context, cfg Config, types ...string) (_ []string, err error) {
+	if cfg.Data == "" {
+		return nil, errors.New("app: reindex needs a data directory")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	store := cfg.Store
+	if store == nil {
+		if cfg.Drivers == nil {
+			return nil, errors.New("app: no storage: set Config.Store, or StorageURL and Drivers")
+		}
+		if store, err = cfg.Drivers.Open(ctx, cfg.StorageURL, storage.OpenOptions{Logger: log}); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := store.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("close storage: %w", cerr)
+			}
+		}()
+	}
+	m, err := core.Open(ctx, store, core.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	for _, name := range types {
+		if _, err := m.Type(name); err != nil {
+			return nil, err
+		}
+	}
+	return index.Rebuild(ctx, filepath.Join(cfg.Data, "index"), m.Feed(), log, types...)
+}
+
 // newAuthenticator keeps API keys in store. A server without any
 // administrator is legal but rarely meant: it says so.
 func newAuthenticator(ctx context.Context, store storage.Store, cfg auth.Config, log *slog.Logger) (*auth.Authenticator, error) {

@@ -1081,3 +1081,43 @@ func (x *Index) Types() []string {
 
 // errReplaced ends a build that a newer definition of its type replaced.
 var errReplaced = errors.New("index: build replaced by a newer type definition")
+
+// Rebuild rebuilds from feed, in dir, the indexes of the named types, or
+// of every type recorded as indexed when none is named, and returns the
+// names of those it rebuilt. Nothing else may have dir open: it is what
+// `strata reindex` runs with the server stopped. A named type must be one
+// of feed's.
+func Rebuild(ctx context.Context, dir string, feed core.ChangeFeed, log *slog.Logger, types ...string) ([]string, error) {
+	known := map[string]bool{}
+	for _, t := range feed.Types() {
+		known[t.Name] = true
+	}
+	for _, name := range types {
+		if !known[name] {
+			return nil, fmt.Errorf("index: unknown type %q", name)
+		}
+	}
+	drop := []string{filepath.Join(dir, "types")}
+	if len(types) > 0 {
+		drop = drop[:0]
+		for _, name := range types {
+			drop = append(drop, filepath.Join(dir, "types", name))
+		}
+	}
+	// The record of which types are indexed stays: Open rebuilds exactly
+	// those whose files are gone.
+	for _, d := range drop {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, fmt.Errorf("remove index %s: %w", d, err)
+		}
+	}
+	x, err := Open(ctx, dir, feed, log)
+	if err != nil {
+		return nil, err
+	}
+	names := types
+	if len(names) == 0 {
+		names = x.Types()
+	}
+	return names, x.Close()
+}

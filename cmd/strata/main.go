@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -24,7 +23,6 @@ import (
 
 	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -273,44 +271,12 @@ func reindexCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			store, err := storageRegistry().Open(ctx, cfg.storageURL(), storage.OpenOptions{})
-			if err != nil {
-				if errors.Is(err, bolt.ErrLocked) {
-					return fmt.Errorf("%w (stop the server first)", err)
-				}
-				return err
-			}
-			defer store.Close()
-			m, err := core.Open(ctx, store, core.Options{})
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			dir := filepath.Join(cfg.Data, "index")
-			if len(args) == 1 {
-				if _, err := m.Type(args[0]); err != nil {
-					return err
-				}
-				err = os.RemoveAll(filepath.Join(dir, "types", args[0]))
-			} else {
-				// Keep the record of which types are indexed: Open rebuilds
-				// exactly those.
-				err = os.RemoveAll(filepath.Join(dir, "types"))
-			}
-			if err != nil {
-				return err
-			}
 			start := time.Now()
-			ix, err := index.Open(ctx, dir, m.Feed(), nil)
+			names, err := app.Reindex(cmd.Context(), app.Config{StorageURL: cfg.storageURL(), Drivers: storageRegistry(), Data: cfg.Data}, args...)
+			if errors.Is(err, bolt.ErrLocked) {
+				return fmt.Errorf("%w (stop the server first)", err)
+			}
 			if err != nil {
-				return err
-			}
-			names := args
-			if len(args) == 0 {
-				names = ix.Types() // the types recorded as indexed
-			}
-			if err := ix.Close(); err != nil {
 				return err
 			}
 			took := time.Since(start).Round(time.Millisecond)
