@@ -7,7 +7,7 @@
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
 //	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks] [-skip-hooked-load]
 //	             [-skip-search] [-search-docs 100000]
-//	             [-hooks-dir examples/wasm-hooks/build] [-quick] [-json]
+//	             [-hooks-dir examples/wasm-hooks/build] [-pocketbase PATH] [-quick] [-json]
 //
 // It builds nothing: it runs the given strata binary as a child process,
 // over a fresh temporary data directory on a loopback port, and itself
@@ -49,6 +49,18 @@
 //
 // A size run then creates -docs documents in a fresh Strata and reports
 // the data directory's size and the server's memory.
+//
+// With -pocketbase PATH (a PocketBase binary, e.g. built from its
+// examples/base; nothing of PocketBase is part of this repository), a
+// PocketBase run follows the comparison: PocketBase over a fresh
+// directory (`superuser upsert`, then `serve --dev=false`), signed in as
+// a superuser, with a base collection holding the create documents'
+// fields, beside a fresh Strata with a type of the same schema whose title
+// and body are search fields, its index built by a first search. The same
+// creates, with -concurrency clients for -duration, go first to PocketBase
+// then to Strata, fresh, and again once both are filled to -docs records;
+// the report gives both rates, their ratio against the 2.5× target, and
+// each server's CPU time per create.
 //
 // The exit status is non-zero when more than 0.1% of the requests of any
 // run failed (a non-2xx status or a transport error). Missed targets are
@@ -141,6 +153,7 @@ type options struct {
 	searchDocs     int           // articles created by the search run
 	lagDuration    time.Duration // of the search run's steady creates
 	hooksDir       string        // absolute path of the built example hook modules
+	pocketbase     string        // absolute path of a PocketBase binary; empty: no PocketBase run
 	quick          bool
 	json           bool
 	// settle is the longest wait for the servers to go idle before a run.
@@ -164,6 +177,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipHookedLoad, "skip-hooked-load", false, "skip the hooked-load run (unhooked creates beside a 50 ms hook)")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
+	fs.StringVar(&o.pocketbase, "pocketbase", "", "a PocketBase binary: measure its creates beside Strata's durable creates into a searched type, fresh and at -docs records (skipped when empty)")
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: 300ms per scenario, 2000 documents, 3000 articles and 2s of steady creates, unless -duration, -docs or -search-docs are given")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of Markdown")
 	err := fs.Parse(args)
@@ -204,6 +218,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o.strata = abs
 	if _, err := os.Stat(o.strata); err != nil {
 		return o, fmt.Errorf("strata binary: %w (build it with `go build -o bin/strata ./cmd/strata`, or pass -strata)", err)
+	}
+	if o.pocketbase != "" {
+		if o.pocketbase, err = filepath.Abs(o.pocketbase); err == nil {
+			_, err = os.Stat(o.pocketbase)
+		}
+		if err != nil {
+			return o, fmt.Errorf("-pocketbase: %w", err)
+		}
 	}
 	if o.skipHooks {
 		return o, nil
@@ -248,6 +270,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep := report{Machine: machineFacts(opts), Settings: settingsOf(opts)}
 	if rep.Scenarios, err = b.compare(ctx); err != nil {
 		return err
+	}
+	if opts.pocketbase != "" {
+		pb, err := b.pocketbaseRun(ctx)
+		if err != nil {
+			return fmt.Errorf("pocketbase run: %w", err)
+		}
+		rep.PocketBase = &pb
 	}
 	if !opts.skipHooks {
 		if rep.Hooks, err = b.hookRun(ctx); err != nil {

@@ -22,6 +22,8 @@ type report struct {
 	HookedLoad *hookedLoad   `json:"hooked_load,omitempty"`
 	Search     *searchResult `json:"search,omitempty"` // nil with -skip-search
 	Size       *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
+	// PocketBase is nil without -pocketbase.
+	PocketBase *pbResult `json:"pocketbase,omitempty"`
 }
 
 // machine describes where the bench ran.
@@ -187,6 +189,9 @@ func (r report) checkErrors() error {
 	if r.Size != nil {
 		note("size run", r.Size.Result)
 	}
+	if r.PocketBase != nil {
+		bad = append(bad, r.PocketBase.errors()...)
+	}
 	if len(bad) > 0 {
 		return errors.New("too many errors (over 0.1%): " + strings.Join(bad, "; "))
 	}
@@ -226,6 +231,9 @@ func writeMarkdown(w io.Writer, r report) error {
 		"which does not depend on how much CPU the load generator takes from the servers. "+
 		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
 
+	if r.PocketBase != nil {
+		writePocketBase(&b, *r.PocketBase)
+	}
 	if len(r.Hooks) > 0 {
 		writeHooks(&b, r.Hooks)
 	}
