@@ -77,6 +77,7 @@ type config struct {
 	hooks  bool
 	search func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error)
 	core   []func(*core.Options)
+	wrap   func(storage.Store) storage.Store
 	app    []func(*app.Config)
 	useApp bool
 	serve  bool
@@ -93,6 +94,13 @@ func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
 // fuzzers, whose throughput a disk write per operation would cut down. It
 // cannot be combined with WithDir data surviving a restart.
 func WithMemoryStore() Option { return func(c *config) { c.memory = true } }
+
+// WithStoreWrap puts wrap(store) between the store and the Manager, to
+// inject faults; Env.Store is the wrapped store. The Env closes the store
+// it opened, not the wrapper.
+func WithStoreWrap(wrap func(storage.Store) storage.Store) Option {
+	return func(c *config) { c.wrap = wrap }
+}
 
 // WithIndex builds the Bleve search index in Dir/index over the
 // Manager's change feed.
@@ -171,8 +179,13 @@ func (e *Env) build() error {
 	}
 	store := e.Store
 	e.closers = append(e.closers, store.Close)
+	if cfg.wrap != nil {
+		store = cfg.wrap(store)
+		e.Store = store
+	}
 	if cfg.useApp {
-		return e.buildApp(ctx)
+		// As strata serve does, with no principal in the context.
+		return e.buildApp(context.Background())
 	}
 
 	var o core.Options
