@@ -5,12 +5,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"testing"
 
 	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
 )
+
+// TestMain removes the hook compile cache the Envs share.
+func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }
 
 var notes = core.Type{Name: "notes", Schema: json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"}}}`)}
 
