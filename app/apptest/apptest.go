@@ -75,7 +75,6 @@ type config struct {
 	memory bool
 	index  bool
 	hooks  bool
-	search func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error)
 	core   []func(*core.Options)
 	wrap   func(storage.Store) storage.Store
 	app    []func(*app.Config)
@@ -91,8 +90,8 @@ type Option func(*config)
 func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
 
 // WithMemoryStore runs over the memory store instead of a bolt file: for
-// fuzzers, whose throughput a disk write per operation would cut down. It
-// cannot be combined with WithDir data surviving a restart.
+// fuzzers, whose throughput a disk write per operation would cut down.
+// Its data does not outlive Close: Reopen starts empty.
 func WithMemoryStore() Option { return func(c *config) { c.memory = true } }
 
 // WithStoreWrap puts wrap(store) between the store and the Manager, to
@@ -106,21 +105,14 @@ func WithStoreWrap(wrap func(storage.Store) storage.Store) Option {
 // Manager's change feed.
 func WithIndex() Option { return func(c *config) { c.index = true } }
 
-// WithSearch builds the Manager's searcher with f (core.Options.Search)
-// instead of the default index, for tests that stand between the index
-// and the feed. It overrides WithIndex.
-func WithSearch(f func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error)) Option {
-	return func(c *config) { c.search = f }
-}
-
 // WithHooks gives the Manager a WASM hook runtime whose compiled modules
 // go to the compile cache shared by the test binary (see HookCacheDir).
 // An Env built with WithApp always has one.
 func WithHooks() Option { return func(c *config) { c.hooks = true } }
 
 // WithCore changes the core.Options the Manager is opened with. Options
-// set by WithIndex, WithSearch and WithHooks are set before f runs, so f
-// may wrap or replace them.
+// set by WithIndex and WithHooks are set before f runs, so f may wrap or
+// replace them.
 func WithCore(f func(*core.Options)) Option { return func(c *config) { c.core = append(c.core, f) } }
 
 // WithApp builds the whole server with app.New, configured by f (which
@@ -201,10 +193,7 @@ func (e *Env) build() error {
 		e.closers = append(e.closers, func() error { return rt.Close(context.Background()) })
 		o.Hooks = hooks.CoreRunner(rt)
 	}
-	switch {
-	case cfg.search != nil:
-		o.Search = cfg.search
-	case cfg.index:
+	if cfg.index {
 		dir := filepath.Join(e.Dir, "index")
 		o.Search = func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
 			ix, err := index.Open(ctx, dir, feed, o.Logger)
@@ -233,8 +222,8 @@ func (e *Env) build() error {
 
 // buildApp builds the Env with app.New and serves it when asked.
 func (e *Env) buildApp(ctx context.Context) error {
-	if len(e.cfg.core) > 0 || e.cfg.search != nil {
-		return errors.New("WithCore and WithSearch do not apply to an Env built by app.New")
+	if len(e.cfg.core) > 0 {
+		return errors.New("WithCore does not apply to an Env built by app.New")
 	}
 	dir, err := hookCacheDir()
 	if err != nil {
