@@ -18,9 +18,9 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
@@ -29,14 +29,11 @@ const (
 	jwtSecret = "a-jwt-secret-that-is-long-enough-0123456789"
 )
 
+// openStore is a bolt store in a temporary directory that a Manager runs
+// over too, as the keys share a server's store.
 func openStore(t *testing.T) storage.Store {
 	t.Helper()
-	store, err := bolt.Open(context.Background(), filepath.Join(t.TempDir(), "auth.db"), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	return store
+	return apptest.New(t).Store
 }
 
 func TestAPIKeys(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,8 +13,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
@@ -104,23 +103,18 @@ func TestAfterHooksRetryReadErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				ctx := core.AsSystem(t.Context())
-				bs, err := bolt.Open(ctx, filepath.Join(t.TempDir(), "strata.db"), storage.OpenOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer bs.Close()
-				store := &flakyStore{Store: bs}
+				var store *flakyStore
 				hooks := &recordingHooks{calls: map[string]int{}, got: make(chan struct{}, 16)}
 				var logs bytes.Buffer
-				m, err := core.Open(ctx, store, core.Options{Hooks: hooks, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer m.Close()
+				m := apptest.New(t,
+					apptest.WithStoreWrap(func(bs storage.Store) storage.Store { store = &flakyStore{Store: bs}; return store }),
+					apptest.WithCore(func(o *core.Options) {
+						o.Hooks, o.Logger = hooks, slog.New(slog.NewTextHandler(&logs, nil))
+					})).Manager
 				if _, err := m.RegisterHook(ctx, "audit", []byte("\x00asm")); err != nil {
 					t.Fatal(err)
 				}
-				_, err = m.CreateType(ctx, core.Type{Name: "notes", Schema: []byte(`{"type":"object"}`), Hooks: []core.HookBinding{
+				_, err := m.CreateType(ctx, core.Type{Name: "notes", Schema: []byte(`{"type":"object"}`), Hooks: []core.HookBinding{
 					{Stage: core.StageAfterCreate, Module: "audit"}, {Stage: core.StageAfterUpdate, Module: "audit"},
 				}})
 				if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -153,16 +154,7 @@ func TestWriteChains(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var log []string
-			store, err := memory.Open(ctx, "", storage.OpenOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			m, err := core.Open(ctx, store, core.Options{Hooks: orderHooks{&log}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
+			m := apptest.New(t, apptest.WithCore(func(o *core.Options) { o.Hooks = orderHooks{&log} })).Manager
 			mustType(t, m, `{"name":"posts","schema":{"type":"object","properties":{"title":{"type":"string"}}},
 				"hooks":[{"stage":"validate","module":"w1"},{"stage":"before_create","module":"w2"}]}`)
 			if _, err := m.Create(ctx, "posts", []byte(`{"id":"old","title":"a"}`), core.WriteOptions{}); err != nil {

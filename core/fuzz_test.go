@@ -11,9 +11,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/memory"
-	"github.com/strata-dev/strata/sdk/storage"
 )
 
 func newManager(tb testing.TB) *core.Manager {
@@ -21,23 +20,16 @@ func newManager(tb testing.TB) *core.Manager {
 	return newManagerWith(tb)
 }
 
-// newManagerWith is newManager with options changed by opts.
+// newManagerWith is newManager with options changed by opts. It runs
+// over the memory store: the fuzzers call it, and a disk write per
+// operation would cut their throughput.
 func newManagerWith(tb testing.TB, opts ...func(*core.Options)) *core.Manager {
 	tb.Helper()
-	store, err := memory.Open(core.AsSystem(context.Background()), "", storage.OpenOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var o core.Options
+	o := []apptest.Option{apptest.WithMemoryStore()}
 	for _, f := range opts {
-		f(&o)
+		o = append(o, apptest.WithCore(f))
 	}
-	m, err := core.Open(core.AsSystem(context.Background()), store, o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { m.Close(); store.Close() })
-	return m
+	return apptest.New(tb, o...).Manager
 }
 
 // clientError reports whether err is one of the kinds a client causes.

@@ -12,10 +12,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/hooks"
-	"github.com/strata-dev/strata/plugins/bolt"
-	"github.com/strata-dev/strata/sdk/storage"
 )
 
 // syncBuffer is a log sink safe for the Manager's goroutines.
@@ -36,37 +34,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// openWithHooks opens a Manager with a fresh hook runtime over the bolt
-// file at path, as a server start does; cleanup closes everything.
-func openWithHooks(t *testing.T, path string, log *slog.Logger) (*core.Manager, func()) {
+// openWithHooks opens a Manager with a fresh hook runtime over the data
+// directory dir, as a server start does; cleanup closes everything, and
+// so does the function it returns.
+func openWithHooks(t *testing.T, dir string, log *slog.Logger) (*core.Manager, func()) {
 	t.Helper()
-	ctx := core.AsSystem(context.Background())
-	store, err := bolt.Open(ctx, path, storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := hooks.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := core.Open(ctx, store, core.Options{Hooks: hooks.CoreRunner(rt), Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := false
-	closeAll := func() {
-		if closed {
-			return
-		}
-		closed = true
-		_ = m.Close()
-		_ = rt.Close(ctx)
-		if err := store.Close(); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(closeAll)
-	return m, closeAll
+	env := apptest.New(t, apptest.WithDir(dir), apptest.WithHooks(), apptest.WithCore(func(o *core.Options) { o.Logger = log }))
+	return env.Manager, env.Close
 }
 
 func hookedDef(name, module string) core.Type {
@@ -88,7 +62,7 @@ func TestStartupOrderOfHookModules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example hook not built (run `make hooks`): %v", err)
 	}
-	path := filepath.Join(t.TempDir(), "strata.db")
+	path := t.TempDir()
 
 	m, closeAll := openWithHooks(t, path, nil)
 	if _, err := m.RegisterHook(ctx, "titles", wasm); err != nil {

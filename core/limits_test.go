@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
-	"github.com/strata-dev/strata/sdk/storage"
 )
 
 // fakeHooks is a HookRunner whose answers the test decides: data, when
@@ -66,17 +64,7 @@ func (f *fakeHooks) HookModules() []core.HookModule {
 // directory.
 func newBoltManager(tb testing.TB, opts core.Options) *core.Manager {
 	tb.Helper()
-	ctx := core.AsSystem(context.Background())
-	store, err := bolt.Open(ctx, filepath.Join(tb.TempDir(), "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := core.Open(ctx, store, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { m.Close(); store.Close() })
-	return m
+	return apptest.New(tb, apptest.WithCore(func(o *core.Options) { *o = opts })).Manager
 }
 
 func mustType(tb testing.TB, m *core.Manager, def string) {

@@ -11,7 +11,8 @@ import (
 // TestManagerWrites drives the Manager's writes without HTTP, each case
 // from the same starting state: authors/a1 (revision 1), posts/p1 at
 // revision 2 referencing it with on_delete cascade, notes/n1 referencing
-// it with set_null, and keep_last 2 on posts. Each case checks what the
+// it with set_null, and keep_last 2 on posts; the stale cases move p1
+// under a write while its hooks run. Each case checks what the
 // write answered and, through reads, what it left.
 func TestManagerWrites(t *testing.T) {
 	ctx := core.AsSystem(context.Background())
@@ -48,6 +49,21 @@ func TestManagerWrites(t *testing.T) {
 			}
 		}
 	}
+	// moveOnce makes the next update of typ/id find it moved: its first
+	// before_update handler switches it to rev, as another write landing
+	// while the update's hooks run would (no transaction is open then).
+	moveOnce := func(m *core.Manager, typ, id string, rev int) {
+		moved := false
+		m.OnUpdate(typ).Bind(func(e *core.WriteEvent) error {
+			if !moved {
+				moved = true
+				if _, err := m.Switch(e.Context, typ, id, rev, core.WriteOptions{}); err != nil {
+					return err
+				}
+			}
+			return e.Next()
+		})
+	}
 	cases := []struct {
 		name    string
 		write   func(m *core.Manager) (*core.Resource, error)
@@ -76,6 +92,14 @@ func TestManagerWrites(t *testing.T) {
 		{name: "JSON Patch of a missing resource", write: func(m *core.Manager) (*core.Resource, error) {
 			return m.Patch(ctx, "posts", "nope", core.JSONPatch, []byte(`[{"op":"add","path":"/x","value":1}]`), core.WriteOptions{})
 		}, wantErr: core.ErrNotFound},
+		{name: "stale patch is staged again on the revision that moved in", write: func(m *core.Manager) (*core.Resource, error) {
+			moveOnce(m, "posts", "p1", 1)
+			return m.Patch(ctx, "posts", "p1", core.MergePatch, []byte(`{"tag":"x"}`), core.WriteOptions{})
+		}, wantRev: 3, checks: []check{data("posts", "p1", `{"author":"a1","tag":"x","title":"one"}`), revisions("posts", "p1", 2)}},
+		{name: "stale replace with If-Match is refused when staged again", write: func(m *core.Manager) (*core.Resource, error) {
+			moveOnce(m, "posts", "p1", 1)
+			return m.Replace(ctx, "posts", "p1", []byte(`{"author":"a1","title":"x"}`), core.WriteOptions{IfMatch: 2})
+		}, wantErr: core.ErrPreconditionFailed, checks: []check{data("posts", "p1", `{"author":"a1","title":"one"}`)}},
 		{name: "switch back to revision 1", write: func(m *core.Manager) (*core.Resource, error) {
 			return m.Switch(ctx, "posts", "p1", 1, core.WriteOptions{})
 		}, wantRev: 1, checks: []check{data("posts", "p1", `{"author":"a1","title":"one"}`)}},

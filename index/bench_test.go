@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/sdk/storage"
 )
 
@@ -128,14 +127,7 @@ type benchStore struct {
 func openBenchStore(tb testing.TB, dir string) *benchStore {
 	tb.Helper()
 	ctx := core.AsSystem(tb.Context())
-	store, err := bolt.Open(ctx, filepath.Join(dir, "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := core.Open(ctx, store, core.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	store, m := openManager(tb, dir, nil)
 	s := &benchStore{dir: dir, store: store, m: m, vocab: newBenchVocab(), rng: rand.New(rand.NewPCG(1, 2))}
 	if _, err := m.Type(articlesType.Name); err != nil {
 		if _, err := m.CreateType(ctx, articlesType); err != nil {

@@ -28,6 +28,13 @@ type compactPolicy struct {
 	idle     time.Duration // no batch for this long
 	segments int           // at least this many segments
 	every    time.Duration // at most once per this per type
+
+	// Tests drive the compactor on a fake clock: when set, ticks replace
+	// the ticker of check and now replaces time.Now. A send on an
+	// unbuffered ticks returns once the compactor has taken it, and the
+	// next send once it has looked at (and maybe compacted) every index.
+	ticks <-chan time.Time
+	now   func() time.Time
 }
 
 var defaultCompactPolicy = compactPolicy{check: time.Second, idle: 5 * time.Second, segments: 4, every: time.Minute}
@@ -63,14 +70,21 @@ func (st *compactState) due(now time.Time, writes uint64, p compactPolicy) bool 
 // compact runs until ctx is done, compacting idle indexes one at a time.
 func (x *Index) compact(ctx context.Context, p compactPolicy) {
 	defer close(x.compactDone)
-	tick := time.NewTicker(p.check)
-	defer tick.Stop()
+	ticks, clock := p.ticks, p.now
+	if ticks == nil {
+		tick := time.NewTicker(p.check)
+		defer tick.Stop()
+		ticks = tick.C
+	}
+	if clock == nil {
+		clock = time.Now
+	}
 	states := map[*typeIndex]*compactState{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-ticks:
 		}
 		x.mu.RLock()
 		active := make(map[*typeIndex]bool, len(x.types))
@@ -83,7 +97,7 @@ func (x *Index) compact(ctx context.Context, p compactPolicy) {
 				delete(states, ti)
 			}
 		}
-		now := time.Now()
+		now := clock()
 		for ti := range active {
 			w := ti.writes.Load()
 			st := states[ti]
@@ -109,7 +123,7 @@ func (x *Index) compact(ctx context.Context, p compactPolicy) {
 				}
 				continue
 			}
-			st.done, st.compacted = true, time.Now()
+			st.done, st.compacted = true, clock()
 			after, _ := segmentCount(ti.idx)
 			x.log.InfoContext(ctx, "index compacted", slog.String("type", ti.def.Name),
 				slog.Int("segments_before", n), slog.Int("segments_after", after), slog.Duration("took", time.Since(start)))

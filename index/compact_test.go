@@ -34,16 +34,67 @@ func (l *lockedBuffer) count(s string) int {
 // apart, as scorch's default does for larger ones.
 var lazyMerges = map[string]any{"FloorSegmentSize": 1, "FloorSegmentFileSize": 1, "MaxSegmentsPerTier": 50}
 
+// fakeClock is the compactor's clock in a test: its time moves only when
+// the test says, and each tick is a send the compactor takes.
+type fakeClock struct {
+	mu    sync.Mutex
+	t     time.Time
+	ticks chan time.Time
+	done  <-chan struct{} // the compactor returned
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ticks: make(chan time.Time)}
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// take moves the clock by d and returns once the compactor has taken a
+// tick (ticks is unbuffered), its pass at the new time under way. It
+// reports false if the compactor returned instead.
+func (c *fakeClock) take(d time.Duration) bool {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	now := c.t
+	c.mu.Unlock()
+	select {
+	case c.ticks <- now:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// tick is take, then returns once the compactor's pass is over, having
+// compacted whatever was due: it sends a second tick at the same time,
+// which the compactor takes when back from the first pass (a second pass
+// at the same time changes nothing: what was due is done).
+func (c *fakeClock) tick(d time.Duration) bool {
+	return c.take(d) && c.take(0)
+}
+
+// policy is p driven by c.
+func (c *fakeClock) policy(p compactPolicy) compactPolicy {
+	p.ticks, p.now = c.ticks, c.now
+	return p
+}
+
 // TestCompaction: an index left idle in many segments is merged into few,
-// searches answer the same during and after it, and a burst of writes
-// right after does not start another compaction before the policy's
-// interval.
+// and searches answer the same during and after it. The compactor runs on
+// a fake clock: however slow the machine, the writes come before the
+// index is idle, and the compaction starts when the test says.
 func TestCompaction(t *testing.T) {
 	t.Parallel()
 	logs := &lockedBuffer{}
-	cp := compactPolicy{check: 20 * time.Millisecond, idle: 1500 * time.Millisecond, segments: 4, every: time.Hour}
+	clock := newFakeClock()
+	cp := clock.policy(compactPolicy{idle: 1500 * time.Millisecond, segments: 4, every: time.Hour})
 	e := &testEnv{t: t, dir: t.TempDir(), cp: cp, log: slog.New(slog.NewTextHandler(logs, nil)), plan: lazyMerges}
 	e.open()
+	clock.done = e.x.compactDone
 	t.Cleanup(e.close)
 	if _, err := e.m.CreateType(core.AsSystem(t.Context()), notesType); err != nil {
 		t.Fatal(err)
@@ -55,8 +106,7 @@ func TestCompaction(t *testing.T) {
 		}
 		return n
 	}
-	// Rounds of creates with a search after each: a segment per round,
-	// created faster than the idle time.
+	// Rounds of creates with a search after each: a segment per round.
 	created := 0
 	round := func() {
 		for range 25 {
@@ -68,37 +118,60 @@ func TestCompaction(t *testing.T) {
 		}
 	}
 	// The persister may merge rounds in memory before it writes them, so
-	// rounds go on until there are enough segments (well before the idle
-	// time passes).
+	// rounds go on until there are enough segments.
 	before := 0
 	for i := 0; before < cp.segments+2; i++ {
 		if i == 40 {
 			t.Fatalf("%d segments after %d rounds; the test needs %d", before, i, cp.segments)
 		}
 		round()
-		time.Sleep(20 * time.Millisecond) // let the persister write it apart
 		before = segments()
 	}
-	// Searches go on while it compacts, and answer the same.
-	deadline := time.Now().Add(30 * time.Second)
-	for logs.count("index compacted") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("not compacted within 30s (%d segments)\n%s", segments(), logs.b.String())
+	// The compactor first sees the index at the first tick; not idle yet.
+	if !clock.tick(0) || !clock.tick(cp.idle-time.Millisecond) {
+		t.Fatal("the compactor stopped")
+	}
+	if n := logs.count("index compacted"); n != 0 {
+		t.Fatalf("compacted before the index was idle for %v", cp.idle)
+	}
+	// Idle now: the next tick compacts, and returns once it is done.
+	// Searches go on meanwhile, and answer the same.
+	compacted := make(chan bool, 1)
+	go func() { compacted <- clock.tick(time.Millisecond) }()
+	searches := 0
+	for done := false; !done; {
+		select {
+		case ok := <-compacted:
+			if !ok {
+				t.Fatal("the compactor stopped")
+			}
+			done = true
+		default:
 		}
 		res := e.mustSearch("notes", core.SearchRequest{Q: "river", Total: true})
 		if res.Total != created {
 			t.Fatalf("q during compaction: %d matches, want %d", res.Total, created)
 		}
-		time.Sleep(5 * time.Millisecond)
+		searches++
+	}
+	if n := logs.count("index compacted"); n != 1 {
+		t.Fatalf("logged %d compactions, want 1\n%s", n, logs.b.String())
 	}
 	after := segments()
-	t.Logf("compacted from %d segments to %d", before, after)
+	t.Logf("compacted from %d segments to %d, %d searches meanwhile", before, after, searches)
 	if after >= before || after > 2 {
 		t.Fatalf("compacted from %d to %d segments", before, after)
 	}
 	res := e.mustSearch("notes", core.SearchRequest{Filter: "n >= 10 && n < 20", Sort: "-n", Total: true})
 	if res.Total != 10 || len(res.IDs) != 10 {
 		t.Fatalf("after compaction: %d matches, %d ids", res.Total, len(res.IDs))
+	}
+	// Compacted once, it is not again without new writes.
+	if !clock.tick(time.Hour) {
+		t.Fatal("the compactor stopped")
+	}
+	if n := logs.count("index compacted"); n != 1 {
+		t.Fatalf("compacted again without new writes: %d compactions", n)
 	}
 }
 
@@ -142,19 +215,28 @@ func TestCompactDue(t *testing.T) {
 	}
 }
 
-// TestCloseDuringCompaction closes an index while a compaction may be
-// running: Close returns promptly and the index reopens intact.
+// TestCloseDuringCompaction closes an index as a compaction starts: Close
+// returns promptly and the index reopens intact.
 func TestCloseDuringCompaction(t *testing.T) {
 	t.Parallel()
-	cp := compactPolicy{check: 10 * time.Millisecond, idle: 50 * time.Millisecond, segments: 2, every: time.Hour}
+	clock := newFakeClock()
+	cp := clock.policy(compactPolicy{idle: 50 * time.Millisecond, segments: 2, every: time.Hour})
 	e := newTestEnvPolicy(t, cp, notesType)
+	clock.done = e.x.compactDone
 	for i := range 200 {
 		e.create("notes", fmt.Sprintf(`{"title":"note %d","body":"lake %d","n":%d}`, i, i, i), "")
 		if i%20 == 19 {
 			e.mustSearch("notes", core.SearchRequest{Q: "lake"})
 		}
 	}
-	time.Sleep(cp.idle + 2*cp.check) // about when it starts
+	// The first tick shows the compactor the index; the next, at idle,
+	// starts a compaction: close as soon as it has been taken.
+	if !clock.tick(0) {
+		t.Fatal("the compactor stopped")
+	}
+	if !clock.take(cp.idle) {
+		t.Fatal("the compactor stopped")
+	}
 	start := time.Now()
 	e.close()
 	if d := time.Since(start); d > 10*time.Second {

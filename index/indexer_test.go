@@ -55,29 +55,40 @@ func newTestEnvPolicy(t testing.TB, cp compactPolicy, types ...core.Type) *testE
 	return e
 }
 
+// openManager opens a Manager over the bolt file in dir, searching with
+// search when it is not nil. The caller closes both. This package's
+// tests cannot use the shared fixture (app/apptest), which imports this
+// package; they open their Managers here.
+func openManager(tb testing.TB, dir string, search func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error)) (storage.Store, *core.Manager) {
+	tb.Helper()
+	ctx := core.AsSystem(tb.Context())
+	st, err := bolt.Open(ctx, filepath.Join(dir, "strata.db"), storage.OpenOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := core.Open(ctx, st, core.Options{Search: search})
+	if err != nil {
+		_ = st.Close()
+		tb.Fatal(err)
+	}
+	return st, m
+}
+
 func (e *testEnv) open() {
 	e.t.Helper()
-	ctx := e.t.Context()
-	st, err := bolt.Open(ctx, filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	hp := e.hp
 	if hp == (healthPolicy{}) {
 		hp = defaultHealthPolicy
 	}
 	var x *Index
-	m, err := core.Open(ctx, st, core.Options{Search: func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
+	st, m := openManager(e.t, e.dir, func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
 		if e.wrap != nil {
 			feed = e.wrap(feed)
 		}
 		var err error
 		x, err = open(ctx, filepath.Join(e.dir, "index"), feed, e.log, e.cp, e.plan, hp)
 		return x, err
-	}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	})
 	e.st, e.m, e.x, e.done = st, m, x, false
 }
 
@@ -512,14 +523,7 @@ func TestReopenRebuildsChangedTypes(t *testing.T) {
 	// than the one recorded.
 	changed := notesType
 	changed.Schema = json.RawMessage(`{"type":"object","properties":{"n":{"type":"integer"},"tag":{"type":"string"}}}`)
-	st, err := bolt.Open(core.AsSystem(t.Context()), filepath.Join(e.dir, "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := core.Open(core.AsSystem(t.Context()), st, core.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m := openManager(t, e.dir, nil)
 	if _, err := m.UpdateType(core.AsSystem(t.Context()), changed); err != nil {
 		t.Fatal(err)
 	}

@@ -6,15 +6,13 @@ import (
 	"io"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/strata-dev/strata/app"
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/index"
-	"github.com/strata-dev/strata/plugins/bolt"
-	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
 )
 
@@ -48,31 +46,14 @@ func FuzzRequests(f *testing.F) {
 	f.Add("POST", "/api/notes", "application/json", []byte(`{"text":"n"}`), uint8(3), "Authorization", "Bearer sk_bad_x")
 	f.Add("POST", "/api/keys", "application/json", []byte(`{"name":"k","roles":["r"]}`), uint8(1), "Origin", "http://x")
 	ctx := context.Background()
-	store, err := bolt.Open(ctx, filepath.Join(f.TempDir(), "fuzz.db"), storage.OpenOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	indexDir := filepath.Join(f.TempDir(), "index")
-	var ix *index.Index
-	m, err := core.Open(ctx, store, core.Options{Search: func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
-		var err error
-		ix, err = index.Open(ctx, indexDir, feed, nil)
-		return ix, err
-	}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		checkConsistent(f, m)
-		ix.Close()
-		m.Close()
-		store.Close()
-	})
-	keys := auth.NewKeys(store)
-	authn, err := auth.New(keys, auth.Config{AdminKey: testAdminKey})
-	if err != nil {
-		f.Fatal(err)
-	}
+	env := apptest.New(f, apptest.WithIndex(), apptest.WithApp(func(c *app.Config) {
+		c.Auth = auth.Config{AdminKey: testAdminKey}
+		c.Server = fuzzServerOptions()
+	}))
+	m := env.Manager
+	// Runs before the Env's own cleanup, registered earlier, closes it.
+	f.Cleanup(func() { checkConsistent(f, m) })
+	keys := auth.NewKeys(env.Store)
 	// Credentials a fuzzed request may carry: none, the admin key, keys
 	// with and without roles, and a forged one.
 	tokens := []string{"", "Bearer " + testAdminKey, "", "", "Bearer sk_0193aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa_forged"}
@@ -83,7 +64,7 @@ func FuzzRequests(f *testing.F) {
 		}
 		tokens[2+i] = "Bearer " + tok
 	}
-	app := server.New(m, fuzzServerOptions(authn)).NewApp()
+	app := env.App.Server().NewApp()
 	for _, def := range []string{usersType, postsType, notesType} {
 		req := httptest.NewRequest("POST", "/api/types", strings.NewReader(def))
 		req.Header.Set("Authorization", tokens[1])
@@ -135,9 +116,9 @@ func FuzzRequests(f *testing.F) {
 }
 
 // fuzzServerOptions are the options of the fuzzed server.
-func fuzzServerOptions(a *auth.Authenticator) server.Options {
+func fuzzServerOptions() server.Options {
 	// Rate limits off: every fuzzed request comes from one address.
-	return server.Options{BodyLimit: 64 << 10, Auth: a, RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
+	return server.Options{BodyLimit: 64 << 10, RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
 }
 
 // validHeader reports whether a header could be sent by an HTTP client.

@@ -2,108 +2,74 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/strata-dev/strata/app"
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
-	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
 )
 
 // testServer is a Strata server on a loopback port over a bolt file in a
-// temporary directory.
+// temporary directory, built by the shared fixture as strata serve builds
+// it.
 type testServer struct {
 	t      testing.TB
 	URL    string
-	Path   string // the bolt file
-	store  storage.Store
+	Dir    string // the data directory: the bolt file and the index
+	env    *apptest.Env
 	m      *core.Manager
-	stop   func()
 	client *http.Client
 }
 
 func newTestServer(t testing.TB, opts ...func(*server.Options)) *testServer {
 	t.Helper()
-	return startTestServer(t, filepath.Join(t.TempDir(), "strata.db"), opts...)
+	return startTestServer(t, t.TempDir(), opts...)
 }
 
-func startTestServer(t testing.TB, path string, opts ...func(*server.Options)) *testServer {
+// startTestServer is newTestServer over the data directory dir.
+func startTestServer(t testing.TB, dir string, opts ...func(*server.Options)) *testServer {
 	t.Helper()
-	return startTestServerAuth(t, path, auth.Config{AdminKey: testAdminKey}, opts...)
+	return startTestServerAuth(t, dir, auth.Config{AdminKey: testAdminKey}, opts...)
 }
 
 // startTestServerAuth is startTestServer whose authenticator, unless an
 // option sets one, keeps API keys in the store and is configured by cfg.
-// It is built as strata serve builds it, by package app.
-func startTestServerAuth(t testing.TB, path string, cfg auth.Config, opts ...func(*server.Options)) *testServer {
+func startTestServerAuth(t testing.TB, dir string, cfg auth.Config, opts ...func(*server.Options)) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	store, err := bolt.Open(ctx, path, storage.OpenOptions{})
-	if err != nil {
-		t.Fatalf("open bolt: %v", err)
-	}
 	// Tests fire bursts from one address and one principal; the tests of
 	// the rate limits turn them on.
 	o := server.Options{RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
 	for _, f := range opts {
 		f(&o)
 	}
-	// As strata serve does by default, the largest document is the body
-	// limit.
-	a, err := app.New(ctx, app.Config{Store: store, Data: filepath.Dir(path), HookCacheDir: hookCacheDir,
-		MaxDocumentSize: o.BodyLimit, Auth: cfg, Server: o, Logger: o.Logger})
-	if err != nil {
-		_ = store.Close()
-		t.Fatalf("build server: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveCtx, stopServe := context.WithCancel(ctx)
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		if err := a.Serve(serveCtx, ln); err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	}()
-	ts := &testServer{t: t, URL: "http://" + ln.Addr().String(), Path: path, store: store, m: a.Manager(),
+	env := apptest.New(t, apptest.WithDir(dir), apptest.WithIndex(), apptest.Served(func(c *app.Config) {
+		// As strata serve does by default, the largest document is the
+		// body limit.
+		c.MaxDocumentSize, c.Auth, c.Server, c.Logger = o.BodyLimit, cfg, o, o.Logger
+	}))
+	ts := &testServer{t: t, URL: env.URL, Dir: dir, env: env, m: env.Manager,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
-	stopped := false
-	ts.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ts.client.CloseIdleConnections()
-		stopServe()
-		<-served
-		if err := a.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	}
-	t.Cleanup(ts.stop)
+	t.Cleanup(ts.client.CloseIdleConnections)
 	return ts
 }
 
-// restart stops the server and starts a new one over the same file.
+// stop stops the server and closes what it was built on.
+func (ts *testServer) stop() {
+	ts.client.CloseIdleConnections()
+	ts.env.Close()
+}
+
+// restart stops the server and starts a new one over the same directory.
 func (ts *testServer) restart() *testServer {
 	ts.t.Helper()
 	ts.stop()
-	return startTestServer(ts.t, ts.Path)
+	return startTestServer(ts.t, ts.Dir)
 }
 
 type response struct {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/app/apptest"
 )
 
 // languages are the example hook's languages; each is built by
@@ -47,7 +49,7 @@ func hostileModule(t testing.TB, name string) []byte {
 
 func (ts *testServer) putHook(name string, wasm []byte) map[string]any {
 	ts.t.Helper()
-	warmCompileCache(ts.t, wasm)
+	apptest.WarmHooks(ts.t, wasm)
 	r := ts.do("PUT", "/api/hooks/"+name, wasm, "Content-Type", "application/wasm")
 	if r.Status != 201 && r.Status != 200 {
 		ts.t.Fatalf("PUT hook %s: %d %s", name, r.Status, r.Body)
@@ -226,16 +228,32 @@ func TestHookModulesAPI(t *testing.T) {
 	checkProblem(t, ts.do("GET", "/api/hooks/titles", nil), 404, "not_found")
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
+// syncBuffer is a log sink safe for the server's goroutines. Each write
+// wakes a wait on wrote.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu     sync.Mutex
+	b      bytes.Buffer
+	notify chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.notify != nil {
+		close(s.notify)
+		s.notify = nil
+	}
 	return s.b.Write(p)
+}
+
+// wrote is closed at the next write.
+func (s *syncBuffer) wrote() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.notify == nil {
+		s.notify = make(chan struct{})
+	}
+	return s.notify
 }
 
 func (s *syncBuffer) String() string {
@@ -262,13 +280,19 @@ func TestAfterHooks(t *testing.T) {
 	ts.must(200, "PUT", "/api/journal/"+id, `{"title":"again"}`)
 	ts.must(204, "DELETE", "/api/journal/"+id, nil)
 
+	// A failure is counted before it is logged, and a hook's own log is
+	// written to logs: each step toward the condition is followed by a
+	// write, so waiting for writes misses none.
 	deadline := time.After(10 * time.Second)
-	for ts.m.AfterHookFailures() < 1 || strings.Count(logs.String(), "checked title") < 2 {
+	for {
+		wrote := logs.wrote()
+		if ts.m.AfterHookFailures() >= 1 && strings.Count(logs.String(), "checked title") >= 2 {
+			break
+		}
 		select {
 		case <-deadline:
 			t.Fatalf("after hooks did not run: %d failures, logs:\n%s", ts.m.AfterHookFailures(), logs)
-		case <-ts.m.Changed():
-		case <-time.After(20 * time.Millisecond):
+		case <-wrote:
 		}
 	}
 	if !strings.Contains(logs.String(), "hook=titles") {

@@ -38,7 +38,7 @@ func TestDiskFull(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, 2<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts := startTestServer(t, filepath.Join(dir, "strata.db"))
+	ts := startTestServer(t, dir)
 	ts.defineType(`{"name": "notes", "schema": {"type": "object", "properties": {"title": {"type": "string", "maxLength": 100}, "n": {"type": "integer"}}},
 	  "search": ["title"]}`)
 	count := func() float64 {

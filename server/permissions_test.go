@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -360,7 +359,7 @@ func TestJWTOverHTTP(t *testing.T) {
 // it neither reads nor changes what that principal owns.
 func TestJWTSubjectCannotImpersonate(t *testing.T) {
 	const secret = "a-jwt-secret-for-the-http-test-0123456789"
-	ts := startTestServerAuth(t, filepath.Join(t.TempDir(), "strata.db"),
+	ts := startTestServerAuth(t, t.TempDir(),
 		auth.Config{AdminKey: testAdminKey, JWT: auth.JWTConfig{Secret: secret}})
 	ts.defineType(notesType)
 	tokens, ownerID := ts.principals()

@@ -187,7 +187,7 @@ func TestIndexRebuiltFromStorage(t *testing.T) {
 		t.Fatal("no matches to compare")
 	}
 	ts.stop()
-	if err := os.RemoveAll(filepath.Join(filepath.Dir(ts.Path), "index")); err != nil {
+	if err := os.RemoveAll(filepath.Join(ts.Dir, "index")); err != nil {
 		t.Fatal(err)
 	}
 	ts2 := ts.restart()

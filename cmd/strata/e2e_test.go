@@ -41,11 +41,13 @@ func TestMain(m *testing.M) {
 
 // process is a running strata serve.
 type process struct {
-	cmd  *exec.Cmd
-	url  string
-	logs *bytes.Buffer
-	mu   sync.Mutex // guards logs
-	done chan error
+	cmd   *exec.Cmd
+	url   string
+	logs  *bytes.Buffer
+	mu    sync.Mutex    // guards logs and wrote
+	wrote chan struct{} // closed at the next line logged; nil when none waits
+	eof   chan struct{} // closed when the server's stderr ends
+	done  chan error
 }
 
 // logText is what the server has logged so far.
@@ -53,6 +55,51 @@ func (p *process) logText() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logs.String()
+}
+
+// log records a line the server logged and wakes whoever waits for one.
+func (p *process) log(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.logs.WriteString(line + "\n")
+	if p.wrote != nil {
+		close(p.wrote)
+		p.wrote = nil
+	}
+}
+
+// nextLine is closed when the server logs its next line.
+func (p *process) nextLine() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.wrote == nil {
+		p.wrote = make(chan struct{})
+	}
+	return p.wrote
+}
+
+// waitForLog waits until the server has logged s, woken by each line it
+// logs. The bound only ends a test whose server never logs s.
+func waitForLog(t *testing.T, p *process, s string) {
+	t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		next := p.nextLine()
+		if strings.Contains(p.logText(), s) {
+			return
+		}
+		select {
+		case <-next:
+		case <-p.eof:
+			if strings.Contains(p.logText(), s) {
+				return
+			}
+			t.Fatalf("the server exited without logging %q:\n%s", s, p.logText())
+		case <-deadline.C:
+			t.Fatalf("the server never logged %q:\n%s", s, p.logText())
+		}
+	}
 }
 
 var listenPattern = regexp.MustCompile(`strata listening"? addr=(\S+)`)
@@ -83,29 +130,28 @@ func startServerEnv(t *testing.T, dataDir string, env []string, extra ...string)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: cmd, logs: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, logs: &bytes.Buffer{}, eof: make(chan struct{}), done: make(chan error, 1)}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
+			p.log(line)
 			if m := listenPattern.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
 		}
+		close(p.eof)
 		p.done <- cmd.Wait()
 	}()
 	select {
 	case a := <-addr:
 		p.url = "http://" + a
 	case err := <-p.done:
-		t.Fatalf("strata exited before listening: %v\n%s", err, p.logs)
+		t.Fatalf("strata exited before listening: %v\n%s", err, p.logText())
 	case <-time.After(20 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("strata did not start\n%s", p.logs)
+		t.Fatalf("strata did not start\n%s", p.logText())
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -306,10 +352,10 @@ func TestGracefulShutdown(t *testing.T) {
 				t.Fatalf("create: %d %s", st, raw)
 			}
 			if err := p.stop(t, sig); err != nil {
-				t.Fatalf("exit after %v: %v\n%s", sig, err, p.logs)
+				t.Fatalf("exit after %v: %v\n%s", sig, err, p.logText())
 			}
-			if !strings.Contains(p.logs.String(), "stopped") {
-				t.Fatalf("no clean stop logged:\n%s", p.logs)
+			if !strings.Contains(p.logText(), "stopped") {
+				t.Fatalf("no clean stop logged:\n%s", p.logText())
 			}
 			// The store is closed and unlocked: the CLI can read it directly.
 			out, err := exec.Command(strataBin, "types", "--data", data).CombinedOutput()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,7 +10,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 func builtHook(t *testing.T, lang string) string {
@@ -153,7 +154,7 @@ func TestHooksDirReload(t *testing.T) {
 	}
 	before := sha()
 	if before == "" {
-		t.Fatalf("module from the hooks directory not registered\n%s", p.logs)
+		t.Fatalf("module from the hooks directory not registered\n%s", p.logText())
 	}
 	if st, raw := call(t, "POST", p.url+"/api/types", `{"name":"posts","schema":{"type":"object"},"hooks":[{"stage":"before_create","module":"titles","timeout_ms":5000}]}`); st != 201 {
 		t.Fatalf("define type: %d %s", st, raw)
@@ -164,12 +165,11 @@ func TestHooksDirReload(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(hooksDir, "titles.wasm"), second, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for sha() == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("changed module file not reloaded\n%s", p.logs)
-		}
-		<-time.After(100 * time.Millisecond)
+	// The watcher logs a module once it has registered it.
+	sum := sha256.Sum256(second)
+	waitForLog(t, p, "sha256="+hex.EncodeToString(sum[:]))
+	if after := sha(); after == before || after != hex.EncodeToString(sum[:]) {
+		t.Fatalf("after the reload the module is %s; want %x", after, sum)
 	}
 	st, raw := call(t, "POST", p.url+"/api/posts", `{"title":"Another"}`)
 	if st != 201 || !strings.Contains(string(raw), sha()) {

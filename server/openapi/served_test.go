@@ -2,12 +2,10 @@ package openapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,11 +13,9 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/strata-dev/strata/app"
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
-	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/plugins/bolt"
-	"github.com/strata-dev/strata/sdk/storage"
-	"github.com/strata-dev/strata/server"
 )
 
 const adminKey = "toolcheck-admin-key-0123456789"
@@ -93,24 +89,10 @@ func newRichServer(t *testing.T) *richServer { return newServer(t, richTypes) }
 // with types defined through its API.
 func newServer(t *testing.T, types []string) *richServer {
 	t.Helper()
-	ctx := context.Background()
-	store, err := bolt.Open(ctx, filepath.Join(t.TempDir(), "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	a, err := auth.New(auth.NewKeys(store), auth.Config{AdminKey: adminKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := core.Open(ctx, store, core.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	app := server.New(m, server.Options{Auth: a}).NewApp()
-	t.Cleanup(func() { _ = app.Shutdown() })
-	s := &richServer{t: t, app: app}
+	env := apptest.New(t, apptest.WithApp(func(c *app.Config) { c.Auth = auth.Config{AdminKey: adminKey} }))
+	fa := env.App.Server().NewApp()
+	t.Cleanup(func() { _ = fa.Shutdown() })
+	s := &richServer{t: t, app: fa}
 	for _, typ := range types {
 		if status, body := s.do(http.MethodPost, "/api/types", typ); status != http.StatusCreated {
 			t.Fatalf("define type: %d %s", status, body)
@@ -155,18 +137,7 @@ func (s *richServer) document() []byte {
 // where they are served.
 func TestServedDocumentServers(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	store, err := bolt.Open(ctx, filepath.Join(t.TempDir(), "strata.db"), storage.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	m, err := core.Open(ctx, store, core.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = m.Close() })
-	s := server.New(m, server.Options{})
+	s := apptest.New(t, apptest.WithApp(nil)).App.Server()
 	root := s.NewApp()
 	mounted := fiber.New()
 	s.Mount(mounted.Group("/v1"))

@@ -1,0 +1,11 @@
+package core_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/strata-dev/strata/app/apptest"
+)
+
+// TestMain removes the hook compile cache the tests' runtimes share.
+func TestMain(m *testing.M) { os.Exit(apptest.Main(m)) }
