@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client
 
 all: build
 
@@ -21,7 +21,7 @@ run:
 # Every test under the race detector, then each fuzz target briefly. The
 # tests run the example hooks, so they are built first, and the
 # third-party OpenAPI tools, so they are installed first.
-test: vet hooks openapi-tools test-race fuzz
+test: vet hooks openapi-tools eventsource-client test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
 # The toolchains (Debian packages and AssemblyScript from npm) are
@@ -41,6 +41,15 @@ openapi-tools: $(OPENAPI_TOOLS)/node_modules/.installed
 
 $(OPENAPI_TOOLS)/node_modules/.installed: $(OPENAPI_TOOLS)/package.json $(OPENAPI_TOOLS)/package-lock.json
 	cd $(OPENAPI_TOOLS) && npm ci --no-audit --no-fund
+	touch $@
+
+# The EventSource client (npm `eventsource`) that server's
+# TestEventSourceClient drives against /api/events.
+EVENTSOURCE_CLIENT := server/testdata/eventsource
+eventsource-client: $(EVENTSOURCE_CLIENT)/node_modules/.installed
+
+$(EVENTSOURCE_CLIENT)/node_modules/.installed: $(EVENTSOURCE_CLIENT)/package.json $(EVENTSOURCE_CLIENT)/package-lock.json
+	cd $(EVENTSOURCE_CLIENT) && npm ci --no-audit --no-fund
 	touch $@
 
 test-race:

@@ -25,6 +25,7 @@ import (
 //	hook_modules     module name                   → HookModule JSON (sha256, size, registered_at)
 //	hook_code        module name                   → the module's WebAssembly bytes
 //	auth_keys        key id                        → auth.Key JSON (name, roles, secret's SHA-256)
+//	consumers        consumer name                 → change-log position handled up to (8 bytes BE)
 //
 // Hook modules registered through the Manager live in two buckets so that
 // listing them reads a few bytes each, not megabytes of code. auth_keys
@@ -37,6 +38,7 @@ const (
 	bucketHookModules = "hook_modules"
 	bucketHookCode    = "hook_code"
 	bucketAuthKeys    = "auth_keys"
+	bucketConsumers   = "consumers"
 )
 
 var keySeq = []byte("seq")

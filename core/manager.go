@@ -82,23 +82,33 @@ type Manager struct {
 	closed    atomic.Bool
 	closeOnce sync.Once
 
-	// The after_* hook runner: its context, stop and exit.
-	afterCancel   context.CancelFunc
-	afterDone     chan struct{}
-	afterFailures atomic.Uint64
-	after         afterState
+	// bg is the context consumers run under: Open's, without its
+	// cancellation. done is closed by Close.
+	bg   context.Context
+	done chan struct{}
+
+	// The consumers of the change log (consumer.go), by name; afterHooks
+	// is the one running the after_* hooks, nil without a hook runtime.
+	consumersMu     sync.Mutex
+	consumers       map[string]*Consumer
+	consumersClosed bool
+	afterHooks      *Consumer
+	afterFailures   atomic.Uint64
 }
 
 // Open builds a Manager over store and loads the types defined in it.
 func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, error) {
 	m := &Manager{
-		store:  store,
-		log:    opts.Logger,
-		now:    opts.Now,
-		newID:  opts.NewID,
-		hooks:  opts.Hooks,
-		maxDoc: opts.MaxDocumentSize,
-		notify: make(chan struct{}),
+		store:     store,
+		log:       opts.Logger,
+		now:       opts.Now,
+		newID:     opts.NewID,
+		hooks:     opts.Hooks,
+		maxDoc:    opts.MaxDocumentSize,
+		notify:    make(chan struct{}),
+		bg:        context.WithoutCancel(ctx),
+		done:      make(chan struct{}),
+		consumers: map[string]*Consumer{},
 	}
 	if m.maxDoc <= 0 {
 		m.maxDoc = DefaultMaxDocumentSize
@@ -149,10 +159,9 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	}
 	m.warnUnboundHooks(ctx)
 	if m.hooks != nil {
-		var bg context.Context
-		bg, m.afterCancel = context.WithCancel(context.WithoutCancel(ctx))
-		m.afterDone = make(chan struct{})
-		go m.runAfterHooks(bg)
+		if err := m.startAfterHooks(); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.ApplyTypes(ctx, opts.Types); err != nil {
 		_ = m.Close()
@@ -169,18 +178,25 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	return m, nil
 }
 
-// Close stops the Manager: later calls return ErrClosed, and the after_*
-// hook runner is stopped and waited for. It does not close the Store.
+// Close stops the Manager: later calls return ErrClosed, and the
+// consumers of the change log (the after_* hook runner among them) are
+// stopped and waited for. It does not close the Store.
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
-		if m.afterCancel != nil {
-			m.afterCancel()
-			<-m.afterDone
-		}
+		m.consumersMu.Lock()
+		m.consumersClosed = true // no consumer starts from now on
+		m.consumersMu.Unlock()
+		m.stopConsumers()
 		m.closed.Store(true)
+		close(m.done)
 	})
 	return nil
 }
+
+// Done returns a channel closed when the Manager is closed, so that what
+// follows the change log outside core (the events of the HTTP server)
+// stops with it.
+func (m *Manager) Done() <-chan struct{} { return m.done }
 
 // LastSeq returns the sequence number of the newest committed change.
 func (m *Manager) LastSeq() uint64 { return m.lastSeq.Load() }

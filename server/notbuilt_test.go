@@ -15,8 +15,6 @@ func TestNotBuiltPaths(t *testing.T) {
 	ts := newTestServer(t)
 	ts.defineType(postsType)
 	cases := []struct{ method, path, what string }{
-		{"GET", "/api/events", "Server-Sent Events"},
-		{"GET", "/api/events?types=posts", "Server-Sent Events"},
 		{"POST", "/api/blobs", "blob storage"},
 		{"GET", "/api/blobs/sha256:abc", "blob storage"},
 		{"GET", "/api/export", "export"},

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,15 @@ type Options struct {
 	// are refused with 429. Zero means no bound: behind a reverse proxy
 	// every connection comes from the proxy.
 	MaxConnsPerIP int
+
+	// EventsHeartbeat is how often an idle event stream (GET /api/events)
+	// gets a comment line, so proxies keep it open and a client that went
+	// away is noticed. Zero means DefaultEventsHeartbeat.
+	EventsHeartbeat time.Duration
+	// EventsMaxLag is how many changes an event stream may fall behind the
+	// change log before it is sent `event: reset` and closed. Zero means
+	// DefaultEventsMaxLag.
+	EventsMaxLag int
 }
 
 // DefaultBodyLimit is the body limit when Options.BodyLimit is zero.
@@ -102,6 +112,12 @@ type Server struct {
 	opts     Options
 	draining atomic.Bool
 	hardening
+
+	// closing ends the event streams when the server drains, so that a
+	// graceful shutdown does not wait on them; subscribers counts them.
+	closing     chan struct{}
+	closeOnce   sync.Once
+	subscribers atomic.Int64
 }
 
 // New returns a Server for m. The caller keeps ownership of m.
@@ -121,7 +137,13 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.DefaultPageSize <= 0 {
 		opts.DefaultPageSize = core.DefaultPageSize
 	}
-	s := &Server{m: m, auth: opts.Auth, log: opts.Logger, opts: opts}
+	if opts.EventsHeartbeat <= 0 {
+		opts.EventsHeartbeat = DefaultEventsHeartbeat
+	}
+	if opts.EventsMaxLag <= 0 {
+		opts.EventsMaxLag = DefaultEventsMaxLag
+	}
+	s := &Server{m: m, auth: opts.Auth, log: opts.Logger, opts: opts, closing: make(chan struct{})}
 	s.hardening = newHardening(&s.opts, s.log)
 	return s
 }
@@ -148,8 +170,12 @@ func (s *Server) NewApp() *fiber.App {
 }
 
 // Drain makes /readyz report 503 so a load balancer stops sending traffic
-// before shutdown; requests are still served.
-func (s *Server) Drain() { s.draining.Store(true) }
+// before shutdown; requests are still served, but the event streams end
+// (their clients reconnect, elsewhere, from their last event).
+func (s *Server) Drain() {
+	s.draining.Store(true)
+	s.closeOnce.Do(func() { close(s.closing) })
+}
 
 // Mount registers the Server's routes on r.
 func (s *Server) Mount(r fiber.Router) {
@@ -168,6 +194,7 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Put("/types/:type", h(s.updateType))
 	api.Delete("/types/:type", h(s.deleteType))
 	api.Get("/changes", h(s.changes))
+	api.Get("/events", h(s.events))
 	api.Post("/batch", nested(batchEnvelopeDepth, h(s.batch)))
 	api.Get("/hooks", h(s.listHooks))
 	api.Get("/hooks/:name", h(s.getHook))
@@ -199,7 +226,6 @@ func (s *Server) Mount(r fiber.Router) {
 // notBuilt are the paths under /api that SPEC reserves for surfaces not
 // built yet, with what each is.
 var notBuilt = []struct{ path, what string }{
-	{"/events", "the change feed as Server-Sent Events"},
 	{"/blobs", "blob storage"},
 	{"/export", "export"},
 	{"/import", "import"},
@@ -272,7 +298,8 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus())})
+	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus()),
+		"events": fiber.Map{"subscribers": s.subscribers.Load()}})
 }
 
 // afterHooksStatus is the after_* hook runner's part of /readyz: how far

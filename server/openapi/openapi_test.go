@@ -248,8 +248,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+19 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+19)
+	if len(ops) != 2*13+20 {
+		t.Errorf("%d operations, want %d", len(ops), 2*13+20)
 	}
 
 	// Every /api operation documents its errors as problem+json.

@@ -232,6 +232,22 @@ func globalPaths() object {
 				"responses", responses(obj("200", response("A page of changes.", schemaRef("ChangeList"))), "400", "401", "403"),
 			),
 		),
+		"/api/events", obj(
+			"get", tagged("Changes", "streamEvents", "Follow the change log as Server-Sent Events",
+				"description", "Each committed change the caller may read is one event: id = seq, event = action, data = "+
+					"the change entry plus, for create, update, restore and switch, the resource. Resumes after "+
+					"Last-Event-ID (or since); a position the log cannot serve gets one reset event (docs/realtime.md).",
+				"parameters", []any{
+					queryParam("since", "Start after this sequence number; the end of the log when absent.",
+						obj("type", "integer", "format", "int64", "minimum", 0)),
+					queryParam("types", "Comma-separated type names; every readable type when absent.", obj("type", "string")),
+					obj("name", "Last-Event-ID", "in", "header", "description", "Resume after this sequence number; wins over since.",
+						"schema", obj("type", "string")),
+				},
+				"responses", responses(obj("200", obj("description", "An event stream that stays open.",
+					"content", obj("text/event-stream", obj("schema", obj("type", "string"))))), "400", "401", "403", "404"),
+			),
+		),
 		"/api/batch", obj(
 			"post", tagged("Batch", "batch", "Write in a batch",
 				"description", "Up to 1000 writes, across types, all or nothing. If any request fails, nothing is "+
