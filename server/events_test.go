@@ -377,7 +377,7 @@ func TestEventsReset(t *testing.T) {
 	}
 	last := ts.m.LastSeq() // the type, then 5 posts
 	// Entries 1 to 3 trimmed, as retention will.
-	err := ts.store.Update(context.Background(), func(tx storage.Tx) error {
+	err := ts.env.Store.Update(context.Background(), func(tx storage.Tx) error {
 		for seq := uint64(1); seq <= 3; seq++ {
 			if err := tx.Delete("changes", binary.BigEndian.AppendUint64(nil, seq)); err != nil {
 				return err
