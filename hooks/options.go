@@ -52,12 +52,15 @@ type config struct {
 	// its concurrency slot, before any guest code runs; the function it
 	// returns, if any, is called before the slot is released.
 	onRun func(ctx context.Context, hook string) (done func())
+	// onWait, when set, is called when a call (or an instantiation)
+	// begins to wait for a concurrency slot.
+	onWait func()
 }
 
 func defaultConfig() config {
 	return config{
 		logger:         slog.New(slog.DiscardHandler),
-		maxConcurrency: 2 * runtime.GOMAXPROCS(0),
+		maxConcurrency: defaultMaxConcurrency(),
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
@@ -87,13 +90,24 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// defaultMaxConcurrency is GOMAXPROCS less one, and at least one: guest
+// code that computes holds its P (the Go scheduler takes it back only
+// every 10 ms), so as many CPU-bound calls as Ps would leave requests
+// that run no hook waiting behind them.
+func defaultMaxConcurrency() int { return concurrencyFor(runtime.GOMAXPROCS(0)) }
+
+// concurrencyFor is the default concurrency with procs Ps.
+func concurrencyFor(procs int) int { return max(1, procs-1) }
+
 // WithMaxConcurrency bounds the guest calls (and instantiations) running
 // at once across all modules. Callers beyond it wait for a slot for as
-// long as their context allows. n <= 0 means the default, 2×GOMAXPROCS.
+// long as their context allows. n <= 0 means the default, GOMAXPROCS−1
+// (at least 1), which keeps a P free for work that runs no hook however
+// long the hooks compute.
 func WithMaxConcurrency(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
-			n = 2 * runtime.GOMAXPROCS(0)
+			n = defaultMaxConcurrency()
 		}
 		c.maxConcurrency = n
 	}

@@ -33,7 +33,7 @@ type Runtime struct {
 	wz       wazero.Runtime
 	cache    wazero.CompilationCache // nil without WithCacheDir
 	wasiDefs map[string]api.FunctionDefinition
-	sem      chan struct{} // one token per running guest call
+	slots    *slots        // one per running guest call or instantiation
 	done     chan struct{} // closed by Close
 
 	mu       sync.RWMutex
@@ -86,7 +86,7 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		wz:       wz,
 		cache:    cache,
 		wasiDefs: wz.Module(wasiModule).ExportedFunctionDefinitions(),
-		sem:      make(chan struct{}, cfg.maxConcurrency),
+		slots:    newSlots(cfg.maxConcurrency, cfg.onWait),
 		done:     make(chan struct{}),
 		mods:     make(map[string]*entry),
 	}, nil
@@ -378,23 +378,9 @@ func (r *Runtime) isClosed() bool {
 }
 
 // acquireSlot waits for a concurrency slot, for as long as ctx allows.
-func (r *Runtime) acquireSlot(ctx context.Context) error {
-	select {
-	case r.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case r.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.done:
-		return ErrClosed
-	}
-}
+func (r *Runtime) acquireSlot(ctx context.Context) error { return r.slots.acquire(ctx, r.done) }
 
-func (r *Runtime) releaseSlot() { <-r.sem }
+func (r *Runtime) releaseSlot() { r.slots.release() }
 
 // pages is the memory limit, in pages, of a call asking for memoryMB.
 func (r *Runtime) pages(memoryMB int) uint32 {

@@ -39,6 +39,34 @@ func TestHookRegisterTimeoutSetting(t *testing.T) {
 	}
 }
 
+// TestHookConcurrencySetting: hook_concurrency defaults to 0 (the hook
+// runtime's own default) and is read from the file, the environment and
+// flags.
+func TestHookConcurrencySetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(file, []byte("hook_concurrency: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, 0},
+		{"file", []string{"--config", file}, nil, 3},
+		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5"}, 5},
+		{"flag", []string{"--config", file, "--hook-concurrency", "7"}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5"}, 7},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resolveFor(t, tc.args, tc.env).HookConcurrency; got != tc.want {
+				t.Fatalf("hook_concurrency = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestConfigTypesBindModules: a type declared in the config file may bind
 // a module of the hooks directory, and a type binding a module that is
 // nowhere stops the start with an error naming it.

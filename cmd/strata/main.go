@@ -144,6 +144,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Drivers:         storageRegistry(),
 		Data:            cfg.Data,
 		HooksDir:        cfg.HooksDir,
+		HookConcurrency: cfg.HookConcurrency,
 		Types:           cfg.Types,
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
