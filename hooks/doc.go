@@ -44,6 +44,10 @@
 //     slow, cannot take every P (see RATIONALE.md) or unbounded memory.
 //     Callers beyond it wait, earliest deadline first.
 //
+// On Linux the calls of a module whose last call ran 1 ms or more run on
+// dedicated threads of nice WithNice (default 19), one per slot, so the
+// kernel runs the process's other threads first.
+//
 // Because guests reach Go at every loop iteration and every non-leaf call,
 // the scheduler and the garbage collector always find them at a safe
 // point: a hostile guest cannot stall a stop-the-world.

@@ -23,6 +23,8 @@ const (
 	// DefaultRecycleAfter is the number of calls after which an instance
 	// is replaced by a fresh one.
 	DefaultRecycleAfter = 1000
+	// DefaultNice is the nice value of the threads guest code runs on.
+	DefaultNice = 19
 	// DefaultMaxMemoryMB is the largest memory limit a call may ask for.
 	DefaultMaxMemoryMB = 256
 	// MaxOutputBytes is the largest output envelope a hook may write.
@@ -42,6 +44,7 @@ type config struct {
 	poolSize       int
 	recycleAfter   int
 	maxMemoryMB    int
+	nice           int
 
 	// Test seams, set only by this package's tests.
 
@@ -64,6 +67,7 @@ func defaultConfig() config {
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
+		nice:           DefaultNice,
 	}
 }
 
@@ -110,6 +114,26 @@ func WithMaxConcurrency(n int) Option {
 			n = defaultMaxConcurrency()
 		}
 		c.maxConcurrency = n
+	}
+}
+
+// WithNice runs the guest code of modules whose last call ran 1 ms or
+// more on dedicated OS threads of nice value n, from 1 to 19 (default 19),
+// so that the kernel gives the CPU to the process's other threads first:
+// requests that run no hook are served promptly while hooks compute, and
+// hooks use the CPU those leave. Under a load that keeps every CPU busy
+// without them, hooks then get little of it and may reach their timeouts.
+// The nice value counts among the threads of the same kernel scheduling
+// group (the process's cgroup or session), not against other services.
+// n = 0 runs guest code on the callers' threads at their priority; n < 0
+// or > 19 means the default. Linux only: elsewhere guest code runs on the
+// callers' threads.
+func WithNice(n int) Option {
+	return func(c *config) {
+		if n < 0 || n > 19 {
+			n = DefaultNice
+		}
+		c.nice = n
 	}
 }
 

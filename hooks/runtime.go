@@ -34,6 +34,7 @@ type Runtime struct {
 	cache    wazero.CompilationCache // nil without WithCacheDir
 	wasiDefs map[string]api.FunctionDefinition
 	slots    *slots        // one per running guest call or instantiation
+	threads  *guestThreads // where guest code runs; nil: on the caller's thread
 	done     chan struct{} // closed by Close
 
 	mu       sync.RWMutex
@@ -81,7 +82,7 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if err := instantiateHostModules(ctx, wz); err != nil {
 		return fail(err)
 	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:      cfg,
 		wz:       wz,
 		cache:    cache,
@@ -89,7 +90,15 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		slots:    newSlots(cfg.maxConcurrency, cfg.onWait),
 		done:     make(chan struct{}),
 		mods:     make(map[string]*entry),
-	}, nil
+	}
+	if cfg.nice > 0 && threadNiceWorks {
+		var err error
+		if r.threads, err = startGuestThreads(cfg.maxConcurrency, cfg.nice); err != nil {
+			cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hooks run at the priority of requests, and may slow them down",
+				slog.Any("err", err))
+		}
+	}
+	return r, nil
 }
 
 // validName reports whether name matches [a-z0-9_-]{1,64}.
@@ -199,7 +208,9 @@ func (r *Runtime) warm(ctx context.Context, e *entry, pages uint32) bool {
 	cs := &callState{hook: e.info.Name}
 	cs.setDeadline(ctx, time.Now(), prewarmTimeout)
 	tctx, cancel := context.WithTimeoutCause(ctx, prewarmTimeout, errHookTimeout)
-	inst, err := r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs)
+	var inst *instance
+	var err error
+	r.threads.run(func() { inst, err = r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs) })
 	var ce *CallError
 	if err != nil {
 		ce = classify(tctx, cs, inst, e.info.Name, prewarmTimeout, err)
@@ -320,6 +331,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	go func() {
 		r.inflight.Wait()
 		close(waited)
+		r.threads.stop() // nothing runs guest code any more
 	}()
 	var err error
 	select {

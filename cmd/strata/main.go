@@ -128,6 +128,9 @@ func serveCommand() *cobra.Command {
 // serve runs the server until ctx is done, then shuts down gracefully:
 // readiness drops, in-flight requests finish, storage closes cleanly.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	if err := cfg.checkHooks(); err != nil {
+		return err
+	}
 	opts := server.Options{
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,
@@ -145,6 +148,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Data:            cfg.Data,
 		HooksDir:        cfg.HooksDir,
 		HookConcurrency: cfg.HookConcurrency,
+		HookNice:        cfg.hookNice(),
 		Types:           cfg.Types,
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
