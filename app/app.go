@@ -55,10 +55,11 @@ type Config struct {
 	// Zero or less: GOMAXPROCS−1, at least 1, so that hooks that compute
 	// leave a core to the requests that run none.
 	HookConcurrency int
-	// HookNice is the nice value, 1 to 19, of the threads hook code runs
-	// on, so that the kernel serves requests first (hooks.WithNice).
-	// Zero: hooks.DefaultNice; negative: hooks run on the requests'
-	// threads, at their priority.
+	// HookNice, from 1 to 19, runs hooks that take 1 ms or more on
+	// threads of that nice value, so that the kernel serves requests
+	// first, at the risk of hook timeouts when requests alone keep every
+	// CPU busy (hooks.WithNice). Zero, the default: hooks run on the
+	// requests' threads, at their priority.
 	HookNice int
 
 	// Types are declared types applied at start (see core.Options.Types).
@@ -135,13 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		})
 	}
 
-	hookOpts := []hooks.Option{hooks.WithLogger(log), hooks.WithMaxConcurrency(cfg.HookConcurrency)}
-	switch {
-	case cfg.HookNice < 0:
-		hookOpts = append(hookOpts, hooks.WithNice(0))
-	case cfg.HookNice > 0:
-		hookOpts = append(hookOpts, hooks.WithNice(cfg.HookNice))
-	}
+	hookOpts := []hooks.Option{hooks.WithLogger(log), hooks.WithMaxConcurrency(cfg.HookConcurrency), hooks.WithNice(cfg.HookNice)}
 	if dir := cfg.HookCacheDir; dir != "" {
 		hookOpts = append(hookOpts, hooks.WithCacheDir(dir))
 	} else if cfg.Data != "" {

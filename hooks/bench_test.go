@@ -8,22 +8,15 @@ import (
 // hook_handle, output decoding) with and without the call guard (the
 // function listener that bounds call trees and depth): "echo" is a normal
 // hook, one guarded guest call; "calls" makes about 250 guarded and 250
-// leaf (unguarded) calls, a worst case for the guard. "echo/inline" runs
-// the guest on the caller's thread rather than handing it to a guest
-// thread of lower priority (WithNice(0)), to measure the handoff.
+// leaf (unguarded) calls, a worst case for the guard.
 func BenchmarkCall(b *testing.B) {
 	for _, mod := range []string{"echo", "calls"} {
-		for _, variant := range []string{"guard", "noguard", "inline"} {
-			name := mod + "/" + variant
+		for _, guard := range []bool{true, false} {
+			name := mod + "/guard"
 			opts := []Option{WithPoolSize(1)}
-			switch variant {
-			case "noguard":
+			if !guard {
+				name = mod + "/noguard"
 				opts = append(opts, withoutGuard())
-			case "inline":
-				if mod != "echo" {
-					continue
-				}
-				opts = append(opts, WithNice(0))
 			}
 			b.Run(name, func(b *testing.B) {
 				r := newRuntime(b, opts...)

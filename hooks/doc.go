@@ -44,8 +44,8 @@
 //     slow, cannot take every P (see RATIONALE.md) or unbounded memory.
 //     Callers beyond it wait, earliest deadline first.
 //
-// On Linux the calls of a module whose last call ran 1 ms or more run on
-// dedicated threads of nice WithNice (default 19), one per slot, so the
+// With WithNice (Linux), the calls of a module whose last call ran 1 ms or
+// more run on dedicated threads of lower priority, one per slot, so the
 // kernel runs the process's other threads first.
 //
 // Because guests reach Go at every loop iteration and every non-leaf call,

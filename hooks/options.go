@@ -23,8 +23,6 @@ const (
 	// DefaultRecycleAfter is the number of calls after which an instance
 	// is replaced by a fresh one.
 	DefaultRecycleAfter = 1000
-	// DefaultNice is the nice value of the threads guest code runs on.
-	DefaultNice = 19
 	// DefaultMaxMemoryMB is the largest memory limit a call may ask for.
 	DefaultMaxMemoryMB = 256
 	// MaxOutputBytes is the largest output envelope a hook may write.
@@ -67,7 +65,6 @@ func defaultConfig() config {
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
-		nice:           DefaultNice,
 	}
 }
 
@@ -118,23 +115,19 @@ func WithMaxConcurrency(n int) Option {
 }
 
 // WithNice runs the guest code of modules whose last call ran 1 ms or
-// more on dedicated OS threads of nice value n, from 1 to 19 (default 19),
-// so that the kernel gives the CPU to the process's other threads first:
-// requests that run no hook are served promptly while hooks compute, and
-// hooks use the CPU those leave. Under a load that keeps every CPU busy
-// without them, hooks then get little of it and may reach their timeouts.
-// The nice value counts among the threads of the same kernel scheduling
-// group (the process's cgroup or session), not against other services.
-// n = 0 runs guest code on the callers' threads at their priority; n < 0
-// or > 19 means the default. Linux only: elsewhere guest code runs on the
-// callers' threads.
+// more on dedicated OS threads of nice value n, from 1 to 19, so that the
+// kernel gives the CPU to the process's other threads first: requests
+// that run no hook are served promptly while hooks compute, and hooks use
+// the CPU those leave. The nice value counts among the threads of the
+// same kernel scheduling group (the process's cgroup or session), not
+// against other services. The price: under a load that keeps every CPU
+// busy without hooks, hooks get little of it and may reach their
+// timeouts, so their writes fail where they would only have slowed down.
+// n = 0, the default, runs guest code on the callers' threads at their
+// priority; n is clamped to 0–19. Linux only: elsewhere guest code runs
+// on the callers' threads.
 func WithNice(n int) Option {
-	return func(c *config) {
-		if n < 0 || n > 19 {
-			n = DefaultNice
-		}
-		c.nice = n
-	}
+	return func(c *config) { c.nice = min(max(n, 0), 19) }
 }
 
 // WithPoolSize sets how many instances Register pre-warms per module

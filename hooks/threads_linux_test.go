@@ -27,10 +27,11 @@ func TestGuestThreadsNice(t *testing.T) {
 		opts []Option
 		nice int // 0: no guest threads
 	}{
-		{"default", nil, DefaultNice},
+		{"default", nil, 0},
 		{"set", []Option{WithNice(17), WithMaxConcurrency(3)}, 17},
-		{"out of range", []Option{WithNice(20)}, DefaultNice},
+		{"clamped", []Option{WithNice(25)}, 19},
 		{"off", []Option{WithNice(0)}, 0},
+		{"negative", []Option{WithNice(-4)}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +88,7 @@ func TestGuestThreadsNice(t *testing.T) {
 // again in the caller, and that the thread goes on serving.
 func TestGuestThreadsPanic(t *testing.T) {
 	t.Parallel()
-	r := newRuntime(t)
+	r := newRuntime(t, WithNice(19))
 	got := func() (p any) {
 		defer func() { p = recover() }()
 		r.threads.run(func() { panic("boom") })

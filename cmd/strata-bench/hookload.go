@@ -22,7 +22,8 @@ import (
 // at most hook_concurrency hook calls at once, by default one fewer than
 // its CPUs, so that computing hooks cannot hold every P; with 2 CPUs one
 // core goes to the hooks and the unhooked creates share the other with
-// the load generator, which bounds their ratio to solo.
+// the load generator, which bounds their ratio to solo. (hook_nice, off
+// by default, would make the kernel prefer requests to hooks.)
 const (
 	slowHookTarget   = 50 * time.Millisecond
 	hookedWriters    = 16

@@ -17,7 +17,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/strata-dev/strata/core"
-	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/server"
 )
 
@@ -44,8 +43,8 @@ type config struct {
 	// HookConcurrency bounds the hook calls running at once; 0 means the
 	// number of CPUs (GOMAXPROCS) less one, at least 1.
 	HookConcurrency int `json:"hook_concurrency"`
-	// HookNice is the nice value (1 to 19) of the threads hooks run on;
-	// 0 runs them at the priority of requests.
+	// HookNice is the nice value (1 to 19) of the threads hooks that run
+	// long run on; 0 runs them at the priority of requests.
 	HookNice int `json:"hook_nice"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
@@ -111,7 +110,6 @@ func defaultConfig() config {
 		hardeningConfig: defaultHardening(),
 
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
-		HookNice:            hooks.DefaultNice,
 	}
 }
 
@@ -135,15 +133,6 @@ func (c config) checkHooks() error {
 		return fmt.Errorf("hook_nice %d: want 0 (off) to 19", c.HookNice)
 	}
 	return nil
-}
-
-// hookNice is app.Config.HookNice for hook_nice, whose 0 turns the lower
-// priority off where app.Config's means the default.
-func (c config) hookNice() int {
-	if c.HookNice == 0 {
-		return -1
-	}
-	return c.HookNice
 }
 
 // storageURL is the storage the server opens.
@@ -338,7 +327,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
 	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name})")
 	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
-	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks run on, so requests get the CPU first (0: the priority of requests)")
+	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")

@@ -40,7 +40,7 @@ func TestHookRegisterTimeoutSetting(t *testing.T) {
 }
 
 // TestHookConcurrencySetting: hook_concurrency and hook_nice default to 0
-// (the hook runtime's own default) and 19, are read from the file, the
+// (the CPUs less one; off), are read from the file, the
 // environment and flags, and are refused out of range.
 func TestHookConcurrencySetting(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "strata.yaml")
@@ -54,11 +54,11 @@ func TestHookConcurrencySetting(t *testing.T) {
 		want, nice int
 		refused    string
 	}{
-		{"default", nil, nil, 0, 19, ""},
+		{"default", nil, nil, 0, 0, ""},
 		{"file", []string{"--config", file}, nil, 3, 5, ""},
-		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5", "STRATA_HOOK_NICE": "0"}, 5, 0, ""},
+		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5", "STRATA_HOOK_NICE": "19"}, 5, 19, ""},
 		{"flag", []string{"--config", file, "--hook-concurrency", "7", "--hook-nice", "12"}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5"}, 7, 12, ""},
-		{"negative concurrency", []string{"--hook-concurrency", "-1"}, nil, -1, 19, "hook_concurrency -1"},
+		{"negative concurrency", []string{"--hook-concurrency", "-1"}, nil, -1, 0, "hook_concurrency -1"},
 		{"nice too high", []string{"--hook-nice", "20"}, nil, 0, 20, "hook_nice 20"},
 		{"negative nice", []string{"--hook-nice", "-5"}, nil, 0, -5, "hook_nice -5"},
 	}

@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Data:            cfg.Data,
 		HooksDir:        cfg.HooksDir,
 		HookConcurrency: cfg.HookConcurrency,
-		HookNice:        cfg.hookNice(),
+		HookNice:        cfg.HookNice,
 		Types:           cfg.Types,
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
