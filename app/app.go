@@ -50,6 +50,17 @@ type Config struct {
 	// for changes every HooksPollInterval (zero: a second). Empty: none.
 	HooksDir          string
 	HooksPollInterval time.Duration
+	// HookConcurrency bounds the hook calls running at once; more wait
+	// for a slot, the most urgent request first (hooks.WithMaxConcurrency).
+	// Zero or less: GOMAXPROCS−1, at least 1, so that hooks that compute
+	// leave a core to the requests that run none.
+	HookConcurrency int
+	// HookNice, from 1 to 19, runs hooks that take 1 ms or more on
+	// threads of that nice value, so that the kernel serves requests
+	// first, at the risk of hook timeouts when requests alone keep every
+	// CPU busy (hooks.WithNice). Zero, the default: hooks run on the
+	// requests' threads, at their priority.
+	HookNice int
 
 	// Types are declared types applied at start (see core.Options.Types).
 	Types []core.Type
@@ -125,7 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		})
 	}
 
-	hookOpts := []hooks.Option{hooks.WithLogger(log)}
+	hookOpts := []hooks.Option{hooks.WithLogger(log), hooks.WithMaxConcurrency(cfg.HookConcurrency), hooks.WithNice(cfg.HookNice)}
 	if dir := cfg.HookCacheDir; dir != "" {
 		hookOpts = append(hookOpts, hooks.WithCacheDir(dir))
 	} else if cfg.Data != "" {

@@ -11,18 +11,18 @@ import (
 	"time"
 
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/hooks"
+	"github.com/strata-dev/strata/hooks/hookstest"
 )
 
 // timedHooks is a HookRunner whose module "slow" takes d per call: the
 // handler blocks on a timer (or the call's end), as a busy WebAssembly
 // hook would hold its caller.
 type timedHooks struct {
-	d     time.Duration
-	calls atomic.Int64
+	d time.Duration
 }
 
 func (h *timedHooks) RunHook(ctx context.Context, call core.HookCall) (*core.HookResult, error) {
-	h.calls.Add(1)
 	t := time.NewTimer(h.d)
 	defer t.Stop()
 	select {
@@ -38,16 +38,82 @@ func (h *timedHooks) RegisterHook(context.Context, string, []byte) (core.HookMod
 func (h *timedHooks) RemoveHook(context.Context, string) error { return nil }
 func (h *timedHooks) HookModules() []core.HookModule           { return []core.HookModule{{Name: "slow"}} }
 
+// countingHooks counts the hook calls of the runner it wraps.
+type countingHooks struct {
+	core.HookRunner
+	calls atomic.Int64
+}
+
+func (h *countingHooks) RunHook(ctx context.Context, call core.HookCall) (*core.HookResult, error) {
+	h.calls.Add(1)
+	return h.HookRunner.RunHook(ctx, call)
+}
+
+// busyHooks is the hook runtime with the module "slow" registered: a
+// module that computes for about d a call (calibrated here, so that a
+// slow or -race build does not stretch it).
+func busyHooks(tb testing.TB, d time.Duration) core.HookRunner {
+	tb.Helper()
+	ctx := tb.Context()
+	r, err := hooks.New(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { r.Close(context.WithoutCancel(ctx)) })
+	loops := uint32(1 << 18)
+	for round := range 3 {
+		if _, err := r.Register(ctx, "slow", hookstest.BusyLoop(loops)); err != nil {
+			tb.Fatal(err)
+		}
+		took := time.Duration(1<<63 - 1)
+		for range 3 {
+			start := time.Now()
+			if _, err := r.Call(ctx, "slow", hooks.Input{}, hooks.Limits{Timeout: time.Minute}); err != nil {
+				tb.Fatal(err)
+			}
+			took = min(took, time.Since(start))
+		}
+		if round == 2 {
+			tb.Logf("the busy hook loops %d times, %v a call", loops, took)
+			break
+		}
+		loops = uint32(min(float64(loops)*float64(d)/float64(max(took, time.Microsecond)), 1<<31-1))
+	}
+	return hooks.CoreRunner(r)
+}
+
 // TestSlowHooksDoNotHoldOtherWrites: while 16 writers create and patch a
 // type whose validate and before_update hooks take 50 ms each (four of
 // them patching one hot resource), and two writers run batches of 100
-// creates on it, creates on a type without hooks keep their latency: no
-// hook runs inside the storage write transaction. Before the pipeline, a
-// batch held the transaction for its 100 hook calls (5 s) and plain
-// creates waited behind it. The bound is generous (p99 under 1 s; a plain
-// create alone takes a few ms); the figures are logged.
+// creates on it, creates on a type without hooks keep their latency.
+// With hooks that wait (a Go runner that blocks on a timer), this checks
+// that no hook runs inside the storage write transaction: before the
+// pipeline, a batch held the transaction for its 100 hook calls (5 s) and
+// plain creates waited behind it. With hooks that compute (a WebAssembly
+// module that busy-loops), it also checks that hook calls leave the
+// process a P to run other writes: as many computing calls as Ps held
+// every P, and a plain create waited about 10 ms (Go's time slice) each
+// time it blocked. Each load write has a deadline, as a server request
+// has. The bound is generous (p99 under 1 s; a plain create alone takes a
+// few ms); the figures are logged.
 func TestSlowHooksDoNotHoldOtherWrites(t *testing.T) {
-	hooks := &timedHooks{d: 50 * time.Millisecond}
+	for _, tc := range []struct {
+		name    string
+		runner  func(t *testing.T) core.HookRunner
+		warm    int64 // hook calls before the measured creates
+		batches int64 // batches committed before they end
+	}{
+		{"waiting", func(*testing.T) core.HookRunner { return &timedHooks{d: 50 * time.Millisecond} }, 200, 2},
+		{"computing", func(t *testing.T) core.HookRunner { return busyHooks(t, 50*time.Millisecond) }, 40, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hooks := &countingHooks{HookRunner: tc.runner(t)}
+			slowHookLoad(t, hooks, tc.warm, tc.batches)
+		})
+	}
+}
+
+func slowHookLoad(t *testing.T, hooks *countingHooks, warm, wantBatches int64) {
 	m := newBoltManager(t, core.Options{Hooks: hooks})
 	ctx := core.AsSystem(context.Background())
 	mustType(t, m, `{"name":"hooked","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"slow","timeout_ms":10000},{"stage":"before_update","module":"slow","timeout_ms":10000}]}`)
@@ -65,17 +131,23 @@ func TestSlowHooksDoNotHoldOtherWrites(t *testing.T) {
 			loadErr.CompareAndSwap(nil, err)
 		}
 	}
+	// request gives each load write the deadline a server request has.
+	request := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(loadCtx, time.Minute)
+	}
 	for w := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; loadCtx.Err() == nil; i++ {
+				rctx, cancel := request()
 				var err error
 				if w < 4 {
-					_, err = m.Patch(loadCtx, "hooked", "hot", core.MergePatch, []byte(fmt.Sprintf(`{"w%d":%d}`, w, i)), core.WriteOptions{})
+					_, err = m.Patch(rctx, "hooked", "hot", core.MergePatch, []byte(fmt.Sprintf(`{"w%d":%d}`, w, i)), core.WriteOptions{})
 				} else {
-					_, err = m.Create(loadCtx, "hooked", []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)), core.WriteOptions{})
+					_, err = m.Create(rctx, "hooked", []byte(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i)), core.WriteOptions{})
 				}
+				cancel()
 				fail(err)
 				loadWrites.Add(1)
 			}
@@ -90,7 +162,9 @@ func TestSlowHooksDoNotHoldOtherWrites(t *testing.T) {
 				for i := range ops {
 					ops[i] = core.Op{Kind: core.OpCreate, Type: "hooked", Body: []byte(`{"batch":true}`)}
 				}
-				_, err := m.Batch(loadCtx, ops, core.WriteOptions{})
+				rctx, cancel := request()
+				_, err := m.Batch(rctx, ops, core.WriteOptions{})
+				cancel()
 				fail(err)
 				if err == nil {
 					batches.Add(1)
@@ -99,17 +173,17 @@ func TestSlowHooksDoNotHoldOtherWrites(t *testing.T) {
 		}()
 	}
 	// The load is under way once a batch's hooks have run a while.
-	for hooks.calls.Load() < 200 {
+	for hooks.calls.Load() < warm {
 		if _, err := m.Create(ctx, "plain", []byte(`{"warm":true}`), core.WriteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	// Plain creates run until two batches have committed, so they
-	// overlap batches being staged and committed.
+	// Plain creates run until batches have committed, so they overlap
+	// batches being staged and committed.
 	var lat []time.Duration
 	over := 0
-	for len(lat) < 200 || batches.Load() < 2 {
+	for len(lat) < 200 || batches.Load() < wantBatches {
 		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		start := time.Now()
 		_, err := m.Create(cctx, "plain", []byte(`{"a":1}`), core.WriteOptions{})

@@ -138,7 +138,8 @@ func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte
 
 	inst := e.takeHealthy(ctx, pages)
 	if inst == nil {
-		if inst, err = r.instantiate(cctx, e, pages, cs); err != nil {
+		r.threads.runFor(e, func() { inst, err = r.instantiate(cctx, e, pages, cs) })
+		if err != nil {
 			if inst != nil {
 				inst.close(ctx)
 			}
@@ -147,7 +148,8 @@ func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte
 		}
 	}
 	inst.cs = cs
-	status, err := inst.run(cctx, len(input))
+	var status uint32
+	r.threads.runFor(e, func() { status, err = inst.run(cctx, len(input)) })
 	inst.cs = nil
 	inst.calls++
 	logs := cs.logs.finish()

@@ -39,8 +39,14 @@
 //     instance: a memory.grow past it fails the call with ReasonMemory;
 //   - 1 MiB of output, 256 log lines of at most 4 KiB, 64 KiB of stdout
 //     and stderr;
-//   - WithMaxConcurrency guest calls at once across all modules, so
-//     runaway guests cannot take every CPU or unbounded memory.
+//   - WithMaxConcurrency guest calls at once across all modules, by
+//     default GOMAXPROCS−1, so guests that compute, runaway or merely
+//     slow, cannot take every P (see RATIONALE.md) or unbounded memory.
+//     Callers beyond it wait, earliest deadline first.
+//
+// With WithNice (Linux), the calls of a module whose last call ran 1 ms or
+// more run on dedicated threads of lower priority, one per slot, so the
+// kernel runs the process's other threads first.
 //
 // Because guests reach Go at every loop iteration and every non-leaf call,
 // the scheduler and the garbage collector always find them at a safe

@@ -78,7 +78,7 @@ func newRuntime(tb testing.TB, opts ...Option) *Runtime {
 		if err := r.Close(context.WithoutCancel(tb.Context())); err != nil {
 			tb.Errorf("Close: %v", err)
 		}
-		if n := len(r.sem); n != 0 {
+		if n := r.slots.inUse(); n != 0 {
 			tb.Errorf("%d concurrency slots still held after Close", n)
 		}
 	})

@@ -22,8 +22,11 @@ type entry struct {
 	compiled wazero.CompiledModule
 	minPages uint32
 
-	refs      atomic.Int64 // calls in flight on this entry
-	retired   atomic.Bool  // no longer registered: close when refs reaches 0
+	refs    atomic.Int64 // calls in flight on this entry
+	retired atomic.Bool  // no longer registered: close when refs reaches 0
+	// long says the module's last call ran its guest code for longCall
+	// or more: its calls go to the guest threads (see guestThreads.runFor).
+	long      atomic.Bool
 	closeOnce sync.Once
 
 	mu        sync.Mutex

@@ -42,6 +42,7 @@ type config struct {
 	poolSize       int
 	recycleAfter   int
 	maxMemoryMB    int
+	nice           int
 
 	// Test seams, set only by this package's tests.
 
@@ -52,12 +53,15 @@ type config struct {
 	// its concurrency slot, before any guest code runs; the function it
 	// returns, if any, is called before the slot is released.
 	onRun func(ctx context.Context, hook string) (done func())
+	// onWait, when set, is called when a call (or an instantiation)
+	// begins to wait for a concurrency slot.
+	onWait func()
 }
 
 func defaultConfig() config {
 	return config{
 		logger:         slog.New(slog.DiscardHandler),
-		maxConcurrency: 2 * runtime.GOMAXPROCS(0),
+		maxConcurrency: defaultMaxConcurrency(),
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
@@ -87,16 +91,43 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
+// defaultMaxConcurrency is GOMAXPROCS less one, and at least one: guest
+// code that computes holds its P (the Go scheduler takes it back only
+// every 10 ms), so as many CPU-bound calls as Ps would leave requests
+// that run no hook waiting behind them.
+func defaultMaxConcurrency() int { return concurrencyFor(runtime.GOMAXPROCS(0)) }
+
+// concurrencyFor is the default concurrency with procs Ps.
+func concurrencyFor(procs int) int { return max(1, procs-1) }
+
 // WithMaxConcurrency bounds the guest calls (and instantiations) running
 // at once across all modules. Callers beyond it wait for a slot for as
-// long as their context allows. n <= 0 means the default, 2×GOMAXPROCS.
+// long as their context allows. n <= 0 means the default, GOMAXPROCS−1
+// (at least 1), which keeps a P free for work that runs no hook however
+// long the hooks compute.
 func WithMaxConcurrency(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
-			n = 2 * runtime.GOMAXPROCS(0)
+			n = defaultMaxConcurrency()
 		}
 		c.maxConcurrency = n
 	}
+}
+
+// WithNice runs the guest code of modules whose last call ran 1 ms or
+// more on dedicated OS threads of nice value n, from 1 to 19, so that the
+// kernel gives the CPU to the process's other threads first: requests
+// that run no hook are served promptly while hooks compute, and hooks use
+// the CPU those leave. The nice value counts among the threads of the
+// same kernel scheduling group (the process's cgroup or session), not
+// against other services. The price: under a load that keeps every CPU
+// busy without hooks, hooks get little of it and may reach their
+// timeouts, so their writes fail where they would only have slowed down.
+// n = 0, the default, runs guest code on the callers' threads at their
+// priority; n is clamped to 0–19. Linux only: elsewhere guest code runs
+// on the callers' threads.
+func WithNice(n int) Option {
+	return func(c *config) { c.nice = min(max(n, 0), 19) }
 }
 
 // WithPoolSize sets how many instances Register pre-warms per module

@@ -33,7 +33,8 @@ type Runtime struct {
 	wz       wazero.Runtime
 	cache    wazero.CompilationCache // nil without WithCacheDir
 	wasiDefs map[string]api.FunctionDefinition
-	sem      chan struct{} // one token per running guest call
+	slots    *slots        // one per running guest call or instantiation
+	threads  *guestThreads // where guest code runs; nil: on the caller's thread
 	done     chan struct{} // closed by Close
 
 	mu       sync.RWMutex
@@ -81,15 +82,23 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if err := instantiateHostModules(ctx, wz); err != nil {
 		return fail(err)
 	}
-	return &Runtime{
+	r := &Runtime{
 		cfg:      cfg,
 		wz:       wz,
 		cache:    cache,
 		wasiDefs: wz.Module(wasiModule).ExportedFunctionDefinitions(),
-		sem:      make(chan struct{}, cfg.maxConcurrency),
+		slots:    newSlots(cfg.maxConcurrency, cfg.onWait),
 		done:     make(chan struct{}),
 		mods:     make(map[string]*entry),
-	}, nil
+	}
+	if cfg.nice > 0 && threadNiceWorks {
+		var err error
+		if r.threads, err = startGuestThreads(cfg.maxConcurrency, cfg.nice); err != nil {
+			cfg.logger.LogAttrs(ctx, slog.LevelWarn, "hooks run at the priority of requests, and may slow them down",
+				slog.Any("err", err))
+		}
+	}
+	return r, nil
 }
 
 // validName reports whether name matches [a-z0-9_-]{1,64}.
@@ -199,7 +208,9 @@ func (r *Runtime) warm(ctx context.Context, e *entry, pages uint32) bool {
 	cs := &callState{hook: e.info.Name}
 	cs.setDeadline(ctx, time.Now(), prewarmTimeout)
 	tctx, cancel := context.WithTimeoutCause(ctx, prewarmTimeout, errHookTimeout)
-	inst, err := r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs)
+	var inst *instance
+	var err error
+	r.threads.run(func() { inst, err = r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs) })
 	var ce *CallError
 	if err != nil {
 		ce = classify(tctx, cs, inst, e.info.Name, prewarmTimeout, err)
@@ -320,6 +331,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	go func() {
 		r.inflight.Wait()
 		close(waited)
+		r.threads.stop() // nothing runs guest code any more
 	}()
 	var err error
 	select {
@@ -378,23 +390,9 @@ func (r *Runtime) isClosed() bool {
 }
 
 // acquireSlot waits for a concurrency slot, for as long as ctx allows.
-func (r *Runtime) acquireSlot(ctx context.Context) error {
-	select {
-	case r.sem <- struct{}{}:
-		return nil
-	default:
-	}
-	select {
-	case r.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-r.done:
-		return ErrClosed
-	}
-}
+func (r *Runtime) acquireSlot(ctx context.Context) error { return r.slots.acquire(ctx, r.done) }
 
-func (r *Runtime) releaseSlot() { <-r.sem }
+func (r *Runtime) releaseSlot() { r.slots.release() }
 
 // pages is the memory limit, in pages, of a call asking for memoryMB.
 func (r *Runtime) pages(memoryMB int) uint32 {

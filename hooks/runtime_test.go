@@ -457,7 +457,9 @@ func TestReplaceInFlight(t *testing.T) {
 	t.Parallel()
 	type holdKey struct{}
 	entered, release := make(chan struct{}), make(chan struct{})
-	r := newRuntime(t, withOnRun(func(ctx context.Context, _ string) func() {
+	// A slot for the held call, one for the replacement's pre-warming
+	// and the call after it (the default may be one).
+	r := newRuntime(t, WithMaxConcurrency(2), withOnRun(func(ctx context.Context, _ string) func() {
 		if ctx.Value(holdKey{}) != nil {
 			entered <- struct{}{}
 			<-release

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/strata-dev/strata/hooks/hookstest"
 )
 
 // The hooked-load run checks that a slow hook delays its own writes only
@@ -17,7 +18,12 @@ import (
 // while hookedWriters clients create on a type whose validate hook takes
 // about slowHookTarget and hookedBatchers clients send batches of
 // hookedBatchOps creates to it. The hook is a module that busy-loops a
-// calibrated count, so it costs CPU as a real slow hook would.
+// calibrated count, so it costs CPU as a real slow hook would. Strata runs
+// at most hook_concurrency hook calls at once, by default one fewer than
+// its CPUs, so that computing hooks cannot hold every P; with 2 CPUs one
+// core goes to the hooks and the unhooked creates share the other with
+// the load generator, which bounds their ratio to solo. (hook_nice, off
+// by default, would make the kernel prefer requests to hooks.)
 const (
 	slowHookTarget   = 50 * time.Millisecond
 	hookedWriters    = 16
@@ -41,64 +47,6 @@ type hookedLoad struct {
 	Ratio    float64       `json:"ratio"`        // loaded req/s ÷ solo req/s
 	RatioMet bool          `json:"ratio_met"`
 	P99Met   bool          `json:"p99_met"`
-}
-
-// slowHookWasm is a hook module (ABI v1) whose hook_handle counts loops
-// down to zero and then answers {"allow":true}, without reading its
-// input. It is assembled here, so the bench needs no WebAssembly tool.
-func slowHookWasm(loops uint32) []byte {
-	section := func(id byte, body ...[]byte) []byte {
-		var b []byte
-		for _, p := range body {
-			b = append(b, p...)
-		}
-		return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(b)))...), b...)
-	}
-	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
-	i32 := func(v uint32) []byte { // i32.const v, as signed LEB128
-		out := []byte{0x41}
-		x := int64(int32(v))
-		for {
-			c := byte(x & 0x7f)
-			x >>= 7
-			if (x == 0 && c&0x40 == 0) || (x == -1 && c&0x40 != 0) {
-				return append(out, c)
-			}
-			out = append(out, c|0x80)
-		}
-	}
-	allow := `{"allow":true}`
-	var handle []byte
-	handle = append(handle, 0x01, 0x01, 0x7f) // one i32 local: the counter
-	handle = append(handle, i32(loops)...)
-	handle = append(handle, 0x21, 0x01, // local.set 1
-		0x02, 0x40, 0x03, 0x40, // block, loop
-		0x20, 0x01, 0x45, 0x0d, 0x01, // if counter == 0: break out
-		0x20, 0x01, 0x41, 0x01, 0x6b, 0x21, 0x01, // counter--
-		0x0c, 0x00, 0x0b, 0x0b) // br loop; end loop; end block
-	handle = append(handle, 0x41, 0x00)
-	handle = append(handle, i32(uint32(len(allow)))...)
-	handle = append(handle, 0x10, 0x01, 0x41, 0x00, 0x0b) // call output_write; i32.const 0; end
-	code := func(body []byte) []byte { return append(binary.AppendUvarint(nil, uint64(len(body))), body...) }
-
-	mod := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-	mod = append(mod, section(1, []byte{0x04,
-		0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // (i32 i32) -> i32: input_read
-		0x60, 0x02, 0x7f, 0x7f, 0x00, // (i32 i32) -> (): output_write
-		0x60, 0x00, 0x00, // () -> (): hook_abi_v1
-		0x60, 0x01, 0x7f, 0x01, 0x7f})...) // (i32) -> i32: hook_handle
-	mod = append(mod, section(2, []byte{0x02},
-		name("hook"), name("input_read"), []byte{0x00, 0x00},
-		name("hook"), name("output_write"), []byte{0x00, 0x01})...)
-	mod = append(mod, section(3, []byte{0x02, 0x02, 0x03})...)
-	mod = append(mod, section(5, []byte{0x01, 0x00, 0x01})...)
-	mod = append(mod, section(7, []byte{0x03},
-		name("memory"), []byte{0x02, 0x00},
-		name("hook_abi_v1"), []byte{0x00, 0x02},
-		name("hook_handle"), []byte{0x00, 0x03})...)
-	mod = append(mod, section(10, []byte{0x02}, code([]byte{0x00, 0x0b}), code(handle))...)
-	mod = append(mod, section(11, []byte{0x01, 0x00, 0x41, 0x00, 0x0b, byte(len(allow))}, []byte(allow))...)
-	return mod
 }
 
 // hookedLoadRun measures unhooked creates alone and beside the hooked load,
@@ -170,7 +118,7 @@ func (b *bench) hookedLoadRun(ctx context.Context) (h hookedLoad, err error) {
 // call time.
 func (b *bench) calibrateSlowHook(addr, plain, slow string) (uint32, time.Duration, error) {
 	loops := uint32(1 << 20)
-	if err := b.registerModule(addr, slowHookModule, slowHookWasm(loops)); err != nil {
+	if err := b.registerModule(addr, slowHookModule, hookstest.BusyLoop(loops)); err != nil {
 		return 0, 0, err
 	}
 	if err := b.defineType(addr, slow, slowHookModule); err != nil {
@@ -192,7 +140,7 @@ func (b *bench) calibrateSlowHook(addr, plain, slow string) (uint32, time.Durati
 		}
 		next := float64(loops) * float64(slowHookTarget) / float64(took)
 		loops = uint32(min(next, float64(1<<31-1)))
-		if err := b.registerModule(addr, slowHookModule, slowHookWasm(loops)); err != nil {
+		if err := b.registerModule(addr, slowHookModule, hookstest.BusyLoop(loops)); err != nil {
 			return 0, 0, err
 		}
 	}
@@ -266,7 +214,8 @@ func writeHookedLoad(b *strings.Builder, h *hookedLoad) {
 	writeTable(b, "lrrrrrr", rows)
 	fmt.Fprintf(b, "\nRatio loaded/solo %.2f× (target ≥ %.1f×): %s. Loaded p99 %s (target ≤ %s): %s. "+
 		"The hook is a module that busy-loops %d times (calibrated: %s a call), bound to the validate stage of its type; "+
-		"it uses CPU as a slow hook does, so on a machine with few cores the unhooked creates also compete for CPU.\n",
+		"it uses CPU as a slow hook does. Strata runs at most hook_concurrency hook calls at once (default: CPUs − 1), "+
+		"so on a machine with few cores the hooks take one core and the unhooked creates compete for the others with the load generator.\n",
 		h.Ratio, hookedRatioGoal, met(h.RatioMet), fmtLatency(h.Loaded.P99), fmtLatency(hookedP99Goal), met(h.P99Met),
 		h.Loops, fmtLatency(h.HookTime))
 }

@@ -40,6 +40,12 @@ type config struct {
 	// HookRegisterTimeout bounds the upload and compilation of a hook
 	// module (PUT /api/hooks/{name}) instead of RequestTimeout.
 	HookRegisterTimeout duration `json:"hook_register_timeout"`
+	// HookConcurrency bounds the hook calls running at once; 0 means the
+	// number of CPUs (GOMAXPROCS) less one, at least 1.
+	HookConcurrency int `json:"hook_concurrency"`
+	// HookNice is the nice value (1 to 19) of the threads hooks that run
+	// long run on; 0 runs them at the priority of requests.
+	HookNice int `json:"hook_nice"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
 	// DefaultPageSize is the list page size when a request names none.
@@ -115,6 +121,18 @@ func (c config) maxDocumentSize() int {
 		return c.MaxDocumentSize
 	}
 	return c.BodyLimit
+}
+
+// checkHooks refuses hook settings out of range, which the hook runtime
+// would silently replace by its defaults.
+func (c config) checkHooks() error {
+	if c.HookConcurrency < 0 {
+		return fmt.Errorf("hook_concurrency %d: want 0 (the CPUs less one) or more", c.HookConcurrency)
+	}
+	if c.HookNice < 0 || c.HookNice > 19 {
+		return fmt.Errorf("hook_nice %d: want 0 (off) to 19", c.HookNice)
+	}
+	return nil
 }
 
 // storageURL is the storage the server opens.
@@ -277,6 +295,8 @@ var envSettings = map[string]string{
 
 	// Hook modules.
 	"STRATA_HOOK_REGISTER_TIMEOUT": "hook-register-timeout",
+	"STRATA_HOOK_CONCURRENCY":      "hook-concurrency",
+	"STRATA_HOOK_NICE":             "hook-nice",
 
 	// Hardening (hardening.go).
 	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
@@ -306,6 +326,8 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("max-document-size", d.MaxDocumentSize, "largest resource data a write may store, in bytes (0: the body limit)")
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
 	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name})")
+	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
+	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
@@ -368,6 +390,10 @@ func applySetting(c *config, name, v string) error {
 		c.MaxDocumentSize, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
+	case "hook-concurrency":
+		c.HookConcurrency, err = strconv.Atoi(v)
+	case "hook-nice":
+		c.HookNice, err = strconv.Atoi(v)
 	case "request-timeout", "shutdown-timeout", "hook-register-timeout":
 		var d time.Duration
 		d, err = time.ParseDuration(v)

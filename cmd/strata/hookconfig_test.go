@@ -39,6 +39,43 @@ func TestHookRegisterTimeoutSetting(t *testing.T) {
 	}
 }
 
+// TestHookConcurrencySetting: hook_concurrency and hook_nice default to 0
+// (the CPUs less one; off), are read from the file, the
+// environment and flags, and are refused out of range.
+func TestHookConcurrencySetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(file, []byte("hook_concurrency: 3\nhook_nice: 5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		want, nice int
+		refused    string
+	}{
+		{"default", nil, nil, 0, 0, ""},
+		{"file", []string{"--config", file}, nil, 3, 5, ""},
+		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5", "STRATA_HOOK_NICE": "19"}, 5, 19, ""},
+		{"flag", []string{"--config", file, "--hook-concurrency", "7", "--hook-nice", "12"}, map[string]string{"STRATA_HOOK_CONCURRENCY": "5"}, 7, 12, ""},
+		{"negative concurrency", []string{"--hook-concurrency", "-1"}, nil, -1, 0, "hook_concurrency -1"},
+		{"nice too high", []string{"--hook-nice", "20"}, nil, 0, 20, "hook_nice 20"},
+		{"negative nice", []string{"--hook-nice", "-5"}, nil, 0, -5, "hook_nice -5"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := resolveFor(t, tc.args, tc.env)
+			if c.HookConcurrency != tc.want || c.HookNice != tc.nice {
+				t.Fatalf("hook_concurrency, hook_nice = %d, %d; want %d, %d", c.HookConcurrency, c.HookNice, tc.want, tc.nice)
+			}
+			err := c.checkHooks()
+			if tc.refused == "" && err != nil || tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)) {
+				t.Fatalf("check: %v, want refused: %q", err, tc.refused)
+			}
+		})
+	}
+}
+
 // TestConfigTypesBindModules: a type declared in the config file may bind
 // a module of the hooks directory, and a type binding a module that is
 // nowhere stops the start with an error naming it.

@@ -126,6 +126,9 @@ func serveCommand() *cobra.Command {
 // serve runs the server until ctx is done, then shuts down gracefully:
 // readiness drops, in-flight requests finish, storage closes cleanly.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	if err := cfg.checkHooks(); err != nil {
+		return err
+	}
 	opts := server.Options{
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,
@@ -142,6 +145,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Drivers:         storageRegistry(),
 		Data:            cfg.Data,
 		HooksDir:        cfg.HooksDir,
+		HookConcurrency: cfg.HookConcurrency,
+		HookNice:        cfg.HookNice,
 		Types:           cfg.Types,
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
