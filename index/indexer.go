@@ -800,7 +800,7 @@ func (x *Index) follow(ctx context.Context) {
 			return
 		case <-changed:
 			if len(page.Items) < gatherBelow {
-				x.gather(ctx)
+				x.gather(ctx, seq)
 			}
 		case <-x.ready:
 		}
@@ -812,23 +812,42 @@ func (x *Index) follow(ctx context.Context) {
 // unless a search is waiting for them. A bleve batch makes a segment, and
 // many small segments cost more to build and merge than a few larger
 // ones: at a steady write rate, waiting a little makes batches of
-// hundreds rather than of a few documents.
+// hundreds rather than of a few documents. While writes come fast (at
+// least gatherBusy changes in a gatherFor), it goes on gathering, up to
+// gatherMax in all or until a page is full: per document, a batch of 1,000
+// costs about 60% of the CPU of a batch of 100, merges included
+// (BenchmarkIndexBatchSize), and at such rates the CPU the index saves is
+// what the writes need.
 const (
 	gatherBelow = 500
 	gatherFor   = 100 * time.Millisecond
+	gatherBusy  = 100
+	gatherMax   = 300 * time.Millisecond
 )
 
-// gather waits up to gatherFor, or until a search waits for the index.
-func (x *Index) gather(ctx context.Context) {
-	if x.waiting.Load() > 0 {
-		return
-	}
-	timer := time.NewTimer(gatherFor)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	case <-x.wake:
+// gather waits, with the follower at seq, until enough changes gathered
+// (see gatherFor) or a search waits for the index.
+func (x *Index) gather(ctx context.Context, seq uint64) {
+	deadline := time.Now().Add(gatherMax)
+	for wait := gatherFor; ; wait = min(gatherFor, time.Until(deadline)) {
+		if x.waiting.Load() > 0 {
+			return
+		}
+		before := x.feed.LastSeq()
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-x.wake:
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		last := x.feed.LastSeq()
+		if last-before < gatherBusy || last-seq >= pageSize || !time.Now().Before(deadline) {
+			return
+		}
 	}
 }
 
@@ -947,8 +966,14 @@ type batchOp struct {
 // parallelBatch is the least number of documents a batch is split for:
 // bleve builds a batch's segment on one goroutine, so a large batch is
 // applied as one batch per CPU, in parallel. The ids of the parts are
-// disjoint, so the order in which they land does not matter.
-const parallelBatch = 200
+// disjoint, so the order in which they land does not matter. Splitting
+// costs CPU (each part makes its own segment, with its own dictionary,
+// merged later): a tenth to a fifth more per document
+// (BenchmarkIndexBatchSize). So only builds and
+// full pages of the change log, a backlog the index is catching up on,
+// are split; the batches of an index following creates as they come are
+// not, as the creates need the other CPUs.
+const parallelBatch = pageSize
 
 // applyBatches applies ops to idx, then records seq (unless nil) as its
 // position: in one bleve batch, or split across the CPUs with the position
