@@ -254,7 +254,7 @@ func (r *Resource) MarshalJSON() ([]byte, error) {
 // encodeMeta encodes a meta record for storage: the public members, then
 // the bookkeeping ones.
 func encodeMeta(m *metaRecord) []byte {
-	dst := m.Meta.appendFields(make([]byte, 0, 320))
+	dst := m.Meta.appendFields(append(make([]byte, 0, 320), '{'))
 	dst = appendKey(dst, false, "hash")
 	dst = appendString(dst, m.Hash)
 	dst = appendKey(dst, false, "created_ms")
@@ -282,7 +282,7 @@ func encodeMeta(m *metaRecord) []byte {
 		}
 		dst = append(dst, '}')
 	}
-	return append(append([]byte{'{'}, dst...), '}')
+	return append(dst, '}')
 }
 
 func decodeMeta(raw []byte) (*metaRecord, error) {
@@ -314,6 +314,60 @@ func decodeMeta(raw []byte) (*metaRecord, error) {
 		return true
 	})
 	return m, nil
+}
+
+// appendChange appends a change-log record: the members of Change in
+// order, as encoding/json writes them (id and by omitted when empty).
+func appendChange(dst []byte, c *Change) []byte {
+	dst = appendKey(append(dst, '{'), true, "seq")
+	dst = strconv.AppendUint(dst, c.Seq, 10)
+	dst = appendKey(dst, false, "type")
+	dst = appendString(dst, c.Type)
+	if c.ID != "" {
+		dst = appendKey(dst, false, "id")
+		dst = appendString(dst, c.ID)
+	}
+	dst = appendKey(dst, false, "action")
+	dst = appendString(dst, c.Action)
+	dst = appendKey(dst, false, "revision")
+	dst = strconv.AppendInt(dst, int64(c.Revision), 10)
+	dst = appendKey(dst, false, "at")
+	dst = appendString(dst, c.At)
+	if c.By != "" {
+		dst = appendKey(dst, false, "by")
+		dst = appendString(dst, c.By)
+	}
+	return append(dst, '}')
+}
+
+// decodeChange decodes a change-log record, as appendChange (or, in
+// stores written before it, encoding/json) wrote it. The index follows
+// the change log page by page, so this is on the path of every write.
+func decodeChange(raw []byte) (Change, error) {
+	var c Change
+	if len(raw) == 0 || raw[0] != '{' {
+		return c, fmt.Errorf("change record is not a JSON object")
+	}
+	gjson.ParseBytes(raw).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "seq":
+			c.Seq = v.Uint()
+		case "type":
+			c.Type = v.String()
+		case "id":
+			c.ID = v.String()
+		case "action":
+			c.Action = v.String()
+		case "revision":
+			c.Revision = int(v.Int())
+		case "at":
+			c.At = v.String()
+		case "by":
+			c.By = v.String()
+		}
+		return true
+	})
+	return c, nil
 }
 
 // A stored revision is its info, a newline, then its data. encoding of the
@@ -455,7 +509,12 @@ func appendCanonical(dst []byte, v any) ([]byte, error) {
 		return append(dst, v...), nil
 	case map[string]any:
 		dst = append(dst, '{')
-		for i, k := range slices.Sorted(maps.Keys(v)) {
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
 			if i > 0 {
 				dst = append(dst, ',')
 			}

@@ -543,7 +543,7 @@ func (m *Manager) Changes(ctx context.Context, since uint64, types []string, lim
 			}
 			scanned++
 			var ch Change
-			if scanErr = json.Unmarshal(v, &ch); scanErr != nil {
+			if ch, scanErr = decodeChange(v); scanErr != nil {
 				return false
 			}
 			page.NextSince = ch.Seq

@@ -112,7 +112,10 @@ func (w *writer) appendChange(typ, id, action string, rev int) error {
 	}
 	w.seq++
 	ch := Change{Seq: w.seq, Type: typ, ID: id, Action: action, Revision: rev, At: w.at, By: w.by.ID}
-	return putJSON(w.tx, bucketChanges, seqKey(w.seq), ch)
+	if err := w.tx.Put(bucketChanges, seqKey(w.seq), appendChange(make([]byte, 0, 160), &ch)); err != nil {
+		return fmt.Errorf("write change %d: %w", w.seq, err)
+	}
+	return nil
 }
 
 func (w *writer) loadMeta(ct *compiledType, id string) (*metaRecord, error) {

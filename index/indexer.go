@@ -424,7 +424,7 @@ func (x *Index) buildIndex(ctx context.Context, t core.Type, gen int, from uint6
 			if last {
 				seq = seqBytes(from)
 			}
-			if err := applyBatches(idx, ops, seq); err != nil {
+			if err := applyBatches(idx, ops, seq, true); err != nil {
 				return nil, fmt.Errorf("build index of %s: %w", t.Name, err)
 			}
 			ops = ops[:0]
@@ -719,7 +719,7 @@ func (x *Index) catchUp(ctx context.Context, ti *typeIndex, to uint64) error {
 		if page.NextSince <= ti.seq {
 			return nil // nothing after ti.seq yet
 		}
-		if err := x.index(ctx, ti, ids, page.NextSince); err != nil {
+		if err := x.index(ctx, ti, ids, page.NextSince, true); err != nil {
 			return err
 		}
 	}
@@ -781,7 +781,7 @@ func (x *Index) follow(ctx context.Context) {
 			return
 		}
 		if len(page.Items) > 0 {
-			if err := x.apply(ctx, page.Items); err != nil {
+			if err := x.apply(ctx, page.Items, behind(page, x.feed.LastSeq())); err != nil {
 				if ctx.Err() == nil {
 					x.log.ErrorContext(ctx, "index: apply changes", slog.Any("err", err))
 				}
@@ -800,7 +800,7 @@ func (x *Index) follow(ctx context.Context) {
 			return
 		case <-changed:
 			if len(page.Items) < gatherBelow {
-				x.gather(ctx)
+				x.gather(ctx, seq)
 			}
 		case <-x.ready:
 		}
@@ -812,23 +812,42 @@ func (x *Index) follow(ctx context.Context) {
 // unless a search is waiting for them. A bleve batch makes a segment, and
 // many small segments cost more to build and merge than a few larger
 // ones: at a steady write rate, waiting a little makes batches of
-// hundreds rather than of a few documents.
+// hundreds rather than of a few documents. While writes come fast (at
+// least gatherBusy changes in a gatherFor), it goes on gathering, up to
+// gatherMax in all or until a page is full: per document, a batch of 1,000
+// costs about 60% of the CPU of a batch of 100, merges included
+// (BenchmarkIndexBatchSize), and at such rates the CPU the index saves is
+// what the writes need.
 const (
 	gatherBelow = 500
 	gatherFor   = 100 * time.Millisecond
+	gatherBusy  = 100
+	gatherMax   = 300 * time.Millisecond
 )
 
-// gather waits up to gatherFor, or until a search waits for the index.
-func (x *Index) gather(ctx context.Context) {
-	if x.waiting.Load() > 0 {
-		return
-	}
-	timer := time.NewTimer(gatherFor)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-	case <-timer.C:
-	case <-x.wake:
+// gather waits, with the follower at seq, until enough changes gathered
+// (see gatherFor) or a search waits for the index.
+func (x *Index) gather(ctx context.Context, seq uint64) {
+	deadline := time.Now().Add(gatherMax)
+	for wait := gatherFor; ; wait = min(gatherFor, time.Until(deadline)) {
+		if x.waiting.Load() > 0 {
+			return
+		}
+		before := x.feed.LastSeq()
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-x.wake:
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		last := x.feed.LastSeq()
+		if last-before < gatherBusy || last-seq >= pageSize || !time.Now().Before(deadline) {
+			return
+		}
 	}
 }
 
@@ -860,8 +879,9 @@ func (x *Index) abandonBuilds() {
 
 // apply indexes the current state of every resource a page of changes
 // touched, type by type in one batch each. Indexing the current state (not
-// the changed revision) makes replays idempotent and order-proof.
-func (x *Index) apply(ctx context.Context, changes []core.Change) error {
+// the changed revision) makes replays idempotent and order-proof. split
+// says whether a large batch may be split across the CPUs (applyBatches).
+func (x *Index) apply(ctx context.Context, changes []core.Change, split bool) error {
 	pending := map[string][]string{}
 	var order []string
 	flush := func(last uint64) error {
@@ -872,7 +892,7 @@ func (x *Index) apply(ctx context.Context, changes []core.Change) error {
 			if ti == nil {
 				continue
 			}
-			if err := x.index(ctx, ti, pending[name], last); err != nil {
+			if err := x.index(ctx, ti, pending[name], last, split); err != nil {
 				return err
 			}
 		}
@@ -907,8 +927,9 @@ func (x *Index) apply(ctx context.Context, changes []core.Change) error {
 }
 
 // index indexes the current state of the resources ids of ti's type, in
-// one batch that also records seq as the position ti reflects.
-func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint64) error {
+// one batch that also records seq as the position ti reflects (split as
+// applyBatches says).
+func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint64, split bool) error {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	var ops []batchOp
@@ -930,7 +951,7 @@ func (x *Index) index(ctx context.Context, ti *typeIndex, ids []string, seq uint
 			}
 		}
 	}
-	if err := applyBatches(ti.idx, ops, seqBytes(seq)); err != nil {
+	if err := applyBatches(ti.idx, ops, seqBytes(seq), split); err != nil {
 		return fmt.Errorf("index batch of %s: %w", ti.def.Name, err)
 	}
 	ti.writes.Add(1)
@@ -945,18 +966,31 @@ type batchOp struct {
 }
 
 // parallelBatch is the least number of documents a batch is split for:
-// bleve builds a batch's segment on one goroutine, so a large batch is
+// bleve builds a batch's segment on one goroutine, so a large batch may be
 // applied as one batch per CPU, in parallel. The ids of the parts are
-// disjoint, so the order in which they land does not matter.
+// disjoint, so the order in which they land does not matter. Splitting
+// costs CPU, though (each part makes its own segment, with its own
+// dictionary, merged later): a tenth to a fifth more per document
+// (BenchmarkIndexBatchSize). So only a backlog is split: builds, the
+// replay after one, and the change log when the follower is more than a
+// page behind (behind); an index following writes as they come leaves
+// the other CPUs to the writes.
 const parallelBatch = 200
 
+// behind reports whether the follower, having read page with the change
+// log at last, has a backlog: the page is full and at least another full
+// page follows it.
+func behind(page *core.ChangePage, last uint64) bool {
+	return len(page.Items) == pageSize && last >= page.NextSince+pageSize
+}
+
 // applyBatches applies ops to idx, then records seq (unless nil) as its
-// position: in one bleve batch, or split across the CPUs with the position
-// recorded once every part has landed (so a persisted position never
-// claims a part that is not).
-func applyBatches(idx bleve.Index, ops []batchOp, seq []byte) error {
+// position: in one bleve batch, or, when split allows and ops are many,
+// split across the CPUs with the position recorded once every part has
+// landed (so a persisted position never claims a part that is not).
+func applyBatches(idx bleve.Index, ops []batchOp, seq []byte, split bool) error {
 	parts := 1
-	if n := runtime.GOMAXPROCS(0); n > 1 && len(ops) >= parallelBatch {
+	if n := runtime.GOMAXPROCS(0); split && n > 1 && len(ops) >= parallelBatch {
 		parts = min(n, len(ops)/(parallelBatch/2))
 	}
 	fill := func(b *bleve.Batch, ops []batchOp) error {
