@@ -61,7 +61,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		logger:         slog.New(slog.DiscardHandler),
-		maxConcurrency: defaultMaxConcurrency(),
+		maxConcurrency: DefaultConcurrency(),
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
@@ -91,11 +91,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// defaultMaxConcurrency is GOMAXPROCS less one, and at least one: guest
-// code that computes holds its P (the Go scheduler takes it back only
-// every 10 ms), so as many CPU-bound calls as Ps would leave requests
-// that run no hook waiting behind them.
-func defaultMaxConcurrency() int { return concurrencyFor(runtime.GOMAXPROCS(0)) }
+// DefaultConcurrency is the default of WithMaxConcurrency: GOMAXPROCS
+// less one, and at least one. Guest code that computes holds its P (the Go
+// scheduler takes it back only every 10 ms), so as many CPU-bound calls as
+// Ps would leave requests that run no hook waiting behind them.
+func DefaultConcurrency() int { return concurrencyFor(runtime.GOMAXPROCS(0)) }
 
 // concurrencyFor is the default concurrency with procs Ps.
 func concurrencyFor(procs int) int { return max(1, procs-1) }
@@ -108,7 +108,7 @@ func concurrencyFor(procs int) int { return max(1, procs-1) }
 func WithMaxConcurrency(n int) Option {
 	return func(c *config) {
 		if n <= 0 {
-			n = defaultMaxConcurrency()
+			n = DefaultConcurrency()
 		}
 		c.maxConcurrency = n
 	}
@@ -129,6 +129,9 @@ func WithMaxConcurrency(n int) Option {
 func WithNice(n int) Option {
 	return func(c *config) { c.nice = min(max(n, 0), 19) }
 }
+
+// NiceWorks reports whether WithNice takes effect on this system.
+func NiceWorks() bool { return threadNiceWorks }
 
 // WithPoolSize sets how many instances Register pre-warms per module
 // (default 2; 0 pre-warms none). Up to max(n, 8) idle instances are kept

@@ -74,7 +74,13 @@ func TestQuickBench(t *testing.T) {
 	}
 	header, rows = markdownTable(t, out, "Run")
 	errorsCol = slices.Index(header, "Errors")
-	for _, run := range []string{"unhooked creates, solo", "unhooked creates, beside the hooked load", "hooked creates (the load)"} {
+	var hookedRuns []string
+	for _, s := range hookedSettings {
+		for _, run := range []string{"unhooked creates, solo", "unhooked creates, beside the hooked load", "hooked creates (the load)"} {
+			hookedRuns = append(hookedRuns, run+" ("+s.name+")")
+		}
+	}
+	for _, run := range hookedRuns {
 		r, ok := rows[run]
 		if !ok {
 			t.Errorf("no hooked-load row for %q", run)

@@ -23,7 +23,9 @@ import (
 // its CPUs, so that computing hooks cannot hold every P; with 2 CPUs one
 // core goes to the hooks and the unhooked creates share the other with
 // the load generator, which bounds their ratio to solo. (hook_nice, off
-// by default, would make the kernel prefer requests to hooks.)
+// by default, makes the kernel prefer requests to hooks: the run is
+// measured with the default settings and again with hook_nice 19; see
+// hookedSettings.)
 const (
 	slowHookTarget   = 50 * time.Millisecond
 	hookedWriters    = 16
@@ -36,8 +38,22 @@ const (
 	slowCalibrateRun = 5 // creates per calibration measure
 )
 
-// hookedLoad is the outcome of the hooked-load run.
+// hookedSettings are the server settings the hooked-load run is measured
+// with, each in a fresh Strata: the defaults, and hooks at a lower
+// priority (with which strata serve also gives the process a P more per
+// hook slot).
+var hookedSettings = []struct {
+	name string
+	env  []string
+}{
+	{"default settings", nil},
+	{"hook_nice 19", []string{"STRATA_HOOK_NICE=19"}},
+}
+
+// hookedLoad is the outcome of the hooked-load run with one of
+// hookedSettings.
 type hookedLoad struct {
+	Settings string        `json:"settings"`
 	HookTime time.Duration `json:"hook_time_ns"` // one call of the calibrated hook, measured
 	Loops    uint32        `json:"loops"`        // the calibrated count
 	Solo     result        `json:"solo"`         // unhooked creates alone
@@ -51,8 +67,9 @@ type hookedLoad struct {
 
 // hookedLoadRun measures unhooked creates alone and beside the hooked load,
 // in one fresh Strata.
-func (b *bench) hookedLoadRun(ctx context.Context) (h hookedLoad, err error) {
-	strata, _, err := b.startStrata(ctx, "hooked-load")
+func (b *bench) hookedLoadRun(ctx context.Context, settings string, env []string) (h hookedLoad, err error) {
+	h.Settings = settings
+	strata, _, err := b.startStrata(ctx, "hooked-load-"+strings.ReplaceAll(settings, " ", "-"), env...)
 	if err != nil {
 		return h, err
 	}
@@ -64,7 +81,7 @@ func (b *bench) hookedLoadRun(ctx context.Context) (h hookedLoad, err error) {
 	if h.Loops, h.HookTime, err = b.calibrateSlowHook(strata.addr, plain, slow); err != nil {
 		return h, err
 	}
-	fmt.Fprintf(b.log, "strata-bench: hooked load: the slow hook loops %d times, %.1f ms a call\n", h.Loops, float64(h.HookTime)/1e6)
+	fmt.Fprintf(b.log, "strata-bench: hooked load (%s): the slow hook loops %d times, %.1f ms a call\n", settings, h.Loops, float64(h.HookTime)/1e6)
 
 	creates := func(typ string, clients int) load {
 		return load{auth: b.auth(), clients: clients, warmup: b.opts.warmup, duration: b.opts.duration,
@@ -102,8 +119,8 @@ func (b *bench) hookedLoadRun(ctx context.Context) (h hookedLoad, err error) {
 		h.Ratio = h.Loaded.RPS / h.Solo.RPS
 	}
 	h.RatioMet, h.P99Met = h.Ratio >= hookedRatioGoal, h.Loaded.P99 <= hookedP99Goal
-	fmt.Fprintf(b.log, "strata-bench: hooked load: unhooked creates solo %.0f req/s p99 %s, beside the hooked load %.0f req/s p99 %s (ratio %.2f); hooked creates %.0f req/s, batches %.1f/s\n",
-		h.Solo.RPS, fmtLatency(h.Solo.P99), h.Loaded.RPS, fmtLatency(h.Loaded.P99), h.Ratio, h.Hooked.RPS, h.Batches.RPS)
+	fmt.Fprintf(b.log, "strata-bench: hooked load (%s): unhooked creates solo %.0f req/s p99 %s, beside the hooked load %.0f req/s p99 %s (ratio %.2f); hooked creates %.0f req/s, batches %.1f/s\n",
+		settings, h.Solo.RPS, fmtLatency(h.Solo.P99), h.Loaded.RPS, fmtLatency(h.Loaded.P99), h.Ratio, h.Hooked.RPS, h.Batches.RPS)
 	b.logFailures("strata", "unhooked create", h.Solo)
 	b.logFailures("strata", "unhooked create beside the hooked load", h.Loaded)
 	b.logFailures("strata", "hooked create", h.Hooked)
@@ -195,8 +212,9 @@ func (b *bench) fillBatch(w *worker, req *fasthttp.Request, typ string) {
 	req.SetBodyRaw(w.body)
 }
 
-// writeHookedLoad writes the hooked-load section.
-func writeHookedLoad(b *strings.Builder, h *hookedLoad) {
+// writeHookedLoad writes the hooked-load section: one table, a group of
+// rows per settings.
+func writeHookedLoad(b *strings.Builder, hs []hookedLoad) {
 	fmt.Fprintf(b, "\n### Hooked load: unhooked creates beside a %s hook\n\n", fmtLatency(slowHookTarget))
 	met := func(ok bool) string {
 		if ok {
@@ -204,18 +222,28 @@ func writeHookedLoad(b *strings.Builder, h *hookedLoad) {
 		}
 		return "MISS"
 	}
-	rows := [][]string{
-		{"Run", "Clients", "req/s", "p50", "p99", "Max", "Errors"},
-		{"unhooked creates, solo", fmt.Sprint(plainWriters), fmtCount(h.Solo.RPS), fmtLatency(h.Solo.P50), fmtLatency(h.Solo.P99), fmtLatency(h.Solo.Max), fmt.Sprint(h.Solo.Errors)},
-		{"unhooked creates, beside the hooked load", fmt.Sprint(plainWriters), fmtCount(h.Loaded.RPS), fmtLatency(h.Loaded.P50), fmtLatency(h.Loaded.P99), fmtLatency(h.Loaded.Max), fmt.Sprint(h.Loaded.Errors)},
-		{"hooked creates (the load)", fmt.Sprint(hookedWriters), fmtCount(h.Hooked.RPS), fmtLatency(h.Hooked.P50), fmtLatency(h.Hooked.P99), fmtLatency(h.Hooked.Max), fmt.Sprint(h.Hooked.Errors)},
-		{fmt.Sprintf("hooked batches of %d creates (the load)", hookedBatchOps), fmt.Sprint(hookedBatchers), fmt.Sprintf("%.2f", h.Batches.RPS), fmtLatency(h.Batches.P50), fmtLatency(h.Batches.P99), fmtLatency(h.Batches.Max), fmt.Sprint(h.Batches.Errors)},
+	rows := [][]string{{"Run", "Clients", "req/s", "p50", "p99", "Max", "Errors"}}
+	row := func(name, settings string, clients int, rps string, r result) {
+		rows = append(rows, []string{name + " (" + settings + ")", fmt.Sprint(clients), rps,
+			fmtLatency(r.P50), fmtLatency(r.P99), fmtLatency(r.Max), fmt.Sprint(r.Errors)})
+	}
+	for _, h := range hs {
+		row("unhooked creates, solo", h.Settings, plainWriters, fmtCount(h.Solo.RPS), h.Solo)
+		row("unhooked creates, beside the hooked load", h.Settings, plainWriters, fmtCount(h.Loaded.RPS), h.Loaded)
+		row("hooked creates (the load)", h.Settings, hookedWriters, fmtCount(h.Hooked.RPS), h.Hooked)
+		row(fmt.Sprintf("hooked batches of %d creates (the load)", hookedBatchOps), h.Settings, hookedBatchers, fmt.Sprintf("%.2f", h.Batches.RPS), h.Batches)
 	}
 	writeTable(b, "lrrrrrr", rows)
-	fmt.Fprintf(b, "\nRatio loaded/solo %.2f× (target ≥ %.1f×): %s. Loaded p99 %s (target ≤ %s): %s. "+
-		"The hook is a module that busy-loops %d times (calibrated: %s a call), bound to the validate stage of its type; "+
-		"it uses CPU as a slow hook does. Strata runs at most hook_concurrency hook calls at once (default: CPUs − 1), "+
-		"so on a machine with few cores the hooks take one core and the unhooked creates compete for the others with the load generator.\n",
-		h.Ratio, hookedRatioGoal, met(h.RatioMet), fmtLatency(h.Loaded.P99), fmtLatency(hookedP99Goal), met(h.P99Met),
-		h.Loops, fmtLatency(h.HookTime))
+	b.WriteString("\n")
+	for _, h := range hs {
+		fmt.Fprintf(b, "- %s: ratio loaded/solo %.2f× (target ≥ %.1f×): %s; loaded p99 %s (target ≤ %s): %s. The hook busy-loops %d times (calibrated: %s a call).\n",
+			h.Settings, h.Ratio, hookedRatioGoal, met(h.RatioMet), fmtLatency(h.Loaded.P99), fmtLatency(hookedP99Goal), met(h.P99Met),
+			h.Loops, fmtLatency(h.HookTime))
+	}
+	b.WriteString("\nThe hook is bound to the validate stage of its type and uses CPU as a slow hook does. " +
+		"Strata runs at most hook_concurrency hook calls at once (default: CPUs − 1), so with the default settings, " +
+		"on a machine with few cores, the hooks take one core and the unhooked creates share the others with the load generator. " +
+		"With hook_nice, hooks that run long run on threads of that nice value and strata serve gives the process a P more per hook slot, " +
+		"so the kernel gives requests the CPUs first and hooks what is left; the price is that a load keeping every CPU busy " +
+		"without hooks leaves hooks little, and they may reach their timeouts.\n")
 }

@@ -284,11 +284,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if !opts.skipHookedLoad {
-		h, err := b.hookedLoadRun(ctx)
-		if err != nil {
-			return fmt.Errorf("hooked load: %w", err)
+		for _, s := range hookedSettings {
+			h, err := b.hookedLoadRun(ctx, s.name, s.env)
+			if err != nil {
+				return fmt.Errorf("hooked load (%s): %w", s.name, err)
+			}
+			rep.HookedLoad = append(rep.HookedLoad, h)
 		}
-		rep.HookedLoad = &h
 	}
 	if !opts.skipAuth {
 		if rep.Auth, err = b.authRun(ctx); err != nil {
@@ -368,7 +370,10 @@ func (b *bench) startBaseline(ctx context.Context) (*child, error) {
 
 // startStrata runs strata over a fresh data directory under b.dir, named
 // name, and defines the bench's type. It returns the data directory.
-func (b *bench) startStrata(ctx context.Context, name string) (*child, string, error) {
+// startStrata starts strata serve over a fresh data directory, with env
+// added to its environment (STRATA_ settings), and defines the bench's
+// type in it.
+func (b *bench) startStrata(ctx context.Context, name string, env ...string) (*child, string, error) {
 	home := filepath.Join(b.dir, name)
 	data := filepath.Join(home, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -376,7 +381,7 @@ func (b *bench) startStrata(ctx context.Context, name string) (*child, string, e
 	}
 	cmd := exec.Command(b.opts.strata, "serve", "--addr", "127.0.0.1:0", "--data", data)
 	cmd.Dir = home // away from any strata.yaml in the caller's directory
-	cmd.Env = b.childEnv()
+	cmd.Env = append(b.childEnv(), env...)
 	c, err := startChild(ctx, "strata", cmd)
 	if err != nil {
 		return nil, "", err

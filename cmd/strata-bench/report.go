@@ -19,7 +19,7 @@ type report struct {
 	Hooks     []hookRow `json:"hooks,omitempty"` // nil with -skip-hooks
 	Auth      []authRow `json:"auth,omitempty"`  // nil with -skip-auth
 	// HookedLoad is nil with -skip-hooked-load.
-	HookedLoad *hookedLoad   `json:"hooked_load,omitempty"`
+	HookedLoad []hookedLoad  `json:"hooked_load,omitempty"`
 	Search     *searchResult `json:"search,omitempty"` // nil with -skip-search
 	Size       *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
 	// PocketBase is nil without -pocketbase.
@@ -166,11 +166,11 @@ func (r report) checkErrors() error {
 		note("plain creates paired with "+h.Language, h.Plain)
 		note("creates with the "+h.Language+" hook", h.Hook)
 	}
-	if h := r.HookedLoad; h != nil {
-		note("unhooked creates, solo", h.Solo)
-		note("unhooked creates beside the hooked load", h.Loaded)
-		note("hooked creates", h.Hooked)
-		note("hooked batches", h.Batches)
+	for _, h := range r.HookedLoad {
+		note("unhooked creates, solo ("+h.Settings+")", h.Solo)
+		note("unhooked creates beside the hooked load ("+h.Settings+")", h.Loaded)
+		note("hooked creates ("+h.Settings+")", h.Hooked)
+		note("hooked batches ("+h.Settings+")", h.Batches)
 	}
 	for _, a := range r.Auth {
 		note(a.Name+" without a token", a.Open)
@@ -237,7 +237,7 @@ func writeMarkdown(w io.Writer, r report) error {
 	if len(r.Hooks) > 0 {
 		writeHooks(&b, r.Hooks)
 	}
-	if r.HookedLoad != nil {
+	if len(r.HookedLoad) > 0 {
 		writeHookedLoad(&b, r.HookedLoad)
 	}
 	if len(r.Auth) > 0 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/server"
 )
 
@@ -113,5 +114,40 @@ func TestConfigTypesBindModules(t *testing.T) {
 	p := startServer(t, filepath.Join(dir, "data"), "--hooks-dir", hooksDir, "--config", config("titles"))
 	if st, raw := call(t, "POST", p.url+"/api/notes", `{"title":"From Config"}`); st != 201 || !strings.Contains(string(raw), `"slug":"from-config"`) {
 		t.Fatalf("create: %d %s", st, raw)
+	}
+}
+
+// TestHookNiceGivesHooksTheirOwnProcs: with hook_nice set, strata serve
+// gives the process a P more per hook slot, so that a computing hook never
+// holds a P requests need and the kernel decides who runs; without it,
+// GOMAXPROCS stays as it is.
+func TestHookNiceGivesHooksTheirOwnProcs(t *testing.T) {
+	if !hooks.NiceWorks() {
+		t.Skip("hook_nice takes effect on Linux only")
+	}
+	cases := []struct {
+		name string
+		args []string
+		want string // the log line's attributes; "" for none
+	}{
+		{"default slots", []string{"--hook-nice", "19"}, "hook_concurrency=1 gomaxprocs=3"},
+		{"slots set", []string{"--hook-nice", "10", "--hook-concurrency", "2"}, "hook_concurrency=2 gomaxprocs=4"},
+		{"no nice", []string{"--hook-concurrency", "2"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := startServerEnv(t, t.TempDir(), []string{"GOMAXPROCS=2", "STRATA_ADMIN_KEY=" + adminKey}, tc.args...)
+			// The line, if any, comes before the server listens, which
+			// startServerEnv waited for.
+			logs := p.logText()
+			raised := strings.Contains(logs, "GOMAXPROCS raised")
+			switch {
+			case tc.want == "" && raised:
+				t.Fatalf("GOMAXPROCS raised without hook_nice:\n%s", logs)
+			case tc.want != "" && !strings.Contains(logs, tc.want):
+				t.Fatalf("want a line with %q:\n%s", tc.want, logs)
+			}
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
@@ -123,6 +125,24 @@ func serveCommand() *cobra.Command {
 	return cmd
 }
 
+// extraProcsForHooks gives the process one P more per hook slot (slots, or
+// the default when 0) and returns the slots. With hooks on threads of a
+// lower priority (hook_nice), the kernel is to decide who runs; but a
+// computing hook holds a P, so with GOMAXPROCS Ps, one per CPU, requests
+// would still have only those the hooks leave. With a P more per slot,
+// requests always have a P for every CPU, and the kernel gives them the
+// CPUs first.
+func extraProcsForHooks(slots int, log *slog.Logger) int {
+	if slots <= 0 {
+		slots = hooks.DefaultConcurrency()
+	}
+	procs := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(procs + slots)
+	log.Info("hooks run at a lower priority: GOMAXPROCS raised by the hook slots",
+		slog.Int("hook_concurrency", slots), slog.Int("gomaxprocs", procs+slots))
+	return slots
+}
+
 // serve runs the server until ctx is done, then shuts down gracefully:
 // readiness drops, in-flight requests finish, storage closes cleanly.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
@@ -139,6 +159,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err
+	}
+	if cfg.HookNice > 0 && hooks.NiceWorks() {
+		cfg.HookConcurrency = extraProcsForHooks(cfg.HookConcurrency, log)
 	}
 	a, err := app.New(ctx, app.Config{
 		StorageURL:      cfg.storageURL(),
