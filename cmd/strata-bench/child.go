@@ -56,7 +56,7 @@ func startChild(ctx context.Context, name string, cmd *exec.Cmd) (*child, error)
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	c := &child{name: name, cmd: cmd, exited: make(chan struct{})}
-	addr := make(chan string, 1)
+	started := make(chan struct{}) // closed once c.addr is set
 	// The reader owns stderr until EOF, which comes when the process exits;
 	// then it reaps the process and closes exited.
 	go func() {
@@ -65,11 +65,9 @@ func startChild(ctx context.Context, name string, cmd *exec.Cmd) (*child, error)
 		for sc.Scan() {
 			line := sc.Text()
 			c.remember(line)
-			if m := listenLine.FindStringSubmatch(line); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
+			if m := listenLine.FindStringSubmatch(line); m != nil && c.addr == "" {
+				c.addr = m[1]
+				close(started)
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr) // keep draining past an overlong line
@@ -77,19 +75,28 @@ func startChild(ctx context.Context, name string, cmd *exec.Cmd) (*child, error)
 		close(c.exited)
 	}()
 
+	if err := c.await(ctx, started); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// await waits until started is closed. If c exits first, or does not
+// start within startTimeout, or ctx ends, it fails, and stops c.
+func (c *child) await(ctx context.Context, started <-chan struct{}) error {
 	timer := time.NewTimer(startTimeout)
 	defer timer.Stop()
 	select {
-	case c.addr = <-addr:
-		return c, nil
+	case <-started:
+		return nil
 	case <-c.exited:
-		return nil, fmt.Errorf("%s exited before listening (%v):\n%s", name, c.err, c.logs())
+		return fmt.Errorf("%s exited before listening (%v):\n%s", c.name, c.err, c.logs())
 	case <-timer.C:
 		_ = c.stop()
-		return nil, fmt.Errorf("%s did not listen within %v:\n%s", name, startTimeout, c.logs())
+		return fmt.Errorf("%s did not listen within %v:\n%s", c.name, startTimeout, c.logs())
 	case <-ctx.Done():
 		_ = c.stop()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 }
 

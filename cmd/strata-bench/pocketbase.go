@@ -635,20 +635,10 @@ func startLogged(ctx context.Context, name string, cmd *exec.Cmd, ready []byte) 
 		close(c.exited)
 	}()
 
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case <-started:
-		return c, nil
-	case <-c.exited:
-		return nil, fmt.Errorf("%s exited before listening (%v):\n%s", name, c.err, c.logs())
-	case <-timer.C:
-		_ = c.stop()
-		return nil, fmt.Errorf("%s did not listen within %v:\n%s", name, startTimeout, c.logs())
-	case <-ctx.Done():
-		_ = c.stop()
-		return nil, ctx.Err()
+	if err := c.await(ctx, started); err != nil {
+		return nil, err
 	}
+	return c, nil
 }
 
 // errors lists the PocketBase run's windows with too many failures.
