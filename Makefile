@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client standardwebhooks
 
 all: build
 
@@ -21,7 +21,7 @@ run:
 # Every test under the race detector, then each fuzz target briefly. The
 # tests run the example hooks, so they are built first, and the
 # third-party OpenAPI tools, so they are installed first.
-test: vet hooks openapi-tools eventsource-client test-race fuzz
+test: vet hooks openapi-tools eventsource-client standardwebhooks test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
 # The toolchains (Debian packages and AssemblyScript from npm) are
@@ -50,6 +50,15 @@ eventsource-client: $(EVENTSOURCE_CLIENT)/node_modules/.installed
 
 $(EVENTSOURCE_CLIENT)/node_modules/.installed: $(EVENTSOURCE_CLIENT)/package.json $(EVENTSOURCE_CLIENT)/package-lock.json
 	cd $(EVENTSOURCE_CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+# The reference Standard Webhooks verifier (npm `standardwebhooks`) that
+# server's TestWebhookSignatureStandardWebhooks runs on real deliveries.
+STANDARDWEBHOOKS := server/testdata/standardwebhooks
+standardwebhooks: $(STANDARDWEBHOOKS)/node_modules/.installed
+
+$(STANDARDWEBHOOKS)/node_modules/.installed: $(STANDARDWEBHOOKS)/package.json $(STANDARDWEBHOOKS)/package-lock.json
+	cd $(STANDARDWEBHOOKS) && npm ci --no-audit --no-fund
 	touch $@
 
 test-race:

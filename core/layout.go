@@ -26,6 +26,8 @@ import (
 //	hook_code        module name                   → the module's WebAssembly bytes
 //	auth_keys        key id                        → auth.Key JSON (name, roles, secret's SHA-256)
 //	consumers        consumer name                 → change-log position handled up to (8 bytes BE)
+//	webhooks         webhook id                    → webhook JSON (url, selection, whsec_ secret, state)
+//	webhook_deliveries webhook id 0x00 attempt (8 bytes BE) → WebhookDelivery JSON (the last 1000 per webhook)
 //
 // Hook modules registered through the Manager live in two buckets so that
 // listing them reads a few bytes each, not megabytes of code. auth_keys
@@ -39,6 +41,12 @@ const (
 	bucketHookCode    = "hook_code"
 	bucketAuthKeys    = "auth_keys"
 	bucketConsumers   = "consumers"
+)
+
+// The webhooks (webhook.go).
+const (
+	bucketWebhooks          = "webhooks"
+	bucketWebhookDeliveries = "webhook_deliveries"
 )
 
 var keySeq = []byte("seq")

@@ -44,6 +44,8 @@ type Options struct {
 	// closes the Manager). Nil runs without an index: filter, q and sort
 	// are then ErrInvalid.
 	Search func(ctx context.Context, feed ChangeFeed) (Searcher, error)
+	// Webhooks configure the delivery of webhooks.
+	Webhooks WebhookOptions
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -94,6 +96,8 @@ type Manager struct {
 	consumersClosed bool
 	afterHooks      *Consumer
 	afterFailures   atomic.Uint64
+	// webhooks are the running webhooks (webhook.go).
+	webhooks *webhookSet
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -167,6 +171,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		_ = m.Close()
 		return nil, err
 	}
+	if err := m.startWebhooks(ctx, opts.Webhooks); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
 	if opts.Search != nil {
 		s, err := opts.Search(ctx, m.Feed())
 		if err != nil {
@@ -187,6 +195,7 @@ func (m *Manager) Close() error {
 		m.consumersClosed = true // no consumer starts from now on
 		m.consumersMu.Unlock()
 		m.stopConsumers()
+		m.closeWebhooks()
 		m.closed.Store(true)
 		close(m.done)
 	})

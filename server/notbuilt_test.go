@@ -21,8 +21,6 @@ func TestNotBuiltPaths(t *testing.T) {
 		{"POST", "/api/import", "import"},
 		{"GET", "/api/posts/export", "export"},
 		{"POST", "/api/posts/import", "import"},
-		{"POST", "/api/webhooks", "webhooks"},
-		{"GET", "/api/webhooks/w1/deliveries", "webhooks"},
 		{"GET", "/api/backup", "online backup"},
 		{"POST", "/api/hooks/titles/replay", "hook replay"},
 	}

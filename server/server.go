@@ -203,6 +203,12 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Post("/keys", h(s.createKey))
 	api.Get("/keys", h(s.listKeys))
 	api.Delete("/keys/:id", h(s.revokeKey))
+	api.Post("/webhooks", h(s.createWebhook))
+	api.Get("/webhooks", h(s.listWebhooks))
+	api.Get("/webhooks/:id", h(s.getWebhook))
+	api.Delete("/webhooks/:id", h(s.deleteWebhook))
+	api.Get("/webhooks/:id/deliveries", h(s.webhookDeliveries))
+	api.Post("/webhooks/:id/resume", h(s.resumeWebhook))
 	s.mountNotBuilt(api)
 
 	api.Post("/:type", h(s.create))
@@ -229,7 +235,6 @@ var notBuilt = []struct{ path, what string }{
 	{"/blobs", "blob storage"},
 	{"/export", "export"},
 	{"/import", "import"},
-	{"/webhooks", "webhooks"},
 	{"/backup", "online backup"},
 	{"/:type/export", "export"},
 	{"/:type/import", "import"},

@@ -60,6 +60,12 @@ type config struct {
 	Types []core.Type `json:"types"`
 	// Auth says which credentials are accepted.
 	Auth authConfig `json:"auth"`
+	// WebhookAllowPrivate lets webhooks reach loopback, private and
+	// link-local addresses (local setups, tests).
+	WebhookAllowPrivate bool `json:"webhook_allow_private"`
+	// WebhookDisableAfter is how long a webhook may fail without a
+	// success before it is disabled.
+	WebhookDisableAfter duration `json:"webhook_disable_after"`
 	// hardeningConfig holds the limits on what one client may send
 	// (hardening.go); its file keys are flat, like body_limit.
 	hardeningConfig
@@ -110,6 +116,7 @@ func defaultConfig() config {
 		hardeningConfig: defaultHardening(),
 
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
+		WebhookDisableAfter: duration(core.DefaultWebhookDisableAfter),
 	}
 }
 
@@ -298,6 +305,10 @@ var envSettings = map[string]string{
 	"STRATA_HOOK_CONCURRENCY":      "hook-concurrency",
 	"STRATA_HOOK_NICE":             "hook-nice",
 
+	// Webhooks.
+	"STRATA_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
+	"STRATA_WEBHOOK_DISABLE_AFTER": "webhook-disable-after",
+
 	// Hardening (hardening.go).
 	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
@@ -333,6 +344,8 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
+	fl.Bool("webhook-allow-private", d.WebhookAllowPrivate, "let webhooks reach loopback, private and link-local addresses (local setups only)")
+	fl.Duration("webhook-disable-after", time.Duration(d.WebhookDisableAfter), "how long a webhook may fail without a success before it is disabled")
 	addHardeningFlags(fl)
 	fl.String("jwks-file", "", "JSON Web Key Set file whose keys verify RS256/ES256 tokens")
 	fl.String("jwt-issuer", "", "required iss claim of JWTs")
@@ -394,6 +407,14 @@ func applySetting(c *config, name, v string) error {
 		c.HookConcurrency, err = strconv.Atoi(v)
 	case "hook-nice":
 		c.HookNice, err = strconv.Atoi(v)
+	case "webhook-allow-private":
+		c.WebhookAllowPrivate, err = strconv.ParseBool(v)
+	case "webhook-disable-after":
+		var d time.Duration
+		if d, err = time.ParseDuration(v); err == nil && d <= 0 {
+			err = errors.New("want a positive duration")
+		}
+		c.WebhookDisableAfter = duration(d)
 	case "request-timeout", "shutdown-timeout", "hook-register-timeout":
 		var d time.Duration
 		d, err = time.ParseDuration(v)

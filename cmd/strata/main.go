@@ -173,6 +173,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Types:           cfg.Types,
 		MaxDocumentSize: cfg.maxDocumentSize(),
 		Auth:            authOptions(cfg),
+		Webhooks:        core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},
 		Server:          opts,
 		// shutdown_timeout: 0 stops at once, where app.Config's zero
 		// waits without a bound.

@@ -203,34 +203,40 @@ func TestDocumentShape(t *testing.T) {
 	}
 
 	wantOps := map[string]string{ // "METHOD path": operationId
-		"POST /api/posts":                   "createPosts",
-		"GET /api/posts":                    "listPosts",
-		"GET /api/posts/count":              "countPosts",
-		"GET /api/posts/{id}":               "getPosts",
-		"PUT /api/posts/{id}":               "replacePosts",
-		"PATCH /api/posts/{id}":             "patchPosts",
-		"DELETE /api/posts/{id}":            "deletePosts",
-		"POST /api/posts/{id}/restore":      "restorePosts",
-		"GET /api/posts/{id}/revisions":     "listPostsRevisions",
-		"GET /api/posts/{id}/revisions/{n}": "getPostsRevision",
-		"POST /api/posts/{id}/switch/{n}":   "switchPostsRevision",
-		"GET /api/posts/{id}/diff":          "diffPosts",
-		"GET /api/posts/{id}/referrers":     "listPostsReferrers",
-		"POST /api/users":                   "createUsers",
-		"GET /api/users/{id}":               "getUsers",
-		"GET /api/users/{id}/revisions/{n}": "getUsersRevision",
-		"GET /api/types":                    "listTypes",
-		"POST /api/types":                   "createType",
-		"GET /api/types/{type}":             "getType",
-		"PUT /api/types/{type}":             "replaceType",
-		"DELETE /api/types/{type}":          "deleteType",
-		"GET /api/changes":                  "listChanges",
-		"POST /api/batch":                   "batch",
-		"GET /api/keys":                     "listKeys",
-		"POST /api/keys":                    "createKey",
-		"DELETE /api/keys/{keyId}":          "revokeKey",
-		"GET /healthz":                      "healthz",
-		"GET /readyz":                       "readyz",
+		"POST /api/posts":                          "createPosts",
+		"GET /api/posts":                           "listPosts",
+		"GET /api/posts/count":                     "countPosts",
+		"GET /api/posts/{id}":                      "getPosts",
+		"PUT /api/posts/{id}":                      "replacePosts",
+		"PATCH /api/posts/{id}":                    "patchPosts",
+		"DELETE /api/posts/{id}":                   "deletePosts",
+		"POST /api/posts/{id}/restore":             "restorePosts",
+		"GET /api/posts/{id}/revisions":            "listPostsRevisions",
+		"GET /api/posts/{id}/revisions/{n}":        "getPostsRevision",
+		"POST /api/posts/{id}/switch/{n}":          "switchPostsRevision",
+		"GET /api/posts/{id}/diff":                 "diffPosts",
+		"GET /api/posts/{id}/referrers":            "listPostsReferrers",
+		"POST /api/users":                          "createUsers",
+		"GET /api/users/{id}":                      "getUsers",
+		"GET /api/users/{id}/revisions/{n}":        "getUsersRevision",
+		"GET /api/types":                           "listTypes",
+		"POST /api/types":                          "createType",
+		"GET /api/types/{type}":                    "getType",
+		"PUT /api/types/{type}":                    "replaceType",
+		"DELETE /api/types/{type}":                 "deleteType",
+		"GET /api/changes":                         "listChanges",
+		"POST /api/batch":                          "batch",
+		"GET /api/keys":                            "listKeys",
+		"POST /api/keys":                           "createKey",
+		"DELETE /api/keys/{keyId}":                 "revokeKey",
+		"GET /api/webhooks":                        "listWebhooks",
+		"POST /api/webhooks":                       "createWebhook",
+		"GET /api/webhooks/{webhookId}":            "getWebhook",
+		"DELETE /api/webhooks/{webhookId}":         "deleteWebhook",
+		"POST /api/webhooks/{webhookId}/resume":    "resumeWebhook",
+		"GET /api/webhooks/{webhookId}/deliveries": "listWebhookDeliveries",
+		"GET /healthz":                             "healthz",
+		"GET /readyz":                              "readyz",
 	}
 	ops := operations(m)
 	for key, id := range wantOps {
@@ -248,8 +254,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+20 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+20)
+	if len(ops) != 2*13+26 {
+		t.Errorf("%d operations, want %d", len(ops), 2*13+26)
 	}
 
 	// Every /api operation documents its errors as problem+json.
@@ -582,8 +588,8 @@ func TestDocumentNameClashes(t *testing.T) {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	if got, want := len(schemas), 20+4*len(clashingTypes())+2; got != want {
-		t.Errorf("%d component schemas, want %d (20 shared, 4 per type, 2 $defs)", got, want)
+	if got, want := len(schemas), 25+4*len(clashingTypes())+2; got != want {
+		t.Errorf("%d component schemas, want %d (25 shared, 4 per type, 2 $defs)", got, want)
 	}
 	if got := at(schemas, "posts", "properties", "a", "$ref"); got != "#/components/schemas/posts.defs.list" {
 		t.Errorf("posts.a = %v", got)

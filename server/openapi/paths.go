@@ -275,6 +275,49 @@ func globalPaths() object {
 				"responses", responses(obj("204", response("Revoked; the token no longer works.", nil)), "401", "403", "404"),
 			),
 		),
+		"/api/webhooks", obj(
+			"get", tagged("Webhooks", "listWebhooks", "List webhooks",
+				"description", "Every webhook, without its secret, with its position in the change log.",
+				"responses", responses(obj("200", response("The webhooks.", schemaRef("WebhookList"))), "401", "403"),
+			),
+			"post", tagged("Webhooks", "createWebhook", "Create a webhook",
+				"description", "Delivers the change-log entries committed from now on that it selects, as an "+
+					"administrator sees them, as CloudEvents signed per Standard Webhooks (docs/realtime.md). "+
+					"The answer holds the secret (whsec_…); it is shown only this once.",
+				"requestBody", jsonBody("", schemaRef("WebhookRequest")),
+				"responses", responses(obj("201", response("The webhook with its secret.", schemaRef("Webhook"))),
+					"400", "401", "403", "415"),
+			),
+		),
+		"/api/webhooks/{webhookId}", obj(
+			"parameters", []any{webhookIDParam()},
+			"get", tagged("Webhooks", "getWebhook", "Read a webhook",
+				"responses", responses(obj("200", response("The webhook, without its secret.", schemaRef("Webhook"))),
+					"401", "403", "404"),
+			),
+			"delete", tagged("Webhooks", "deleteWebhook", "Delete a webhook",
+				"description", "Stops its deliveries and removes it with its delivery log.",
+				"responses", responses(obj("204", response("Deleted.", nil)), "401", "403", "404"),
+			),
+		),
+		"/api/webhooks/{webhookId}/deliveries", obj(
+			"parameters", []any{webhookIDParam()},
+			"get", tagged("Webhooks", "listWebhookDeliveries", "Read a webhook's delivery log",
+				"description", "Its most recent delivery attempts, newest first; the last 1000 are kept.",
+				"parameters", []any{queryParam("limit", "How many attempts to return.",
+					obj("type", "integer", "minimum", 1, "maximum", 1000, "default", 100))},
+				"responses", responses(obj("200", response("The attempts.", schemaRef("WebhookDeliveryList"))),
+					"400", "401", "403", "404"),
+			),
+		),
+		"/api/webhooks/{webhookId}/resume", obj(
+			"parameters", []any{webhookIDParam()},
+			"post", tagged("Webhooks", "resumeWebhook", "Resume a webhook",
+				"description", "Re-enables a webhook disabled after failing for too long: it continues from the "+
+					"first entry it did not deliver. On an active webhook, retries at once.",
+				"responses", responses(obj("200", response("The webhook.", schemaRef("Webhook"))), "401", "403", "404"),
+			),
+		),
 		"/api/hooks", obj(
 			"get", tagged("Hooks", "listHooks", "List hook modules",
 				"description", "Every registered WebAssembly hook module, without its code.",
@@ -359,4 +402,8 @@ func globalPaths() object {
 			),
 		),
 	)
+}
+
+func webhookIDParam() object {
+	return obj("name", "webhookId", "in", "path", "required", true, "schema", obj("type", "string"))
 }
