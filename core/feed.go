@@ -139,6 +139,9 @@ func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit
 				if ev.Resource != nil {
 					size += len(ev.Resource.Data)
 				}
+				if ev.Event != nil {
+					size += len(ev.Event.Data)
+				}
 			}
 			return true
 		})

@@ -712,7 +712,7 @@ func (x *Index) catchUp(ctx context.Context, ti *typeIndex, to uint64) error {
 		}
 		var ids []string
 		for _, ch := range page.Items {
-			if ch.Action != core.ActionType {
+			if ch.Action != core.ActionType && ch.Action != core.ActionEvent {
 				ids = append(ids, ch.ID)
 			}
 		}
@@ -911,6 +911,9 @@ func (x *Index) apply(ctx context.Context, changes []core.Change, split bool) er
 				return err
 			}
 			continue
+		}
+		if ch.Action == core.ActionEvent {
+			continue // a hook's event changes no resource
 		}
 		x.mu.RLock()
 		ti := x.types[ch.Type]
