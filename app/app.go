@@ -67,6 +67,10 @@ type Config struct {
 	// MaxDocumentSize bounds stored documents (core.Options.MaxDocumentSize;
 	// zero: core.DefaultMaxDocumentSize).
 	MaxDocumentSize int
+	// ChangesRetention is how long consumed change-log entries are kept
+	// (core.Options.ChangesRetention); zero keeps them forever. strata
+	// serve's default is core.DefaultChangesRetention.
+	ChangesRetention time.Duration
 
 	// Auth configures the authenticator, whose API keys are kept in the
 	// store; it is not used when Server.Auth is set.
@@ -169,7 +173,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// The index is built by core.Open, over the Manager's change feed,
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
-		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types}
+		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, ChangesRetention: cfg.ChangesRetention}
 	if cfg.Data != "" {
 		dir := filepath.Join(cfg.Data, "index")
 		opts.Search = func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {

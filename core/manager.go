@@ -44,6 +44,11 @@ type Options struct {
 	// closes the Manager). Nil runs without an index: filter, q and sort
 	// are then ErrInvalid.
 	Search func(ctx context.Context, feed ChangeFeed) (Searcher, error)
+	// ChangesRetention is how long change-log entries are kept once every
+	// consumer and the search index have consumed them (see TrimChanges);
+	// the Manager trims every minute. Zero or less keeps them forever.
+	// strata serve uses DefaultChangesRetention unless configured.
+	ChangesRetention time.Duration
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -94,6 +99,11 @@ type Manager struct {
 	consumersClosed bool
 	afterHooks      *Consumer
 	afterFailures   atomic.Uint64
+
+	// retention is Options.ChangesRetention; trimDone is closed when the
+	// trimmer (retention.go) has stopped, nil when none runs.
+	retention time.Duration
+	trimDone  chan struct{}
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -105,6 +115,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		newID:     opts.NewID,
 		hooks:     opts.Hooks,
 		maxDoc:    opts.MaxDocumentSize,
+		retention: opts.ChangesRetention,
 		notify:    make(chan struct{}),
 		bg:        context.WithoutCancel(ctx),
 		done:      make(chan struct{}),
@@ -175,6 +186,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		}
 		m.search = s
 	}
+	if m.retention > 0 {
+		m.trimDone = make(chan struct{})
+		go m.trimLoop()
+	}
 	return m, nil
 }
 
@@ -189,6 +204,9 @@ func (m *Manager) Close() error {
 		m.stopConsumers()
 		m.closed.Store(true)
 		close(m.done)
+		if m.trimDone != nil {
+			<-m.trimDone // it may be in a transaction: the store closes after Close
+		}
 	})
 	return nil
 }

@@ -522,6 +522,19 @@ func (x *Index) savePosition(ctx context.Context) {
 // active type index reflects the changes up to it.
 func (x *Index) Applied() uint64 { return x.applied.Load() }
 
+// Consumed returns the change-log position up to which the index needs no
+// entry any more (core.Searcher): the follower's, or less while a build
+// that will replay the entries after its start is running.
+func (x *Index) Consumed() uint64 {
+	seq := x.applied.Load()
+	x.mu.RLock()
+	for _, b := range x.builds {
+		seq = min(seq, b.from)
+	}
+	x.mu.RUnlock()
+	return seq
+}
+
 func (x *Index) publish(seq uint64) {
 	x.applied.Store(seq)
 	x.notifyMu.Lock()
