@@ -69,6 +69,10 @@ type Config struct {
 	MaxDocumentSize int
 	// Webhooks configure webhook delivery (core.Options.Webhooks).
 	Webhooks core.WebhookOptions
+	// ChangesRetention is how long consumed change-log entries are kept
+	// (core.Options.ChangesRetention); zero keeps them forever. strata
+	// serve's default is core.DefaultChangesRetention.
+	ChangesRetention time.Duration
 
 	// Auth configures the authenticator, whose API keys are kept in the
 	// store; it is not used when Server.Auth is set.
@@ -171,7 +175,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// The index is built by core.Open, over the Manager's change feed,
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
-		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks}
+		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks,
+		ChangesRetention: cfg.ChangesRetention}
 	if cfg.Data != "" {
 		dir := filepath.Join(cfg.Data, "index")
 		opts.Search = func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {

@@ -152,6 +152,25 @@ type WriteEvent struct {
 	RequestID string
 
 	approvals []HookApproval
+	events    []ChangeEvent
+}
+
+// Emit publishes a domain event with the write, as a hook's "events"
+// output does: if the write commits, the event is stored in the change
+// log in its transaction, after the write's own entry, as an entry of
+// action "event" about this resource; if the write is rejected or fails,
+// it is not published. typ names the event ("post.flagged"); data is any
+// JSON value, nil for null. An event that breaks the limits
+// (MaxEventTypeLength, MaxWriteEvents, MaxWriteEventBytes) is refused
+// with an error wrapping ErrHookFailed; a handler returns it to fail the
+// write.
+func (e *WriteEvent) Emit(typ string, data json.RawMessage) error {
+	evs, err := addEvents(e.events, []ChangeEvent{{Type: typ, Data: data}})
+	if err != nil {
+		return &Error{Kind: ErrHookFailed, Detail: fmt.Sprintf("a %s handler emitted an invalid event: %v", e.Stage, err)}
+	}
+	e.events = evs
+	return nil
 }
 
 // Reject returns the error a handler returns to refuse the write: a
@@ -256,51 +275,69 @@ func (m *Manager) wasmHandler(ct *compiledType, b HookBinding) func(*WriteEvent)
 		if res.Data != nil && (e.Stage == StageBeforeCreate || e.Stage == StageBeforeUpdate) {
 			e.Data = res.Data
 		}
+		if len(res.Events) > 0 {
+			evs, err := addEvents(e.events, res.Events)
+			if err != nil {
+				return &Error{Kind: ErrHookFailed, Detail: fmt.Sprintf("hook %s (%s) failed: invalid events: %v", b.Module, b.Stage, err)}
+			}
+			e.events = evs
+		}
 		e.approvals = append(e.approvals, HookApproval{Name: b.Module, Stage: b.Stage, SHA256: res.SHA256})
 		return e.Next()
 	}
 }
 
+// chainsResult is what a write's chains leave for its commit: the
+// approvals to record and the events to publish.
+type chainsResult struct {
+	approvals []HookApproval
+	events    []ChangeEvent
+}
+
 // writeChains checks obj against the schema and runs the validate chain
 // and then the before stage's chain. A before handler may replace the
 // data; the schema is checked again after the chain. It returns the final
-// document and the approvals to record.
-func (m *Manager) writeChains(ctx context.Context, ct *compiledType, before, id string, obj map[string]any, previous json.RawMessage, wc writeContext) (*document, []HookApproval, error) {
+// document, and the approvals and events of the chains.
+func (m *Manager) writeChains(ctx context.Context, ct *compiledType, before, id string, obj map[string]any, previous json.RawMessage, wc writeContext) (*document, chainsResult, error) {
 	doc, err := ct.newDocument(obj)
 	if err != nil || !m.hasChain(ct, StageValidate, before) {
-		return doc, nil, err
+		return doc, chainsResult{}, err
 	}
 	e := &WriteEvent{Context: ctx, Type: ct.def.Name, ID: id, Data: doc.raw, Previous: previous, Principal: wc.by, RequestID: wc.requestID}
 	if err := m.runStage(ct, StageValidate, e); err != nil {
-		return nil, nil, handlerError(StageValidate, err)
+		return nil, chainsResult{}, handlerError(StageValidate, err)
 	}
 	e.Data = doc.raw // validate handlers do not change the data
 	if err := m.runStage(ct, before, e); err != nil {
-		return nil, nil, handlerError(before, err)
+		return nil, chainsResult{}, handlerError(before, err)
 	}
 	if !sameBytes(e.Data, doc.raw) {
 		next, err := decodeObject(e.Data)
 		if err != nil {
-			return nil, nil, hookDataError(before, err)
+			return nil, chainsResult{}, hookDataError(before, err)
 		}
 		if v, has := next["id"]; has {
 			if v != id {
-				return nil, nil, &Error{Kind: ErrHookFailed, Detail: "a " + before + " hook changed the id"}
+				return nil, chainsResult{}, &Error{Kind: ErrHookFailed, Detail: "a " + before + " hook changed the id"}
 			}
 			delete(next, "id")
 		}
 		if doc, err = ct.newDocument(next); err != nil {
-			return nil, nil, err
+			return nil, chainsResult{}, err
 		}
 	}
-	return doc, e.approvals, nil
+	return doc, chainsResult{approvals: e.approvals, events: e.events}, nil
 }
 
 // deleteChains runs the before_delete chain of a resource about to be
-// deleted; data is its current data.
-func (m *Manager) deleteChains(ctx context.Context, ct *compiledType, id string, data json.RawMessage, wc writeContext) error {
+// deleted; data is its current data. It returns the events the chain
+// publishes with the delete.
+func (m *Manager) deleteChains(ctx context.Context, ct *compiledType, id string, data json.RawMessage, wc writeContext) ([]ChangeEvent, error) {
 	e := &WriteEvent{Context: ctx, Type: ct.def.Name, ID: id, Data: data, Previous: data, Principal: wc.by, RequestID: wc.requestID}
-	return handlerError(StageBeforeDelete, m.runStage(ct, StageBeforeDelete, e))
+	if err := m.runStage(ct, StageBeforeDelete, e); err != nil {
+		return nil, handlerError(StageBeforeDelete, err)
+	}
+	return e.events, nil
 }
 
 // handlerError passes a Manager error (a rejection, a failed hook, a

@@ -317,7 +317,8 @@ func decodeMeta(raw []byte) (*metaRecord, error) {
 }
 
 // appendChange appends a change-log record: the members of Change in
-// order, as encoding/json writes them (id and by omitted when empty).
+// order, as encoding/json writes them (id, by and event omitted when
+// empty). An event's data must be compact, valid JSON (checkEventData).
 func appendChange(dst []byte, c *Change) []byte {
 	dst = appendKey(append(dst, '{'), true, "seq")
 	dst = strconv.AppendUint(dst, c.Seq, 10)
@@ -336,6 +337,18 @@ func appendChange(dst []byte, c *Change) []byte {
 	if c.By != "" {
 		dst = appendKey(dst, false, "by")
 		dst = appendString(dst, c.By)
+	}
+	if c.Event != nil {
+		dst = appendKey(dst, false, "event")
+		dst = appendKey(append(dst, '{'), true, "type")
+		dst = appendString(dst, c.Event.Type)
+		dst = appendKey(dst, false, "data")
+		if len(c.Event.Data) == 0 {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, c.Event.Data...)
+		}
+		dst = append(dst, '}')
 	}
 	return append(dst, '}')
 }
@@ -364,6 +377,12 @@ func decodeChange(raw []byte) (Change, error) {
 			c.At = v.String()
 		case "by":
 			c.By = v.String()
+		case "event":
+			ev := &ChangeEvent{Type: v.Get("type").String(), Data: json.RawMessage("null")}
+			if d := v.Get("data"); d.Exists() {
+				ev.Data = json.RawMessage(d.Raw)
+			}
+			c.Event = ev
 		}
 		return true
 	})

@@ -28,7 +28,10 @@ func (m *Manager) commit(ctx context.Context, p *plan, by Principal) ([]*Resourc
 		}
 		for i, s := range p.steps {
 			var err error
-			if results[i], err = w.apply(s); err != nil {
+			if results[i], err = w.apply(s); err == nil && len(s.events) > 0 {
+				err = w.appendEvents(s, results[i])
+			}
+			if err != nil {
 				if p.batch {
 					return &BatchError{Index: i, Err: err}
 				}
@@ -64,6 +67,31 @@ func (w *writer) apply(s step) (*Resource, error) {
 		return w.switchTo(ct, s.id, op.Revision, op.IfMatch)
 	}
 	return nil, errorf(ErrInvalid, "unknown operation %d", op.Kind)
+}
+
+// appendEvents appends the events s publishes, after the entries its
+// operation appended, each naming the resource at the revision the
+// operation left it (0 once purged). r is what the operation returned.
+func (w *writer) appendEvents(s step, r *Resource) error {
+	rev := 0
+	switch {
+	case r != nil:
+		rev = r.Meta.CurrentRevision
+	case s.op.Kind != OpPurge:
+		meta, err := w.loadMeta(s.ct, s.id)
+		if err != nil {
+			return err
+		}
+		rev = meta.CurrentRevision
+	}
+	for i := range s.events {
+		ev := s.events[i]
+		ch := Change{Type: s.ct.def.Name, ID: s.id, Action: ActionEvent, Revision: rev, Event: &ev}
+		if err := w.appendEntry(&ch); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // authorize decides, against the stored state in the write transaction,

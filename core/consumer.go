@@ -163,6 +163,25 @@ func (c *Consumer) Status() ConsumerStatus {
 	return st
 }
 
+// ForgetConsumer deletes a stopped consumer's saved position, so that it
+// no longer holds back the trimming of the change log (a deleted webhook);
+// a consumer started again under the name begins at the start of the log.
+// A running consumer is ErrConflict; a name with no position is no error.
+func (m *Manager) ForgetConsumer(ctx context.Context, name string) error {
+	m.consumersMu.Lock()
+	defer m.consumersMu.Unlock()
+	if _, ok := m.consumers[name]; ok {
+		return errorf(ErrConflict, "consumer %s is running; stop it first", name)
+	}
+	err := m.store.Update(ctx, func(tx storage.Tx) error {
+		return tx.Delete(bucketConsumers, consumerKey(name))
+	})
+	if err != nil {
+		return fmt.Errorf("forget consumer %s: %w", name, err)
+	}
+	return nil
+}
+
 // Consumers reports the status of every running consumer.
 func (m *Manager) Consumers() []ConsumerStatus {
 	m.consumersMu.Lock()

@@ -102,7 +102,10 @@ func (m *Manager) ChangeLogBounds(ctx context.Context) (oldest, last uint64, err
 // Events returns the events after position since that ctx's principal may
 // see, oldest first, at most limit of them (0: 100), reading at most
 // maxChangeScan entries. Permissions are those of now: a principal that
-// lost its read permission on a type gets none of its past events.
+// lost its read permission on a type gets none of its past events. A
+// position whose next entries were trimmed fails with ErrGone, as in
+// Changes. The events a hook published (action "event") are seen by whoever
+// may see the resource they are about.
 func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit int) (*EventPage, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
@@ -115,6 +118,9 @@ func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit
 	types := m.typeSet()
 	page := &EventPage{NextSince: since}
 	err := m.store.View(ctx, func(tx storage.Tx) error {
+		if err := checkTrimmed(tx, since); err != nil {
+			return err
+		}
 		r := reader{tx: tx}
 		scanned, size := 0, 0
 		var failed error
@@ -138,6 +144,9 @@ func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit
 				page.Items = append(page.Items, *ev)
 				if ev.Resource != nil {
 					size += len(ev.Resource.Data)
+				}
+				if ev.Event != nil {
+					size += len(ev.Event.Data)
 				}
 			}
 			return true

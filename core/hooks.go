@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/strata-dev/strata/sdk/storage"
 )
@@ -65,8 +67,82 @@ type HookResult struct {
 	Errors []FieldError
 	// Data, when not nil, replaces the resource data (before_* stages).
 	Data json.RawMessage
+	// Events are the domain events the hook publishes with the write
+	// (validate and before_* stages; see ChangeEvent). They are checked
+	// against the limits of MaxEventTypeLength, MaxWriteEvents and
+	// MaxWriteEventBytes; an event breaking them fails the hook.
+	Events []ChangeEvent
 	// SHA256 identifies the module code that answered.
 	SHA256 string
+}
+
+// Limits on the events one write publishes, whoever publishes them
+// (WebAssembly hooks and Go handlers together): they end up in the change
+// log, which every consumer reads, so one write may not flood it.
+const (
+	// MaxEventTypeLength bounds an event's type, in bytes.
+	MaxEventTypeLength = 128
+	// MaxWriteEvents bounds the events of one write (of each operation of
+	// a batch).
+	MaxWriteEvents = 100
+	// MaxWriteEventBytes bounds the types and data of the events of one
+	// write, together, in bytes of compact JSON.
+	MaxWriteEventBytes = 256 << 10
+)
+
+// addEvents checks evs and appends them to have, the events the write
+// publishes so far, with their data compacted. The error says what is
+// wrong, for the message of a failed hook.
+func addEvents(have, evs []ChangeEvent) ([]ChangeEvent, error) {
+	size := 0
+	for _, ev := range have {
+		size += len(ev.Type) + len(ev.Data)
+	}
+	for i, ev := range evs {
+		if len(have) >= MaxWriteEvents {
+			return have, fmt.Errorf("more than %d events in one write", MaxWriteEvents)
+		}
+		if err := checkEventType(ev.Type); err != nil {
+			return have, fmt.Errorf("event %d: %w", i, err)
+		}
+		data := []byte("null")
+		if len(ev.Data) > 0 {
+			if err := checkJSON(ev.Data); err != nil {
+				return have, fmt.Errorf("event %d (%s): data: %v", i, ev.Type, err)
+			}
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, ev.Data); err != nil {
+				return have, fmt.Errorf("event %d (%s): data is not valid JSON: %v", i, ev.Type, err)
+			}
+			data = buf.Bytes()
+		}
+		size += len(ev.Type) + len(data)
+		if size > MaxWriteEventBytes {
+			return have, fmt.Errorf("the events of one write exceed %d bytes", MaxWriteEventBytes)
+		}
+		have = append(have, ChangeEvent{Type: ev.Type, Data: data})
+	}
+	return have, nil
+}
+
+// checkEventType accepts a non-empty type of at most MaxEventTypeLength
+// bytes of UTF-8 text without control characters: it is shown in logs,
+// SSE streams and webhook headers as it is.
+func checkEventType(typ string) error {
+	switch {
+	case typ == "":
+		return errors.New(`"type" is empty`)
+	case len(typ) > MaxEventTypeLength:
+		return fmt.Errorf(`"type" is longer than %d bytes`, MaxEventTypeLength)
+	case !utf8.ValidString(typ):
+		return errors.New(`"type" is not UTF-8 text`)
+	}
+	for _, r := range typ {
+		if unicode.IsControl(r) {
+			return fmt.Errorf(`"type" %q holds a control character`, typ)
+		}
+	}
+	return nil
 }
 
 // ErrHookFailed: a hook crashed, timed out, broke the ABI, or no hook

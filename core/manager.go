@@ -46,6 +46,11 @@ type Options struct {
 	Search func(ctx context.Context, feed ChangeFeed) (Searcher, error)
 	// Webhooks configure the delivery of webhooks.
 	Webhooks WebhookOptions
+	// ChangesRetention is how long change-log entries are kept once every
+	// consumer and the search index have consumed them (see TrimChanges);
+	// the Manager trims every minute. Zero or less keeps them forever.
+	// strata serve uses DefaultChangesRetention unless configured.
+	ChangesRetention time.Duration
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -98,6 +103,11 @@ type Manager struct {
 	afterFailures   atomic.Uint64
 	// webhooks are the running webhooks (webhook.go).
 	webhooks *webhookSet
+
+	// retention is Options.ChangesRetention; trimDone is closed when the
+	// trimmer (retention.go) has stopped, nil when none runs.
+	retention time.Duration
+	trimDone  chan struct{}
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -109,6 +119,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		newID:     opts.NewID,
 		hooks:     opts.Hooks,
 		maxDoc:    opts.MaxDocumentSize,
+		retention: opts.ChangesRetention,
 		notify:    make(chan struct{}),
 		bg:        context.WithoutCancel(ctx),
 		done:      make(chan struct{}),
@@ -183,6 +194,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		}
 		m.search = s
 	}
+	if m.retention > 0 {
+		m.trimDone = make(chan struct{})
+		go m.trimLoop()
+	}
 	return m, nil
 }
 
@@ -198,6 +213,9 @@ func (m *Manager) Close() error {
 		m.closeWebhooks()
 		m.closed.Store(true)
 		close(m.done)
+		if m.trimDone != nil {
+			<-m.trimDone // it may be in a transaction: the store closes after Close
+		}
 	})
 	return nil
 }

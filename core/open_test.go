@@ -19,6 +19,8 @@ func (s stubSearcher) Search(context.Context, string, core.SearchRequest) (*core
 	return &core.SearchResult{IDs: s.ids}, nil
 }
 
+func (s stubSearcher) Consumed() uint64 { return 0 }
+
 // TestOpenBuildsSearch: Open applies the declared types, then builds the
 // searcher over its own change feed (which already shows them), and
 // searches go to it; a searcher that cannot be built fails Open, and

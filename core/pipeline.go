@@ -137,6 +137,9 @@ type step struct {
 	id    string
 	doc   *document // create, replace, patch
 	hooks []HookApproval
+	// events are what the chains publish with the operation: appended to
+	// the change log after its own entry, in the commit's transaction.
+	events []ChangeEvent
 }
 
 // expectation is the state of a resource some staged work was built on:
@@ -233,9 +236,11 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 		if op.Kind == OpCreate {
 			before = StageBeforeCreate
 		}
-		if s.doc, s.hooks, err = m.writeChains(ctx, ct, before, s.id, obj, previous, wc); err != nil {
+		var res chainsResult
+		if s.doc, res, err = m.writeChains(ctx, ct, before, s.id, obj, previous, wc); err != nil {
 			return step{}, err
 		}
+		s.hooks, s.events = res.approvals, res.events
 		// The stored form is the canonical one, after the before_* hooks:
 		// the limit is on what is stored, whoever produced it.
 		if n := len(s.doc.raw); n > m.maxDoc {
@@ -243,7 +248,7 @@ func (m *Manager) stageOne(ctx context.Context, op Op, wc writeContext, overlay 
 		}
 	case OpDelete, OpPurge:
 		if uses {
-			if err := m.deleteChains(ctx, ct, s.id, previous, wc); err != nil {
+			if s.events, err = m.deleteChains(ctx, ct, s.id, previous, wc); err != nil {
 				return step{}, err
 			}
 		}

@@ -516,6 +516,8 @@ const maxChangeScan = 10000
 // Changes returns change-log entries after seq since, oldest first, of the
 // given types (all when types is empty), of the types ctx's principal may
 // read every resource of: an entry does not say who owns its resource.
+// Since 0 reads from the oldest entry retained; a later position whose
+// next entries were trimmed (see TrimChanges) fails with ErrGone.
 func (m *Manager) Changes(ctx context.Context, since uint64, types []string, limit int) (*ChangePage, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
@@ -535,6 +537,9 @@ func (m *Manager) Changes(ctx context.Context, since uint64, types []string, lim
 		return page, nil
 	}
 	err = m.store.View(ctx, func(tx storage.Tx) error {
+		if err := checkTrimmed(tx, since); err != nil {
+			return err
+		}
 		scanned := 0
 		var scanErr error
 		err := tx.Scan(bucketChanges, storage.Range{Start: seqKey(since + 1)}, func(k, v []byte) bool {

@@ -59,6 +59,20 @@ type Change struct {
 	Revision int    `json:"revision"`
 	At       string `json:"at"`
 	By       string `json:"by,omitempty"`
+	// Event is the domain event of an "event" entry: one a hook published
+	// with the write of the resource Type/ID (SPEC §8); nil otherwise.
+	Event *ChangeEvent `json:"event,omitempty"`
+}
+
+// ChangeEvent is a domain event a hook published with a write. It is
+// stored in the change log, in the write's transaction, as an entry of
+// action "event" after the write's own entry, so it is delivered wherever
+// changes are (GET /api/changes, GET /api/events, consumers).
+type ChangeEvent struct {
+	// Type names the event, such as "post.flagged".
+	Type string `json:"type"`
+	// Data is the event's payload: any JSON value, compact.
+	Data json.RawMessage `json:"data"`
 }
 
 // Change-log and revision actions.
@@ -70,6 +84,9 @@ const (
 	ActionPurge   = "purge"
 	ActionSwitch  = "switch"
 	ActionType    = "type"
+	// ActionEvent marks a change-log entry that is a domain event a hook
+	// published with a write (Change.Event), not a change of the resource.
+	ActionEvent = "event"
 )
 
 // Principal is who performs an operation. The zero value is anonymous.

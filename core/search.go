@@ -16,6 +16,10 @@ import (
 // Manager. Options.Search builds it over the Manager's ChangeFeed.
 type Searcher interface {
 	Search(ctx context.Context, typ string, req SearchRequest) (*SearchResult, error)
+	// Consumed is the change-log position up to which the index needs no
+	// entry any more: the change log is never trimmed past it (see
+	// Options.ChangesRetention).
+	Consumed() uint64
 }
 
 // ChangeFeed is what a Searcher reads from the Manager it indexes: the

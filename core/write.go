@@ -103,6 +103,12 @@ func (w *writer) count(typ string, live, all int64) {
 }
 
 func (w *writer) appendChange(typ, id, action string, rev int) error {
+	return w.appendEntry(&Change{Type: typ, ID: id, Action: action, Revision: rev})
+}
+
+// appendEntry appends ch to the change log with the next seq and the
+// transaction's time and principal.
+func (w *writer) appendEntry(ch *Change) error {
 	if !w.seqLoaded {
 		seq, err := readUint(w.tx, bucketSys, keySeq)
 		if err != nil {
@@ -111,8 +117,12 @@ func (w *writer) appendChange(typ, id, action string, rev int) error {
 		w.seq, w.seqLoaded = seq, true
 	}
 	w.seq++
-	ch := Change{Seq: w.seq, Type: typ, ID: id, Action: action, Revision: rev, At: w.at, By: w.by.ID}
-	if err := w.tx.Put(bucketChanges, seqKey(w.seq), appendChange(make([]byte, 0, 160), &ch)); err != nil {
+	ch.Seq, ch.At, ch.By = w.seq, w.at, w.by.ID
+	size := 160
+	if ch.Event != nil {
+		size += len(ch.Event.Type) + len(ch.Event.Data)
+	}
+	if err := w.tx.Put(bucketChanges, seqKey(w.seq), appendChange(make([]byte, 0, size), ch)); err != nil {
 		return fmt.Errorf("write change %d: %w", w.seq, err)
 	}
 	return nil

@@ -45,6 +45,13 @@ func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.Hook
 	for _, fe := range res.Output.Errors {
 		out.Errors = append(out.Errors, core.FieldError{Path: fe.Path, Message: fe.Message})
 	}
+	// Core checks the events against its limits, whoever published them.
+	if len(res.Output.Events) > 0 {
+		out.Events = make([]core.ChangeEvent, len(res.Output.Events))
+		for i, ev := range res.Output.Events {
+			out.Events[i] = core.ChangeEvent{Type: ev.Type, Data: ev.Data}
+		}
+	}
 	return out, nil
 }
 

@@ -216,9 +216,13 @@ type OutputError struct {
 	Message string `json:"message"`
 }
 
-// OutputEvent is an event a hook asks to publish.
+// OutputEvent is an event a hook asks to publish. Through a core.Manager
+// it is stored in the change log with the write (action "event"), if the
+// write commits; core bounds the events of one write.
 type OutputEvent struct {
-	Type string          `json:"type"`
+	// Type names the event, such as "post.flagged"; it must not be empty.
+	Type string `json:"type"`
+	// Data is any JSON value; nil when the event has none.
 	Data json.RawMessage `json:"data"`
 }
 

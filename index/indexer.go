@@ -522,6 +522,19 @@ func (x *Index) savePosition(ctx context.Context) {
 // active type index reflects the changes up to it.
 func (x *Index) Applied() uint64 { return x.applied.Load() }
 
+// Consumed returns the change-log position up to which the index needs no
+// entry any more (core.Searcher): the follower's, or less while a build
+// that will replay the entries after its start is running.
+func (x *Index) Consumed() uint64 {
+	seq := x.applied.Load()
+	x.mu.RLock()
+	for _, b := range x.builds {
+		seq = min(seq, b.from)
+	}
+	x.mu.RUnlock()
+	return seq
+}
+
 func (x *Index) publish(seq uint64) {
 	x.applied.Store(seq)
 	x.notifyMu.Lock()
@@ -712,7 +725,7 @@ func (x *Index) catchUp(ctx context.Context, ti *typeIndex, to uint64) error {
 		}
 		var ids []string
 		for _, ch := range page.Items {
-			if ch.Action != core.ActionType {
+			if ch.Action != core.ActionType && ch.Action != core.ActionEvent {
 				ids = append(ids, ch.ID)
 			}
 		}
@@ -911,6 +924,9 @@ func (x *Index) apply(ctx context.Context, changes []core.Change, split bool) er
 				return err
 			}
 			continue
+		}
+		if ch.Action == core.ActionEvent {
+			continue // a hook's event changes no resource
 		}
 		x.mu.RLock()
 		ti := x.types[ch.Type]

@@ -135,6 +135,10 @@ func (sub *subscriber) run() {
 	for {
 		changed := s.m.Changed()
 		page, err := s.m.Events(sub.ctx, sub.pos, sub.filter, eventsPage)
+		if errors.Is(err, core.ErrGone) { // trimmed while the subscriber lagged
+			sub.reset("position_gone", s.m.LastSeq())
+			return
+		}
 		if err != nil {
 			if !errors.Is(err, core.ErrClosed) {
 				// The client resumes from its last event when it

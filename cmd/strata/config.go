@@ -48,6 +48,9 @@ type config struct {
 	HookNice int `json:"hook_nice"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
+	// ChangesRetention is how long change-log entries are kept once every
+	// consumer has read them; 0 keeps them forever.
+	ChangesRetention duration `json:"changes_retention"`
 	// DefaultPageSize is the list page size when a request names none.
 	DefaultPageSize int `json:"default_page_size"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -111,9 +114,11 @@ func defaultConfig() config {
 		RequestTimeout:  duration(30 * time.Second),
 		ShutdownTimeout: duration(30 * time.Second),
 		DefaultPageSize: core.DefaultPageSize,
-		LogLevel:        "info",
-		LogFormat:       "text",
-		hardeningConfig: defaultHardening(),
+
+		ChangesRetention: duration(core.DefaultChangesRetention),
+		LogLevel:         "info",
+		LogFormat:        "text",
+		hardeningConfig:  defaultHardening(),
 
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
 		WebhookDisableAfter: duration(core.DefaultWebhookDisableAfter),
@@ -128,6 +133,15 @@ func (c config) maxDocumentSize() int {
 		return c.MaxDocumentSize
 	}
 	return c.BodyLimit
+}
+
+// checkRetention refuses a negative changes_retention, which core would
+// take as "forever": more likely a mistake than the intent.
+func (c config) checkRetention() error {
+	if c.ChangesRetention < 0 {
+		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
+	}
+	return nil
 }
 
 // checkHooks refuses hook settings out of range, which the hook runtime
@@ -292,6 +306,7 @@ var envSettings = map[string]string{
 	"STRATA_MAX_DOCUMENT_SIZE": "max-document-size",
 	"STRATA_REQUEST_TIMEOUT":   "request-timeout",
 	"STRATA_SHUTDOWN_TIMEOUT":  "shutdown-timeout",
+	"STRATA_CHANGES_RETENTION": "changes-retention",
 	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
 	"STRATA_LOG_LEVEL":         "log-level",
 	"STRATA_LOG_FORMAT":        "log-format",
@@ -340,6 +355,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
 	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
+	fl.Duration("changes-retention", time.Duration(d.ChangesRetention), "how long change-log entries every consumer has read are kept (0: forever)")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
@@ -415,7 +431,7 @@ func applySetting(c *config, name, v string) error {
 			err = errors.New("want a positive duration")
 		}
 		c.WebhookDisableAfter = duration(d)
-	case "request-timeout", "shutdown-timeout", "hook-register-timeout":
+	case "request-timeout", "shutdown-timeout", "hook-register-timeout", "changes-retention":
 		var d time.Duration
 		d, err = time.ParseDuration(v)
 		switch name {
@@ -423,6 +439,8 @@ func applySetting(c *config, name, v string) error {
 			c.RequestTimeout = duration(d)
 		case "hook-register-timeout":
 			c.HookRegisterTimeout = duration(d)
+		case "changes-retention":
+			c.ChangesRetention = duration(d)
 		default:
 			c.ShutdownTimeout = duration(d)
 		}

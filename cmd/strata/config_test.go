@@ -145,3 +145,38 @@ func TestConfigPrecedence(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigChangesRetention: changes_retention defaults to a week, is
+// read from the file, the environment and the flag, 0 keeps the log
+// forever, and a negative value is refused.
+func TestConfigChangesRetention(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "strata.yaml")
+	if err := os.WriteFile(file, []byte("changes_retention: 24h\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    time.Duration
+		refused bool
+	}{
+		{"default", nil, nil, 168 * time.Hour, false},
+		{"file", []string{"--config", file}, nil, 24 * time.Hour, false},
+		{"env over file", []string{"--config", file}, map[string]string{"STRATA_CHANGES_RETENTION": "1h"}, time.Hour, false},
+		{"flag over env", []string{"--changes-retention", "0"}, map[string]string{"STRATA_CHANGES_RETENTION": "1h"}, 0, false},
+		{"negative", []string{"--changes-retention", "-1h"}, nil, -time.Hour, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := resolveFor(t, tc.args, tc.env)
+			if got := time.Duration(c.ChangesRetention); got != tc.want {
+				t.Fatalf("changes_retention %s, want %s", got, tc.want)
+			}
+			if err := c.checkRetention(); (err != nil) != tc.refused {
+				t.Fatalf("checkRetention: %v, refused want %v", err, tc.refused)
+			}
+		})
+	}
+}

@@ -149,6 +149,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := cfg.checkHooks(); err != nil {
 		return err
 	}
+	if err := cfg.checkRetention(); err != nil {
+		return err
+	}
 	opts := server.Options{
 		Logger:          log,
 		BodyLimit:       cfg.BodyLimit,
@@ -164,17 +167,18 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		cfg.HookConcurrency = extraProcsForHooks(cfg.HookConcurrency, log)
 	}
 	a, err := app.New(ctx, app.Config{
-		StorageURL:      cfg.storageURL(),
-		Drivers:         storageRegistry(),
-		Data:            cfg.Data,
-		HooksDir:        cfg.HooksDir,
-		HookConcurrency: cfg.HookConcurrency,
-		HookNice:        cfg.HookNice,
-		Types:           cfg.Types,
-		MaxDocumentSize: cfg.maxDocumentSize(),
-		Auth:            authOptions(cfg),
-		Webhooks:        core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},
-		Server:          opts,
+		StorageURL:       cfg.storageURL(),
+		Drivers:          storageRegistry(),
+		Data:             cfg.Data,
+		HooksDir:         cfg.HooksDir,
+		HookConcurrency:  cfg.HookConcurrency,
+		HookNice:         cfg.HookNice,
+		Types:            cfg.Types,
+		MaxDocumentSize:  cfg.maxDocumentSize(),
+		ChangesRetention: time.Duration(cfg.ChangesRetention),
+		Auth:             authOptions(cfg),
+		Webhooks:         core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},
+		Server:           opts,
 		// shutdown_timeout: 0 stops at once, where app.Config's zero
 		// waits without a bound.
 		ShutdownTimeout: max(time.Duration(cfg.ShutdownTimeout), time.Nanosecond),

@@ -223,13 +223,14 @@ func globalPaths() object {
 		),
 		"/api/changes", obj(
 			"get", tagged("Changes", "listChanges", "Read the change log",
-				"description", "Entries after sequence number since, oldest first.",
+				"description", "Entries after sequence number since, oldest first. 410 when the entries after since "+
+					"were trimmed (changes_retention); since 0 reads from the oldest entry retained.",
 				"parameters", append([]any{
 					queryParam("since", "Return entries after this sequence number.",
 						obj("type", "integer", "format", "int64", "minimum", 0, "default", 0)),
 					queryParam("types", "Comma-separated type names; all types when absent.", obj("type", "string")),
 				}, params("limit")...),
-				"responses", responses(obj("200", response("A page of changes.", schemaRef("ChangeList"))), "400", "401", "403"),
+				"responses", responses(obj("200", response("A page of changes.", schemaRef("ChangeList"))), "400", "401", "403", "410"),
 			),
 		),
 		"/api/events", obj(

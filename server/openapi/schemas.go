@@ -130,10 +130,17 @@ func sharedSchemas() object {
 				"type", str(""),
 				"id", str("The resource; absent for type changes."),
 				"action", obj("type", "string", "enum",
-					strs("create", "update", "delete", "restore", "purge", "switch", "type")),
+					strs("create", "update", "delete", "restore", "purge", "switch", "type", "event")),
 				"revision", integer("The current revision after the change (the schema version for type changes; 0 for purges and drops)."),
 				"at", dateTime(""),
 				"by", str(""),
+				"event", obj("type", "object",
+					"description", "For action event: the domain event a hook published with the write of the resource.",
+					"required", strs("type", "data"),
+					"properties", obj(
+						"type", obj("type", "string", "minLength", 1, "maxLength", 128),
+						"data", obj("description", "Any JSON value."),
+					)),
 			),
 		),
 		"ChangeList", obj(
