@@ -78,6 +78,9 @@ type Manager struct {
 	lastSeq  atomic.Uint64
 	notifyMu sync.Mutex
 	notify   chan struct{}
+	// feed is the shared page of recent change-log entries that event
+	// subscribers read (feedring.go).
+	feed feedRing
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -189,6 +192,7 @@ func (m *Manager) Close() error {
 		m.stopConsumers()
 		m.closed.Store(true)
 		close(m.done)
+		m.closeFeed()
 	})
 	return nil
 }
