@@ -27,6 +27,10 @@ import (
 type FeedEvent struct {
 	Change
 	Resource *Resource `json:"resource,omitempty"`
+
+	// encoded, when set, is shared by every subscriber that gets this
+	// same event from the shared page of the feed (feedring.go).
+	encoded *encodedEvent
 }
 
 // EventPage is one page of events.
@@ -106,6 +110,10 @@ func (m *Manager) ChangeLogBounds(ctx context.Context) (oldest, last uint64, err
 // position whose next entries were trimmed fails with ErrGone, as in
 // Changes. The events a hook published (action "event") are seen by whoever
 // may see the resource they are about.
+//
+// A position within the shared page of recent entries (feedring.go) is
+// served from it, without a transaction of its own; an older one is read
+// from the log.
 func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit int) (*EventPage, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
@@ -115,6 +123,15 @@ func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit
 	}
 	limit = min(limit, MaxPageSize)
 	p := PrincipalFrom(ctx)
+	if page, ok, err := m.sharedEvents(ctx, p, since, f, limit); ok || err != nil {
+		return page, err
+	}
+	return m.logEvents(ctx, p, since, f, limit)
+}
+
+// logEvents is Events read from the log, in a transaction of the caller's
+// own.
+func (m *Manager) logEvents(ctx context.Context, p Principal, since uint64, f EventFilter, limit int) (*EventPage, error) {
 	types := m.typeSet()
 	page := &EventPage{NextSince: since}
 	err := m.store.View(ctx, func(tx storage.Tx) error {
@@ -162,51 +179,27 @@ func (m *Manager) Events(ctx context.Context, since uint64, f EventFilter, limit
 	return page, nil
 }
 
-// feedEvent decides whether p may see ch and builds its event; nil when it
-// may not. ct is the entry's type as it is now, nil when it was dropped.
+// feedEvent decides whether p may see ch, reading what the decision needs
+// in r, and builds its event; nil when it may not. ct is the entry's type
+// as it is now, nil when it was dropped.
 func (m *Manager) feedEvent(r reader, p Principal, ct *compiledType, ch Change, f EventFilter) (*FeedEvent, error) {
-	if len(f.Types) > 0 && !slices.Contains(f.Types, ch.Type) {
-		return nil, nil
-	}
-	if ct == nil {
-		// A dropped type: only administrators saw every type.
-		if p.IsAdmin() {
-			return &FeedEvent{Change: ch}, nil
-		}
-		return nil, nil
-	}
-	g := ct.def.Grant(p, PermRead) // everything for administrators and System
-	if ch.Action == ActionType {
-		// A change of the type itself: shown to whoever may see the type.
-		if p.IsAdmin() || ct.def.Visible(p) {
-			return &FeedEvent{Change: ch}, nil
-		}
-		return nil, nil
-	}
-	if g.None() {
-		return nil, nil
-	}
 	var meta *metaRecord
-	if !g.All || withResource(ch.Action) {
+	v, err := decideEvent(p, ct, ch, f, func() (string, bool, error) {
 		var err error
 		meta, err = r.meta(ct, ch.ID)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			// Purged since (or a purge): the owner is no longer known.
-			// An owner-only reader sees it only if it did it itself.
-			if !g.All && (ch.By == "" || ch.By != p.ID) {
-				return nil, nil
-			}
-			return &FeedEvent{Change: ch}, nil
+			return "", false, nil
 		case err != nil:
-			return nil, fmt.Errorf("read %s/%s: %w", ch.Type, ch.ID, err)
+			return "", false, fmt.Errorf("read %s/%s: %w", ch.Type, ch.ID, err)
 		}
-		if !g.Allows(p, meta.CreatedBy) {
-			return nil, nil
-		}
+		return meta.CreatedBy, true, nil
+	})
+	if err != nil || v == eventHidden {
+		return nil, err
 	}
 	ev := &FeedEvent{Change: ch}
-	if !withResource(ch.Action) {
+	if v == eventBare {
 		return ev, nil
 	}
 	rev, err := r.revision(ct, ch.ID, ch.Revision)
@@ -221,6 +214,66 @@ func (m *Manager) feedEvent(r reader, p Principal, ct *compiledType, ch Change, 
 		return nil, err
 	}
 	return ev, nil
+}
+
+// eventVerdict is what a principal gets of one change-log entry.
+type eventVerdict int
+
+const (
+	eventHidden   eventVerdict = iota // nothing
+	eventBare                         // the entry alone
+	eventResource                     // the entry and the resource as it left it, if that still exists
+)
+
+// decideEvent decides what p gets of ch: every rule of who sees which
+// event is here, whether the entry was read from the log or taken from the
+// shared page. ct is the entry's type as it is now, nil when it was
+// dropped; owner returns the creator of the entry's resource, found false
+// when the resource no longer exists, and is called only when the decision
+// depends on it.
+func decideEvent(p Principal, ct *compiledType, ch Change, f EventFilter, owner func() (by string, found bool, err error)) (eventVerdict, error) {
+	if len(f.Types) > 0 && !slices.Contains(f.Types, ch.Type) {
+		return eventHidden, nil
+	}
+	if ct == nil {
+		// A dropped type: only administrators saw every type.
+		if p.IsAdmin() {
+			return eventBare, nil
+		}
+		return eventHidden, nil
+	}
+	g := ct.def.Grant(p, PermRead) // everything for administrators and System
+	if ch.Action == ActionType {
+		// A change of the type itself: shown to whoever may see the type.
+		if p.IsAdmin() || ct.def.Visible(p) {
+			return eventBare, nil
+		}
+		return eventHidden, nil
+	}
+	if g.None() {
+		return eventHidden, nil
+	}
+	if !g.All || withResource(ch.Action) {
+		by, found, err := owner()
+		if err != nil {
+			return eventHidden, err
+		}
+		if !found {
+			// Purged since (or a purge): the owner is no longer known.
+			// An owner-only reader sees it only if it did it itself.
+			if !g.All && (ch.By == "" || ch.By != p.ID) {
+				return eventHidden, nil
+			}
+			return eventBare, nil
+		}
+		if !g.Allows(p, by) {
+			return eventHidden, nil
+		}
+	}
+	if !withResource(ch.Action) {
+		return eventBare, nil
+	}
+	return eventResource, nil
 }
 
 // withResource reports whether the event of an action carries the

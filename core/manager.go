@@ -85,6 +85,9 @@ type Manager struct {
 	lastSeq  atomic.Uint64
 	notifyMu sync.Mutex
 	notify   chan struct{}
+	// feed is the shared page of recent change-log entries that event
+	// subscribers read (feedring.go).
+	feed feedRing
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -216,6 +219,7 @@ func (m *Manager) Close() error {
 		if m.trimDone != nil {
 			<-m.trimDone // it may be in a transaction: the store closes after Close
 		}
+		m.closeFeed()
 	})
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -20,9 +21,11 @@ import (
 // A subscriber is not a durable consumer: the client holds its position
 // (the id of the last event it got, sent back as Last-Event-ID when it
 // reconnects). It reads the same change log as everything else, by seq,
-// through core, which decides what its principal may see. It waits on the
-// Manager's commit signal, never on a timer, and holds nothing between
-// pages: an idle subscriber costs its connection and a goroutine or two.
+// through core, which decides what its principal may see (and shares the
+// reading of recent entries among subscribers: core/feedring.go). It
+// waits to be told of entries it may get (Manager.EventsChanged), never on
+// a timer, and holds nothing between pages: an idle subscriber costs its
+// connection and a goroutine or two.
 //
 // Memory stays bounded whatever the client does: events are read from the
 // log a page at a time (at most about 1 MB of documents) and written to
@@ -118,7 +121,8 @@ type subscriber struct {
 	pos    uint64 // the last seq read from the log
 	fctx   *fasthttp.RequestCtx
 	w      *bufio.Writer
-	buf    []byte // the event being written; nil while idle
+	// setAt is when the connection's write deadline was last set.
+	setAt time.Time
 }
 
 // run streams events until the client goes, the server drains or the
@@ -133,7 +137,6 @@ func (sub *subscriber) run() {
 	heartbeat := time.NewTimer(s.opts.EventsHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		changed := s.m.Changed()
 		page, err := s.m.Events(sub.ctx, sub.pos, sub.filter, eventsPage)
 		if errors.Is(err, core.ErrGone) { // trimmed while the subscriber lagged
 			sub.reset("position_gone", s.m.LastSeq())
@@ -147,50 +150,98 @@ func (sub *subscriber) run() {
 			}
 			return
 		}
-		for _, ev := range page.Items {
-			if last := s.m.LastSeq(); last > ev.Seq && last-ev.Seq > uint64(s.opts.EventsMaxLag) {
-				sub.reset("slow_reader", last)
-				return
-			}
-			if !sub.event(ev) {
-				return
-			}
+		if !sub.send(page.Items) {
+			return
 		}
 		sub.pos = page.NextSince
-		sub.buf = nil // an idle subscriber holds no buffer
 		if len(page.Items) > 0 {
-			if !sub.flush() {
-				return
-			}
 			heartbeat.Reset(s.opts.EventsHeartbeat)
 		}
-		if sub.pos < s.m.LastSeq() {
-			continue // the page was cut short: more is committed
-		}
+		// Woken once there may be events for this subscription after pos
+		// (at once when the page was cut short), not on every commit.
+		changed, stop := s.m.EventsChanged(sub.pos, sub.filter)
+		beat, end := false, false
 		select {
 		case <-changed:
 		case <-heartbeat.C:
+			beat = true
+		case <-s.closing:
+			end = true
+		case <-s.m.Done():
+			end = true
+		}
+		stop()
+		if end {
+			return
+		}
+		if beat {
 			if !sub.write([]byte(": keep-alive\n\n")) || !sub.flush() {
 				return
 			}
 			heartbeat.Reset(s.opts.EventsHeartbeat)
-		case <-s.closing:
-			return
-		case <-s.m.Done():
-			return
 		}
 	}
 }
 
-// event writes one event: id = seq, event = action, data = the change
-// entry with the resource.
-func (sub *subscriber) event(ev core.FeedEvent) bool {
+// pageChunk is how much of a page of events a subscriber gathers before
+// it writes it to the connection.
+const pageChunk = 64 << 10
+
+// pageBufs are the buffers subscribers gather pages in: one is held only
+// while a page is written, so an idle subscriber holds none.
+var pageBufs = sync.Pool{New: func() any { b := make([]byte, 0, pageChunk); return &b }}
+
+// send writes a page of events and flushes it; false when the stream must
+// end (a write failed, or the subscriber fell too far behind and was sent
+// a reset). Each event is id = seq, event = action, data = the change
+// entry with the resource; subscribers that get the same event from
+// core's shared page of the feed share its encoding, built once for all.
+// The events are gathered into chunks, so that a page reaches the
+// connection in a few writes rather than one per event.
+func (sub *subscriber) send(items []core.FeedEvent) bool {
+	if len(items) == 0 {
+		return true
+	}
+	s := sub.s
+	bp := pageBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 4*pageChunk { // a page of huge documents leaves its buffer to the GC
+			*bp = buf[:0]
+			pageBufs.Put(bp)
+		}
+	}()
+	for i := range items {
+		ev := &items[i]
+		if last := s.m.LastSeq(); last > ev.Seq && last-ev.Seq > uint64(s.opts.EventsMaxLag) {
+			if sub.write(buf) {
+				sub.reset("slow_reader", last)
+			}
+			return false
+		}
+		frame, err := ev.Encoded(encodeEvent)
+		if err != nil {
+			s.log.Error("events: encode", slog.Uint64("seq", ev.Seq), slog.Any("err", err))
+			return false
+		}
+		buf = append(buf, frame...)
+		if len(buf) >= pageChunk {
+			if !sub.write(buf) {
+				return false
+			}
+			buf = buf[:0]
+		}
+	}
+	return sub.write(buf) && sub.flush()
+}
+
+// encodeEvent encodes ev as a whole Server-Sent Event.
+func encodeEvent(ev *core.FeedEvent) ([]byte, error) {
 	data, err := marshalJSON(ev)
 	if err != nil {
-		sub.s.log.Error("events: encode", slog.Uint64("seq", ev.Seq), slog.Any("err", err))
-		return false
+		return nil, err
 	}
-	b := sub.buf[:0]
+	b := make([]byte, 0, len(data)+len(ev.Action)+40)
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, "\nevent: "...)
@@ -198,8 +249,7 @@ func (sub *subscriber) event(ev core.FeedEvent) bool {
 	b = append(b, "\ndata: "...)
 	b = append(b, data...)
 	b = append(b, "\n\n"...)
-	sub.buf = b
-	return sub.write(b)
+	return b, nil
 }
 
 // reset tells the client its position cannot be served (why: reason)
@@ -227,9 +277,18 @@ func (sub *subscriber) flush() bool {
 	return sub.w.Flush() == nil
 }
 
+// deadline moves the connection's write deadline to eventsWriteTimeout
+// from now, unless it was set less than a sixteenth of that ago: a page of
+// events is many writes, and a deadline that much older changes nothing
+// of what it is for.
 func (sub *subscriber) deadline() {
+	now, timeout := time.Now(), sub.s.eventsWriteTimeout()
+	if now.Sub(sub.setAt) < timeout/16 {
+		return
+	}
+	sub.setAt = now
 	if conn := sub.fctx.Conn(); conn != nil {
-		_ = conn.SetWriteDeadline(time.Now().Add(sub.s.eventsWriteTimeout()))
+		_ = conn.SetWriteDeadline(now.Add(timeout))
 	}
 }
 

@@ -25,8 +25,8 @@ func TestMain(m *testing.M) {
 
 // TestQuickBench builds strata (and the example hooks, if missing) and
 // runs the whole bench in quick mode: the report must have a row for every
-// scenario, for every hook language, for the hooked load, for every search measure and query
-// and for the size run, and no request may fail.
+// scenario, for every hook language, for the hooked load, for every search measure and query,
+// for every realtime measure and for the size run, and no request may fail.
 func TestQuickBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds strata and runs two servers")
@@ -113,6 +113,21 @@ func TestQuickBench(t *testing.T) {
 		if r[errorsCol] != "0/0" {
 			t.Errorf("search query %s: errors %s, want 0/0", sc.name, r[errorsCol])
 		}
+	}
+	header, rows = markdownTable(t, out, "Realtime measure")
+	errorsCol = slices.Index(header, "Errors")
+	for _, m := range []string{"write → event latency p50", "write → event latency p99", "events delivered/s", "creates with idle subscribers"} {
+		r, ok := rows[m]
+		if !ok {
+			t.Errorf("no realtime row for %q", m)
+			continue
+		}
+		if got := r[errorsCol]; got != "0" {
+			t.Errorf("realtime %s: errors %s, want 0", m, got)
+		}
+	}
+	if r, ok := rows["creates with idle subscribers and one webhook"]; !ok || r[slices.Index(header, "Result")] != "TODO" {
+		t.Errorf("realtime webhook row %q, want one marked TODO", r)
 	}
 	header, rows = markdownTable(t, out, "Documents")
 	r, ok := rows["1,000"]

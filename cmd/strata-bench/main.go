@@ -6,7 +6,7 @@
 //
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
 //	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks] [-skip-hooked-load]
-//	             [-skip-search] [-search-docs 100000]
+//	             [-skip-search] [-search-docs 100000] [-skip-realtime]
 //	             [-hooks-dir examples/wasm-hooks/build] [-pocketbase PATH] [-quick] [-json]
 //
 // It builds nothing: it runs the given strata binary as a child process,
@@ -46,6 +46,13 @@
 // (keyword filter, range with sort, two-word q, q with a date filter;
 // pages of 20, strong consistency) against the baseline; and the index's
 // size against the raw JSON and the bolt file. -skip-search skips it.
+//
+// The realtime run then measures the event feed (GET /api/events) in a
+// fresh Strata: the latency from a create's send to each of 100
+// subscribers' receipt of its event while creates run at 1,000 a second,
+// the events delivered a second to 100 subscribers during a burst of
+// batched creates, and durable creates with 100 idle subscribers against
+// creates with none (realtime.go). -skip-realtime skips it.
 //
 // A size run then creates -docs documents in a fresh Strata and reports
 // the data directory's size and the server's memory.
@@ -148,6 +155,8 @@ type options struct {
 	skipHooks   bool
 	skipSearch  bool
 	skipAuth    bool
+	// skipRealtime skips the realtime run (realtime.go).
+	skipRealtime bool
 	// skipHookedLoad skips the hooked-load run (hookload.go).
 	skipHookedLoad bool
 	searchDocs     int           // articles created by the search run
@@ -174,6 +183,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipHooks, "skip-hooks", false, "skip the hook overhead run")
 	fs.BoolVar(&o.skipSearch, "skip-search", false, "skip the search run")
 	fs.BoolVar(&o.skipAuth, "skip-auth", false, "skip the authentication overhead run")
+	fs.BoolVar(&o.skipRealtime, "skip-realtime", false, "skip the realtime run (event feed latency, delivery and creates beside idle subscribers)")
 	fs.BoolVar(&o.skipHookedLoad, "skip-hooked-load", false, "skip the hooked-load run (unhooked creates beside a 50 ms hook)")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
@@ -303,6 +313,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("search run: %w", err)
 		}
 		rep.Search = &search
+	}
+	if !opts.skipRealtime {
+		rt, err := b.realtimeRun(ctx)
+		if err != nil {
+			return fmt.Errorf("realtime run: %w", err)
+		}
+		rep.Realtime = &rt
 	}
 	if !opts.skipSize {
 		size, err := b.sizeRun(ctx)

@@ -21,7 +21,9 @@ type report struct {
 	// HookedLoad is nil with -skip-hooked-load.
 	HookedLoad []hookedLoad  `json:"hooked_load,omitempty"`
 	Search     *searchResult `json:"search,omitempty"` // nil with -skip-search
-	Size       *sizeResult   `json:"size,omitempty"`   // nil with -skip-size
+	// Realtime is nil with -skip-realtime.
+	Realtime *realtimeResult `json:"realtime,omitempty"`
+	Size     *sizeResult     `json:"size,omitempty"` // nil with -skip-size
 	// PocketBase is nil without -pocketbase.
 	PocketBase *pbResult `json:"pocketbase,omitempty"`
 }
@@ -186,6 +188,9 @@ func (r report) checkErrors() error {
 			note("search query "+q.Name+" on strata", q.Strata)
 		}
 	}
+	if r.Realtime != nil {
+		bad = append(bad, r.Realtime.errors()...)
+	}
 	if r.Size != nil {
 		note("size run", r.Size.Result)
 	}
@@ -246,6 +251,10 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	if r.Search != nil {
 		writeSearch(&b, *r.Search)
+	}
+
+	if r.Realtime != nil {
+		writeRealtime(&b, *r.Realtime)
 	}
 
 	if z := r.Size; z != nil {
