@@ -5,13 +5,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/valyala/fasthttp"
 
 	"github.com/strata-dev/strata/core"
 )
@@ -78,7 +78,7 @@ func (s *Server) events(c *fiber.Ctx) error {
 	// The stream outlives the request and its deadline: it runs as the
 	// principal, under a context of its own.
 	sub := &subscriber{s: s, ctx: core.WithPrincipal(context.Background(), core.PrincipalFrom(ctx)),
-		filter: f, pos: since, fctx: c.Context()}
+		filter: f, pos: since, conn: c.Context().Conn()}
 	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: pass events through at once
@@ -119,8 +119,12 @@ type subscriber struct {
 	ctx    context.Context
 	filter core.EventFilter
 	pos    uint64 // the last seq read from the log
-	fctx   *fasthttp.RequestCtx
-	w      *bufio.Writer
+	// conn is the request's connection, taken while the handler runs: the
+	// stream writer runs on after it, when fasthttp may already be
+	// resetting the request context (a client that went away), so it must
+	// not read the context.
+	conn net.Conn
+	w    *bufio.Writer
 	// setAt is when the connection's write deadline was last set.
 	setAt time.Time
 }
@@ -287,8 +291,8 @@ func (sub *subscriber) deadline() {
 		return
 	}
 	sub.setAt = now
-	if conn := sub.fctx.Conn(); conn != nil {
-		_ = conn.SetWriteDeadline(now.Add(timeout))
+	if sub.conn != nil {
+		_ = sub.conn.SetWriteDeadline(now.Add(timeout))
 	}
 }
 
