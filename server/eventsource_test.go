@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,15 +16,13 @@ import (
 // runs).
 const eventSourceDir = "testdata/eventsource"
 
-// TestEventSourceClient drives a real EventSource client (the npm
-// `eventsource` package) against the server: it loses its connection,
-// 100 changes are written meanwhile, and it reconnects by itself with
-// Last-Event-ID; every change must arrive exactly once, in order
-// (testdata/eventsource/reconnect.mjs checks).
-func TestEventSourceClient(t *testing.T) {
-	t.Parallel()
-	if _, err := os.Stat(filepath.Join(eventSourceDir, "node_modules", "eventsource")); err != nil {
-		msg := "the EventSource client is not installed; run `make eventsource-client`"
+// nodePackage returns the path of node, once the npm package pkg is
+// installed in dir (by `make target`, which `make test` runs). Without
+// them the test is skipped, and under CI it fails.
+func nodePackage(t *testing.T, dir, pkg, target string) string {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
+		msg := fmt.Sprintf("the npm package %s is not installed; run `make %s`", pkg, target)
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg)
 		}
@@ -36,6 +35,17 @@ func TestEventSourceClient(t *testing.T) {
 		}
 		t.Skip("node is not installed")
 	}
+	return node
+}
+
+// TestEventSourceClient drives a real EventSource client (the npm
+// `eventsource` package) against the server: it loses its connection,
+// 100 changes are written meanwhile, and it reconnects by itself with
+// Last-Event-ID; every change must arrive exactly once, in order
+// (testdata/eventsource/reconnect.mjs checks).
+func TestEventSourceClient(t *testing.T) {
+	t.Parallel()
+	node := nodePackage(t, eventSourceDir, "eventsource", "eventsource-client")
 	ts := newTestServer(t)
 	ts.defineType(`{"name":"notes","schema":{"type":"object","properties":{"n":{"type":"integer"}}}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

@@ -521,20 +521,7 @@ const standardWebhooksDir = "testdata/standardwebhooks"
 // `standardwebhooks`), which must also refuse a tampered body.
 func TestWebhookSignatureStandardWebhooks(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(filepath.Join(standardWebhooksDir, "node_modules", "standardwebhooks")); err != nil {
-		msg := "the standardwebhooks package is not installed; run `make standardwebhooks`"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(err)
-		}
-		t.Skip("node is not installed")
-	}
+	node := nodePackage(t, standardWebhooksDir, "standardwebhooks", "standardwebhooks")
 	ts := newWebhookServer(t, fastWebhooks(true))
 	ts.defineType(postsType)
 	rc := &webhookReceiver{answer: func(int) int { return http.StatusOK }}
