@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -33,7 +36,13 @@ import (
 //   - creates with idle subscribers: durable creates into the bench's type
 //     with no stream open, then with rtSubscribers streams open on another
 //     type (rtIdleType: they are woken by every commit and receive nothing),
-//     then again with none; ratio = with ÷ the mean of the two without.
+//     then again with none; ratio = with ÷ the mean of the two without;
+//   - creates with idle subscribers and one webhook: between the idle
+//     window and the second one without, the same creates with the same
+//     streams open and one webhook on rtType (every action) delivering to
+//     a receiver in this process (hookReceiver); ratio = that window ÷
+//     the same mean of the two without. The webhook is deleted before the
+//     last window, so its backlog does not slow it.
 //
 // The subscribers are a minimal SSE client: one connection each, lines
 // split on '\n', `event:` and `data:` fields read, comments skipped.
@@ -87,6 +96,16 @@ type realtimeResult struct {
 	Idle          result  `json:"idle"`
 	None2         result  `json:"none_after"`
 	Ratio         float64 `json:"ratio"`
+	// Creates with the idle streams and one webhook on the created type,
+	// between Idle and None2; HookRatio = Hook ÷ the mean of None1 and
+	// None2.
+	Hook      result  `json:"hook"`
+	HookRatio float64 `json:"hook_ratio"`
+	// HookDelivered is what the receiver got by the end of the webhook
+	// window (warm-up included, as Hook.Sent is), HookLag the entries
+	// committed past the webhook's position then.
+	HookDelivered int64 `json:"hook_delivered"`
+	HookLag       int64 `json:"hook_lag"`
 
 	// StreamErrors are streams that ended, failed or were reset before
 	// the bench closed them.
@@ -108,9 +127,19 @@ func (r realtimeResult) throughputVerdict() string {
 	return "MISS"
 }
 
+// hookVerdict is the webhook row's: a webhook that delivered nothing
+// measured nothing.
+func (r realtimeResult) hookVerdict() string {
+	if r.HookDelivered > 0 {
+		return atLeast(r.HookRatio, rtCreateTarget)
+	}
+	return "MISS"
+}
+
 func (r realtimeResult) errors() []string {
 	var bad []string
-	for what, res := range map[string]result{"no subscribers (before)": r.None1, "idle subscribers": r.Idle, "no subscribers (after)": r.None2} {
+	for what, res := range map[string]result{"no subscribers (before)": r.None1, "idle subscribers": r.Idle,
+		"idle subscribers and one webhook": r.Hook, "no subscribers (after)": r.None2} {
 		if res.errorRate() > maxErrorRate {
 			bad = append(bad, fmt.Sprintf("realtime creates with %s: %d of %d failed", what, res.Errors, res.Sent))
 		}
@@ -314,7 +343,14 @@ func waitEvents(ctx context.Context, subs []*sseClient, want int64) int {
 
 // realtimeRun runs the realtime measures in a fresh Strata.
 func (b *bench) realtimeRun(ctx context.Context) (r realtimeResult, err error) {
-	strata, _, err := b.startStrata(ctx, "realtime")
+	receiver, err := startHookReceiver()
+	if err != nil {
+		return r, err
+	}
+	defer receiver.close()
+	// The receiver is on loopback, which Strata refuses to deliver to
+	// unless told otherwise.
+	strata, _, err := b.startStrata(ctx, "realtime", "STRATA_WEBHOOK_ALLOW_PRIVATE=true")
 	if err != nil {
 		return r, err
 	}
@@ -415,10 +451,14 @@ func (b *bench) realtimeRun(ctx context.Context) (r realtimeResult, err error) {
 	if err != nil {
 		return r, err
 	}
+	subs = idle
 	b.settle(ctx, strata)
 	r.Idle, err = measure(ctx, strata, creates)
-	subs = idle
 	failed("idle")
+	if err == nil {
+		err = b.hookWindow(ctx, strata, creates, receiver, &r)
+		failed("webhook")
+	}
 	closeIdle()
 	if err != nil {
 		return r, err
@@ -429,14 +469,101 @@ func (b *bench) realtimeRun(ctx context.Context) (r realtimeResult, err error) {
 	}
 	if none := (r.None1.RPS + r.None2.RPS) / 2; none > 0 {
 		r.Ratio = r.Idle.RPS / none
+		r.HookRatio = r.Hook.RPS / none
 	}
-	fmt.Fprintf(b.log, "strata-bench: realtime creates: none %.0f/s, %d idle subscribers %.0f/s, none %.0f/s: ratio %.3f\n",
-		r.None1.RPS, n, r.Idle.RPS, r.None2.RPS, r.Ratio)
-	for what, res := range map[string]result{"no subscribers": r.None1, "idle subscribers": r.Idle} {
+	fmt.Fprintf(b.log, "strata-bench: realtime creates: none %.0f/s, %d idle subscribers %.0f/s, with one webhook %.0f/s, none %.0f/s: ratios %.3f, %.3f\n",
+		r.None1.RPS, n, r.Idle.RPS, r.Hook.RPS, r.None2.RPS, r.Ratio, r.HookRatio)
+	for what, res := range map[string]result{"no subscribers": r.None1, "idle subscribers": r.Idle, "idle subscribers and one webhook": r.Hook} {
 		b.logFailures("strata", "creates with "+what, res)
 	}
 	return r, nil
 }
+
+// hookWindow registers one webhook on rtType delivering to receiver,
+// measures creates with it in place, notes how far it got, and deletes it.
+func (b *bench) hookWindow(ctx context.Context, strata *child, creates load, receiver *hookReceiver, r *realtimeResult) error {
+	body, err := json.Marshal(map[string]any{"url": receiver.url, "types": []string{rtType}})
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	status, resp, err := b.call(strata.addr, fasthttp.MethodPost, "/api/webhooks", body)
+	if err == nil && status != fasthttp.StatusCreated {
+		err = fmt.Errorf("status %d: %s", status, resp)
+	}
+	var hook struct {
+		ID string `json:"id"`
+	}
+	if err == nil {
+		err = json.Unmarshal(resp, &hook)
+	}
+	if err != nil {
+		return fmt.Errorf("register webhook: %w", err)
+	}
+	b.settle(ctx, strata)
+	before := receiver.count.Load()
+	r.Hook, err = measure(ctx, strata, creates)
+	r.HookDelivered = receiver.count.Load() - before
+	if err != nil {
+		return err
+	}
+	status, resp, err = b.call(strata.addr, fasthttp.MethodGet, "/api/webhooks/"+hook.ID, nil)
+	if err == nil && status != fasthttp.StatusOK {
+		err = fmt.Errorf("status %d: %s", status, resp)
+	}
+	var state struct {
+		Lag int64 `json:"lag"`
+	}
+	if err == nil {
+		err = json.Unmarshal(resp, &state)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook state: %w", err)
+	}
+	r.HookLag = state.Lag
+	fmt.Fprintf(b.log, "strata-bench: realtime webhook: %d creates sent, %d delivered by the window's end, lag %d\n",
+		r.Hook.Sent, r.HookDelivered, r.HookLag)
+	// Deleted, not drained: its backlog would otherwise be delivered
+	// during the next window without a webhook.
+	status, resp, err = b.call(strata.addr, fasthttp.MethodDelete, "/api/webhooks/"+hook.ID, nil)
+	if err == nil && status/100 != 2 {
+		err = fmt.Errorf("status %d: %s", status, resp)
+	}
+	if err != nil {
+		return fmt.Errorf("delete webhook: %w", err)
+	}
+	return nil
+}
+
+// hookReceiver is the webhook's receiver: it answers 204 to every POST
+// and counts them.
+type hookReceiver struct {
+	url   string
+	srv   *http.Server
+	count atomic.Int64
+}
+
+func startHookReceiver() (*hookReceiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("webhook receiver: %w", err)
+	}
+	h := &hookReceiver{url: "http://" + ln.Addr().String() + "/hook"}
+	h.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		// Read to the end, as a real receiver verifying the signature
+		// would, and so the connection can be reused.
+		_, _ = io.Copy(io.Discard, req.Body)
+		h.count.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = h.srv.Serve(ln) }()
+	return h, nil
+}
+
+func (h *hookReceiver) close() { _ = h.srv.Close() }
 
 // pacedCreates sends creates into rtType at rtRate a second for
 // r.Duration, each document carrying its send time.
@@ -569,6 +696,11 @@ func writeRealtime(b *strings.Builder, r realtimeResult) {
 	idle := fmt.Sprintf("%d clients: %s creates/s with no stream open, %s/s with %d streams open on another type, %s/s with none again (p99 %s / %s / %s)",
 		r.CreateClients, fmtCount(r.None1.RPS), fmtCount(r.Idle.RPS), r.Subscribers, fmtCount(r.None2.RPS),
 		fmtLatency(r.None1.P99), fmtLatency(r.Idle.P99), fmtLatency(r.None2.P99))
+	hook := fmt.Sprintf("%d clients: %s creates/s with the %d idle streams and one webhook on the created type (every action) "+
+		"delivering to a receiver in the bench, against the same windows with none (%s/s, %s/s; p99 %s); "+
+		"the receiver got %s deliveries of %s creates sent by the window's end, %s entries behind (lag)",
+		r.CreateClients, fmtCount(r.Hook.RPS), r.Subscribers, fmtCount(r.None1.RPS), fmtCount(r.None2.RPS), fmtLatency(r.Hook.P99),
+		fmtCount(float64(r.HookDelivered)), fmtCount(float64(r.Hook.Sent)), fmtCount(float64(r.HookLag)))
 	writeTable(b, "lrllrl", [][]string{
 		{"Realtime measure", "Value", "Target", "Result", "Errors", "Details"},
 		{"write → event latency p50", fmtLatency(r.P50), "—", "—", latErrors, lat},
@@ -578,12 +710,13 @@ func writeRealtime(b *strings.Builder, r realtimeResult) {
 			fmt.Sprint(r.BurstErrors + r.BurstMissing), thr},
 		{"creates with idle subscribers", fmt.Sprintf("%.3f×", r.Ratio), fmt.Sprintf("≥ %.2f×", rtCreateTarget), atLeast(r.Ratio, rtCreateTarget),
 			fmt.Sprint(r.None1.Errors + r.Idle.Errors + r.None2.Errors), idle},
-		{"creates with idle subscribers and one webhook", "not measured", fmt.Sprintf("≥ %.2f×", rtCreateTarget), "TODO", "—",
-			"TODO: webhooks are not part of this build; this row is not measured"},
+		{"creates with idle subscribers and one webhook", fmt.Sprintf("%.3f×", r.HookRatio), fmt.Sprintf("≥ %.2f×", rtCreateTarget), r.hookVerdict(),
+			fmt.Sprint(r.None1.Errors + r.Hook.Errors + r.None2.Errors), hook},
 	})
 	fmt.Fprintf(b, "\nA fresh Strata; every subscriber is a stream of its own (one connection, a minimal SSE parser in the bench) "+
 		"subscribed as the administrator. Latency: from just before a create is sent (its document carries the time) "+
 		"to the end of the event's data line at each subscriber, over every (subscriber, event) pair; the bench, its %d streams and "+
 		"the server share the machine. Idle subscribers are open streams on a type nobody writes: every commit wakes them, none gets an event. "+
+		"The webhook window comes after the idle one, with the same streams open; the webhook is deleted after it, before the last window without. "+
 		"Broken streams: %d.\n", r.Subscribers, r.StreamErrors)
 }
