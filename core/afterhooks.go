@@ -46,36 +46,24 @@ const (
 	afterSaveEvery = 10 * time.Second
 )
 
-// AfterHooksStatus is where the after_* hook runner stands.
-type AfterHooksStatus struct {
-	// Running is false when the Manager has no hook runtime.
-	Running bool
-	// Seq is the change-log position whose after_* hooks have run.
-	Seq uint64
-	// Lag is how many committed changes are past Seq: hooks still to run
-	// (or changes still to skip, for types that bind no after_* hook).
-	Lag uint64
-	// Err is the failure the runner is retrying, nil when it is healthy;
-	// its text may name internals. FailingSince is when the failures
-	// began and Failures how many attempts have failed since.
-	Err          error
-	FailingSince time.Time
-	Failures     int
-}
+// AfterHooksStatus is where the after_* hook runner stands: the status of
+// its consumer. Running is false when the Manager has no hook runtime;
+// Lag counts changes still to run hooks for, or to skip for types that
+// bind no after_* hook.
+type AfterHooksStatus = ConsumerStatus
 
 // AfterHooksStatus reports the after_* hook runner's position, lag and
 // current failure, for health endpoints and operators.
 func (m *Manager) AfterHooksStatus() AfterHooksStatus {
 	c := m.afterHooks
 	if c == nil {
-		return AfterHooksStatus{}
+		return AfterHooksStatus{Name: afterHooksConsumer}
 	}
 	st := c.Status()
 	if !st.Running {
-		return AfterHooksStatus{Seq: st.Seq}
+		return AfterHooksStatus{Name: st.Name, Seq: st.Seq}
 	}
-	return AfterHooksStatus{Running: true, Seq: st.Seq, Lag: st.Lag, Err: st.Err,
-		FailingSince: st.FailingSince, Failures: st.Failures}
+	return st
 }
 
 // startAfterHooks starts the consumer that runs the after_* hooks of each
