@@ -258,3 +258,28 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	rank := int(float64(len(sorted))*p/100+0.999999) - 1
 	return sorted[max(0, min(rank, len(sorted)-1))]
 }
+
+// pace hands total jobs to jobs at rate a second, job(i) the i-th: every
+// millisecond it sends those due by then. It closes jobs when all are
+// sent or ctx ends.
+func pace[T any](ctx context.Context, jobs chan<- T, total int, rate float64, job func(i int) T) {
+	defer close(jobs)
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for sent := 0; sent < total; {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		due := min(total, int(time.Since(start).Seconds()*rate))
+		for ; sent < due; sent++ {
+			select {
+			case jobs <- job(sent):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}

@@ -603,26 +603,7 @@ func (b *bench) pacedCreates(ctx context.Context, addr string, r *realtimeResult
 		})
 	}
 	start := time.Now()
-	tick := time.NewTicker(time.Millisecond)
-	sent := 0
-pace:
-	for sent < total {
-		select {
-		case <-ctx.Done():
-			break pace
-		case <-tick.C:
-		}
-		due := min(total, int(time.Since(start).Seconds()*rtRate))
-		for ; sent < due; sent++ {
-			select {
-			case jobs <- struct{}{}:
-			case <-ctx.Done():
-				break pace
-			}
-		}
-	}
-	tick.Stop()
-	close(jobs)
+	pace(ctx, jobs, total, rtRate, func(int) struct{} { return struct{}{} })
 	workers.Wait()
 	r.Achieved = float64(r.Creates) / time.Since(start).Seconds()
 	return ctx.Err()

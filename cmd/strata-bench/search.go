@@ -319,28 +319,8 @@ func (b *bench) lagRun(ctx context.Context, addr string) (lagResult, error) {
 		lags, lost, polls = b.pollLag(ctx, addr, samples, fail)
 	}()
 
-	// The pacer: every millisecond it hands out the creates due by now.
 	start := time.Now()
-	tick := time.NewTicker(time.Millisecond)
-	sent := 0
-pace:
-	for sent < total {
-		select {
-		case <-ctx.Done():
-			break pace
-		case <-tick.C:
-		}
-		due := min(total, int(time.Since(start).Seconds()*lagRate))
-		for ; sent < due; sent++ {
-			select {
-			case jobs <- uint64(sent):
-			case <-ctx.Done():
-				break pace
-			}
-		}
-	}
-	tick.Stop()
-	close(jobs)
+	pace(ctx, jobs, total, lagRate, func(i int) uint64 { return uint64(i) })
 	workers.Wait()
 	elapsed := time.Since(start)
 	close(samples)
