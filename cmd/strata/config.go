@@ -135,23 +135,20 @@ func (c config) maxDocumentSize() int {
 	return c.BodyLimit
 }
 
-// checkRetention refuses a negative changes_retention, which core would
-// take as "forever": more likely a mistake than the intent.
-func (c config) checkRetention() error {
-	if c.ChangesRetention < 0 {
-		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
-	}
-	return nil
-}
-
-// checkHooks refuses hook settings out of range, which the hook runtime
-// would silently replace by its defaults.
-func (c config) checkHooks() error {
-	if c.HookConcurrency < 0 {
+// check refuses settings out of range that the parts would otherwise
+// silently replace by their defaults or misread, whichever source (file,
+// environment, flag) gave them.
+func (c config) check() error {
+	switch {
+	case c.HookConcurrency < 0:
 		return fmt.Errorf("hook_concurrency %d: want 0 (the CPUs less one) or more", c.HookConcurrency)
-	}
-	if c.HookNice < 0 || c.HookNice > 19 {
+	case c.HookNice < 0 || c.HookNice > 19:
 		return fmt.Errorf("hook_nice %d: want 0 (off) to 19", c.HookNice)
+	case c.ChangesRetention < 0:
+		// core would take it as "forever": more likely a mistake.
+		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
+	case c.WebhookDisableAfter <= 0:
+		return fmt.Errorf("webhook_disable_after %s: want a positive duration", time.Duration(c.WebhookDisableAfter))
 	}
 	return nil
 }

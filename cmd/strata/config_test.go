@@ -174,8 +174,8 @@ func TestConfigChangesRetention(t *testing.T) {
 			if got := time.Duration(c.ChangesRetention); got != tc.want {
 				t.Fatalf("changes_retention %s, want %s", got, tc.want)
 			}
-			if err := c.checkRetention(); (err != nil) != tc.refused {
-				t.Fatalf("checkRetention: %v, refused want %v", err, tc.refused)
+			if err := c.check(); (err != nil) != tc.refused {
+				t.Fatalf("check: %v, refused want %v", err, tc.refused)
 			}
 		})
 	}

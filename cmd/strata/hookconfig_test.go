@@ -69,7 +69,7 @@ func TestHookConcurrencySetting(t *testing.T) {
 			if c.HookConcurrency != tc.want || c.HookNice != tc.nice {
 				t.Fatalf("hook_concurrency, hook_nice = %d, %d; want %d, %d", c.HookConcurrency, c.HookNice, tc.want, tc.nice)
 			}
-			err := c.checkHooks()
+			err := c.check()
 			if tc.refused == "" && err != nil || tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)) {
 				t.Fatalf("check: %v, want refused: %q", err, tc.refused)
 			}

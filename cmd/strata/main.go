@@ -146,10 +146,7 @@ func extraProcsForHooks(slots int, log *slog.Logger) int {
 // serve runs the server until ctx is done, then shuts down gracefully:
 // readiness drops, in-flight requests finish, storage closes cleanly.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
-	if err := cfg.checkHooks(); err != nil {
-		return err
-	}
-	if err := cfg.checkRetention(); err != nil {
+	if err := cfg.check(); err != nil {
 		return err
 	}
 	opts := server.Options{

@@ -53,3 +53,19 @@ func TestWebhookSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookDisableAfterFromFile: a webhook_disable_after that is not
+// positive is refused from the config file too, as from the environment
+// and flags, rather than silently becoming the default.
+func TestWebhookDisableAfterFromFile(t *testing.T) {
+	for _, v := range []string{"0s", "-1h"} {
+		file := filepath.Join(t.TempDir(), "strata.yaml")
+		if err := os.WriteFile(file, []byte("webhook_disable_after: "+v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := resolveFor(t, []string{"--config", file}, nil).check()
+		if err == nil || !strings.Contains(err.Error(), "webhook_disable_after") {
+			t.Errorf("webhook_disable_after %s in the file: %v, want refused", v, err)
+		}
+	}
+}
