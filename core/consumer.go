@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -15,17 +16,18 @@ import (
 )
 
 // A consumer follows the change log on Strata's own authority and keeps
-// its position in the store: whatever must see every change once it is
-// committed (the after_* hooks, and later each webhook and the search
-// index) is one. It hands its handler the entries in log order, saves the
-// position after they were handled, and retries with backoff from the
-// first entry not handled, forever: a failure stalls it (visible in its
-// status) but never stops it. A crash between handling and saving hands
-// some entries over again, so delivery is at least once.
+// its position: whatever must see every change once it is committed (the
+// after_* hooks, each webhook, the search index) is one. It hands its
+// handler the entries in log order, saves the position after they were
+// handled, and retries with backoff from the first entry not handled,
+// forever: a failure stalls it (visible in its status) but never stops
+// it. A crash between handling and saving hands some entries over again,
+// so delivery is at least once.
 //
 // Positions live in the consumers bucket, one key per consumer name, so
 // that what trims the change log can find the oldest position any
-// consumer still needs.
+// consumer still needs; the search index keeps its own with its files
+// (ConsumerConfig.Position).
 
 // ConsumerHandler handles entries of the change log, oldest first. It
 // returns how many of them it handled: all of them with a nil error; on an
@@ -58,6 +60,38 @@ type ConsumerConfig struct {
 	// pass that the consumer does not handle (Types leaves them out); 0
 	// means 10 s. A page that was handled is always saved at once.
 	SaveEvery time.Duration
+	// Position, when set, keeps the consumer's position in place of the
+	// store's consumers bucket: a consumer whose output records how far
+	// it got (the search index writes its position into each batch, so
+	// that index and position cannot disagree after a crash) loads it
+	// from there. Save is then called after every page, handled or not,
+	// and should be cheap. Such a position is not seen by what trims the
+	// change log once the consumer stops: it must hold the log back by
+	// other means (the index does, as core.Searcher.Consumed).
+	Position ConsumerPosition
+	// Idle, when set, is what the consumer does once it has read the
+	// whole log, at position seq, in place of waiting for changed (closed
+	// when the next entry commits): it returns when the consumer should
+	// read again. It may do work of its own there (the index swaps in the
+	// indexes it has rebuilt); an error counts as a failure of the
+	// consumer, backed off and retried.
+	Idle func(ctx context.Context, seq uint64, changed <-chan struct{}) error
+	// Gone, when set, is called when the entries after the consumer's
+	// position seq were trimmed (changes_retention) and cannot be handed
+	// over any more: it resyncs from the current state and returns the
+	// position to go on from. Without it the consumer stalls there,
+	// retrying, visibly failing.
+	Gone func(ctx context.Context, seq uint64) (uint64, error)
+}
+
+// ConsumerPosition loads and saves a consumer's position where its output
+// lives (ConsumerConfig.Position).
+type ConsumerPosition interface {
+	// Load returns the position to resume from: every entry up to it was
+	// handled.
+	Load(ctx context.Context) (uint64, error)
+	// Save records that every entry up to seq was handled.
+	Save(ctx context.Context, seq uint64) error
 }
 
 // ConsumerStatus is where a consumer stands.
@@ -233,6 +267,14 @@ func (c *Consumer) run(ctx context.Context) {
 		if more {
 			continue
 		}
+		if c.cfg.Idle != nil {
+			if err := c.cfg.Idle(ctx, p.seq, changed); err != nil && ctx.Err() == nil {
+				if c.failed(ctx, err) != nil {
+					return
+				}
+			}
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -263,7 +305,13 @@ func (p *consumerProgress) advance(seq uint64) {
 func (p *consumerProgress) step(ctx context.Context) (more bool, err error) {
 	c, m := p.c, p.c.m
 	if !p.loaded {
-		seq, err := loadPosition(ctx, m.store, c.cfg.Name)
+		var seq uint64
+		var err error
+		if c.cfg.Position != nil {
+			seq, err = c.cfg.Position.Load(ctx)
+		} else {
+			seq, err = loadPosition(ctx, m.store, c.cfg.Name)
+		}
 		if err != nil {
 			return false, fmt.Errorf("read position: %w", err)
 		}
@@ -280,6 +328,9 @@ func (p *consumerProgress) step(ctx context.Context) (more bool, err error) {
 		page = &ChangePage{NextSince: max(p.seq, m.LastSeq())}
 	} else {
 		page, err = m.Changes(ctx, p.seq, types, c.cfg.PageSize)
+		if errors.Is(err, ErrGone) && c.cfg.Gone != nil {
+			return true, p.resync(ctx)
+		}
 		if err != nil {
 			return false, fmt.Errorf("read change log: %w", err)
 		}
@@ -306,7 +357,7 @@ func (p *consumerProgress) step(ctx context.Context) (more bool, err error) {
 		}
 	}
 	p.advance(page.NextSince)
-	if p.seq != p.saved && (p.dirty || m.now().Sub(p.savedAt) > c.cfg.SaveEvery) {
+	if p.seq != p.saved && (p.dirty || c.cfg.Position != nil || m.now().Sub(p.savedAt) > c.cfg.SaveEvery) {
 		if err := p.save(ctx); err != nil {
 			return false, err
 		}
@@ -314,11 +365,31 @@ func (p *consumerProgress) step(ctx context.Context) (more bool, err error) {
 	return len(page.Items) > 0, nil
 }
 
+// resync hands the consumer's Gone the position whose entries were
+// trimmed and goes on from the position it returns.
+func (p *consumerProgress) resync(ctx context.Context) error {
+	c := p.c
+	seq, err := c.cfg.Gone(ctx, p.seq)
+	if err != nil {
+		return fmt.Errorf("resync after position %d was trimmed: %w", p.seq, err)
+	}
+	c.m.log.WarnContext(ctx, c.cfg.Title+": its position was trimmed from the change log; resynced from the current state",
+		slog.String("consumer", c.cfg.Name), slog.Uint64("from", p.seq), slog.Uint64("to", seq))
+	p.seq = seq
+	c.seq.Store(seq)
+	return p.save(ctx)
+}
+
 func (p *consumerProgress) save(ctx context.Context) error {
 	m := p.c.m
-	err := m.store.Update(ctx, func(tx storage.Tx) error {
-		return tx.Put(bucketConsumers, consumerKey(p.c.cfg.Name), binary.BigEndian.AppendUint64(nil, p.seq))
-	})
+	var err error
+	if p.c.cfg.Position != nil {
+		err = p.c.cfg.Position.Save(ctx, p.seq)
+	} else {
+		err = m.store.Update(ctx, func(tx storage.Tx) error {
+			return tx.Put(bucketConsumers, consumerKey(p.c.cfg.Name), binary.BigEndian.AppendUint64(nil, p.seq))
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("save position: %w", err)
 	}

@@ -45,6 +45,9 @@ type ChangeFeed interface {
 	// GetMany reads the current state of many resources of one type in
 	// one transaction; see Manager.GetMany.
 	GetMany(ctx context.Context, typ string, ids []string, o GetOptions) ([]*Resource, error)
+	// StartConsumer follows the change log as a consumer (see
+	// Manager.StartConsumer): the index follows it that way.
+	StartConsumer(cfg ConsumerConfig) (*Consumer, error)
 }
 
 var _ ChangeFeed = (*Manager)(nil)

@@ -81,7 +81,7 @@ func TestBehind(t *testing.T) {
 		{"full page, far behind", full, 1000, 100_000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := behind(&core.ChangePage{Items: tc.items, NextSince: tc.next}, tc.last); got != tc.want {
+			if got := behind(len(tc.items), tc.next, tc.last); got != tc.want {
 				t.Errorf("behind = %v, want %v", got, tc.want)
 			}
 		})

@@ -32,8 +32,8 @@ import (
 //
 // # Goroutines
 //
-// One follower applies the change log to the active type indexes, in
-// batches (one bleve batch per type per page of changes). Builds run each
+// One follower, a consumer of the change log (startFollower), applies it
+// to the active type indexes, in batches (one bleve batch per type per page of changes). Builds run each
 // on its own goroutine: a type's first build, and the rebuild a schema or
 // search-field change calls for. A build indexes the type from storage into
 // a new directory, then replays the changes made meanwhile, and hands the
@@ -71,10 +71,13 @@ type Index struct {
 	waiting atomic.Int32  // searches waiting for the follower (WaitFor)
 	wake    chan struct{} // wakes a gathering follower when one starts
 
-	ctx    context.Context // cancelled by Close; parent of the builds
-	cancel context.CancelFunc
-	done   chan struct{} // closed when the follower returns
-	wg     sync.WaitGroup
+	ctx      context.Context // cancelled by Close; parent of the builds
+	cancel   context.CancelFunc
+	follower *core.Consumer // follows the change log (startFollower)
+	// lastPage is how many entries the follower's last page held (the
+	// follower's own).
+	lastPage int
+	wg       sync.WaitGroup
 
 	compactDone chan struct{} // closed when the compactor returns
 	// mergePlan, when set (by tests, through open), overrides options of
@@ -208,7 +211,7 @@ func open(ctx context.Context, dir string, feed core.ChangeFeed, log *slog.Logge
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x := &Index{dir: dir, feed: feed, log: log, types: map[string]*typeIndex{}, builds: map[string]*build{},
-		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel, done: make(chan struct{}),
+		notify: make(chan struct{}), ready: make(chan struct{}, 1), wake: make(chan struct{}, 1), ctx: bg, cancel: cancel,
 		compactDone: make(chan struct{}), mergePlan: plan, hp: hp, sick: make(chan struct{}, 1), doctorDone: make(chan struct{})}
 	pos, ok := x.readPosition()
 	start := feed.LastSeq()
@@ -235,7 +238,11 @@ func open(ctx context.Context, dir string, feed core.ChangeFeed, log *slog.Logge
 		return nil, err
 	}
 	x.applied.Store(start)
-	go x.follow(bg)
+	if err := x.startFollower(); err != nil {
+		cancel()
+		_ = x.closeAll(ctx)
+		return nil, err
+	}
 	go x.compact(bg, cp)
 	go x.doctor(bg)
 	return x, nil
@@ -254,7 +261,8 @@ func (x *Index) Shutdown(ctx context.Context) error {
 	x.closing = ctx
 	x.mu.Unlock()
 	x.cancel()
-	<-x.done
+	x.follower.Stop()
+	x.abandonBuilds()
 	x.wg.Wait()
 	err := x.closeAll(ctx)
 	// A compaction in progress ends when its index closes.
@@ -773,51 +781,99 @@ func (x *Index) install(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// follow applies the change log to the indexes until ctx is done.
-func (x *Index) follow(ctx context.Context) {
-	defer close(x.done)
-	defer x.abandonBuilds()
-	seq := x.applied.Load()
-	for {
-		changed := x.feed.Changed()
-		if err := x.install(ctx, seq); err != nil {
-			if ctx.Err() == nil {
-				x.log.ErrorContext(ctx, "index: install", slog.Any("err", err))
-			}
-			return
-		}
-		page, err := x.feed.Changes(ctx, seq, nil, pageSize)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, core.ErrClosed) {
-				x.log.ErrorContext(ctx, "index: read change log", slog.Any("err", err))
-			}
-			return
-		}
-		if len(page.Items) > 0 {
-			if err := x.apply(ctx, page.Items, behind(page, x.feed.LastSeq())); err != nil {
-				if ctx.Err() == nil {
-					x.log.ErrorContext(ctx, "index: apply changes", slog.Any("err", err))
-				}
-				return
-			}
-		}
-		if page.NextSince > seq {
-			seq = page.NextSince
-			x.publish(seq)
-			if len(page.Items) == pageSize {
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			if len(page.Items) < gatherBelow {
-				x.gather(ctx, seq)
-			}
-		case <-x.ready:
-		}
+// The follower is the index's consumer of the change log (core's
+// consumer framework): it hands the index the log page by page, in order,
+// retries a failed page with backoff rather than stopping, and reports its
+// lag among the Manager's consumers. The position is the index's own (the
+// seq each type index records with its batches), so the framework keeps
+// none in the store; the index holds the log back through Consumed.
+const followerName = "search-index"
+
+// startFollower starts the follower at the index's position.
+func (x *Index) startFollower() error {
+	c, err := x.feed.StartConsumer(core.ConsumerConfig{
+		Name:       followerName,
+		Title:      "search index",
+		PageSize:   pageSize,
+		Handle:     x.handle,
+		Position:   followerPosition{x},
+		Idle:       x.idle,
+		Gone:       x.resync,
+		BackoffMin: 100 * time.Millisecond,
+		BackoffMax: 10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("index: follow the change log: %w", err)
 	}
+	x.follower = c
+	return nil
+}
+
+// followerPosition keeps the follower's position: where the indexes
+// stand, published to the searches waiting for it.
+type followerPosition struct{ x *Index }
+
+func (p followerPosition) Load(context.Context) (uint64, error) { return p.x.applied.Load(), nil }
+
+func (p followerPosition) Save(_ context.Context, seq uint64) error {
+	p.x.publish(seq)
+	return nil
+}
+
+// handle applies a page of the change log, after swapping in the builds
+// that are ready at the position before it.
+func (x *Index) handle(ctx context.Context, changes []core.Change) (int, error) {
+	if err := x.install(ctx, x.applied.Load()); err != nil {
+		return 0, err
+	}
+	last := changes[len(changes)-1].Seq
+	if err := x.apply(ctx, changes, behind(len(changes), last, x.feed.LastSeq())); err != nil {
+		return 0, err
+	}
+	x.lastPage = len(changes)
+	return len(changes), nil
+}
+
+// idle waits, with the follower at the end of the log at seq, for the
+// next change or a build ready to be swapped in. After a small page it
+// lets the next changes gather before they are read (gather).
+func (x *Index) idle(ctx context.Context, seq uint64, changed <-chan struct{}) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-changed:
+		if x.lastPage < gatherBelow {
+			x.gather(ctx, seq)
+		}
+		x.lastPage = 0
+		return nil
+	case <-x.ready:
+		return x.install(ctx, seq)
+	}
+}
+
+// resync follows the log again after the entries past the index's
+// position seq were trimmed (the index was offline longer than
+// changes_retention, or its files are older than the store's): what the
+// active indexes lack cannot be replayed, so they are dropped, and each
+// type is built anew from storage on the next search that needs it, as a
+// new type is. The follower goes on from the end of the log.
+func (x *Index) resync(ctx context.Context, seq uint64) (uint64, error) {
+	last := x.feed.LastSeq()
+	x.mu.Lock()
+	stale := x.types
+	x.types = map[string]*typeIndex{}
+	x.mu.Unlock()
+	for name, ti := range stale {
+		x.log.WarnContext(ctx, "index: behind the retained change log; rebuilt on its next search", slog.String("type", name),
+			slog.Uint64("index_seq", ti.seq), slog.Uint64("position", seq))
+		if err := ti.close(ctx); err != nil {
+			x.log.WarnContext(ctx, "index: close stale index", slog.String("type", name), slog.Any("err", err))
+		}
+		_ = os.RemoveAll(x.genDir(name, ti.gen))
+	}
+	x.savePosition(ctx)
+	return last, nil
 }
 
 // Batching: after a page of fewer than gatherBelow changes, the follower
@@ -993,11 +1049,11 @@ type batchOp struct {
 // the other CPUs to the writes.
 const parallelBatch = 200
 
-// behind reports whether the follower, having read page with the change
-// log at last, has a backlog: the page is full and at least another full
-// page follows it.
-func behind(page *core.ChangePage, last uint64) bool {
-	return len(page.Items) == pageSize && last >= page.NextSince+pageSize
+// behind reports whether the follower, having read a page of n entries up
+// to seq with the change log at last, has a backlog: the page is full and
+// at least another full page follows it.
+func behind(n int, seq, last uint64) bool {
+	return n == pageSize && last >= seq+pageSize
 }
 
 // applyBatches applies ops to idx, then records seq (unless nil) as its
