@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -20,7 +22,7 @@ import (
 // position past them, and the search index has applied them. A consumer
 // that is stopped, failing or far behind keeps every entry after its
 // saved position, however old, and shows as lagging (Consumers,
-// AfterHooksStatus, ChangeLogStatus). Subscribers of the feed
+// AfterHooksStatus, ChangeLog). Subscribers of the feed
 // (GET /api/events) hold their position themselves and keep nothing: one
 // that comes back after its position was trimmed is told to resync
 // (Changes and Events fail with ErrGone).
@@ -272,4 +274,51 @@ func checkTrimmed(tx storage.Tx, since uint64) error {
 		return errorf(ErrGone, "position %d is gone: the change log was trimmed through %d (changes_retention); resync from the resources, then follow from a newer position", since, through)
 	}
 	return nil
+}
+
+// ChangeLogStatus is where the change log stands and what follows it.
+type ChangeLogStatus struct {
+	// LastSeq is the newest entry; TrimmedThrough the last one trimmed
+	// (positions before it cannot be resumed from).
+	LastSeq, TrimmedThrough uint64
+	// Retention is Options.ChangesRetention; 0 keeps every entry.
+	Retention time.Duration
+	// HeldBy names what holds the oldest entry still needed ("consumer
+	// <name>" or "search index"), HeldAt its position; empty when
+	// everything consumed the whole log.
+	HeldBy string
+	HeldAt uint64
+	// Consumers are the running consumers, by name.
+	Consumers []ConsumerStatus
+}
+
+// ChangeLog reports the change log's positions and its consumers, to
+// administrators only: consumer names carry webhook ids. Anyone else gets
+// the error RequireAdmin gives.
+func (m *Manager) ChangeLog(ctx context.Context) (ChangeLogStatus, error) {
+	if err := RequireAdmin(ctx); err != nil {
+		return ChangeLogStatus{}, err
+	}
+	if m.closed.Load() {
+		return ChangeLogStatus{}, ErrClosed
+	}
+	st := ChangeLogStatus{LastSeq: m.LastSeq(), Retention: m.retention}
+	floor, by, err := m.consumedFloor(ctx)
+	if err != nil {
+		return st, err
+	}
+	if by != "" {
+		st.HeldBy, st.HeldAt = by, floor
+	}
+	err = m.store.View(ctx, func(tx storage.Tx) error {
+		var err error
+		st.TrimmedThrough, err = readUint(tx, bucketSys, keyTrimmed)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("read the trimmed position: %w", err)
+	}
+	st.Consumers = m.Consumers()
+	slices.SortFunc(st.Consumers, func(a, b ConsumerStatus) int { return strings.Compare(a.Name, b.Name) })
+	return st, nil
 }

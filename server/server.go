@@ -303,8 +303,34 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.draining.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
 	}
-	return c.JSON(fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus()),
-		"events": fiber.Map{"subscribers": s.subscribers.Load()}})
+	body := fiber.Map{"status": "ready", "seq": s.m.LastSeq(), "after_hooks": afterHooksStatus(s.m.AfterHooksStatus()),
+		"events": fiber.Map{"subscribers": s.subscribers.Load()}}
+	// Administrators also see the change log and every consumer of it;
+	// for anyone else ChangeLog fails and the section is left out.
+	if st, err := s.m.ChangeLog(c.UserContext()); err == nil {
+		body["changes"] = changeLogStatus(st)
+	}
+	return c.JSON(body)
+}
+
+// changeLogStatus is the change log's part of /readyz: its positions, what
+// holds back its trimming, and where each consumer stands.
+func changeLogStatus(st core.ChangeLogStatus) fiber.Map {
+	consumers := make([]fiber.Map, 0, len(st.Consumers))
+	for _, cs := range st.Consumers {
+		m := fiber.Map{"name": cs.Name, "seq": cs.Seq, "lag": cs.Lag}
+		if cs.Err != nil {
+			m["failing_since"] = cs.FailingSince.UTC().Format(time.RFC3339)
+			m["failures"] = cs.Failures
+		}
+		consumers = append(consumers, m)
+	}
+	m := fiber.Map{"last_seq": st.LastSeq, "trimmed_through": st.TrimmedThrough,
+		"retention": st.Retention.String(), "consumers": consumers}
+	if st.HeldBy != "" {
+		m["held_by"], m["held_at"] = st.HeldBy, st.HeldAt
+	}
+	return m
 }
 
 // afterHooksStatus is the after_* hook runner's part of /readyz: how far

@@ -392,6 +392,8 @@ func globalPaths() object {
 							"status", obj("const", "ready"),
 							"seq", obj("type", "integer", "format", "int64", "minimum", 0,
 								"description", "The last sequence number of the change log."),
+							"changes", obj("type", "object",
+								"description", "Administrators only: the change log's positions, what holds back its trimming, and each consumer's position and lag."),
 						),
 					)),
 					"503", response("Not ready: the server is draining before it stops.", obj(
