@@ -3,6 +3,7 @@ package core
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -96,5 +97,55 @@ func TestChangeRecord(t *testing.T) {
 	}
 	if _, err := decodeChange([]byte("nonsense")); err == nil {
 		t.Error("decodeChange accepted a record that is not an object")
+	}
+}
+
+// TestEventEncoding checks the hand-written encodings of a feed event and
+// of a webhook's CloudEvent against what encoding/json writes of the same
+// values (HTML escaping off, as the feed and webhooks always had it).
+func TestEventEncoding(t *testing.T) {
+	parent := 1
+	res := &Resource{ID: "p1", Type: "posts", Data: json.RawMessage(`{"title":"<b>é</b> & \u2028","n":1.5e3}`),
+		Meta: Meta{CurrentRevision: 2, RevisionCount: 2, CreatedAt: "2026-01-02T03:04:05Z", UpdatedAt: "2026-01-02T03:04:06Z", CreatedBy: "key:k1", SchemaVersion: 3},
+		Revision: Revision{Number: 2, Parent: &parent, CreatedAt: "2026-01-02T03:04:06Z", DataHash: "sha256:00", Action: ActionUpdate,
+			Hooks: []HookApproval{{Name: "h", Stage: "validate", SHA256: "ab"}}, SchemaVersion: 3}}
+	for _, ev := range []FeedEvent{
+		{Change: Change{Seq: 7, Type: "posts", ID: "p1", Action: ActionUpdate, Revision: 2, At: "2026-01-02T03:04:06Z", By: "key:k1"}, Resource: res},
+		{Change: Change{Seq: 8, Type: "posts", ID: "p1", Action: ActionDelete, Revision: 2, At: "t"}},
+		{Change: Change{Seq: 9, Type: "posts", ID: "p1", Action: ActionEvent, Revision: 2, At: "t", By: "<&>",
+			Event: &ChangeEvent{Type: "post.flagged", Data: json.RawMessage(`{"why":"spam <x>"}`)}}},
+		{Change: Change{Seq: 10, Type: "posts", Action: ActionType, Revision: 4, At: "t"}},
+	} {
+		t.Run(ev.Action, func(t *testing.T) {
+			type plain FeedEvent // no MarshalJSON: what encoding/json writes
+			want, err := encodeJSON(plain(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.AppendJSON(nil); string(got) != string(want) {
+				t.Errorf("AppendJSON:\n got %s\nwant %s", got, want)
+			}
+			source := "/api/" + ev.Type
+			if ev.ID != "" {
+				source += "/" + ev.ID
+			} else {
+				source = "/api/types/" + ev.Type
+			}
+			want, err = encodeJSON(struct {
+				SpecVersion     string `json:"specversion"`
+				ID              string `json:"id"`
+				Source          string `json:"source"`
+				Type            string `json:"type"`
+				Time            string `json:"time"`
+				DataContentType string `json:"datacontenttype"`
+				Data            plain  `json:"data"`
+			}{"1.0", fmt.Sprint(ev.Seq), source, "strata." + ev.Type + "." + ev.Action, ev.At, "application/json", plain(ev)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cloudEvent(&ev); string(got) != string(want) {
+				t.Errorf("cloudEvent:\n got %s\nwant %s", got, want)
+			}
+		})
 	}
 }

@@ -33,6 +33,29 @@ type FeedEvent struct {
 	encoded *encodedEvent
 }
 
+// AppendJSON appends the event's JSON: the change entry's members, then
+// "resource" when it carries one, as encoding/json would write them with
+// HTML escaping off. The feed and every webhook delivery encode events
+// this way, without reflection.
+func (ev *FeedEvent) AppendJSON(dst []byte) []byte {
+	dst = appendChange(dst, &ev.Change)
+	if ev.Resource == nil {
+		return dst
+	}
+	dst = append(dst[:len(dst)-1], `,"resource":`...)
+	dst = ev.Resource.AppendJSON(dst)
+	return append(dst, '}')
+}
+
+// MarshalJSON encodes the event as AppendJSON does.
+func (ev FeedEvent) MarshalJSON() ([]byte, error) {
+	size := 200
+	if ev.Resource != nil {
+		size += len(ev.Resource.Data) + 400
+	}
+	return ev.AppendJSON(make([]byte, 0, size)), nil
+}
+
 // EventPage is one page of events.
 type EventPage struct {
 	Items []FeedEvent

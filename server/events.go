@@ -241,17 +241,17 @@ func (sub *subscriber) send(items []core.FeedEvent) bool {
 
 // encodeEvent encodes ev as a whole Server-Sent Event.
 func encodeEvent(ev *core.FeedEvent) ([]byte, error) {
-	data, err := marshalJSON(ev)
-	if err != nil {
-		return nil, err
+	size := 300
+	if ev.Resource != nil {
+		size += len(ev.Resource.Data) + 400
 	}
-	b := make([]byte, 0, len(data)+len(ev.Action)+40)
+	b := make([]byte, 0, size)
 	b = append(b, "id: "...)
 	b = strconv.AppendUint(b, ev.Seq, 10)
 	b = append(b, "\nevent: "...)
 	b = append(b, ev.Action...)
 	b = append(b, "\ndata: "...)
-	b = append(b, data...)
+	b = ev.AppendJSON(b)
 	b = append(b, "\n\n"...)
 	return b, nil
 }
