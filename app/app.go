@@ -25,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
+	"github.com/strata-dev/strata/webhook"
 )
 
 // Config says what New builds. Its zero value is not enough: storage must
@@ -175,7 +176,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// The index is built by core.Open, over the Manager's change feed,
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
-		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks,
+		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks, WebhookTransport: webhook.HTTP{},
 		ChangesRetention: cfg.ChangesRetention}
 	if cfg.Data != "" {
 		dir := filepath.Join(cfg.Data, "index")

@@ -44,8 +44,11 @@ type Options struct {
 	// closes the Manager). Nil runs without an index: filter, q and sort
 	// are then ErrInvalid.
 	Search func(ctx context.Context, feed ChangeFeed) (Searcher, error)
-	// Webhooks configure the delivery of webhooks.
-	Webhooks WebhookOptions
+	// Webhooks configure the delivery of webhooks, and WebhookTransport
+	// carries them (package webhook's HTTP); without a transport,
+	// creating a webhook fails.
+	Webhooks         WebhookOptions
+	WebhookTransport WebhookTransport
 	// ChangesRetention is how long change-log entries are kept once every
 	// consumer and the search index have consumed them (see TrimChanges);
 	// the Manager trims every minute. Zero or less keeps them forever.
@@ -185,7 +188,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		_ = m.Close()
 		return nil, err
 	}
-	if err := m.startWebhooks(ctx, opts.Webhooks); err != nil {
+	if err := m.startWebhooks(ctx, opts.Webhooks, opts.WebhookTransport); err != nil {
 		_ = m.Close()
 		return nil, err
 	}

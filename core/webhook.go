@@ -92,6 +92,25 @@ func (o WebhookOptions) withDefaults() WebhookOptions {
 	return o
 }
 
+// WebhookTransport makes the senders that carry webhook deliveries over
+// the network: package webhook is the HTTP one, which the composition
+// root sets as Options.WebhookTransport.
+type WebhookTransport interface {
+	// NewSender returns the sender of one webhook's deliveries to url,
+	// made one at a time; it is closed when the webhook stops.
+	NewSender(url string, opts WebhookOptions) WebhookSender
+}
+
+// WebhookSender delivers one webhook's messages.
+type WebhookSender interface {
+	// Send delivers body, signed with key, as message msgID made at
+	// time at, and returns the receiver's status (0 when there was none).
+	// Anything but a 2xx is an error. It returns soon after ctx ends.
+	Send(ctx context.Context, key []byte, msgID string, at time.Time, body []byte) (status int, err error)
+	// Close releases the sender's connections.
+	Close()
+}
+
 // Webhook is a webhook as administrators see it. Its secret is in no
 // answer but the one that created it.
 type Webhook struct {
@@ -160,8 +179,8 @@ var webhookActions = []string{ActionCreate, ActionUpdate, ActionDelete, ActionRe
 
 // webhookSet is the Manager's running webhooks.
 type webhookSet struct {
-	opts   WebhookOptions
-	client *webhookClient
+	opts      WebhookOptions
+	transport WebhookTransport
 	// opMu serializes creation, deletion and resumption, so a webhook's
 	// consumer and its stored state agree. mu guards runners, and is
 	// never held while a consumer is stopped: a handler that disables
@@ -181,6 +200,7 @@ type webhookRunner struct {
 	types    []string
 	actions  []string
 	consumer *Consumer
+	sender   WebhookSender
 
 	// Touched only by the consumer's goroutine (and by start, before it).
 	failingSince *time.Time
@@ -190,12 +210,15 @@ type webhookRunner struct {
 func webhookConsumerName(id string) string { return "webhook." + id }
 
 // startWebhooks starts the consumer of every active webhook, at Open.
-func (m *Manager) startWebhooks(ctx context.Context, opts WebhookOptions) error {
+func (m *Manager) startWebhooks(ctx context.Context, opts WebhookOptions, transport WebhookTransport) error {
 	opts = opts.withDefaults()
-	m.webhooks = &webhookSet{opts: opts, client: newWebhookClient(opts), runners: map[string]*webhookRunner{}}
+	m.webhooks = &webhookSet{opts: opts, transport: transport, runners: map[string]*webhookRunner{}}
 	recs, err := m.webhookRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("load webhooks: %w", err)
+	}
+	if transport == nil {
+		return nil // a Manager opened for maintenance (strata reindex) delivers nothing
 	}
 	m.webhooks.opMu.Lock()
 	defer m.webhooks.opMu.Unlock()
@@ -210,11 +233,17 @@ func (m *Manager) startWebhooks(ctx context.Context, opts WebhookOptions) error 
 	return nil
 }
 
-// closeWebhooks lets go of the delivery client's idle connections, at
-// Close, once the consumers have stopped.
+// closeWebhooks closes the senders of the webhooks, at Close, once the
+// consumers have stopped.
 func (m *Manager) closeWebhooks() {
-	if m.webhooks != nil {
-		m.webhooks.client.http.CloseIdleConnections()
+	if m.webhooks == nil {
+		return
+	}
+	set := m.webhooks
+	set.mu.Lock()
+	defer set.mu.Unlock()
+	for _, r := range set.runners {
+		r.sender.Close()
 	}
 }
 
@@ -248,11 +277,15 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", rec.ID, err)
 	}
+	if set.transport == nil {
+		return errorf(ErrInvalid, "webhook %s: this server delivers no webhooks: it runs without a webhook transport", rec.ID)
+	}
 	r := &webhookRunner{m: m, set: set, id: rec.ID, url: rec.URL, secret: secret,
 		types: rec.Types, actions: rec.Actions, failingSince: rec.FailingSince}
 	if r.attempt, err = m.lastWebhookAttempt(ctx, rec.ID); err != nil {
 		return err
 	}
+	r.sender = set.transport.NewSender(rec.URL, set.opts)
 	// Held until the runner knows its consumer: its handler may disable
 	// it at once (a webhook loaded already failing for long).
 	set.mu.Lock()
@@ -268,6 +301,7 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 		Jitter:     true,
 	})
 	if err != nil {
+		r.sender.Close()
 		return fmt.Errorf("start webhook %s: %w", rec.ID, err)
 	}
 	r.consumer = c
@@ -337,6 +371,9 @@ func (m *Manager) CreateWebhook(ctx context.Context, req WebhookRequest) (*Webho
 	}
 	if err := checkWebhookRequest(req); err != nil {
 		return nil, err
+	}
+	if m.webhooks.transport == nil {
+		return nil, errorf(ErrInvalid, "this server delivers no webhooks: it runs without a webhook transport")
 	}
 	types := slices.Clone(req.Types)
 	for _, t := range types {
@@ -533,6 +570,7 @@ func (set *webhookSet) stop(id string) {
 	set.mu.Unlock()
 	if r != nil {
 		r.consumer.Stop()
+		r.sender.Close()
 	}
 }
 
@@ -622,7 +660,7 @@ func (r *webhookRunner) handle(ctx context.Context, changes []Change) (int, erro
 		}
 		body := cloudEvent(ev)
 		start := r.m.now()
-		status, sendErr := r.set.client.send(ctx, r.url, r.secret, webhookMessageID(r.id, ev.Seq), start, body)
+		status, sendErr := r.sender.Send(ctx, r.secret, webhookMessageID(r.id, ev.Seq), start, body)
 		if ctx.Err() != nil {
 			return i, ctx.Err() // stopped: the attempt does not count
 		}

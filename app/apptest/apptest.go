@@ -39,6 +39,7 @@ import (
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
 	"github.com/strata-dev/strata/sdk/storage"
+	"github.com/strata-dev/strata/webhook"
 )
 
 // Env is one built Strata: its parts, to drive directly. Fields that do
@@ -180,7 +181,7 @@ func (e *Env) build() error {
 		return e.buildApp(context.Background())
 	}
 
-	var o core.Options
+	o := core.Options{WebhookTransport: webhook.HTTP{}}
 	if cfg.hooks {
 		dir, err := hookCacheDir()
 		if err != nil {
