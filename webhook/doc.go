@@ -25,7 +25,7 @@
 // request on one kept-alive connection. The client is fasthttp's, which
 // writes and reads on the sending goroutine: a delivery to a receiver on
 // loopback costs about a third of the CPU of net/http's client, whose
-// connections run two goroutines each (see RATIONALE in docs/realtime.md).
+// connections run two goroutines each (docs/realtime.md, "Cost").
 // Each webhook has its own sender and connection, so that stopping one
 // (deleting it, shutting down) can close the connection of the delivery
 // in flight and return at once.
