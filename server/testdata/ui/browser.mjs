@@ -148,14 +148,14 @@ step('type editor');
 await page.getByLabel('Type name').fill('posts');
 const fieldRow = async (name, kind, opts = {}) => {
   await page.getByRole('button', { name: 'Add field' }).click();
-  const row = page.locator('.fields-table tbody tr').last();
+  const row = page.locator('.fields-table:not(.hooks-table) tbody tr').last();
   await row.getByLabel('Field name').fill(name);
   await row.getByLabel('Field type').selectOption(kind);
   if (opts.enum) await row.getByLabel('Allowed values (comma separated)').fill(opts.enum);
   if (opts.ref) await row.getByLabel('References type').selectOption(opts.ref);
   if (opts.unique) await row.getByLabel('Unique').check();
 };
-await page.locator('.fields-table tbody tr').first().getByLabel('Full-text search').check();
+await page.locator('.fields-table:not(.hooks-table) tbody tr').first().getByLabel('Full-text search').check();
 await fieldRow('views', 'integer');
 await fieldRow('status', 'string', { enum: 'draft, published' });
 await fieldRow('published_at', 'date-time');

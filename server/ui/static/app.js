@@ -462,10 +462,10 @@ function pointer(doc, p) {
 // jsonLines renders data as indented JSON, the top-level keys in changed
 // marked.
 function jsonLines(data, changed) {
-  const out = [h('span', { text: '{\n' })];
+  const out = [h('span', { text: '{' })];
   const keys = Object.keys(data || {});
   keys.forEach((k, i) => {
-    const text = `  ${JSON.stringify(k)}: ${JSON.stringify(data[k], null, 2).replace(/\n/g, '\n  ')}${i < keys.length - 1 ? ',' : ''}\n`;
+    const text = `  ${JSON.stringify(k)}: ${JSON.stringify(data[k], null, 2).replace(/\n/g, '\n  ')}${i < keys.length - 1 ? ',' : ''}`;
     out.push(h('span', { class: changed.has(k) ? 'changed' : '', text }));
   });
   out.push(h('span', { text: '}' }));

@@ -66,7 +66,10 @@ function widget(schema, value, ptr, label, required, refs, slots, top) {
   const desc = schema.description;
   if (t === 'object' && schema.properties) {
     const req = new Set(schema.required || []);
-    const kids = Object.entries(schema.properties).map(([k, s]) => {
+    // Required fields first, each group in the schema's order.
+    const props = Object.entries(schema.properties);
+    const ordered = [...props.filter(([k]) => req.has(k)), ...props.filter(([k]) => !req.has(k))];
+    const kids = ordered.map(([k, s]) => {
       const ref = top ? refs[k] : null;
       const v = value && typeof value === 'object' ? value[k] : undefined;
       const w = ref ? refWidget(s, v, ptr + '/' + esc(k), k, req.has(k), ref, slots)

@@ -52,7 +52,8 @@ export function typeEditor(def, typeNames, hookNames) {
     };
     if (o.ref && !typeNames.includes(o.ref.type)) cells.ref.appendChild(h('option', { value: o.ref.type, text: o.ref.type, selected: true }));
     const rm = h('button', { type: 'button', class: 'secondary small', text: 'Remove', 'aria-label': 'Remove field' });
-    const tr = h('tr', {}, Object.values(cells).map((c) => h('td', {}, c)), h('td', {}, rm));
+    const cols = ['Name', 'Type', 'Required', 'Allowed values', 'Search', 'Unique', 'References', 'On delete'];
+    const tr = h('tr', {}, Object.values(cells).map((c, i) => h('td', { 'data-label': cols[i] }, c)), h('td', {}, rm));
     r.cells = cells; r.tr = tr;
     rm.addEventListener('click', () => { rows.splice(rows.indexOf(r), 1); tr.remove(); sync(); });
     tr.addEventListener('input', sync);
@@ -70,7 +71,8 @@ export function typeEditor(def, typeNames, hookNames) {
     r.memory = h('input', { type: 'number', min: '1', 'aria-label': 'Memory (MB)', value: b && b.memory_mb ? String(b.memory_mb) : '' });
     r.raw = b || {};
     const rm = h('button', { type: 'button', class: 'secondary small', text: 'Remove', 'aria-label': 'Remove hook binding' });
-    r.tr = h('tr', {}, [r.stage, r.module, r.timeout, r.memory].map((c) => h('td', {}, c)), h('td', {}, rm));
+    const cols = ['Stage', 'Module', 'Timeout (ms)', 'Memory (MB)'];
+    r.tr = h('tr', {}, [r.stage, r.module, r.timeout, r.memory].map((c, i) => h('td', { 'data-label': cols[i] }, c)), h('td', {}, rm));
     rm.addEventListener('click', () => { hookRows.splice(hookRows.indexOf(r), 1); r.tr.remove(); sync(); });
     r.tr.addEventListener('input', sync);
     r.tr.addEventListener('change', sync);
@@ -169,7 +171,7 @@ export function typeEditor(def, typeNames, hookNames) {
       h('p', { class: 'hint', text: 'Comma separated: public, authenticated, owner, role:NAME. Empty means admins only.' }),
       h('div', { class: 'grid4' }, permEls)),
     h('fieldset', {}, h('legend', { text: 'Hook bindings' }), dl,
-      h('div', { class: 'table-wrap' }, h('table', {},
+      h('div', { class: 'table-wrap' }, h('table', { class: 'fields-table hooks-table' },
         h('thead', {}, h('tr', {}, ['Stage', 'Module', 'Timeout (ms)', 'Memory (MB)', ''].map((c) => h('th', { scope: 'col', text: c })))),
         hooksBody)),
       h('button', { type: 'button', class: 'secondary', text: 'Add hook binding', onclick: () => { addHook(null); sync(); } })),
