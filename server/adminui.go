@@ -14,7 +14,7 @@ import (
 func (s *Server) mountUI(r fiber.Router) {
 	h := s.wrap
 	r.Get("/", h(s.uiFile("index.html")))
-	r.Get("/_/", h(s.uiFile("app.html")))
+	r.Get("/_", h(s.uiFile("app.html"))) // and /_/: routing ignores a trailing slash
 	r.Get("/_/:file", h(s.uiFile("")))
 }
 
@@ -57,10 +57,13 @@ func (s *Server) uiFile(name string) fiber.Handler {
 // uiBase is the path the routes are mounted under, from the route's own
 // pattern (never from the request, whose case may differ).
 func uiBase(route string) string {
-	if i := strings.Index(route, "/_/"); i >= 0 {
-		return route[:i]
+	route = strings.TrimSuffix(route, "/")
+	for _, suffix := range []string{"/_/:file", "/_"} {
+		if base, ok := strings.CutSuffix(route, suffix); ok {
+			return base
+		}
 	}
-	return strings.TrimSuffix(route, "/")
+	return route // the landing page's
 }
 
 // setPageHeaders are the headers of the UI's pages and files: a strict

@@ -45,6 +45,7 @@ func TestAdminUIServed(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `href="/_/"`},
 		{"/_/", "text/html; charset=utf-8", `src="/_/app.js"`},
 		{"/_", "text/html; charset=utf-8", `src="/_/app.js"`},
+		{"/_/?x=1", "text/html; charset=utf-8", `src="/_/app.js"`},
 		{"/_/app.js", "text/javascript; charset=utf-8", "hashchange"},
 		{"/_/style.css", "text/css; charset=utf-8", ":focus-visible"},
 		{"/_/landing.js", "text/javascript; charset=utf-8", "/readyz"},
