@@ -261,6 +261,10 @@ async function tablePage(typeName) {
     clear(tableBox, h('table', { class: 'data' }, h('thead', {}, head), body));
     performance.mark('strata:table-render-end');
     performance.measure('strata:table-render', 'strata:table-render-start', 'strata:table-render-end');
+    if (performance.getEntriesByName('strata:table-load-start').length) {
+      performance.measure('strata:table-load', 'strata:table-load-start', 'strata:table-render-end');
+      performance.clearMarks('strata:table-load-start');
+    }
     tableBox.dataset.rows = String(page.items.length);
   }
 
@@ -268,6 +272,7 @@ async function tablePage(typeName) {
     st.filter = filter.value.trim(); st.q = q.value.trim(); st.limit = Number(limit.value);
     setError(filterF, ''); setError(qF, '');
     if (i === 0) cursors = [''];
+    performance.mark('strata:table-load-start');
     try {
       const page = await api('GET', '/api/' + enc(typeName), { query: {
         filter: st.filter, q: st.q, sort: st.sort, limit: st.limit, cursor: cursors[i], total: 'true' } });

@@ -65,10 +65,11 @@ export function setError(wrap, msg) {
 }
 
 // fmtTime renders an RFC 3339 time briefly, in the reader's zone.
+const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' });
 export function fmtTime(s) {
   if (!s) return '';
   const d = new Date(s);
-  return isNaN(d) ? String(s) : d.toLocaleString();
+  return isNaN(d) ? String(s) : timeFormat.format(d); // one formatter: toLocaleString builds one a call
 }
 
 // short renders a value for a table cell.
