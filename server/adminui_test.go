@@ -114,7 +114,7 @@ const chromiumPath = "/usr/bin/chromium"
 // playwright-core) against a live server through the whole flow of issue
 // 16: sign in, define a type in the editor, create, fail validation, fix,
 // edit, diff, switch, filter (and fail), delete and restore, upload a bad
-// hook module, keys, the live feed; it checks keyboard reach, labels, the
+// hook module and a good one (its calls then counted), keys, the live feed; it checks keyboard reach, labels, the
 // absence of console errors and of script injection, saves screenshots
 // under build/screenshots, and reports the load size, the time to
 // interactive and the time to render 1,000 rows (testdata/ui/browser.mjs).
@@ -151,12 +151,17 @@ func TestAdminUIBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	good := filepath.Join(t.TempDir(), "titles.wasm")
+	if err := os.WriteFile(good, exampleModule(t, "wat"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute) // a hang guard
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "browser.mjs")
 	cmd.Dir = uiTestDir
 	cmd.Env = append(os.Environ(), "STRATA_URL="+ts.URL, "STRATA_KEY="+testAdminKey, "CHROMIUM="+chromiumPath,
-		"SCREENSHOTS="+shots, "BAD_WASM="+wasm)
+		"SCREENSHOTS="+shots, "BAD_WASM="+wasm, "GOOD_WASM="+good)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()

@@ -309,6 +309,27 @@ await page.getByRole('button', { name: 'Upload' }).click();
 const wasmErr = page.locator('#' + (await page.getByLabel('WebAssembly module (.wasm)').getAttribute('aria-describedby')));
 await wasmErr.filter({ hasText: 'invalid' }).waitFor();
 assert.equal((await api('GET', '/api/hooks')).body.items.length, 0);
+// A real module is accepted; once a type binds it and a write calls it,
+// the page shows where it is bound and its calls.
+await page.getByLabel('Module name').fill('');
+await page.getByLabel('WebAssembly module (.wasm)').setInputFiles(process.env.GOOD_WASM);
+assert.equal(await page.getByLabel('Module name').inputValue(), 'titles');
+await page.getByRole('button', { name: 'Upload' }).click();
+await page.locator('#status', { hasText: 'Module titles registered' }).waitFor();
+await page.locator('tbody th', { hasText: 'titles' }).waitFor();
+assert.equal((await api('POST', '/api/types', { name: 'hooked', schema: { type: 'object', properties: { title: { type: 'string' } } },
+  hooks: [{ stage: 'validate', module: 'titles' }] })).status, 201);
+assert.equal((await api('POST', '/api/hooked', { title: 'Fine' })).status, 201);
+await page.reload();
+{
+  const row = page.locator('tr', { has: page.locator('th', { hasText: 'titles' }) });
+  await row.waitFor();
+  const cells = await row.locator('td').allTextContents();
+  assert.equal(cells[3], 'hooked (validate)', 'bound to: ' + cells.join(' | '));
+  assert.equal(cells[4], '1', 'calls: ' + cells.join(' | '));
+  assert.equal(cells[5], '0', 'failures: ' + cells.join(' | '));
+  assert.match(cells[6], /^[\d.]+ ms$/, 'p50: ' + cells.join(' | '));
+}
 await audit(page, 'hooks');
 await shot(page, 'hooks');
 

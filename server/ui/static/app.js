@@ -513,14 +513,15 @@ async function hooksPage() {
   for (const t of types) for (const b of t.hooks || []) (bound[b.module] ||= new Set()).add(`${t.name} (${b.stage})`);
   const num = (v) => (v === undefined || v === null ? '—' : String(v));
   const ms = (v) => (v === undefined || v === null ? '—' : `${v} ms`);
+  const st = (m) => m.stats || {};
   const rows = (mods.items || []).map((m) => h('tr', {},
     h('th', { scope: 'row', text: m.name }),
     h('td', { class: 'mono', text: (m.sha256 || '').slice(0, 12) }),
     h('td', { text: m.size ? `${(m.size / 1024).toFixed(1)} KiB` : '' }),
     h('td', { text: fmtTime(m.registered_at) }),
     h('td', { text: [...(bound[m.name] || [])].join(', ') || '—' }),
-    h('td', { text: num(m.calls) }), h('td', { text: num(m.failures) }),
-    h('td', { text: ms(m.p50_ms) }), h('td', { text: ms(m.p99_ms) }),
+    h('td', { text: num(st(m).calls) }), h('td', { text: num(st(m).failures) }),
+    h('td', { text: ms(st(m).p50_ms) }), h('td', { text: ms(st(m).p99_ms) }),
     h('td', {}, h('button', { type: 'button', class: 'danger small', text: 'Remove', 'aria-label': 'Remove hook ' + m.name,
       onclick: () => removeHook(m.name, !!bound[m.name]) }))));
   const name = h('input', { type: 'text', required: true, pattern: '[a-z][a-z0-9_]*', autocomplete: 'off' });
@@ -549,6 +550,7 @@ async function hooksPage() {
     h('div', { class: 'table-wrap' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Module', 'SHA-256', 'Size', 'Registered', 'Bound to', 'Calls', 'Failures', 'p50', 'p99', ''].map((c) => h('th', { scope: 'col', text: c })))),
       h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: '10', class: 'muted', text: 'No modules registered.' }))))),
+    h('p', { class: 'hint', text: 'Calls, failures (crashes, timeouts; not rejections) and the p50/p99 time of the last 1,024 calls, counted by this server since it started or since the module was registered.' }),
     up);
 }
 
