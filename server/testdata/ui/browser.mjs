@@ -420,6 +420,11 @@ step('390 px');
     await p.goto(URL + '/_/' + hash);
     if (heading) await p.getByRole('heading', { name: heading, exact: true }).waitFor();
     else await p.locator('form.resource-form').waitFor();
+    if (name === 'feed') {
+      // Signed in after every change above: the feed starts with the latest.
+      await p.locator('.feed li', { hasText: 'people/' + made.body.id }).waitFor();
+      assert.ok(await p.locator('.feed li').count() >= 10, 'the feed starts with the latest changes');
+    }
     await noOverflow(p, name);
     await shot(p, name);
   }

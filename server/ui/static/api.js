@@ -65,10 +65,11 @@ export async function api(method, path, opts = {}) {
 
 // subscribe reads /api/events as Server-Sent Events through fetch, since
 // EventSource cannot send the Authorization header. It reconnects from
-// the last event id after a drop, and stops when signal aborts. onEvent
+// the last event id after a drop (the first time from from, a sequence
+// number, when given), and stops when signal aborts. onEvent
 // gets {id, event, data}; onState gets 'open', 'closed' or 'error'.
-export function subscribe(onEvent, onState, signal) {
-  let last = '';
+export function subscribe(onEvent, onState, signal, from) {
+  let last = from || '';
   let delay = 500;
   (async () => {
     while (!signal.aborted) {

@@ -603,16 +603,31 @@ async function keysPage() {
 
 // ---- live feed
 
-function startFeed() {
+// feedBackfill is how many of the latest changes the feed starts with.
+const feedBackfill = 50;
+
+// startFeed fills the feed with the latest changes from /api/changes and
+// goes on from there with /api/events, with no gap and no duplicate.
+async function startFeed() {
   if (feedCtl || !getKey()) return;
   feedCtl = new AbortController();
+  const signal = feedCtl.signal;
+  let from = '';
+  try {
+    const ready = await (await fetch(base + '/readyz', { signal })).json();
+    const page = await api('GET', '/api/changes', { query: { since: Math.max(0, (ready.seq || 0) - feedBackfill), limit: feedBackfill }, signal });
+    for (const c of page.items || []) feed.unshift({ id: String(c.seq), event: c.action, d: c });
+    from = String(page.next_since ?? ready.seq ?? '');
+  } catch { /* the stream starts from now */ }
+  if (signal.aborted) return;
+  for (const f of feedListeners) f();
   subscribe((ev) => {
     let d = null;
     try { d = JSON.parse(ev.data); } catch { d = { raw: ev.data }; }
     feed.unshift({ id: ev.id, event: ev.event, d });
     if (feed.length > 200) feed.length = 200;
     for (const f of feedListeners) f();
-  }, (s) => { feedState = s; for (const f of feedListeners) f(); }, feedCtl.signal);
+  }, (s) => { feedState = s; for (const f of feedListeners) f(); }, signal, from);
 }
 
 async function feedPage() {
@@ -620,7 +635,7 @@ async function feedPage() {
   const state = h('p', { role: 'status', class: 'muted' });
   const list = h('ol', { class: 'feed', 'aria-live': 'polite' });
   const draw = () => {
-    state.textContent = `Stream ${feedState}. ${feed.length} change${feed.length === 1 ? '' : 's'} since you signed in (newest first).`;
+    state.textContent = `Stream ${feedState}. The latest ${feed.length} change${feed.length === 1 ? '' : 's'}, newest first.`;
     list.replaceChildren(...feed.map((e) => {
       const d = e.d || {};
       const target = d.type && d.id ? link(`#/t/${enc(d.type)}/${enc(d.id)}`, `${d.type}/${d.id}`) : h('span', { text: d.type || '' });
