@@ -217,7 +217,7 @@ await audit(page, 'form');
 await shot(page, 'form-error');
 await page.getByLabel('title *', { exact: true }).fill(XSS);
 await page.getByRole('button', { name: 'Create', exact: true }).click();
-await page.getByRole('heading', { name: /^posts / }).waitFor();
+await page.getByRole('heading', { name: /^posts: / }).waitFor();
 const rid = decodeURIComponent(page.url().split('/').pop());
 {
   const r = await api('GET', '/api/posts/' + rid);
@@ -308,6 +308,7 @@ assert.equal(await page.getByLabel('Module name').inputValue(), 'junk');
 await page.getByRole('button', { name: 'Upload' }).click();
 const wasmErr = page.locator('#' + (await page.getByLabel('WebAssembly module (.wasm)').getAttribute('aria-describedby')));
 await wasmErr.filter({ hasText: 'invalid' }).waitFor();
+await shot(page, 'hook-rejected');
 assert.equal((await api('GET', '/api/hooks')).body.items.length, 0);
 // A real module is accepted; once a type binds it and a write calls it,
 // the page shows where it is bound and its calls.

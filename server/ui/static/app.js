@@ -2,7 +2,7 @@
 // only. The server decides everything; the UI shows what it answers.
 import { h, clear, field, setError, fmtTime, short, id } from './dom.js';
 import { api, ApiError, getKey, setKey, subscribe, base } from './api.js';
-import { buildForm, labelOf } from './form.js';
+import { buildForm, nameOf } from './form.js';
 import { typeEditor } from './types.js';
 
 const main = document.getElementById('main');
@@ -332,6 +332,7 @@ async function resourcePage(typeName, rid) {
     if (!res) return;
     clear(meta, h('dl', {},
       h('dt', { text: 'Id' }), h('dd', { class: 'mono', text: res.id }),
+      h('dt', { text: 'Type' }), h('dd', { text: typeName }),
       h('dt', { text: 'Revision' }), h('dd', { text: `${res.meta.current_revision} of ${res.meta.revision_count}` }),
       h('dt', { text: 'Updated' }), h('dd', { text: `${fmtTime(res.meta.updated_at)} by ${res.meta.updated_by || '—'}` }),
       h('dt', { text: 'Created' }), h('dd', { text: `${fmtTime(res.meta.created_at)} by ${res.meta.created_by || '—'}` })));
@@ -371,7 +372,7 @@ async function resourcePage(typeName, rid) {
       setTimeout(() => say(`Deleted ${rid}.`, 'ok'), 0);
     } catch (e) { say(problemText(e), 'bad'); }
   }
-  clear(main, title(rid ? `${typeName} ${labelOf(res)}` : 'New ' + typeName),
+  clear(main, title(rid ? `${typeName}: ${nameOf(res)}` : 'New ' + typeName),
     h('p', {}, link('#/t/' + enc(typeName), '← ' + typeName)), meta, el);
 }
 

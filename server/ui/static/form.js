@@ -207,12 +207,19 @@ function refWidget(schema, value, ptr, label, required, ref, slots) {
   return { el: w, value: () => (control.value === '' ? (value === null ? null : undefined) : control.value) };
 }
 
-// labelOf names a resource by its first short string field.
-export function labelOf(r) {
+// nameOf names a resource by its title, name or label, else its first
+// short string field, else its id.
+export function nameOf(r) {
   const d = r.data || {};
-  for (const k of ['title', 'name', 'label']) if (typeof d[k] === 'string' && d[k]) return `${d[k]} — ${r.id}`;
-  for (const v of Object.values(d)) if (typeof v === 'string' && v && v.length < 80) return `${v} — ${r.id}`;
+  for (const k of ['title', 'name', 'label']) if (typeof d[k] === 'string' && d[k]) return d[k];
+  for (const v of Object.values(d)) if (typeof v === 'string' && v && v.length < 80) return v;
   return r.id;
+}
+
+// labelOf is nameOf with the id, for choosing among resources.
+export function labelOf(r) {
+  const n = nameOf(r);
+  return n === r.id ? r.id : `${n} — ${r.id}`;
 }
 
 function esc(k) { return String(k).replace(/~/g, '~0').replace(/\//g, '~1'); }
