@@ -193,6 +193,8 @@ const tableState = new Map(); // type -> {filter, q, sort, limit, cols}
 async function tablePage(typeName) {
   const t = await api('GET', '/api/types/' + enc(typeName));
   const allCols = ['id', ...Object.keys((t.schema && t.schema.properties) || {}), 'updated_at', 'revision'];
+  // The server sorts by top-level scalars and meta fields only.
+  const sortableCols = new Set(['id', 'updated_at', ...scalarColumns(t)]);
   const st = tableState.get(typeName) || { filter: '', q: '', sort: '', limit: 50, cols: ['id', ...scalarColumns(t).slice(0, 6), 'updated_at'] };
   tableState.set(typeName, st);
   let cursors = [''];
@@ -232,7 +234,7 @@ async function tablePage(typeName) {
     performance.mark('strata:table-render-start');
     const cols = st.cols;
     const head = h('tr', {}, cols.map((c) => {
-      const sortable = c !== 'revision';
+      const sortable = sortableCols.has(c);
       const s = sortState(c);
       return h('th', { scope: 'col', 'aria-sort': sortable ? s : null }, sortable
         ? h('button', { type: 'button', class: 'sort', text: c + (s === 'ascending' ? ' ▲' : s === 'descending' ? ' ▼' : ''),

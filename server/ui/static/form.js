@@ -183,25 +183,24 @@ function refWidget(schema, value, ptr, label, required, ref, slots) {
   w.appendChild(dl);
   w.classList.add('field-reference');
   slots.set(ptr, w);
-  let timer = 0; let ctl = null;
+  let timer = 0; let ctl = null; let target = null;
   control.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       if (ctl) ctl.abort();
       ctl = new AbortController();
       const term = control.value.trim();
+      const path = '/api/' + encodeURIComponent(ref.type);
       try {
-        const q = term ? { q: term, limit: 10 } : { limit: 10 };
-        let res;
-        try {
-          res = await api('GET', '/api/' + encodeURIComponent(ref.type), { query: q, signal: ctl.signal });
-        } catch (e) {
-          if (e.name === 'AbortError') return;
-          // A type with no full-text fields: match the id instead.
-          res = await api('GET', '/api/' + encodeURIComponent(ref.type), { query: { filter: `id ~ ${JSON.stringify(term)}`, limit: 10 }, signal: ctl.signal });
-        }
+        target = target || await api('GET', '/api/types/' + encodeURIComponent(ref.type), { signal: ctl.signal });
+        // Full-text search where the target type has it, else ids that
+        // contain the term.
+        const query = { limit: 10 };
+        if (term && (target.search || []).length) query.q = term;
+        else if (term) query.filter = `id ~ ${JSON.stringify(term)}`;
+        const res = await api('GET', path, { query, signal: ctl.signal });
         dl.replaceChildren(...(res.items || []).map((r) => h('option', { value: r.id, label: labelOf(r) })));
-      } catch { /* the list just stays as it was */ }
+      } catch { /* the list stays as it was */ }
     }, 150);
   });
   return { el: w, value: () => (control.value === '' ? (value === null ? null : undefined) : control.value) };
