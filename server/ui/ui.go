@@ -33,7 +33,6 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // File is one asset as served: its body plain and gzipped, its media type
 // and the entity tags of both encodings.
 type File struct {
-	Name        string
 	ContentType string
 	Body        []byte
 	Gzip        []byte
@@ -78,7 +77,7 @@ func Asset(name, base string) (*File, bool) {
 	if ct == "" {
 		ct = "application/octet-stream"
 	}
-	f := &File{Name: name, ContentType: ct, Body: body, Gzip: compress(body)}
+	f := &File{ContentType: ct, Body: body, Gzip: compress(body)}
 	sum := sha256.Sum256(body)
 	tag := hex.EncodeToString(sum[:12])
 	f.ETag, f.GzipETag = `"`+tag+`"`, `"`+tag+`-gz"`
@@ -86,16 +85,6 @@ func Asset(name, base string) (*File, bool) {
 		cache[key] = f
 	}
 	return f, true
-}
-
-// Names lists the embedded files.
-func Names() []string {
-	entries, _ := fs.ReadDir(static, "static")
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
 }
 
 func compress(b []byte) []byte {

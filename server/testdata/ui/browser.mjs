@@ -282,7 +282,9 @@ await page.locator('th[aria-sort="descending"]').waitFor();
 await page.locator('summary', { hasText: 'Columns' }).click();
 await page.getByLabel('slug', { exact: true }).uncheck();
 assert.equal(await page.locator('th', { hasText: 'slug' }).count(), 0);
-await page.locator('summary', { hasText: 'Columns' }).click();
+await page.keyboard.press('Escape'); // closes the picker, focus back on its summary
+assert.equal(await page.locator('details.col-picker').getAttribute('open'), null);
+assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Columns');
 await audit(page, 'table');
 await shot(page, 'table');
 

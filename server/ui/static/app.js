@@ -215,6 +215,9 @@ async function tablePage(typeName) {
       });
       return h('label', { class: 'check' }, cb, ' ' + c);
     })));
+  picker.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && picker.open) { picker.open = false; picker.querySelector('summary').focus(); }
+  });
   const form = h('form', { class: 'toolbar', role: 'search' }, filterF, qF, limitF,
     h('div', { class: 'toolbar-buttons' }, h('button', { type: 'submit', text: 'Apply' }), picker));
   const tableBox = h('div', { class: 'table-wrap' });
