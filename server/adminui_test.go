@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/strata-dev/strata/server"
 	"github.com/strata-dev/strata/server/ui"
 )
 
@@ -96,6 +100,24 @@ func TestAdminUIServed(t *testing.T) {
 	}
 	if r := get("/_/app.js", "If-None-Match", gz.Header.Get("ETag")); r.StatusCode != 200 {
 		t.Fatalf("the gzip ETag matched the plain file: %d", r.StatusCode)
+	}
+	// Under a group, the pages address their files and the API there.
+	host := fiber.New()
+	server.New(ts.m, server.Options{}).Mount(host.Group("/strata"))
+	for path, want := range map[string]string{
+		"/strata/":    `<meta name="strata-base" content="/strata">`,
+		"/strata/_/":  `src="/strata/_/app.js"`,
+		"/strata/_/x": `href="/strata/_/style.css"`,
+	} {
+		resp, err := host.Test(httptest.NewRequest("GET", path, nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !bytes.Contains(body, []byte(want)) {
+			t.Errorf("GET %s under a group: %d, want 200 with %q\n%.400s", path, resp.StatusCode, want, body)
+		}
 	}
 	// The API is untouched: an unknown path under /api is still a problem.
 	if r := get("/api/nosuchtype", "Authorization", "Bearer "+testAdminKey); r.StatusCode != 404 || r.Header.Get("Content-Type") != "application/problem+json" {
