@@ -125,6 +125,10 @@ assert.ok(!page.url().includes(KEY));
 step('keyboard');
 {
   await page.locator('a.skip').focus();
+  await page.keyboard.press('Enter'); // the skip link: to the content, the route kept
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main');
+  assert.equal(new globalThis.URL(page.url()).hash, '#/types');
+  await page.locator('a.skip').focus();
   const seen = [];
   for (let i = 0; i < 10; i++) {
     await page.keyboard.press('Tab');

@@ -5,7 +5,11 @@ import { api, ApiError, getKey, setKey, subscribe, base } from './api.js';
 import { buildForm, nameOf } from './form.js';
 import { typeEditor } from './types.js';
 
-const main = document.getElementById('main');
+// root holds the view of the current page. Each page draws into the view
+// it was started with, so a page still loading when the reader has moved
+// on draws into a view no longer shown.
+const root = document.getElementById('main');
+let currentView = root;
 const nav = document.getElementById('nav');
 const status = document.getElementById('status');
 let feedCtl = null;
@@ -61,20 +65,25 @@ async function route() {
   for (const [re, fn] of routes) {
     const m = path.match(re);
     if (m) {
-      clear(main, h('p', { class: 'muted', text: 'Loading…' }));
+      const view = h('div', { class: 'view' }, h('p', { class: 'muted', text: 'Loading…' }));
+      currentView = view;
+      root.replaceChildren(view);
       try {
         await fn(m.map((x) => x));
       } catch (e) {
+        if (view !== currentView) return;
         if (e instanceof ApiError && e.status === 401) { signOut('Your key was refused: sign in again.'); return; }
-        clear(main, title('Error'), errorBox(e));
+        clear(view, title('Error'), errorBox(e));
       }
-      const h1 = main.querySelector('h1');
+      if (view !== currentView) return;
+      const h1 = view.querySelector('h1');
       if (h1 && document.activeElement === document.body) h1.focus({ preventScroll: true });
       if (!performance.getEntriesByName('strata:interactive').length) performance.mark('strata:interactive');
       return;
     }
   }
-  clear(main, title('Not found'), h('p', { text: 'No page here. ' }, link('#/types', 'Types')));
+  currentView = h('div', { class: 'view' }, title('Not found'), h('p', { text: 'No page here. ' }, link('#/types', 'Types')));
+  root.replaceChildren(currentView);
 }
 
 function renderNav(path) {
@@ -96,6 +105,7 @@ function signOut(msg) {
 // ---- sign in
 
 async function loginPage() {
+  const main = currentView;
   renderNav('');
   const key = h('input', { type: 'password', autocomplete: 'current-password', required: true, spellcheck: 'false' });
   const f = field('API key', key, 'An admin key (STRATA_ADMIN_KEY) or a key from /api/keys. It is kept in this tab only.');
@@ -128,6 +138,7 @@ async function loadTypes(fresh) {
 }
 
 async function typesPage() {
+  const main = currentView;
   const types = await loadTypes(true);
   const rows = types.map((t) => h('tr', {},
     h('th', { scope: 'row' }, link('#/t/' + enc(t.name), t.name)),
@@ -145,6 +156,7 @@ async function typesPage() {
 }
 
 async function typeEditPage(name) {
+  const main = currentView;
   const [types, hooks] = await Promise.all([loadTypes(true), api('GET', '/api/hooks').catch(() => ({ items: [] }))]);
   let def = null;
   if (name) def = await api('GET', '/api/types/' + enc(name));
@@ -191,6 +203,7 @@ function scalarColumns(t) {
 const tableState = new Map(); // type -> {filter, q, sort, limit, cols}
 
 async function tablePage(typeName) {
+  const main = currentView;
   const t = await api('GET', '/api/types/' + enc(typeName));
   const allCols = ['id', ...Object.keys((t.schema && t.schema.properties) || {}), 'updated_at', 'revision'];
   // The server sorts by top-level scalars and meta fields only.
@@ -327,6 +340,7 @@ function showFilterError(f, text, detail) {
 // ---- one resource
 
 async function resourcePage(typeName, rid) {
+  const main = currentView;
   const t = await api('GET', '/api/types/' + enc(typeName));
   let res = rid ? await api('GET', `/api/${enc(typeName)}/${enc(rid)}`) : null;
   const idIn = h('input', { type: 'text', placeholder: 'leave empty for a generated id', autocomplete: 'off' });
@@ -384,6 +398,7 @@ async function resourcePage(typeName, rid) {
 // ---- history: timeline, diff, switch
 
 async function historyPage(typeName, rid) {
+  const main = currentView;
   const path = `/api/${enc(typeName)}/${enc(rid)}`;
   let res = await api('GET', path);
   const revs = [];
@@ -486,6 +501,7 @@ function jsonLines(data, changed) {
 // ---- deleted items
 
 async function deletedPage(typeName) {
+  const main = currentView;
   const box = h('div', { class: 'table-wrap' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages' });
   async function load(cursor) {
@@ -514,6 +530,7 @@ async function deletedPage(typeName) {
 // ---- hooks
 
 async function hooksPage() {
+  const main = currentView;
   const [mods, types] = await Promise.all([api('GET', '/api/hooks'), loadTypes(true)]);
   const bound = {};
   for (const t of types) for (const b of t.hooks || []) (bound[b.module] ||= new Set()).add(`${t.name} (${b.stage})`);
@@ -571,6 +588,7 @@ async function removeHook(name, isBound) {
 // ---- keys
 
 async function keysPage() {
+  const main = currentView;
   const keys = await api('GET', '/api/keys');
   const name = h('input', { type: 'text', required: true, autocomplete: 'off' });
   const nameF = field('Name', name);
@@ -637,6 +655,7 @@ async function startFeed() {
 }
 
 async function feedPage() {
+  const main = currentView;
   startFeed();
   const state = h('p', { role: 'status', class: 'muted' });
   const list = h('ol', { class: 'feed', 'aria-live': 'polite' });
@@ -659,6 +678,8 @@ async function feedPage() {
 // ---- start
 
 window.addEventListener('hashchange', route);
+// The skip link must not touch the fragment, which holds the route.
+document.querySelector('a.skip').addEventListener('click', (ev) => { ev.preventDefault(); root.focus(); });
 if (getKey()) startFeed();
 route();
 document.documentElement.dataset.ready = 'true';
