@@ -29,8 +29,9 @@ function watch(page) {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     // Chromium logs every failed fetch; the ones the flow provokes on
-    // purpose (a bad key, a 422, a bad filter, a bad module) are expected.
-    if (/^Failed to load resource: the server responded with a status of (400|401|422) /.test(m.text())) expectedNetwork.push(m.text());
+    // purpose (a bad key, a 422, a taken unique value, a bad filter, a bad
+    // module) are expected.
+    if (/^Failed to load resource: the server responded with a status of (400|401|409|422) /.test(m.text())) expectedNetwork.push(m.text());
     else problems.push('console: ' + m.text());
   });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -104,6 +105,10 @@ step('first load');
   await p.waitForLoadState('networkidle');
   figures.interactive_ms = Math.round(await p.evaluate(() => performance.getEntriesByName('strata:interactive')[0].startTime));
   figures.load_bytes = bytes;
+  figures.load_timeline = await p.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    return { html_ms: Math.round(n.responseEnd), dom_content_loaded_ms: Math.round(n.domContentLoadedEventEnd), load_ms: Math.round(n.loadEventEnd) };
+  });
   figures.load_requests = await p.evaluate(() => performance.getEntriesByType('resource').length + 1);
   await cold.close();
 }
@@ -238,6 +243,13 @@ assert.equal(await page.locator('img').count(), 0);
 
 // ---- edit
 step('edit');
+// A unique value taken by another resource: the 409 lands on its field.
+assert.equal((await api('POST', '/api/posts', { title: 'Second post', views: 9, slug: 'second' })).status, 201);
+await page.getByLabel('slug', { exact: true }).fill('second');
+await page.getByRole('button', { name: 'Save', exact: true }).click();
+const slugErr = page.locator('#' + (await page.getByLabel('slug', { exact: true }).getAttribute('aria-describedby')));
+await slugErr.filter({ hasText: 'already used' }).waitFor();
+await page.getByLabel('slug', { exact: true }).fill('first');
 await page.getByLabel('views', { exact: true }).fill('6');
 await page.getByRole('button', { name: 'Save', exact: true }).click();
 await page.locator('#status', { hasText: 'revision 2' }).waitFor();
@@ -263,7 +275,6 @@ assert.equal((await api('GET', '/api/posts/' + rid)).body.meta.current_revision,
 
 // ---- the table: a filter error in place, then a filter, sorting
 step('table');
-assert.equal((await api('POST', '/api/posts', { title: 'Second post', views: 9, slug: 'second' })).status, 201);
 await page.goto(URL + '/_/#/t/posts');
 await page.getByRole('heading', { name: 'posts', exact: true }).waitFor();
 await page.getByLabel('Filter', { exact: true }).fill('views >> 1');
@@ -415,11 +426,13 @@ step('390 px');
   await p.waitForFunction(() => /ready/.test(document.getElementById('health').textContent));
   await noOverflow(p, 'landing');
   await shot(p, 'landing');
-  await p.goto(URL + '/_/');
+  await p.goto(URL + '/_/#/keys'); // a deep link: sign in first, then there
   await p.getByLabel('API key').waitFor();
+  assert.equal(new globalThis.URL(p.url()).hash, '#/login');
   await shot(p, 'signin');
   await p.getByLabel('API key').fill(KEY);
   await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.getByRole('heading', { name: 'API keys', exact: true }).waitFor();
   for (const [hash, heading, name] of [
     ['#/types', 'Types', 'types'], ['#/types/posts/edit', 'Type posts', 'type-editor'], ['#/t/posts', 'posts', 'table'],
     ['#/t/posts/new', 'New posts', 'form'], [`#/t/posts/${rid}`, null, 'resource'], [`#/t/posts/${rid}/history`, 'Timeline', 'history'],

@@ -2,8 +2,8 @@
 // only. The server decides everything; the UI shows what it answers.
 import { h, clear, field, setError, fmtTime, short, id } from './dom.js';
 import { api, ApiError, getKey, setKey, subscribe, base } from './api.js';
-import { buildForm, nameOf } from './form.js';
-import { typeEditor } from './types.js';
+// form.js and types.js are loaded by the pages that use them, so the
+// first load (the sign-in form) parses only what it needs.
 
 // root holds the view of the current page. Each page draws into the view
 // it was started with, so a page still loading when the reader has moved
@@ -56,10 +56,15 @@ const routes = [
 ];
 
 let pageCleanup = null;
+let afterSignIn = '';
 async function route() {
-  const path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+  let path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
   if (pageCleanup) { pageCleanup(); pageCleanup = null; }
-  if (!getKey() && path !== '/login') { location.hash = '#/login'; return; }
+  if (!getKey() && path !== '/login') {
+    afterSignIn = path; // where the reader was going, once signed in
+    history.replaceState(null, '', '#/login'); // no hashchange: drawn now
+    path = '/login';
+  }
   renderNav(path);
   say('');
   for (const [re, fn] of routes) {
@@ -118,7 +123,8 @@ async function loginPage() {
     try {
       await api('GET', '/api/types');
       startFeed();
-      location.hash = '#/types';
+      location.hash = '#' + (afterSignIn && afterSignIn !== '/' ? afterSignIn : '/types');
+      afterSignIn = '';
     } catch (e) {
       setKey('');
       setError(f, e instanceof ApiError && e.status === 401 ? 'This key is not accepted: ' + (e.problem.detail || '') : problemText(e));
@@ -157,7 +163,7 @@ async function typesPage() {
 
 async function typeEditPage(name) {
   const main = currentView;
-  const [types, hooks] = await Promise.all([loadTypes(true), api('GET', '/api/hooks').catch(() => ({ items: [] }))]);
+  const [types, hooks, { typeEditor }] = await Promise.all([loadTypes(true), api('GET', '/api/hooks').catch(() => ({ items: [] })), import('./types.js')]);
   let def = null;
   if (name) def = await api('GET', '/api/types/' + enc(name));
   const ed = typeEditor(def, types.map((t) => t.name), (hooks.items || []).map((m) => m.name));
@@ -341,7 +347,7 @@ function showFilterError(f, text, detail) {
 
 async function resourcePage(typeName, rid) {
   const main = currentView;
-  const t = await api('GET', '/api/types/' + enc(typeName));
+  const [t, { buildForm, nameOf }] = await Promise.all([api('GET', '/api/types/' + enc(typeName)), import('./form.js')]);
   let res = rid ? await api('GET', `/api/${enc(typeName)}/${enc(rid)}`) : null;
   const idIn = h('input', { type: 'text', placeholder: 'leave empty for a generated id', autocomplete: 'off' });
   const idF = rid ? null : field('Id (optional)', idIn);
