@@ -388,6 +388,22 @@ await shot(page, 'feed');
 step('1,000 rows');
 await page.goto(URL + '/_/#/t/bulk');
 await page.getByRole('heading', { name: 'bulk', exact: true }).waitFor();
+// Cursor paging, 20 rows a page, sorted by n.
+await page.getByLabel('Rows per page').selectOption('20');
+await page.getByRole('button', { name: 'n', exact: true }).click();
+await page.locator('th[aria-sort="ascending"]', { hasText: 'n' }).waitFor();
+const firstCell = () => page.evaluate(() => {
+  const i = [...document.querySelectorAll('table.data thead th')].findIndex((th) => /^n( |$)/.test(th.textContent));
+  return document.querySelector('table.data tbody tr').children[i].textContent;
+});
+assert.equal(await page.locator('table.data tbody tr').count(), 20);
+assert.equal(await firstCell(), '0');
+await page.getByRole('button', { name: 'Next ›' }).click();
+await page.locator('.pager', { hasText: 'Page 2' }).waitFor();
+assert.equal(await firstCell(), '20');
+await page.getByRole('button', { name: '‹ Previous' }).click();
+await page.locator('.pager', { hasText: 'Page 1' }).waitFor();
+assert.equal(await firstCell(), '0');
 await page.getByLabel('Rows per page').selectOption('1000');
 await page.evaluate(() => {
   performance.clearMeasures('strata:table-render');
