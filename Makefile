@@ -68,7 +68,8 @@ UI_BROWSER_TEST := server/testdata/ui
 ui-browser: chromium $(UI_BROWSER_TEST)/node_modules/.installed
 
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x /usr/bin/chromium || { sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
 
 $(UI_BROWSER_TEST)/node_modules/.installed: $(UI_BROWSER_TEST)/package.json $(UI_BROWSER_TEST)/package-lock.json
 	cd $(UI_BROWSER_TEST) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
