@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client standardwebhooks
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client standardwebhooks ui-browser chromium
 
 all: build
 
@@ -21,7 +21,7 @@ run:
 # Every test under the race detector, then each fuzz target briefly. The
 # tests run the example hooks, so they are built first, and the
 # third-party OpenAPI tools, so they are installed first.
-test: vet hooks openapi-tools eventsource-client standardwebhooks test-race fuzz
+test: vet hooks openapi-tools eventsource-client standardwebhooks ui-browser test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
 # The toolchains (Debian packages and AssemblyScript from npm) are
@@ -59,6 +59,20 @@ standardwebhooks: $(STANDARDWEBHOOKS)/node_modules/.installed
 
 $(STANDARDWEBHOOKS)/node_modules/.installed: $(STANDARDWEBHOOKS)/package.json $(STANDARDWEBHOOKS)/package-lock.json
 	cd $(STANDARDWEBHOOKS) && npm ci --no-audit --no-fund
+	touch $@
+
+# The admin UI's browser test (server's TestAdminUIBrowser): Debian's
+# Chromium, installed where missing, driven by playwright-core from npm,
+# pinned by its lockfile. Playwright's own browser download is never used.
+UI_BROWSER_TEST := server/testdata/ui
+ui-browser: chromium $(UI_BROWSER_TEST)/node_modules/.installed
+
+chromium:
+	@test -x /usr/bin/chromium || { sudo=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; }
+
+$(UI_BROWSER_TEST)/node_modules/.installed: $(UI_BROWSER_TEST)/package.json $(UI_BROWSER_TEST)/package-lock.json
+	cd $(UI_BROWSER_TEST) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	touch $@
 
 test-race:

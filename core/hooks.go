@@ -47,6 +47,9 @@ type HookModule struct {
 	SHA256       string `json:"sha256"`
 	Size         int    `json:"size"`
 	RegisteredAt string `json:"registered_at"`
+	// Stats are the module's calls by this process; set by
+	// Manager.HookModules, never stored.
+	Stats *HookStats `json:"stats,omitempty"`
 }
 
 // HookCall is one invocation of a hook module: the input envelope's
@@ -209,7 +212,10 @@ func (m *Manager) callHook(ctx context.Context, ct *compiledType, b HookBinding,
 	if b.MemoryMB > 0 {
 		call.MemoryMB = b.MemoryMB
 	}
+	start := time.Now()
 	res, err := m.hooks.RunHook(ctx, call)
+	// A call the client gave up on is not the module's failure.
+	m.hookStats.record(b.Module, time.Since(start), err != nil && ctx.Err() == nil)
 	if err != nil {
 		if b.FailurePolicy == "ignore" {
 			m.log.WarnContext(ctx, "hook failed; ignored by its failure policy",
@@ -265,6 +271,7 @@ func (m *Manager) RegisterHook(ctx context.Context, name string, wasm []byte) (H
 		return HookModule{}, err
 	}
 	mod.RegisteredAt = formatTime(m.now())
+	m.hookStats.reset(name) // new code, new figures
 	var prev []byte
 	err = m.store.Update(ctx, func(tx storage.Tx) error {
 		prev = nil
@@ -356,6 +363,7 @@ func (m *Manager) RemoveHook(ctx context.Context, name string, force bool) error
 	if err := reg.RemoveHook(ctx, name); err != nil && !(stored && errors.Is(err, ErrNotFound)) {
 		return err
 	}
+	m.hookStats.reset(name)
 	return nil
 }
 
@@ -393,6 +401,8 @@ func (m *Manager) HookModules() ([]HookModule, error) {
 		if s, ok := stored[mod.Name]; ok && s.SHA256 == mod.SHA256 {
 			mods[i].RegisteredAt = s.RegisteredAt
 		}
+		st := m.hookStats.stats(mod.Name)
+		mods[i].Stats = &st
 	}
 	return mods, nil
 }

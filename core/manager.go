@@ -107,6 +107,8 @@ type Manager struct {
 	consumersClosed bool
 	afterHooks      *Consumer
 	afterFailures   atomic.Uint64
+	// hookStats count the calls of each hook module (hookstats.go).
+	hookStats hookStatsSet
 	// webhooks are the running webhooks (webhook.go).
 	webhooks *webhookSet
 

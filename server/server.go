@@ -186,6 +186,7 @@ func (s *Server) Mount(r fiber.Router) {
 	r.Get("/openapi.json", h(s.openAPI))
 	r.Get("/docs", h(s.docsPage))
 	r.Get("/docs/assets/:name", h(s.docsAsset))
+	s.mountUI(r)
 
 	api := r.Group("/api")
 	api.Get("/types", h(s.listTypes))

@@ -237,6 +237,8 @@ func TestDocumentShape(t *testing.T) {
 		"GET /api/webhooks/{webhookId}/deliveries": "listWebhookDeliveries",
 		"GET /healthz":                             "healthz",
 		"GET /readyz":                              "readyz",
+		"GET /_":                                   "adminUI",
+		"GET /_/{file}":                            "adminUIFile",
 	}
 	ops := operations(m)
 	for key, id := range wantOps {
@@ -254,8 +256,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+26 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+26)
+	if len(ops) != 2*13+28 {
+		t.Errorf("%d operations, want %d", len(ops), 2*13+28)
 	}
 
 	// Every /api operation documents its errors as problem+json.

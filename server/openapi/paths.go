@@ -371,6 +371,25 @@ func globalPaths() object {
 					"content", obj("*/*", obj("schema", obj("type", "string"))))), "404"),
 			),
 		),
+		"/_", obj(
+			"get", tagged("Docs", "adminUI", "The admin UI",
+				"description", "The admin UI's page: sign in with an API key, then manage types, resources, "+
+					"revisions, hook modules and keys. Served at /_/ as well; it routes by the URL's fragment (/_/#/types).",
+				"security", []any{},
+				"responses", responses(obj("200", obj("description", "The page.",
+					"content", obj("text/html", obj("schema", obj("type", "string")))))),
+			),
+		),
+		"/_/{file}", obj(
+			"parameters", []any{obj("name", "file", "in", "path", "required", true, "description", "The file.",
+				"schema", obj("type", "string"))},
+			"get", tagged("Docs", "adminUIFile", "A file of the admin UI",
+				"description", "A script or style sheet of the admin UI; any other name gets the UI's page.",
+				"security", []any{},
+				"responses", responses(obj("200", obj("description", "The file, gzipped when the client accepts it.",
+					"content", obj("*/*", obj("schema", obj("type", "string")))))),
+			),
+		),
 		"/healthz", obj(
 			"get", tagged("Health", "healthz", "Liveness",
 				"security", []any{},

@@ -305,6 +305,20 @@ func sharedSchemas() object {
 				"sha256", obj("type", "string", "description", "The SHA-256 of the module's code, in hex."),
 				"size", obj("type", "integer", "minimum", 0, "description", "The module's size in bytes."),
 				"registered_at", obj("type", "string", "format", "date-time"),
+				"stats", obj(
+					"type", "object",
+					"description", "The module's calls by the server that answers (each node counts its own), "+
+						"since it started or since the module was last registered. Listed modules have it; "+
+						"the answer to a registration does not.",
+					"required", strs("calls", "failures"),
+					"properties", obj(
+						"calls", obj("type", "integer", "minimum", 0),
+						"failures", obj("type", "integer", "minimum", 0,
+							"description", "Calls that crashed, timed out or broke the ABI; a rejection is not a failure."),
+						"p50_ms", obj("type", "number", "minimum", 0, "description", "The median time of the last 1,024 calls, in ms; absent before the first."),
+						"p99_ms", obj("type", "number", "minimum", 0, "description", "The 99th percentile time of the last 1,024 calls, in ms; absent before the first."),
+					),
+				),
 			),
 		),
 		"HookModuleList", obj(
