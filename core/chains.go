@@ -327,22 +327,29 @@ func (m *Manager) writeChains(ctx context.Context, ct *compiledType, before, id 
 		return nil, chainsResult{}, handlerError(before, err)
 	}
 	if !sameBytes(e.Data, doc.raw) {
-		who := e.dataSource(before)
-		next, err := decodeObject(e.Data)
-		if err != nil {
-			return nil, chainsResult{}, hookDataError(before, who, err)
-		}
-		if v, has := next["id"]; has {
-			if v != id {
-				return nil, chainsResult{}, &Error{Kind: ErrHookFailed, Detail: hookFailure(before, who, "changed the id")}
-			}
-			delete(next, "id")
-		}
-		if doc, err = ct.newDocument(next); err != nil {
+		if doc, err = ct.hookedDocument(before, e.dataSource(before), id, e.Data); err != nil {
 			return nil, chainsResult{}, err
 		}
 	}
 	return doc, chainsResult{approvals: e.approvals, events: e.events}, nil
+}
+
+// hookedDocument is the document of resource id made of data, which a
+// before stage's handler returned: an object, whose id, if it has one,
+// is still id, and which matches the schema. who names the hook that
+// returned it, or is "" when a Go handler may have.
+func (ct *compiledType) hookedDocument(before, who, id string, data json.RawMessage) (*document, error) {
+	next, err := decodeObject(data)
+	if err != nil {
+		return nil, hookDataError(before, who, err)
+	}
+	if v, has := next["id"]; has {
+		if v != id {
+			return nil, &Error{Kind: ErrHookFailed, Detail: hookFailure(before, who, "changed the id")}
+		}
+		delete(next, "id")
+	}
+	return ct.newDocument(next)
 }
 
 // deleteChains runs the before_delete chain of a resource about to be
