@@ -285,10 +285,14 @@ func (m *Manager) replayWrites(ctx context.Context, ct *compiledType, actions []
 	if err != nil {
 		return nil, fmt.Errorf("replay: read the change log: %w", err)
 	}
+	chunk := uint64(replayScanChunk)
+	if m.replayChunk > 0 {
+		chunk = m.replayChunk
+	}
 	var out []replayWrite
 	for hi := m.LastSeq(); hi >= floor && hi > 0 && len(out) < n; {
-		lo := max(floor, hi-min(hi, replayScanChunk-1))
-		var chunk []replayWrite
+		lo := max(floor, hi-min(hi, chunk-1))
+		var found []replayWrite
 		err := m.store.View(ctx, func(tx storage.Tx) error {
 			var derr error
 			err := tx.Scan(bucketChanges, storage.Range{Start: seqKey(lo), End: seqKey(hi + 1)}, func(_, v []byte) bool {
@@ -298,7 +302,7 @@ func (m *Manager) replayWrites(ctx context.Context, ct *compiledType, actions []
 					return false
 				}
 				if ch.Type == ct.def.Name && ch.ID != "" && ch.Revision > 0 && slices.Contains(actions, ch.Action) {
-					chunk = append(chunk, replayWrite{id: ch.ID, revision: ch.Revision, action: ch.Action})
+					found = append(found, replayWrite{id: ch.ID, revision: ch.Revision, action: ch.Action})
 				}
 				return true
 			})
@@ -310,8 +314,8 @@ func (m *Manager) replayWrites(ctx context.Context, ct *compiledType, actions []
 		if err != nil {
 			return nil, fmt.Errorf("replay: read the change log: %w", err)
 		}
-		for i := len(chunk) - 1; i >= 0 && len(out) < n; i-- {
-			out = append(out, chunk[i])
+		for i := len(found) - 1; i >= 0 && len(out) < n; i-- {
+			out = append(out, found[i])
 		}
 		if lo <= floor || lo == 0 {
 			break
