@@ -33,7 +33,7 @@ func watModule(t testing.TB, src string) []byte {
 // envelope out, and whose _initialize runs init (WAT instructions).
 func answerModule(t testing.TB, out, init string) []byte {
 	t.Helper()
-	esc := strings.ReplaceAll(out, `"`, `\22`)
+	esc := strings.ReplaceAll(strings.ReplaceAll(out, `\`, `\5c`), `"`, `\22`)
 	return watModule(t, `(module
   (import "hook" "output_write" (func $w (param i32 i32)))
   (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))

@@ -285,3 +285,48 @@ func TestReplayDeadline(t *testing.T) {
 		t.Fatalf("modules after the replay: %v", mods)
 	}
 }
+
+// TestReplayOutcomes checks how a replay counts what a module answers,
+// as the write would have taken it: data a before_* hook returns that the
+// schema refuses is a rejection; data that is not an object or changes
+// the id, or invalid events, a failure.
+func TestReplayOutcomes(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.putHook("titles", exampleModule(t, "wat"))
+	ts.defineType(hookedType("posts", "titles", "before_create"))
+	for i := range 6 {
+		ts.must(http.StatusCreated, "POST", "/api/posts", fmt.Sprintf(`{"title":"post %d"}`, i))
+	}
+	cases := []struct {
+		name, stage, out string
+		outcome, message string
+	}{
+		{"allowed", "before_create", `{"allow":true,"data":{"title":"fine"}}`, "allowed", ""},
+		{"schema refuses the data", "before_create", `{"allow":true,"data":{"title":5}}`, "rejected", "string"},
+		{"data not an object", "before_create", `{"allow":true,"data":[1]}`, "failed",
+			"hook titles (before_create) failed: returned data that is not a JSON object"},
+		{"id changed", "before_create", `{"allow":true,"data":{"id":"other","title":"t"}}`, "failed",
+			"hook titles (before_create) failed: changed the id"},
+		{"data ignored at validate", "validate", `{"allow":true,"data":[1]}`, "allowed", ""},
+		{"invalid event", "validate", `{"allow":true,"events":[{"type":"a\u0007b"}]}`, "failed",
+			"hook titles (validate) failed: invalid events"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := ts.must(http.StatusOK, "POST", "/api/hooks/titles/replay?type=posts&stage="+tc.stage,
+				answerModule(t, tc.out, ""), "Content-Type", "application/wasm").JSON(t)
+			if rep["checked"] != 6.0 || rep[tc.outcome] != 6.0 {
+				t.Fatalf("report %v, want the 6 writes %s", rep, tc.outcome)
+			}
+			s := rep["samples"].([]any)[0].(map[string]any)
+			if tc.message == "" {
+				return
+			}
+			e := s["errors"].([]any)[0].(map[string]any)
+			if msg, _ := e["message"].(string); !strings.Contains(msg, tc.message) {
+				t.Fatalf("sample %v, want it to say %q", s, tc.message)
+			}
+		})
+	}
+}
