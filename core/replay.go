@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/strata-dev/strata/sdk/storage"
@@ -220,7 +221,8 @@ func (m *Manager) replayModule(ctx context.Context, reg HookRegistry, name strin
 		m.replaying.Delete(run)
 		var ce *Error
 		if errors.As(err, &ce) && errors.Is(err, ErrInvalid) {
-			return "", "", nil, &Error{Kind: ErrInvalid, Detail: "invalid candidate module: " + ce.Detail}
+			// The runtime's message names the temporary name: say name.
+			return "", "", nil, &Error{Kind: ErrInvalid, Detail: "invalid candidate module: " + strings.ReplaceAll(ce.Detail, run, name)}
 		}
 		return "", "", nil, fmt.Errorf("register candidate module for %s: %w", name, err)
 	}

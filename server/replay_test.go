@@ -249,7 +249,9 @@ func TestReplayRefusals(t *testing.T) {
 		{"none", "/api/hooks/titles/replay?type=posts&last=-1", nil, nil, 400, "bad_request", "1 to 10000 revisions"},
 		{"last not a number", "/api/hooks/titles/replay?type=posts&last=lots", nil, nil, 400, "bad_request", "last"},
 		{"unknown module", "/api/hooks/nope/replay?type=posts", nil, nil, 404, "not_found", "no hook module nope"},
-		{"not a module", "/api/hooks/titles/replay?type=posts", []byte("not wasm"), wasm, 400, "bad_request", "invalid candidate module"},
+		{"not a module", "/api/hooks/titles/replay?type=posts", []byte("not wasm"), wasm, 400, "bad_request", `invalid candidate module: hooks: invalid module "titles": `},
+		{"candidate that cannot run", "/api/hooks/titles/replay?type=posts", hostileModule(t, "init_trap"), wasm, 400, "bad_request",
+			`invalid candidate module: hooks: invalid module "titles": it cannot be instantiated (trap)`},
 		{"wrong media type", "/api/hooks/titles/replay?type=posts", []byte("\x00asm"), []string{"Content-Type", "application/octet-stream"}, 415, "unsupported_media_type", "application/wasm"},
 		{"anonymous", "/api/hooks/titles/replay?type=posts", nil, []string{"Authorization", ""}, 401, "unauthorized", ""},
 	}
