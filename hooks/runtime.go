@@ -122,9 +122,10 @@ func validName(name string) bool {
 // says why; so does a module of which no instance can be made (a data or
 // element segment out of bounds, a start function or _initialize that
 // traps, exits or runs past DefaultInitTimeout), which Register
-// instantiates once to find out. Registering an existing name replaces the module atomically:
-// later calls run the new module, calls in flight finish on the old one,
-// whose compiled code is released when the last of them ends. Failures
+// instantiates once to find out. Registering an existing name replaces
+// the module atomically: later calls run the new module, calls in flight
+// finish on the old one, whose compiled code is released when the last of
+// them ends. Failures
 // of pre-warming are logged, not returned: the next call reports them.
 func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (ModuleInfo, error) {
 	if !validName(name) {
