@@ -223,14 +223,25 @@ func (w *dirWatcher) unloadRemoved(ctx context.Context, present map[string]bool)
 	}
 	w.mu.Unlock()
 	for _, f := range gone {
-		if info, ok := w.r.Module(f.name); !ok || info.SHA256 != f.sha256 {
-			continue // removed, or replaced through the API: not the file's any more
+		if w.r.removeModule(ctx, f.name, f.sha256) {
+			w.log.InfoContext(ctx, "hook module unloaded: its file was removed", slog.String("hook", f.name))
 		}
-		if err := w.r.Remove(ctx, f.name); err != nil {
-			w.log.ErrorContext(ctx, "hook module of a removed file could not be unregistered",
-				slog.String("hook", f.name), slog.Any("err", err))
-			continue
-		}
-		w.log.InfoContext(ctx, "hook module unloaded: its file was removed", slog.String("hook", f.name))
 	}
+}
+
+// removeModule is Remove of name if, and only if, it holds the module
+// whose digest is sha256, in one step: a module registered under that
+// name since (through the API) stays. It reports whether it removed one.
+func (r *Runtime) removeModule(ctx context.Context, name, sha256 string) bool {
+	r.mu.Lock()
+	e := r.mods[name]
+	if r.closed || e == nil || e.info.SHA256 != sha256 {
+		r.mu.Unlock()
+		return false
+	}
+	delete(r.mods, name)
+	r.mu.Unlock()
+	e.retire(ctx)
+	r.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "hook module removed", slog.String("hook", name))
+	return true
 }
