@@ -124,6 +124,10 @@ func (w *dirWatcher) scan(ctx context.Context) *sync.WaitGroup {
 		digest := hex.EncodeToString(sum[:])
 		w.mu.Lock()
 		f := w.files[path]
+		if f.err != "" { // readable again: log its next error
+			f.err = ""
+			w.files[path] = f
+		}
 		if f.sha256 == digest {
 			w.mu.Unlock()
 			continue
