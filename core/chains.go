@@ -153,6 +153,20 @@ type WriteEvent struct {
 
 	approvals []HookApproval
 	events    []ChangeEvent
+	// dataBy names the WebAssembly hook that last replaced Data, with
+	// the data it returned: if Data still holds it, errors about its shape
+	// name the hook.
+	dataBy  string
+	dataSet json.RawMessage
+}
+
+// dataSource names the hook that set e.Data, "hook X (stage)", or is ""
+// when it may have been a Go handler.
+func (e *WriteEvent) dataSource(stage string) string {
+	if e.dataBy == "" || !sameBytes(e.Data, e.dataSet) {
+		return ""
+	}
+	return fmt.Sprintf("hook %s (%s)", e.dataBy, stage)
 }
 
 // Emit publishes a domain event with the write, as a hook's "events"
@@ -274,6 +288,7 @@ func (m *Manager) wasmHandler(ct *compiledType, b HookBinding) func(*WriteEvent)
 		}
 		if res.Data != nil && (e.Stage == StageBeforeCreate || e.Stage == StageBeforeUpdate) {
 			e.Data = res.Data
+			e.dataBy, e.dataSet = b.Module, res.Data
 		}
 		if len(res.Events) > 0 {
 			evs, err := addEvents(e.events, res.Events)
@@ -312,21 +327,29 @@ func (m *Manager) writeChains(ctx context.Context, ct *compiledType, before, id 
 		return nil, chainsResult{}, handlerError(before, err)
 	}
 	if !sameBytes(e.Data, doc.raw) {
-		next, err := decodeObject(e.Data)
-		if err != nil {
-			return nil, chainsResult{}, hookDataError(before, err)
-		}
-		if v, has := next["id"]; has {
-			if v != id {
-				return nil, chainsResult{}, &Error{Kind: ErrHookFailed, Detail: "a " + before + " hook changed the id"}
-			}
-			delete(next, "id")
-		}
-		if doc, err = ct.newDocument(next); err != nil {
+		if doc, err = ct.hookedDocument(before, e.dataSource(before), id, e.Data); err != nil {
 			return nil, chainsResult{}, err
 		}
 	}
 	return doc, chainsResult{approvals: e.approvals, events: e.events}, nil
+}
+
+// hookedDocument is the document of resource id made of data, which a
+// before stage's handler returned: an object, whose id, if it has one,
+// is still id, and which matches the schema. who names the hook that
+// returned it, or is "" when a Go handler may have.
+func (ct *compiledType) hookedDocument(before, who, id string, data json.RawMessage) (*document, error) {
+	next, err := decodeObject(data)
+	if err != nil {
+		return nil, hookDataError(before, who, err)
+	}
+	if v, has := next["id"]; has {
+		if v != id {
+			return nil, &Error{Kind: ErrHookFailed, Detail: hookFailure(before, who, "changed the id")}
+		}
+		delete(next, "id")
+	}
+	return ct.newDocument(next)
 }
 
 // deleteChains runs the before_delete chain of a resource about to be

@@ -62,16 +62,25 @@ func patchedObject(raw []byte) (map[string]any, error) {
 	return obj, err
 }
 
-// hookDataError is the failure of a hook at stage whose data cannot be
-// decoded (err from decodeObject): the hook failed, and why is told.
-func hookDataError(stage string, err error) error {
-	detail := "a " + stage + " hook returned data that is not a JSON object"
+// hookDataError is the failure of the hook at stage whose data cannot be
+// stored: who names it ("hook posts_fix (before_update)"), or is "" when
+// a Go handler may have set the data.
+func hookDataError(stage, who string, err error) error {
 	var ce *Error
 	if !errors.Is(err, errNotObject) && errors.As(err, &ce) {
-		detail = "a " + stage + " hook returned data that cannot be stored: " + ce.Detail
-		return &Error{Kind: ErrHookFailed, Detail: detail, Fields: ce.Fields}
+		return &Error{Kind: ErrHookFailed, Detail: hookFailure(stage, who, "returned data that cannot be stored: "+ce.Detail), Fields: ce.Fields}
 	}
-	return &Error{Kind: ErrHookFailed, Detail: detail}
+	return &Error{Kind: ErrHookFailed, Detail: hookFailure(stage, who, "returned data that is not a JSON object")}
+}
+
+// hookFailure is the detail of a failed hook: "hook X (stage) failed:
+// what", as for every failure of a WebAssembly hook, or, when who is ""
+// (the data may come from a Go handler), "a stage hook what".
+func hookFailure(stage, who, what string) string {
+	if who == "" {
+		return "a " + stage + " hook " + what
+	}
+	return who + " failed: " + what
 }
 
 // checkJSON rejects, without decoding them, documents nested deeper than

@@ -10,3 +10,6 @@ func (m *Manager) LogEvents(ctx context.Context, since uint64, f EventFilter, li
 	}
 	return m.logEvents(ctx, PrincipalFrom(ctx), since, f, limit)
 }
+
+// SetReplayChunk makes ReplayHook read the change log n entries at a time.
+func SetReplayChunk(m *Manager, n uint64) { m.replayChunk = n }

@@ -56,12 +56,16 @@ type HookModule struct {
 // contents and the limits of the binding.
 type HookCall struct {
 	Module, Stage, Type, ID string
-	Data, Previous          json.RawMessage
-	Principal               *Principal
-	RequestID, RequestTime  string
-	Config                  json.RawMessage
-	Timeout                 time.Duration
-	MemoryMB                int
+	// Hook, when not empty, is the name the input envelope and the
+	// errors give the module instead of Module: a replay runs a candidate
+	// registered under a temporary name as the module it may replace.
+	Hook                   string
+	Data, Previous         json.RawMessage
+	Principal              *Principal
+	RequestID, RequestTime string
+	Config                 json.RawMessage
+	Timeout                time.Duration
+	MemoryMB               int
 }
 
 // HookResult is a hook's answer.
@@ -190,12 +194,30 @@ type writeContext struct {
 // callHook runs one binding. It returns nil, nil when the hook failed and
 // its failure policy is "ignore".
 func (m *Manager) callHook(ctx context.Context, ct *compiledType, b HookBinding, id string, data, previous json.RawMessage, wc writeContext) (*HookResult, error) {
-	fail := func(reason string) error {
-		return &Error{Kind: ErrHookFailed, Detail: fmt.Sprintf("hook %s (%s) failed: %s", b.Module, b.Stage, reason)}
-	}
 	if m.hooks == nil {
-		return nil, fail("no hook runtime is configured")
+		return nil, hookFailed(b, "no hook runtime is configured")
 	}
+	start := time.Now()
+	res, err := m.hooks.RunHook(ctx, m.hookCall(ct, b, id, data, previous, wc))
+	// A call the client gave up on is not the module's failure.
+	m.hookStats.record(b.Module, time.Since(start), err != nil && ctx.Err() == nil)
+	if err != nil {
+		if b.FailurePolicy == "ignore" {
+			m.log.WarnContext(ctx, "hook failed; ignored by its failure policy",
+				slog.String("hook", b.Module), slog.String("stage", b.Stage), slog.String("request_id", wc.requestID), slog.Any("err", err))
+			return nil, nil
+		}
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, hookFailed(b, err.Error())
+	}
+	return res, nil
+}
+
+// hookCall is the call of binding b on the write of resource id of ct:
+// the input envelope's contents and the binding's limits.
+func (m *Manager) hookCall(ct *compiledType, b HookBinding, id string, data, previous json.RawMessage, wc writeContext) HookCall {
 	call := HookCall{
 		Module: b.Module, Stage: b.Stage, Type: ct.def.Name, ID: id,
 		Data: data, Previous: previous, Config: b.Config,
@@ -212,22 +234,12 @@ func (m *Manager) callHook(ctx context.Context, ct *compiledType, b HookBinding,
 	if b.MemoryMB > 0 {
 		call.MemoryMB = b.MemoryMB
 	}
-	start := time.Now()
-	res, err := m.hooks.RunHook(ctx, call)
-	// A call the client gave up on is not the module's failure.
-	m.hookStats.record(b.Module, time.Since(start), err != nil && ctx.Err() == nil)
-	if err != nil {
-		if b.FailurePolicy == "ignore" {
-			m.log.WarnContext(ctx, "hook failed; ignored by its failure policy",
-				slog.String("hook", b.Module), slog.String("stage", b.Stage), slog.String("request_id", wc.requestID), slog.Any("err", err))
-			return nil, nil
-		}
-		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fail(err.Error())
-	}
-	return res, nil
+	return call
+}
+
+// hookFailed is the failure of binding b's hook, for reason.
+func hookFailed(b HookBinding, reason string) error {
+	return &Error{Kind: ErrHookFailed, Detail: fmt.Sprintf("hook %s (%s) failed: %s", b.Module, b.Stage, reason)}
 }
 
 // rejection turns a hook's allow:false into a validation error whose field
@@ -392,7 +404,10 @@ func (m *Manager) HookModules() ([]HookModule, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods := reg.HookModules()
+	mods := slices.DeleteFunc(reg.HookModules(), func(mod HookModule) bool {
+		_, candidate := m.replaying.Load(mod.Name)
+		return candidate
+	})
 	stored, err := m.storedHookModules(context.Background())
 	if err != nil {
 		return nil, err

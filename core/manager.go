@@ -79,6 +79,11 @@ type Manager struct {
 	// hookMu serializes hook module registrations and removals, so the
 	// hook runtime and the store agree on each name. Taken before typeMu.
 	hookMu sync.Mutex
+	// replaying holds the temporary names of the candidate modules of the
+	// replays in progress (ReplayHook), which HookModules does not list.
+	replaying sync.Map
+	// replayChunk, when not zero, replaces replayScanChunk (for tests).
+	replayChunk uint64
 	// chains holds the Go hook handlers (OnCreate …); locks the
 	// resources being written by writes that build on their current data.
 	chains chainSet

@@ -34,10 +34,20 @@ func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.Hook
 			e.roles = []string{}
 		}
 	}
-	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(call.Module, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
+	hook := call.Hook
+	if hook == "" {
+		hook = call.Module
+	}
+	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(hook, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return nil, fmt.Errorf("module %s is not registered", call.Module)
+			return nil, fmt.Errorf("module %s is not registered", hook)
+		}
+		var ce *CallError
+		if hook != call.Module && errors.As(err, &ce) {
+			named := *ce
+			named.Hook = hook
+			return nil, &named
 		}
 		return nil, err
 	}

@@ -75,18 +75,24 @@ func (e *CallError) Error() string {
 	b.WriteString(" failed (")
 	b.WriteString(e.Reason)
 	b.WriteString(")")
-	if e.Err != nil {
-		msg := e.Err.Error()
-		if i := strings.IndexByte(msg, '\n'); i >= 0 {
-			msg = msg[:i]
-		}
-		msg = strings.TrimSuffix(strings.TrimSpace(msg), " (recovered by wazero)")
-		if msg != "" {
-			b.WriteString(": ")
-			b.WriteString(msg)
-		}
+	if msg := e.cause(); msg != "" {
+		b.WriteString(": ")
+		b.WriteString(msg)
 	}
 	return b.String()
+}
+
+// cause is the first line of the cause's message, without wazero's
+// notes; "" without a cause.
+func (e *CallError) cause() string {
+	if e.Err == nil {
+		return ""
+	}
+	msg := e.Err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return strings.TrimSuffix(strings.TrimSpace(msg), " (recovered by wazero)")
 }
 
 // Unwrap returns the cause.

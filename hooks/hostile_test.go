@@ -54,8 +54,6 @@ var hostileCalls = []hostileCall{
 	{module: "no_output", reason: ReasonOutput, detail: "without calling output_write"},
 	{module: "proc_exit", reason: ReasonTrap, detail: "exited with code 3"},
 	{module: "abort", reason: ReasonTrap, detail: `env.abort called: "bd"`},
-	{module: "init_loop", reason: ReasonTimeout, detail: "timeout"},
-	{module: "init_trap", reason: ReasonTrap, detail: "unreachable"},
 }
 
 // hostileRegistrations are modules Register must refuse.

@@ -61,6 +61,13 @@ func (e *entry) takeHealthy(ctx context.Context, pages uint32) *instance {
 	}
 }
 
+// idle is the number of idle instances with the memory limit pages.
+func (e *entry) idle(pages uint32) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pools[pages])
+}
+
 // put returns a healthy instance to its pool, or closes it when the pool
 // is full or the entry closed.
 func (e *entry) put(ctx context.Context, inst *instance, maxIdle int) {

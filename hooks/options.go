@@ -56,6 +56,8 @@ type config struct {
 	// onWait, when set, is called when a call (or an instantiation)
 	// begins to wait for a concurrency slot.
 	onWait func()
+	// initTimeout replaces DefaultInitTimeout when positive.
+	initTimeout time.Duration
 }
 
 func defaultConfig() config {

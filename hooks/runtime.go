@@ -119,9 +119,13 @@ func validName(name string) bool {
 // as name, pre-warming instances for the default memory limit. A module
 // that cannot be compiled or breaks the ABI, or a name not matching
 // [a-z0-9_-]{1,64}, fails with an error wrapping ErrInvalidModule that
-// says why. Registering an existing name replaces the module atomically:
-// later calls run the new module, calls in flight finish on the old one,
-// whose compiled code is released when the last of them ends. Failures
+// says why; so does a module of which no instance can be made (a data or
+// element segment out of bounds, a start function or _initialize that
+// traps, exits or runs past DefaultInitTimeout), which Register
+// instantiates once to find out. Registering an existing name replaces
+// the module atomically: later calls run the new module, calls in flight
+// finish on the old one, whose compiled code is released when the last of
+// them ends. Failures
 // of pre-warming are logged, not returned: the next call reports them.
 func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (ModuleInfo, error) {
 	if !validName(name) {
@@ -162,6 +166,10 @@ func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (Modul
 		pools:     make(map[uint32][]*instance),
 		refilling: make(map[uint32]bool),
 	}
+	if err := r.checkInstantiate(ctx, e, wasm); err != nil {
+		e.close(ctx)
+		return ModuleInfo{}, err
+	}
 	r.prewarm(ctx, e)
 	if err := ctx.Err(); err != nil {
 		e.close(ctx)
@@ -192,7 +200,7 @@ func (r *Runtime) prewarm(ctx context.Context, e *entry) {
 	if e.minPages > pages {
 		return
 	}
-	for range r.cfg.poolSize {
+	for range r.cfg.poolSize - e.idle(pages) {
 		if !r.warm(ctx, e, pages) {
 			return
 		}
@@ -426,6 +434,11 @@ func (r *Runtime) instantiate(ctx context.Context, e *entry, pages uint32, cs *c
 		return inst, err
 	}
 	inst.mod = mod
+	if mod.IsClosed() {
+		// wazero returns, without an error, a module whose start function
+		// exited with code 0 (WASI proc_exit(0)): nothing can run in it.
+		return inst, &fault{reason: ReasonTrap, err: fmt.Errorf("%s exited with code 0", exportInit)}
+	}
 	inst.handle = mod.ExportedFunction(exportHandle)
 	inst.mem = mod.ExportedMemory(exportMemory)
 	if inst.handle == nil || inst.mem == nil {

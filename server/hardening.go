@@ -206,7 +206,8 @@ func setSecurityHeaders(c *fiber.Ctx) {
 // HeaderTimeout (fiber's ReadTimeout), and only once they are in does the
 // body get the whole RequestTimeout, so a client that trickles its headers
 // is cut off early. The upload of a hook module (megabytes) and the
-// writing of its answer get HookRegisterTimeout, like its handler.
+// writing of its answer get HookRegisterTimeout, like its handler, and its
+// body may be up to HookModuleLimit instead of BodyLimit.
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
@@ -214,13 +215,15 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	answerFraming(srv) // for the connections of Listener
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		fg.check(h)
-		if h.IsPut() && bytes.HasPrefix(h.RequestURI(), []byte(hookRoute)) {
+		path, _, _ := bytes.Cut(h.RequestURI(), []byte("?"))
+		if isModuleUpload(h.Method(), path) {
 			// The response's write deadline (fiber's WriteTimeout) is
 			// RequestTimeout too; a registration must not lose its answer
-			// to it.
-			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout}
+			// to it. A module over its limit is refused as it is read.
+			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout,
+				MaxRequestBodySize: s.opts.HookModuleLimit}
 		}
-		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
+		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: s.opts.BodyLimit}
 	}
 	if s.opts.MaxConnsPerIP > 0 {
 		capConnections(srv, s.opts.MaxConnsPerIP)

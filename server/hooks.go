@@ -65,6 +65,40 @@ func (s *Server) putHook(c *fiber.Ctx) error {
 	return sendJSON(c, status, mod)
 }
 
+// replayHook runs a module over a type's latest writes and reports what
+// it would have decided, writing nothing (SPEC §5 "Fast, testable
+// hooks"): the body is a candidate module (application/wasm), or empty
+// for the module registered as name. Like a registration it compiles a
+// module, so it has the route limits of one (HookRegisterTimeout,
+// HookModuleLimit).
+func (s *Server) replayHook(c *fiber.Ctx) error {
+	if err := core.RequireAdmin(c.UserContext()); err != nil {
+		return err // before the body is looked at
+	}
+	var wasm []byte
+	if len(c.Body()) > 0 {
+		mt, err := mediaType(c)
+		if err != nil {
+			return err
+		}
+		if mt != "application/wasm" {
+			return fiber.NewError(fiber.StatusUnsupportedMediaType, "a candidate hook module is sent as application/wasm")
+		}
+		wasm = c.Body()
+	}
+	last, err := queryInt(c, "last", 0)
+	if err != nil {
+		return err
+	}
+	rep, err := s.m.ReplayHook(c.UserContext(), param(c, "name"), wasm, core.ReplayOptions{
+		Type: c.Query("type"), Stage: c.Query("stage"), Last: last,
+	})
+	if err != nil {
+		return err
+	}
+	return sendJSON(c, fiber.StatusOK, rep)
+}
+
 // deleteHook removes a module. A module that types bind is refused with
 // 409 naming them, unless ?force=true: their writes then fail with
 // hook_failed until a module of that name is registered again.

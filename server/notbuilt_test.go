@@ -22,7 +22,6 @@ func TestNotBuiltPaths(t *testing.T) {
 		{"GET", "/api/posts/export", "export"},
 		{"POST", "/api/posts/import", "import"},
 		{"GET", "/api/backup", "online backup"},
-		{"POST", "/api/hooks/titles/replay", "hook replay"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

@@ -164,6 +164,14 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if p.Type == "urn:strata:problem:"+kindTimeout.code {
 		p.Detail = fmt.Sprintf("the request took longer than request_timeout (%s)", s.opts.RequestTimeout)
 	}
+	if errors.Is(err, fiber.ErrRequestEntityTooLarge) {
+		// The body was refused as it was read: say which limit it broke.
+		if isModuleUpload([]byte(c.Method()), []byte(c.Path())) {
+			p.Detail = fmt.Sprintf("the hook module is larger than hook_module_limit (%d bytes)", s.opts.HookModuleLimit)
+		} else {
+			p.Detail = fmt.Sprintf("the request body is larger than body_limit (%d bytes)", s.opts.BodyLimit)
+		}
+	}
 	if p.Status == fiber.StatusInternalServerError && !internal {
 		s.log.WarnContext(c.UserContext(), "hook failed",
 			slog.String("method", c.Method()), slog.String("path", c.Path()),

@@ -10,6 +10,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,11 @@ type Options struct {
 	// a module of megabytes takes far longer than an ordinary request.
 	// Zero means DefaultHookRegisterTimeout.
 	HookRegisterTimeout time.Duration
+	// HookModuleLimit is the largest hook module, in bytes, a
+	// registration or a replay may send, in place of BodyLimit; larger
+	// ones are refused with 413 as they are read, never buffered whole.
+	// Zero means DefaultHookModuleLimit (16 MiB).
+	HookModuleLimit int
 	// DefaultPageSize is the list page size when a request names none. Zero
 	// means core.DefaultPageSize.
 	DefaultPageSize int
@@ -101,8 +107,31 @@ const DefaultBodyLimit = 10 << 20
 // loaded machine.
 const DefaultHookRegisterTimeout = 5 * time.Minute
 
+// DefaultHookModuleLimit is the largest hook module accepted when
+// Options.HookModuleLimit is zero.
+const DefaultHookModuleLimit = 16 << 20
+
 // hookRoute is the path prefix of the hook module routes under NewApp.
 const hookRoute = "/api/hooks/"
+
+// isModuleUpload reports whether a request of method to path (its query
+// string excluded) sends a hook module: a registration (PUT
+// /api/hooks/{name}) or a replay (POST /api/hooks/{name}/replay). Those
+// have the limits of a module upload instead of an ordinary request's.
+func isModuleUpload(method, path []byte) bool {
+	name, ok := bytes.CutPrefix(path, []byte(hookRoute))
+	if !ok || len(name) == 0 {
+		return false
+	}
+	switch string(method) {
+	case fiber.MethodPut:
+		return bytes.IndexByte(name, '/') < 0
+	case fiber.MethodPost:
+		name, ok = bytes.CutSuffix(name, []byte("/replay"))
+		return ok && len(name) > 0 && bytes.IndexByte(name, '/') < 0
+	}
+	return false
+}
 
 // Server is Strata's HTTP surface. It is safe for concurrent use.
 type Server struct {
@@ -134,6 +163,9 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.HookRegisterTimeout <= 0 {
 		opts.HookRegisterTimeout = DefaultHookRegisterTimeout
 	}
+	if opts.HookModuleLimit <= 0 {
+		opts.HookModuleLimit = DefaultHookModuleLimit
+	}
 	if opts.DefaultPageSize <= 0 {
 		opts.DefaultPageSize = core.DefaultPageSize
 	}
@@ -154,7 +186,7 @@ func (s *Server) NewApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "strata",
 		DisableStartupMessage: true,
-		BodyLimit:             s.opts.BodyLimit,
+		BodyLimit:             max(s.opts.BodyLimit, s.opts.HookModuleLimit), // each route's is set by tuneConnections
 		ErrorHandler:          s.handleError,
 		ReadTimeout:           s.opts.HeaderTimeout, // the body's is set by tuneConnections
 		WriteTimeout:          s.opts.RequestTimeout,
@@ -199,7 +231,8 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Post("/batch", nested(batchEnvelopeDepth, h(s.batch)))
 	api.Get("/hooks", h(s.listHooks))
 	api.Get("/hooks/:name", h(s.getHook))
-	api.Put("/hooks/:name", s.wrapFor(s.opts.HookRegisterTimeout, s.putHook))
+	api.Put("/hooks/:name", s.wrapFor(s.opts.HookRegisterTimeout, s.opts.HookModuleLimit, s.putHook))
+	api.Post("/hooks/:name/replay", s.wrapFor(s.opts.HookRegisterTimeout, s.opts.HookModuleLimit, s.replayHook))
 	api.Delete("/hooks/:name", h(s.deleteHook))
 	api.Post("/keys", h(s.createKey))
 	api.Get("/keys", h(s.listKeys))
@@ -239,7 +272,6 @@ var notBuilt = []struct{ path, what string }{
 	{"/backup", "online backup"},
 	{"/:type/export", "export"},
 	{"/:type/import", "import"},
-	{"/hooks/:name/replay", "hook replay"},
 }
 
 // mountNotBuilt answers the reserved paths 501 Not Implemented before the
@@ -262,12 +294,12 @@ func (s *Server) mountNotBuilt(api fiber.Router) {
 // into problems and recovers its panics, so no panic reaches a client or
 // the process.
 func (s *Server) wrap(h fiber.Handler) fiber.Handler {
-	return s.wrapFor(s.opts.RequestTimeout, h)
+	return s.wrapFor(s.opts.RequestTimeout, s.opts.BodyLimit, h)
 }
 
-// wrapFor is wrap with a deadline of timeout, for the routes whose work is
-// not an ordinary request's.
-func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
+// wrapFor is wrap with a deadline of timeout and a body limit of
+// bodyLimit, for the routes whose work is not an ordinary request's.
+func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -277,7 +309,7 @@ func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
 			}
 		}()
 		setSecurityHeaders(c)
-		if len(c.Body()) > s.opts.BodyLimit {
+		if len(c.Body()) > bodyLimit {
 			return s.handleError(c, fiber.ErrRequestEntityTooLarge)
 		}
 		if err := s.checkJSONDepth(c); err != nil {

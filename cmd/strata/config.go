@@ -40,6 +40,9 @@ type config struct {
 	// HookRegisterTimeout bounds the upload and compilation of a hook
 	// module (PUT /api/hooks/{name}) instead of RequestTimeout.
 	HookRegisterTimeout duration `json:"hook_register_timeout"`
+	// HookModuleLimit is the largest hook module in bytes a registration
+	// or a replay may send, in place of BodyLimit.
+	HookModuleLimit int `json:"hook_module_limit"`
 	// HookConcurrency bounds the hook calls running at once; 0 means the
 	// number of CPUs (GOMAXPROCS) less one, at least 1.
 	HookConcurrency int `json:"hook_concurrency"`
@@ -121,6 +124,7 @@ func defaultConfig() config {
 		hardeningConfig:  defaultHardening(),
 
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
+		HookModuleLimit:     server.DefaultHookModuleLimit,
 		WebhookDisableAfter: duration(core.DefaultWebhookDisableAfter),
 	}
 }
@@ -142,6 +146,8 @@ func (c config) check() error {
 	switch {
 	case c.HookConcurrency < 0:
 		return fmt.Errorf("hook_concurrency %d: want 0 (the CPUs less one) or more", c.HookConcurrency)
+	case c.HookModuleLimit <= 0:
+		return fmt.Errorf("hook_module_limit %d: want a positive number of bytes", c.HookModuleLimit)
 	case c.HookNice < 0 || c.HookNice > 19:
 		return fmt.Errorf("hook_nice %d: want 0 (off) to 19", c.HookNice)
 	case c.ChangesRetention < 0:
@@ -314,6 +320,7 @@ var envSettings = map[string]string{
 
 	// Hook modules.
 	"STRATA_HOOK_REGISTER_TIMEOUT": "hook-register-timeout",
+	"STRATA_HOOK_MODULE_LIMIT":     "hook-module-limit",
 	"STRATA_HOOK_CONCURRENCY":      "hook-concurrency",
 	"STRATA_HOOK_NICE":             "hook-nice",
 
@@ -348,7 +355,8 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("body-limit", d.BodyLimit, "largest request body in bytes")
 	fl.Int("max-document-size", d.MaxDocumentSize, "largest resource data a write may store, in bytes (0: the body limit)")
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")
-	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name})")
+	fl.Duration("hook-register-timeout", time.Duration(d.HookRegisterTimeout), "time limit of a hook module's upload and compilation (PUT /api/hooks/{name}), and of a replay")
+	fl.Int("hook-module-limit", d.HookModuleLimit, "largest hook module in bytes a registration or replay may send (in place of --body-limit)")
 	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
 	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
@@ -416,6 +424,8 @@ func applySetting(c *config, name, v string) error {
 		c.MaxDocumentSize, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
+	case "hook-module-limit":
+		c.HookModuleLimit, err = strconv.Atoi(v)
 	case "hook-concurrency":
 		c.HookConcurrency, err = strconv.Atoi(v)
 	case "hook-nice":

@@ -19,9 +19,9 @@ import (
 func hookCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "hook",
-		Short: "Develop hook modules: run one locally, or start a new one from an example",
+		Short: "Develop hook modules: run one locally, replay one over a server's data, or start a new one from an example",
 	}
-	cmd.AddCommand(hookTestCommand(), hookNewCommand())
+	cmd.AddCommand(hookTestCommand(), hookReplayCommand(), hookNewCommand())
 	return cmd
 }
 

@@ -176,3 +176,36 @@ func TestHooksDirReload(t *testing.T) {
 		t.Fatalf("create after reload: %d %s", st, raw)
 	}
 }
+
+// TestHooksDirBadFilesAndRemoval: strata serve starts although files of
+// its hooks directory cannot be read or registered (each is logged), and
+// a file removed while it runs unregisters its module.
+func TestHooksDirBadFilesAndRemoval(t *testing.T) {
+	hooksDir := t.TempDir()
+	good, _ := os.ReadFile(builtHook(t, "c"))
+	if err := os.WriteFile(filepath.Join(hooksDir, "titles.wasm"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(hooksDir, "garbage.wasm"), []byte("not a module"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(hooksDir, "nowhere"), filepath.Join(hooksDir, "dangling.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	p := startServer(t, t.TempDir(), "--hooks-dir", hooksDir)
+	for _, name := range []string{"garbage.wasm", "dangling.wasm"} {
+		if !strings.Contains(p.logText(), name) {
+			t.Errorf("nothing logged about %s:\n%s", name, p.logText())
+		}
+	}
+	if st, raw := call(t, "GET", p.url+"/api/hooks/titles", ""); st != 200 {
+		t.Fatalf("titles from the hooks directory: %d %s\n%s", st, raw, p.logText())
+	}
+	if err := os.Remove(filepath.Join(hooksDir, "titles.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	waitForLog(t, p, "hook module unloaded")
+	if st, raw := call(t, "GET", p.url+"/api/hooks/titles", ""); st != 404 {
+		t.Fatalf("titles after its file was removed: %d %s", st, raw)
+	}
+}

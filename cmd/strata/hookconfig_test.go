@@ -151,3 +151,36 @@ func TestHookNiceGivesHooksTheirOwnProcs(t *testing.T) {
 		})
 	}
 }
+
+// TestHookModuleLimitSetting: hook_module_limit defaults to the server's
+// default, is read from the file, the environment and flags, and is
+// refused when not positive.
+func TestHookModuleLimitSetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	if err := os.WriteFile(file, []byte("hook_module_limit: 1048576\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"default", nil, nil, server.DefaultHookModuleLimit},
+		{"file", []string{"--config", file}, nil, 1 << 20},
+		{"env", []string{"--config", file}, map[string]string{"STRATA_HOOK_MODULE_LIMIT": "2097152"}, 2 << 20},
+		{"flag", []string{"--config", file, "--hook-module-limit", "4194304"}, map[string]string{"STRATA_HOOK_MODULE_LIMIT": "2097152"}, 4 << 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resolveFor(t, tc.args, tc.env).HookModuleLimit; got != tc.want {
+				t.Fatalf("hook_module_limit = %d, want %d", got, tc.want)
+			}
+		})
+	}
+	cfg := defaultConfig()
+	cfg.HookModuleLimit = 0
+	if err := cfg.check(); err == nil || !strings.Contains(err.Error(), "hook_module_limit") {
+		t.Fatalf("check of hook_module_limit 0: %v", err)
+	}
+}

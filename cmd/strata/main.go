@@ -156,6 +156,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		DefaultPageSize: cfg.DefaultPageSize,
 
 		HookRegisterTimeout: time.Duration(cfg.HookRegisterTimeout),
+		HookModuleLimit:     cfg.HookModuleLimit,
 	}
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err

@@ -350,6 +350,33 @@ func globalPaths() object {
 				"responses", responses(obj("204", response("Removed.", nil)), "400", "401", "403", "404", "409", "507"),
 			),
 		),
+		"/api/hooks/{name}/replay", obj(
+			"parameters", params("hookName"),
+			"post", tagged("Hooks", "replayHook", "Replay a hook module over a type's latest writes",
+				"description", "Runs a module over the type's last writes at a stage, as the stage would have run it "+
+					"(each write rebuilt from the revision it made), and reports how many it would have allowed, "+
+					"rejected or failed on, with up to five samples of each. Nothing is written. The body is a "+
+					"candidate module, run under a temporary name and removed afterwards, so the module registered "+
+					"as name is never replaced; an empty body replays the registered module. Either runs as name, "+
+					"with the config and limits of its binding to the type. The replay stops shortly before the "+
+					"route's time limit (hook_register_timeout) and reports what it checked, truncated.",
+				"parameters", []any{
+					obj("name", "type", "in", "query", "required", true, "description", "The type whose writes are replayed.",
+						"schema", obj("type", "string")),
+					queryParam("stage", "The stage the module runs at; the writes replayed are the creates and "+
+						"updates (validate), the creates (before_create), the updates (before_update) or the "+
+						"soft deletes (before_delete).",
+						obj("type", "string", "enum", strs("validate", "before_create", "before_update", "before_delete"), "default", "validate")),
+					queryParam("last", "How many of the latest writes to replay.",
+						obj("type", "integer", "minimum", 1, "maximum", 10000, "default", 100)),
+				},
+				"requestBody", obj("description", "A candidate module; empty for the registered one.", "required", false, "content", obj(
+					"application/wasm", obj("schema", obj("type", "string", "format", "binary", "contentMediaType", "application/wasm")),
+				)),
+				"responses", responses(obj("200", response("What the module would have decided.", schemaRef("HookReplay"))),
+					"400", "401", "403", "404", "413", "415"),
+			),
+		),
 		"/openapi.json", obj(
 			"get", tagged("Docs", "openapi", "This document",
 				"description", "The OpenAPI 3.1 document of the live types, as far as the caller may see them.",

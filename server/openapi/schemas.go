@@ -321,6 +321,42 @@ func sharedSchemas() object {
 				),
 			),
 		),
+		"HookReplay", obj(
+			"type", "object",
+			"description", "What a hook module would have decided over a type's latest writes.",
+			"required", strs("hook", "sha256", "type", "stage", "checked", "allowed", "rejected", "failed", "samples", "truncated"),
+			"properties", obj(
+				"hook", obj("type", "string", "pattern", hookNamePattern, "description", "The name the module ran as."),
+				"sha256", obj("type", "string", "description", "The SHA-256 of the module's code, in hex."),
+				"type", obj("type", "string"),
+				"stage", obj("type", "string", "enum", strs("validate", "before_create", "before_update", "before_delete")),
+				"checked", obj("type", "integer", "minimum", 0, "description", "The writes replayed: allowed + rejected + failed."),
+				"allowed", obj("type", "integer", "minimum", 0),
+				"rejected", obj("type", "integer", "minimum", 0),
+				"failed", obj("type", "integer", "minimum", 0),
+				"samples", arrayOf(obj(
+					"type", "object",
+					"description", "The outcome of one write, newest first; up to five per outcome.",
+					"required", strs("id", "revision", "outcome"),
+					"properties", obj(
+						"id", obj("type", "string"),
+						"revision", obj("type", "integer", "minimum", 1),
+						"outcome", obj("type", "string", "enum", strs("allowed", "rejected", "failed")),
+						"errors", arrayOf(obj(
+							"type", "object",
+							"description", "A field error of the rejection, or why the hook failed.",
+							"required", strs("path", "message"),
+							"properties", obj(
+								"path", obj("type", "string"),
+								"message", obj("type", "string"),
+								"source", obj("type", "string"),
+							),
+						)),
+					),
+				)),
+				"truncated", obj("type", "boolean", "description", "The replay stopped at its time limit: the counts cover the newest writes only."),
+			),
+		),
 		"HookModuleList", obj(
 			"type", "object",
 			"required", strs("items"),

@@ -225,7 +225,7 @@ func TestServedDocumentDescribesEveryRoute(t *testing.T) {
 	if n < 30 {
 		t.Errorf("only %d routes found", n)
 	}
-	for _, key := range []string{"GET /api/hooks", "GET /api/hooks/{}", "PUT /api/hooks/{}", "DELETE /api/hooks/{}",
+	for _, key := range []string{"GET /api/hooks", "GET /api/hooks/{}", "PUT /api/hooks/{}", "DELETE /api/hooks/{}", "POST /api/hooks/{}/replay",
 		"GET /api/keys", "POST /api/keys", "DELETE /api/keys/{}"} {
 		if !described[key] {
 			t.Errorf("%s is not described", key)

@@ -1,0 +1,13 @@
+;; start_trap: the start function traps, so no instance can be made.
+(module
+  (import "hook" "input_read" (func $input_read (param i32 i32) (result i32)))
+  (import "hook" "output_write" (func $output_write (param i32 i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\22allow\22:true}")
+  (func $start unreachable)
+  (start $start)
+  (func (export "hook_abi_v1"))
+  (func (export "hook_handle") (param $len i32) (result i32)
+    (call $output_write (i32.const 0) (i32.const 14))
+    (i32.const 0))
+)
