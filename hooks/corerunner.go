@@ -34,7 +34,7 @@ func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.Hook
 			e.roles = []string{}
 		}
 	}
-	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(call.Module, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
+	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(call.Module, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB, Fuel: call.Fuel})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("module %s is not registered", call.Module)

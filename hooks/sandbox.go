@@ -139,7 +139,7 @@ func DefaultModuleLimits() ModuleLimits {
 		MaxFunctions:       100_000,
 		MaxFunctionBytes:   1 << 20,
 		MaxNesting:         5_000,
-		MaxBrTableTargets:  65_536,
+		MaxBrTableTargets:  16_384,
 		MaxLocals:          50_000,
 		MaxTables:          100,
 		MaxTableEntries:    100_000,
