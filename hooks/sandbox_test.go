@@ -101,6 +101,11 @@ var compileBombs = []struct {
 	{"br_table_huge", "max_br_table_targets", func() []byte { return bigBrTable(1_000_000) }},
 	// A million globals cost ~500 MiB per instance.
 	{"globals_many", "max_globals", func() []byte { return hookBinary([]byte{0, 0x41, 0}, 1_000_000) }},
+	// 14 bytes declaring 2^32-1 imports: wazero's decoder allocates by the
+	// declared count before reading, ~120 GiB, and the process dies.
+	{"import_count", "malformed", func() []byte {
+		return []byte("\x00asm\x01\x00\x00\x00\x02\x05\xff\xff\xff\xff\x0f")
+	}},
 }
 
 func TestHostileCompileBombs(t *testing.T) {

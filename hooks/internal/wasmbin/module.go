@@ -244,11 +244,21 @@ func (m *module) read(s section, lim *Limits) error {
 			}
 			m.tables = append(m.tables, t)
 		}
+	case secMemory:
+		n := r.u32()
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			readLimits(r)
+		}
 	case secGlobal:
 		n := r.u32()
 		m.definedGlobals = n
 		if err = over("max_globals", lim.MaxGlobals, uint64(n)+uint64(m.importedGlobals), "globals"); err != nil {
 			return err
+		}
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.byte()
+			r.byte()
+			skipConstExpr(r)
 		}
 	case secExport:
 		n := r.u32()
@@ -265,11 +275,29 @@ func (m *module) read(s section, lim *Limits) error {
 		if err = over("max_element_segments", lim.MaxElementSegments, uint64(n), "element segments"); err != nil {
 			return err
 		}
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			skipElement(r)
+		}
 	case secData:
 		n := r.u32()
 		if err = over("max_data_segments", lim.MaxDataSegments, uint64(n), "data segments"); err != nil {
 			return err
 		}
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch flags := r.u32(); flags {
+			case 0:
+				skipConstExpr(r)
+			case 1:
+			case 2:
+				r.u32()
+				skipConstExpr(r)
+			default:
+				r.fail("data segment of kind %d", flags)
+			}
+			r.name()
+		}
+	case secStart, secDataCount:
+		r.u32()
 	case secCode:
 		n := r.u32()
 		if uint64(n) > uint64(len(r.b)) {
@@ -281,15 +309,69 @@ func (m *module) read(s section, lim *Limits) error {
 			if err = over("max_function_bytes", lim.MaxFunctionBytes, uint64(size), fmt.Sprintf("bytes in the body of function %d", m.importedFuncs+i)); err != nil && r.err == nil {
 				return err
 			}
-			m.bodies = append(m.bodies, r.bytes(size))
+			body := r.bytes(size)
+			if r.err == nil {
+				if err := readLocals(&reader{b: body}, lim, m.importedFuncs+i); err != nil {
+					return err
+				}
+			}
+			m.bodies = append(m.bodies, body)
 		}
 	default:
 		return nil
+	}
+	if r.err == nil && r.pos != len(r.b) {
+		r.fail("%d bytes after the last item", len(r.b)-r.pos)
 	}
 	if r.err != nil {
 		return malformed("section %d: %v", s.id, r.err)
 	}
 	return nil
+}
+
+// skipConstExpr reads a constant expression, up to its end.
+func skipConstExpr(r *reader) {
+	depth := 0
+	for r.err == nil {
+		in, err := next(r, nil, 1<<32-1)
+		if err != nil {
+			return
+		}
+		switch in.op {
+		case opBlock, opLoop, opIf:
+			depth++
+		case opEnd:
+			if depth--; depth < 0 {
+				return
+			}
+		}
+	}
+}
+
+// skipElement reads an element segment.
+func skipElement(r *reader) {
+	flags := r.u32()
+	if flags > 7 {
+		r.fail("element segment of kind %d", flags)
+		return
+	}
+	if flags == 2 || flags == 6 {
+		r.u32() // table
+	}
+	if flags&1 == 0 {
+		skipConstExpr(r) // offset
+	}
+	if flags&3 != 0 {
+		r.byte() // element kind or reference type
+	}
+	n := r.u32()
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		if flags&4 != 0 {
+			skipConstExpr(r)
+		} else {
+			r.u32()
+		}
+	}
 }
 
 // readLimits reads the limits of a table or memory and returns the minimum.
