@@ -1,0 +1,26 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestHookFuel checks a binding's fuel budget through HTTP: a hook that
+// runs out fails the write with 500 hook_failed naming the hook and the
+// reason fuel, long before its timeout, and writes nothing; a negative
+// budget is refused with the type.
+func TestHookFuel(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.putHook("loop", hostileModule(t, "loop"))
+	ts.defineType(`{"name":"metered","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"loop","timeout_ms":60000,"fuel":100000}]}`)
+	p := checkProblem(t, ts.do("POST", "/api/metered", `{"x":1}`), 500, "hook_failed")
+	detail, _ := p["detail"].(string)
+	if !strings.Contains(detail, "loop") || !strings.Contains(detail, "(fuel)") || !strings.Contains(detail, "100000 units") {
+		t.Fatalf("detail %q does not name the hook, the reason fuel and the budget", detail)
+	}
+	if n := ts.must(200, "GET", "/api/metered/count", nil).JSON(t)["count"]; n != 0.0 {
+		t.Fatalf("a hook out of fuel let a write through: count %v", n)
+	}
+	checkProblem(t, ts.do("POST", "/api/types", `{"name":"negative","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"loop","fuel":-1}]}`), 400, "bad_request")
+}
