@@ -239,8 +239,8 @@ func (m *module) read(s section, lim *Limits) error {
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			t := r.byte()
 			min := readLimits(r)
-			if err = over("max_table_entries", lim.MaxTableEntries, uint64(min), fmt.Sprintf("entries declared for table %d", i)); err != nil && r.err == nil {
-				return err
+			if lim.MaxTableEntries > 0 && min > lim.MaxTableEntries && r.err == nil {
+				return over("max_table_entries", lim.MaxTableEntries, uint64(min), fmt.Sprintf("entries declared for table %d", len(m.importedTables)+int(i)))
 			}
 			m.tables = append(m.tables, t)
 		}
@@ -306,8 +306,8 @@ func (m *module) read(s section, lim *Limits) error {
 		m.bodies = make([][]byte, 0, n)
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			size := r.u32()
-			if err = over("max_function_bytes", lim.MaxFunctionBytes, uint64(size), fmt.Sprintf("bytes in the body of function %d", m.importedFuncs+i)); err != nil && r.err == nil {
-				return err
+			if lim.MaxFunctionBytes > 0 && size > lim.MaxFunctionBytes && r.err == nil {
+				return over("max_function_bytes", lim.MaxFunctionBytes, uint64(size), fmt.Sprintf("bytes in the body of function %d", m.importedFuncs+i))
 			}
 			body := r.bytes(size)
 			if r.err == nil {
@@ -446,8 +446,8 @@ func (m *module) scan(lim *Limits) (Info, error) {
 				if in.op == opLoop {
 					info.Loops++
 				}
-				if err := over("max_nesting", lim.MaxNesting, uint64(depth), fmt.Sprintf("levels of nested blocks in function %d", fn)); err != nil {
-					return info, err
+				if lim.MaxNesting > 0 && depth > int(lim.MaxNesting) {
+					return info, over("max_nesting", lim.MaxNesting, uint64(depth), fmt.Sprintf("levels of nested blocks in function %d", fn))
 				}
 			case opEnd:
 				depth--
@@ -478,8 +478,8 @@ func readLocals(r *reader, lim *Limits, fn uint32) error {
 	var total uint64
 	for j := uint32(0); j < n && r.err == nil; j++ {
 		total += uint64(r.u32())
-		if err := over("max_locals", lim.MaxLocals, total, fmt.Sprintf("locals in function %d", fn)); err != nil {
-			return err
+		if lim.MaxLocals > 0 && total > uint64(lim.MaxLocals) {
+			return over("max_locals", lim.MaxLocals, total, fmt.Sprintf("locals in function %d", fn))
 		}
 		if t := r.byte(); !isValType(t) && r.err == nil {
 			return malformed("function %d: local of type 0x%02x", fn, t)
