@@ -292,13 +292,19 @@ func compiler() wazero.Runtime {
 // TestSeedsBehaveTheSame runs checkRewrite over the whole corpus.
 func TestSeedsBehaveTheSame(t *testing.T) {
 	t.Parallel()
+	var mu sync.Mutex
 	count := map[string]int{}
-	for name, b := range seeds(t) {
-		t.Run(name, func(t *testing.T) {
-			got := checkRewrite(t, compiler(), b, true)
-			count[got]++
-		})
-	}
+	t.Run("seeds", func(t *testing.T) {
+		for name, b := range seeds(t) {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				got := checkRewrite(t, compiler(), b, true)
+				mu.Lock()
+				count[got]++
+				mu.Unlock()
+			})
+		}
+	})
 	t.Logf("outcomes: %v", count)
 	if count["same"] < 20 {
 		t.Errorf("only %d modules could be run and compared: %v", count["same"], count)
