@@ -142,11 +142,14 @@ func validName(name string) bool {
 	return true
 }
 
-// Register compiles wasm, checks it against ABI v1 and makes it available
-// as name, pre-warming instances for the default memory limit. A module
-// that cannot be compiled or breaks the ABI, or a name not matching
+// Register checks wasm against the runtime's ModuleLimits, instruments
+// it (see package doc), compiles it within WithCompileTimeout, checks it
+// against ABI v1 and makes it available as name, pre-warming instances
+// for the default memory limit. A module over a limit, that cannot be
+// compiled in time or breaks the ABI, or a name not matching
 // [a-z0-9_-]{1,64}, fails with an error wrapping ErrInvalidModule that
-// says why. Registering an existing name replaces the module atomically:
+// says why (naming the limit). If ctx ends while the module compiles,
+// Register returns ctx's error at once and the compilation is abandoned. Registering an existing name replaces the module atomically:
 // later calls run the new module, calls in flight finish on the old one,
 // whose compiled code is released when the last of them ends. Failures
 // of pre-warming are logged, not returned: the next call reports them.
