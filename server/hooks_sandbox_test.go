@@ -24,3 +24,16 @@ func TestHookFuel(t *testing.T) {
 	}
 	checkProblem(t, ts.do("POST", "/api/types", `{"name":"negative","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"loop","fuel":-1}]}`), 400, "bad_request")
 }
+
+// TestHookModuleLimits checks that a module over a structural limit is
+// refused at upload with 400 naming the limit, and is not registered.
+func TestHookModuleLimits(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	r := ts.do("PUT", "/api/hooks/table_huge", hostileModule(t, "table_huge"), "Content-Type", "application/wasm")
+	p := checkProblem(t, r, 400, "bad_request")
+	if detail, _ := p["detail"].(string); !strings.Contains(detail, "max_table_entries") {
+		t.Fatalf("detail %q does not name the limit", detail)
+	}
+	ts.must(404, "GET", "/api/hooks/table_huge", nil)
+}
