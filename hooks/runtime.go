@@ -149,10 +149,11 @@ func validName(name string) bool {
 // compiled in time or breaks the ABI, or a name not matching
 // [a-z0-9_-]{1,64}, fails with an error wrapping ErrInvalidModule that
 // says why (naming the limit). If ctx ends while the module compiles,
-// Register returns ctx's error at once and the compilation is abandoned. Registering an existing name replaces the module atomically:
-// later calls run the new module, calls in flight finish on the old one,
-// whose compiled code is released when the last of them ends. Failures
-// of pre-warming are logged, not returned: the next call reports them.
+// Register returns ctx's error at once and the compilation is abandoned.
+// Registering an existing name replaces the module atomically: later
+// calls run the new module, calls in flight finish on the old one, whose
+// compiled code is released when the last of them ends. Failures of
+// pre-warming are logged, not returned: the next call reports them.
 func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (ModuleInfo, error) {
 	if !validName(name) {
 		return ModuleInfo{}, fmt.Errorf("%w: name %q must be 1 to 64 of a-z, 0-9, _ and -", ErrInvalidModule, name)
