@@ -58,7 +58,7 @@ func BenchmarkExampleCallCPU(b *testing.B) {
 					b.Fatalf("%v %v", res, err)
 				}
 			}
-			b.ReportMetric(float64((threadCPU() - start).Nanoseconds())/float64(b.N), "cpu-ns/call")
+			b.ReportMetric(float64((threadCPU()-start).Nanoseconds())/float64(b.N), "cpu-ns/call")
 		})
 	}
 }
