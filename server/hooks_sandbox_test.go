@@ -37,3 +37,27 @@ func TestHookModuleLimits(t *testing.T) {
 	}
 	ts.must(404, "GET", "/api/hooks/table_huge", nil)
 }
+
+// TestHookTableGrowth checks through HTTP that a hook growing its table by
+// 2^32-1 entries (which took the whole server down) or 50 000 at a time
+// fails its write with 500 hook_failed, writes nothing, and leaves the
+// server serving.
+func TestHookTableGrowth(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for _, module := range []string{"table_grow", "table_grow_loop"} {
+		ts.putHook(module, hostileModule(t, module))
+		typ := "hostile_" + module
+		ts.defineType(`{"name":"` + typ + `","schema":{"type":"object"},"hooks":[{"stage":"validate","module":"` + module + `","timeout_ms":5000}]}`)
+		for range 3 {
+			p := checkProblem(t, ts.do("POST", "/api/"+typ, `{"x":1}`), 500, "hook_failed")
+			if detail, _ := p["detail"].(string); !strings.Contains(detail, module) {
+				t.Fatalf("detail %q does not name the hook", detail)
+			}
+		}
+		if n := ts.must(200, "GET", "/api/"+typ+"/count", nil).JSON(t)["count"]; n != 0.0 {
+			t.Fatalf("%s let a write through: count %v", module, n)
+		}
+	}
+	ts.must(200, "GET", "/healthz", nil)
+}
