@@ -39,7 +39,7 @@ func TestHookModuleLimits(t *testing.T) {
 }
 
 // TestHookTableGrowth checks through HTTP that a hook growing its table by
-// 2^32-1 entries (which took the whole server down) or 50 000 at a time
+// 2^32-3 entries (which took the whole server down) or 50 000 at a time
 // fails its write with 500 hook_failed, writes nothing, and leaves the
 // server serving.
 func TestHookTableGrowth(t *testing.T) {
