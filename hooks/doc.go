@@ -39,8 +39,8 @@
 //     deterministic, ReasonFuel beyond;
 //   - a call depth of 10 000 nested calls of functions that call others
 //     (ReasonTrap beyond);
-//   - tables of at most ModuleLimits.MaxTableEntries entries, declared or
-//     grown (table.grow past it returns -1);
+//   - tables of at most ModuleLimits.MaxTableEntries entries together,
+//     declared or grown (table.grow past it returns -1);
 //   - a linear memory limit, enforced by the memory allocator of each
 //     instance: a memory.grow past it fails the call with ReasonMemory;
 //   - 1 MiB of output, 256 log lines of at most 4 KiB, 64 KiB of stdout

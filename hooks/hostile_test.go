@@ -79,7 +79,7 @@ var hostileRegistrations = []struct {
 	{"no_memory", `export its memory as "memory"`},
 	{"min_over_max", "min 10 pages"},
 	{"min_over_limit", "4097 pages"},
-	{"table_huge", "100000000 entries declared for table 0, over the limit max_table_entries of 100000"},
+	{"table_huge", "100000000 table entries declared, over the limit max_table_entries of 100000"},
 }
 
 func TestHostileRegister(t *testing.T) {

@@ -113,14 +113,18 @@ type ModuleLimits struct {
 	MaxLocals uint32
 	// MaxTables bounds the tables.
 	MaxTables uint32
-	// MaxTableEntries bounds the declared minimum size of each table and
-	// what table.grow can make of it at run time (a growth past it fails
-	// as wasm says: table.grow returns -1).
+	// MaxTableEntries bounds the entries of all tables together, declared
+	// (the sum of their minimum sizes) and at run time (a table.grow that
+	// would pass it fails as wasm says: it returns -1). Each entry costs
+	// the host 8 bytes per instance, outside the linear memory.
 	MaxTableEntries uint32
 	// MaxGlobals bounds the globals.
 	MaxGlobals uint32
 	// MaxElementSegments bounds the element segments.
 	MaxElementSegments uint32
+	// MaxElementEntries bounds the entries of all element segments
+	// together.
+	MaxElementEntries uint32
 	// MaxDataSegments bounds the data segments.
 	MaxDataSegments uint32
 	// MaxTypes bounds the function types.
@@ -145,6 +149,7 @@ func DefaultModuleLimits() ModuleLimits {
 		MaxTableEntries:    100_000,
 		MaxGlobals:         10_000,
 		MaxElementSegments: 10_000,
+		MaxElementEntries:  200_000,
 		MaxDataSegments:    100_000,
 		MaxTypes:           50_000,
 		MaxExports:         100_000,
@@ -168,6 +173,7 @@ func (l ModuleLimits) withDefaults() ModuleLimits {
 	fill(&l.MaxTableEntries, d.MaxTableEntries)
 	fill(&l.MaxGlobals, d.MaxGlobals)
 	fill(&l.MaxElementSegments, d.MaxElementSegments)
+	fill(&l.MaxElementEntries, d.MaxElementEntries)
 	fill(&l.MaxDataSegments, d.MaxDataSegments)
 	fill(&l.MaxTypes, d.MaxTypes)
 	fill(&l.MaxExports, d.MaxExports)
@@ -178,7 +184,7 @@ func (l ModuleLimits) wasmbin() wasmbin.Limits {
 	return wasmbin.Limits{
 		MaxFunctions: l.MaxFunctions, MaxFunctionBytes: l.MaxFunctionBytes, MaxNesting: l.MaxNesting,
 		MaxBrTableTargets: l.MaxBrTableTargets, MaxLocals: l.MaxLocals, MaxTables: l.MaxTables,
-		MaxTableEntries: l.MaxTableEntries, MaxGlobals: l.MaxGlobals, MaxElementSegments: l.MaxElementSegments,
+		MaxTableEntries: l.MaxTableEntries, MaxGlobals: l.MaxGlobals, MaxElementSegments: l.MaxElementSegments, MaxElementEntries: l.MaxElementEntries,
 		MaxDataSegments: l.MaxDataSegments, MaxTypes: l.MaxTypes, MaxExports: l.MaxExports,
 	}
 }

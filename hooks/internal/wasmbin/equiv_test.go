@@ -126,11 +126,11 @@ func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) strin
 		t.Fatalf("the instrumented module does not compile: %v", err)
 	}
 	defer cm.Close(ctx)
-	want, ok := runModule(t, origCM, false)
+	want, ok := runModule(t, b, false)
 	if !ok {
 		return "compiled"
 	}
-	got, ok := runModule(t, cm, true)
+	got, ok := runModule(t, res.Binary, true)
 	if !ok {
 		return "compiled"
 	}
@@ -140,19 +140,23 @@ func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) strin
 	return "same"
 }
 
-// runModule instantiates cm in a runtime of its own, with every imported
+// runModule compiles and instantiates bin in a runtime of its own, with every imported
 // function logging its calls, then calls each of the original module's
 // exported functions that take no parameters, in name order, and returns
 // the log: imports called, results or the first line of traps, and a hash
 // of the memory. It reports false when the module cannot be run so (non
 // function imports, v128 in an import, a run that does not end in time,
 // the stack exhausted).
-func runModule(t *testing.T, cm wazero.CompiledModule, instrumented bool) ([]string, bool) {
+func runModule(t *testing.T, bin []byte, instrumented bool) ([]string, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
-	defer rt.Close(ctx)
+	defer rt.Close(context.Background())
+	cm, err := rt.CompileModule(ctx, bin)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
 	if len(cm.ImportedMemories()) > 0 {
 		return nil, false
 	}
@@ -231,15 +235,20 @@ func runModule(t *testing.T, cm wazero.CompiledModule, instrumented bool) ([]str
 	return log, true
 }
 
-// values formats values, all NaNs of a type alike.
+// values formats values by their types (i32 and f32 from their low 32
+// bits: wazero leaves the upper ones as they come), all NaNs of a type
+// alike.
 func values(types []api.ValueType, vs []uint64) string {
 	var b strings.Builder
 	b.WriteByte('(')
-	for i, v := range vs {
+	for i, typ := range types {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		switch types[i] {
+		v := vs[i]
+		switch typ {
+		case api.ValueTypeI32:
+			fmt.Fprintf(&b, "%#x", uint32(v))
 		case api.ValueTypeF32:
 			if f := math.Float32frombits(uint32(v)); f != f {
 				b.WriteString("nan")

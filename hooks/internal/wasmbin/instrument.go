@@ -26,7 +26,7 @@ const (
 // Config is what Instrument adds.
 type Config struct {
 	// Limits are checked first, as by Scan; MaxTableEntries also caps
-	// table.grow.
+	// table.grow (all tables together).
 	Limits Limits
 	// MaxDepth bounds the nesting of calls of functions that call others
 	// (leaf functions are not counted: they add one frame at most). 0
@@ -61,7 +61,8 @@ type Result struct {
 //     block so that every way out of it (end, br to the function's label,
 //     return) decrements it.
 //   - Every table.grow calls an added function that returns -1, as a
-//     failed growth does, when the table would pass Limits.MaxTableEntries.
+//     failed growth does, when the tables together would pass
+//     Limits.MaxTableEntries.
 //
 // The import is added after the module's own, so the index of every
 // defined function moves up by one: calls, ref.func, exports, the start
@@ -648,17 +649,23 @@ func (w *rewriter) body(out []byte, i int, b []byte) ([]byte, error) {
 }
 
 // growBody appends the body of the function that replaces table.grow on
-// table t: (param ref i32) (result i32).
+// table t: (param ref i32) (result i32). It refuses the growth when the
+// entries of all tables together would pass Limits.MaxTableEntries.
 func (w *rewriter) growBody(out []byte, t uint32) []byte {
 	out = append(out, 0) // no locals
-	out = append(out, opPrefixFC)
-	out = appendU32(out, fcTableSize)
-	out = appendU32(out, t)
-	out = append(out, opI64ExtendU, opLocalGet, 1, opI64ExtendU, opI64Add, opI64Const)
-	out = appendS64(out, int64(w.cfg.Limits.MaxTableEntries))
-	if w.cfg.Limits.MaxTableEntries == 0 {
-		out = appendS64(out[:len(out)-1], 1<<32)
+	out = append(out, opLocalGet, 1, opI64ExtendU)
+	for k := range len(w.m.importedTables) + len(w.m.tables) {
+		out = append(out, opPrefixFC)
+		out = appendU32(out, fcTableSize)
+		out = appendU32(out, uint32(k))
+		out = append(out, opI64ExtendU, opI64Add)
 	}
+	limit := int64(w.cfg.Limits.MaxTableEntries)
+	if limit == 0 {
+		limit = 1 << 32
+	}
+	out = append(out, opI64Const)
+	out = appendS64(out, limit)
 	out = append(out, opI64GtU, opIf, blockEmpty, opI32Const, 0x7f, opReturn, opEnd)
 	out = append(out, opLocalGet, 0, opLocalGet, 1, opPrefixFC)
 	out = appendU32(out, fcTableGrow)

@@ -57,13 +57,17 @@ type Limits struct {
 	MaxLocals uint32
 	// MaxTables bounds the tables, imported and defined.
 	MaxTables uint32
-	// MaxTableEntries bounds the declared minimum size of each table and,
-	// in an instrumented module, what table.grow can make of it.
+	// MaxTableEntries bounds the entries of all tables together: the sum
+	// of their declared minimum sizes and, in an instrumented module, of
+	// their sizes after any table.grow.
 	MaxTableEntries uint32
 	// MaxGlobals bounds the globals, imported and defined.
 	MaxGlobals uint32
 	// MaxElementSegments bounds the element segments.
 	MaxElementSegments uint32
+	// MaxElementEntries bounds the entries of all element segments
+	// together (each instance holds a reference per entry).
+	MaxElementEntries uint32
 	// MaxDataSegments bounds the data segments.
 	MaxDataSegments uint32
 	// MaxTypes bounds the function types.
@@ -110,6 +114,7 @@ type module struct {
 	importedTables  []byte // element types of imported tables
 	funcTypes       []uint32
 	tables          []byte // element types of defined tables
+	tableEntries    uint64 // declared minimum sizes of all tables
 	definedGlobals  uint32
 	exportNames     map[string]bool
 	bodies          [][]byte // code entries (locals and expression)
@@ -205,7 +210,7 @@ func (m *module) read(s section, lim *Limits) error {
 				m.importedFuncs++
 			case 1:
 				t := r.byte()
-				readLimits(r)
+				m.tableEntries += uint64(readLimits(r))
 				m.importedTables = append(m.importedTables, t)
 			case 2:
 				readLimits(r)
@@ -238,9 +243,9 @@ func (m *module) read(s section, lim *Limits) error {
 		}
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			t := r.byte()
-			min := readLimits(r)
-			if lim.MaxTableEntries > 0 && min > lim.MaxTableEntries && r.err == nil {
-				return over("max_table_entries", lim.MaxTableEntries, uint64(min), fmt.Sprintf("entries declared for table %d", len(m.importedTables)+int(i)))
+			m.tableEntries += uint64(readLimits(r))
+			if lim.MaxTableEntries > 0 && m.tableEntries > uint64(lim.MaxTableEntries) && r.err == nil {
+				return over("max_table_entries", lim.MaxTableEntries, m.tableEntries, "table entries declared")
 			}
 			m.tables = append(m.tables, t)
 		}
@@ -275,8 +280,12 @@ func (m *module) read(s section, lim *Limits) error {
 		if err = over("max_element_segments", lim.MaxElementSegments, uint64(n), "element segments"); err != nil {
 			return err
 		}
+		var entries uint64
 		for i := uint32(0); i < n && r.err == nil; i++ {
-			skipElement(r)
+			entries += uint64(skipElement(r))
+			if lim.MaxElementEntries > 0 && entries > uint64(lim.MaxElementEntries) && r.err == nil {
+				return over("max_element_entries", lim.MaxElementEntries, entries, "element segment entries")
+			}
 		}
 	case secData:
 		n := r.u32()
@@ -348,12 +357,13 @@ func skipConstExpr(r *reader) {
 	}
 }
 
-// skipElement reads an element segment.
-func skipElement(r *reader) {
+// skipElement reads an element segment and returns its number of
+// entries.
+func skipElement(r *reader) uint32 {
 	flags := r.u32()
 	if flags > 7 {
 		r.fail("element segment of kind %d", flags)
-		return
+		return 0
 	}
 	if flags == 2 || flags == 6 {
 		r.u32() // table
@@ -372,6 +382,7 @@ func skipElement(r *reader) {
 			r.u32()
 		}
 	}
+	return n
 }
 
 // readLimits reads the limits of a table or memory and returns the minimum.

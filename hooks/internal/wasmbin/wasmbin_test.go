@@ -75,6 +75,7 @@ func TestLimits(t *testing.T) {
 	t.Parallel()
 	src := `(module
   (table 10 funcref)
+  (elem (i32.const 0) func 0 1 0)
   (global i32 (i32.const 0)) (global i32 (i32.const 0))
   (func (local i32 i32 i32)
     (block (block (block (br_table 0 1 2 (i32.const 0))))))
@@ -88,7 +89,8 @@ func TestLimits(t *testing.T) {
 		{Limits{MaxNesting: 2}, "3 levels of nested blocks in function 0, over the limit max_nesting of 2"},
 		{Limits{MaxBrTableTargets: 1}, "2 targets of a br_table in function 0, over the limit max_br_table_targets of 1"},
 		{Limits{MaxLocals: 2}, "3 locals in function 0, over the limit max_locals of 2"},
-		{Limits{MaxTableEntries: 9}, "10 entries declared for table 0, over the limit max_table_entries of 9"},
+		{Limits{MaxTableEntries: 9}, "10 table entries declared, over the limit max_table_entries of 9"},
+		{Limits{MaxElementEntries: 2}, "3 element segment entries, over the limit max_element_entries of 2"},
 		{Limits{MaxGlobals: 1}, "2 globals, over the limit max_globals of 1"},
 		{Limits{MaxFunctionBytes: 5}, "bytes in the body of function 0, over the limit max_function_bytes of 5"},
 	}
@@ -99,7 +101,7 @@ func TestLimits(t *testing.T) {
 			t.Errorf("Scan with %+v: %v, want a *LimitError saying %q", tc.lim, err, tc.want)
 		}
 	}
-	if _, err := Scan(b, Limits{MaxFunctions: 2, MaxNesting: 3, MaxBrTableTargets: 2, MaxLocals: 3, MaxTableEntries: 10, MaxGlobals: 2}); err != nil {
+	if _, err := Scan(b, Limits{MaxFunctions: 2, MaxNesting: 3, MaxBrTableTargets: 2, MaxLocals: 3, MaxTableEntries: 10, MaxElementEntries: 3, MaxGlobals: 2}); err != nil {
 		t.Errorf("Scan at the limits: %v", err)
 	}
 }
@@ -146,5 +148,35 @@ func TestNamesFollowTheirFunctions(t *testing.T) {
 	}
 	if got := cm.ImportedFunctions()[0].Name(); got != "imported" {
 		t.Errorf("imported function named %q, want imported", got)
+	}
+}
+
+// TestTableGrowthCap checks that table.grow is refused once all tables
+// together would pass MaxTableEntries, and granted below it.
+func TestTableGrowthCap(t *testing.T) {
+	t.Parallel()
+	b := watModule(t, `(module
+  (table $a 10 funcref)
+  (table $b 10 externref)
+  (func (export "a_grow_b_by_10") (result i32) (table.grow $b (ref.null extern) (i32.const 10)))
+  (func (export "b_grow_a_by_1") (result i32) (table.grow $a (ref.null func) (i32.const 1)))
+  (func (export "c_grow_a_by_huge") (result i32) (table.grow $a (ref.null func) (i32.const -3)))
+  (func (export "d_sizes") (result i32 i32) (table.size $a) (table.size $b)))`)
+	res, err := Instrument(b, Config{Limits: Limits{MaxTableEntries: 30}, MaxDepth: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := runModule(t, res.Binary, true)
+	if !ok {
+		t.Fatal("could not run the module")
+	}
+	want := []string{
+		"a_grow_b_by_10 = (0xa)",       // 30 entries: granted
+		"b_grow_a_by_1 = (0xffffffff)", // 31: refused
+		"c_grow_a_by_huge = (0xffffffff)",
+		"d_sizes = (0xa, 0x14)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
