@@ -92,9 +92,8 @@ func wat2wasm(tb testing.TB, path string) []byte {
 // checkRewrite instruments b and, if wazero compiles b, checks that it
 // compiles the result too and, where it can run both, that they behave
 // the same. It returns what it could check.
-func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) string {
+func checkRewrite(t *testing.T, b []byte, trusted bool) string {
 	t.Helper()
-	ctx := context.Background()
 	// wazero's decoder allocates by the counts a binary declares before it
 	// reads the items: a mutated count of a billion imports would take the
 	// test down. decode reads every counted item, so only binaries it
@@ -106,10 +105,8 @@ func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) strin
 		}
 		return "refused"
 	}
-	origCM, origErr := rt.CompileModule(ctx, b)
-	if origErr == nil {
-		defer origCM.Close(ctx)
-	}
+	origRT, origCM, origErr := compile(b)
+	defer origRT.Close(context.Background())
 	res, err := Instrument(b, Config{Limits: testLimits, MaxDepth: testDepth})
 	if err != nil {
 		var le *LimitError
@@ -121,16 +118,16 @@ func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) strin
 	if origErr != nil {
 		return "invalid"
 	}
-	cm, err := rt.CompileModule(ctx, res.Binary)
+	rt, cm, err := compile(res.Binary)
+	defer rt.Close(context.Background())
 	if err != nil {
 		t.Fatalf("the instrumented module does not compile: %v", err)
 	}
-	defer cm.Close(ctx)
-	want, ok := runModule(t, b, false)
+	want, ok := runModule(t, origRT, origCM, false)
 	if !ok {
 		return "compiled"
 	}
-	got, ok := runModule(t, res.Binary, true)
+	got, ok := runModule(t, rt, cm, true)
 	if !ok {
 		return "compiled"
 	}
@@ -140,23 +137,27 @@ func checkRewrite(t *testing.T, rt wazero.Runtime, b []byte, trusted bool) strin
 	return "same"
 }
 
-// runModule compiles and instantiates bin in a runtime of its own, with every imported
+// compile compiles b in a runtime of its own, where runModule can then
+// run it.
+func compile(b []byte) (wazero.Runtime, wazero.CompiledModule, error) {
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	cm, err := rt.CompileModule(ctx, b)
+	return rt, cm, err
+}
+
+// runModule instantiates cm in rt, the runtime it was compiled in (and
+// runs nothing else), with every imported
 // function logging its calls, then calls each of the original module's
 // exported functions that take no parameters, in name order, and returns
 // the log: imports called, results or the first line of traps, and a hash
 // of the memory. It reports false when the module cannot be run so (non
 // function imports, v128 in an import, a run that does not end in time,
 // the stack exhausted).
-func runModule(t *testing.T, bin []byte, instrumented bool) ([]string, bool) {
+func runModule(t *testing.T, rt wazero.Runtime, cm wazero.CompiledModule, instrumented bool) ([]string, bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
-	defer rt.Close(context.Background())
-	cm, err := rt.CompileModule(ctx, bin)
-	if err != nil {
-		t.Fatalf("compile: %v", err)
-	}
 	if len(cm.ImportedMemories()) > 0 {
 		return nil, false
 	}
@@ -317,7 +318,7 @@ func TestSeedsBehaveTheSame(t *testing.T) {
 					}
 					return
 				}
-				got := checkRewrite(t, compiler(), b, true)
+				got := checkRewrite(t, b, true)
 				mu.Lock()
 				count[got]++
 				mu.Unlock()
@@ -343,6 +344,6 @@ func FuzzInstrument(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkRewrite(t, compiler(), b, false)
+		checkRewrite(t, b, false)
 	})
 }

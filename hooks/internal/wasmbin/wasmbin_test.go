@@ -166,7 +166,12 @@ func TestTableGrowthCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := runModule(t, res.Binary, true)
+	rt, cm, err := compile(res.Binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	got, ok := runModule(t, rt, cm, true)
 	if !ok {
 		t.Fatal("could not run the module")
 	}
