@@ -88,6 +88,7 @@ FUZZ_TARGETS := \
 	./server/openapi:FuzzOrderedRoundTrip \
 	./hooks:FuzzAppendString \
 	./hooks:FuzzDecodeOutput \
+	./hooks/internal/wasmbin:FuzzInstrument \
 	./sdk/hookguest:FuzzDecode \
 	./examples/wasm-hooks:FuzzTitle \
 	./index/filter:FuzzParse \

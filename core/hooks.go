@@ -66,6 +66,8 @@ type HookCall struct {
 	Config                 json.RawMessage
 	Timeout                time.Duration
 	MemoryMB               int
+	// Fuel is the binding's fuel budget; 0 means none.
+	Fuel int64
 }
 
 // HookResult is a hook's answer.
@@ -222,7 +224,7 @@ func (m *Manager) hookCall(ct *compiledType, b HookBinding, id string, data, pre
 		Module: b.Module, Stage: b.Stage, Type: ct.def.Name, ID: id,
 		Data: data, Previous: previous, Config: b.Config,
 		RequestID: wc.requestID, RequestTime: formatTime(m.now()),
-		Timeout: DefaultHookTimeout, MemoryMB: DefaultHookMemoryMB,
+		Timeout: DefaultHookTimeout, MemoryMB: DefaultHookMemoryMB, Fuel: b.Fuel,
 	}
 	if wc.by.ID != "" {
 		p := wc.by

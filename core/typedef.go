@@ -73,6 +73,11 @@ type HookBinding struct {
 	MemoryMB      int             `json:"memory_mb,omitempty"`
 	FailurePolicy string          `json:"failure_policy,omitempty"`
 	Config        json.RawMessage `json:"config,omitempty"`
+	// Fuel, when positive, bounds the work of each call of the hook in
+	// deterministic units (one function entry or one loop iteration): the
+	// same input always passes or always fails it. 0: only the timeout
+	// bounds the call.
+	Fuel int64 `json:"fuel,omitempty"`
 }
 
 // Retention limits the revisions kept per resource.
@@ -177,8 +182,8 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 		if h.Module == "" {
 			bad(fmt.Sprintf("/hooks/%d/module", i), "is required")
 		}
-		if h.TimeoutMS < 0 || h.MemoryMB < 0 {
-			bad(fmt.Sprintf("/hooks/%d", i), "timeout_ms and memory_mb must not be negative")
+		if h.TimeoutMS < 0 || h.MemoryMB < 0 || h.Fuel < 0 {
+			bad(fmt.Sprintf("/hooks/%d", i), "timeout_ms, memory_mb and fuel must not be negative")
 		}
 		switch h.FailurePolicy {
 		case "", "fail", "ignore":

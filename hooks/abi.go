@@ -12,6 +12,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/strata-dev/strata/hooks/internal/wasmbin"
 )
 
 // Names of ABI v1.
@@ -195,7 +197,8 @@ type moduleShape struct {
 	minPages uint32 // declared minimum of the exported memory
 }
 
-// checkModule checks a compiled module against ABI v1. wasiDefs are the
+// checkModule checks a compiled module (instrumented from wasm) against
+// ABI v1. wasiDefs are the
 // functions of wasi_snapshot_preview1; maxPages is the largest memory a
 // hook may have. The error says, for people, what is wrong.
 func checkModule(cm wazero.CompiledModule, wasm []byte, wasiDefs map[string]api.FunctionDefinition, maxPages uint32) (moduleShape, error) {
@@ -211,6 +214,9 @@ func checkModule(cm wazero.CompiledModule, wasm []byte, wasiDefs map[string]api.
 	}
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
+		if mod == wasmbin.HostModule {
+			continue // added by the instrumentation, refused in the original
+		}
 		var want signature
 		var known bool
 		switch mod {
@@ -308,7 +314,6 @@ func sections(b []byte, fn func(id byte, content []byte) bool) error {
 // Section ids of the binary format.
 const (
 	sectionImport = 2
-	sectionCode   = 10
 )
 
 // parseImports reads the import section of a module.
@@ -352,47 +357,6 @@ func parseImports(b []byte) ([]wasmImport, error) {
 		return nil, err
 	}
 	return out, nil
-}
-
-// leafFunctions reports, for each function defined by a module (imports
-// excluded), whether it certainly calls no function: its body holds no
-// byte that is the opcode of a call instruction (call, call_indirect,
-// return_call, return_call_indirect, call_ref, return_call_ref: 0x10 to
-// 0x15) anywhere, immediates included. The test is conservative: a body
-// whose immediates happen to hold such a byte is not a leaf.
-func leafFunctions(b []byte) ([]bool, error) {
-	var leaves []bool
-	var err error
-	serr := sections(b, func(id byte, content []byte) bool {
-		if id != sectionCode {
-			return true
-		}
-		sec := wasmReader{b: content}
-		n := sec.u32()
-		for i := uint32(0); i < n && sec.err == nil; i++ {
-			size := sec.u32()
-			if sec.err != nil || uint64(size) > uint64(len(sec.b)) {
-				sec.err = errMalformed
-				break
-			}
-			body := sec.b[:size]
-			sec.b = sec.b[size:]
-			leaf := true
-			for _, c := range body {
-				if c >= 0x10 && c <= 0x15 {
-					leaf = false
-					break
-				}
-			}
-			leaves = append(leaves, leaf)
-		}
-		err = sec.err
-		return false
-	})
-	if serr != nil {
-		return nil, serr
-	}
-	return leaves, err
 }
 
 // wasmReader reads the binary format; the first error sticks.

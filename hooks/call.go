@@ -16,7 +16,7 @@ type callKey struct{}
 // errHookTimeout is the cause of a call context whose own timeout ended.
 var errHookTimeout = errors.New("hooks: hook timeout")
 
-// callState is what the host functions and the guard know of one call.
+// callState is what the host functions and the tick know of one call.
 // It is used only by the goroutine running the call.
 type callState struct {
 	hook     string
@@ -25,20 +25,24 @@ type callState struct {
 	output   []byte
 	wrote    bool
 	logs     logCapture
-	depth    int
 	fault    *fault // the first failure the host recorded
 
-	// The guard's own deadline check, which needs no other goroutine to
-	// run (see guardListener.Before).
-	deadline       time.Time // when the call must end
-	callerDeadline bool      // deadline is the caller's, earlier than the timeout
-	ticks          uint32    // guarded calls since the call began
-	expired        bool      // the guard stopped the guest at deadline
+	// What the tick checks (see hostTick), which needs no other
+	// goroutine to run.
+	deadline       time.Time       // when the call must end
+	callerDeadline bool            // deadline is the caller's, earlier than the timeout
+	ctxDone        <-chan struct{} // the call's context ended
+	abort          <-chan struct{} // the runtime gave up waiting for calls
+	expired        bool            // the tick stopped the guest at deadline
+	fuel           int64           // budget of hook_handle; 0: none
+	fuelLeft       int64           // fuel not yet granted to the guest
 }
 
-// setDeadline sets the deadline the guard enforces: timeout from now, or
-// ctx's deadline if that is earlier.
+// setDeadline sets the deadline the tick enforces: timeout from now, or
+// ctx's deadline if that is earlier; the tick also stops the guest when
+// ctx ends.
 func (cs *callState) setDeadline(ctx context.Context, now time.Time, timeout time.Duration) {
+	cs.ctxDone = ctx.Done()
 	cs.deadline = now.Add(timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(cs.deadline) {
 		cs.deadline, cs.callerDeadline = dl, true
@@ -129,8 +133,8 @@ func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte
 	start := time.Now()
 	tctx, cancel := context.WithTimeoutCause(ctx, timeout, errHookTimeout)
 	defer cancel()
-	cs := &callState{hook: name, input: input}
-	cs.setDeadline(ctx, start, timeout)
+	cs := &callState{hook: name, input: input, abort: r.abort}
+	cs.setDeadline(tctx, start, timeout)
 	cctx := context.WithValue(tctx, callKey{}, cs)
 	defer func() {
 		emitLogs(ctx, r.cfg.logger, name, requestID, cs.logs.lines)
@@ -149,7 +153,7 @@ func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte
 	}
 	inst.cs = cs
 	var status uint32
-	r.threads.runFor(e, func() { status, err = inst.run(cctx, len(input)) })
+	r.threads.runFor(e, func() { status, err = inst.run(cctx, len(input), lim.Fuel) })
 	inst.cs = nil
 	inst.calls++
 	logs := cs.logs.finish()
@@ -197,13 +201,16 @@ func (r *Runtime) call(ctx context.Context, name, requestID string, input []byte
 	}, nil
 }
 
-// run calls hook_handle(inputLen) and returns its status.
-func (inst *instance) run(ctx context.Context, inputLen int) (status uint32, err error) {
+// run calls hook_handle(inputLen) with a budget of fuel (0: none) and
+// returns its status.
+func (inst *instance) run(ctx context.Context, inputLen int, fuel int64) (status uint32, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("hook_handle: %v", p)
 		}
 	}()
+	inst.ticks.Set(inst.cs.startFuel(fuel))
+	inst.depth.Set(0)
 	inst.stack[0] = uint64(uint32(inputLen))
 	if err := inst.handle.CallWithStack(ctx, inst.stack[:]); err != nil {
 		return 0, err
@@ -212,8 +219,7 @@ func (inst *instance) run(ctx context.Context, inputLen int) (status uint32, err
 }
 
 // interrupted reports whether err says the guest was stopped from outside:
-// by the call guard or by wazero, when the module was closed because its
-// context ended or the runtime closed.
+// by the tick, or by wazero when the module was closed.
 func interrupted(err error) bool {
 	if errors.Is(err, errInterrupted) {
 		return true
@@ -241,6 +247,8 @@ func classify(tctx context.Context, cs *callState, inst *instance, name string, 
 		ce.Reason, ce.Err = cs.fault.reason, cs.fault.err
 	case errors.As(err, &f):
 		ce.Reason, ce.Err = f.reason, f.err
+	case inst != nil && inst.depthExceeded():
+		ce.Reason, ce.Err = ReasonTrap, errCallDepth
 	case interrupted(err):
 		ce.Reason = ReasonTimeout
 		switch {

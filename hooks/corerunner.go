@@ -38,7 +38,7 @@ func (c coreRunner) RunHook(ctx context.Context, call core.HookCall) (*core.Hook
 	if hook == "" {
 		hook = call.Module
 	}
-	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(hook, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB})
+	res, err := c.r.call(ctx, call.Module, call.RequestID, appendEnvelope(hook, &e), Limits{Timeout: call.Timeout, MemoryMB: call.MemoryMB, Fuel: call.Fuel})
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, fmt.Errorf("module %s is not registered", hook)

@@ -30,11 +30,17 @@
 // clocks and random source are wazero's deterministic fakes; stdout and
 // stderr go to the call's logs. Each call is bounded by:
 //
-//   - a wall-clock timeout. wazero closes the module when the call's
-//     context ends and checks for that at every loop back-edge; a function
-//     listener (the call guard) checks it before every call of a guest
-//     function that may call others, so loop-free call trees stop too;
-//   - a call depth of 10 000 nested guest calls (ReasonTrap beyond);
+//   - a wall-clock timeout. Register instruments every module with a
+//     checkpoint at each function entry and loop head; every 10 000
+//     checkpoints the guest calls the host, which stops it once the
+//     deadline has passed or the caller has left, so tight loops and
+//     loop-free call trees stop alike;
+//   - an optional fuel budget (Limits.Fuel), counted in checkpoints:
+//     deterministic, ReasonFuel beyond;
+//   - a call depth of 10 000 nested calls of functions that call others
+//     (ReasonTrap beyond);
+//   - tables of at most ModuleLimits.MaxTableEntries entries together,
+//     declared or grown (table.grow past it returns -1);
 //   - a linear memory limit, enforced by the memory allocator of each
 //     instance: a memory.grow past it fails the call with ReasonMemory;
 //   - 1 MiB of output, 256 log lines of at most 4 KiB, 64 KiB of stdout

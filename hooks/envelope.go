@@ -19,6 +19,13 @@ type Limits struct {
 	// 0 means DefaultMemoryMB (16); values above the Runtime's
 	// WithMaxMemoryMB are clamped to it.
 	MemoryMB int
+	// Fuel, when positive, bounds the work of hook_handle, counted
+	// deterministically in units of one function entry or one loop
+	// iteration: the same input always passes or always fails its budget,
+	// whatever the machine and its load (a call running out fails with
+	// ReasonFuel). 0 means no budget: the Timeout alone bounds the call.
+	// Instantiation (_initialize) is not counted.
+	Fuel int64
 }
 
 // Input is the content of the input envelope (SPEC §5) a hook reads. Call

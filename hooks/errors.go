@@ -22,8 +22,8 @@ var (
 	ErrClosed = errors.New("hooks: runtime closed")
 
 	// ErrHookFailed matches every *CallError: the hook ran and failed
-	// (status other than 0, trap, timeout, memory limit, bad output or ABI
-	// misuse).
+	// (status other than 0, trap, timeout, fuel, memory limit, bad output
+	// or ABI misuse).
 	ErrHookFailed = errors.New("hooks: hook failed")
 )
 
@@ -46,6 +46,8 @@ const (
 	// ReasonOutput: status 0 but no output, malformed output, output over
 	// 1 MiB, or output_write called more than once.
 	ReasonOutput = "output"
+	// ReasonFuel: the guest used up its Limits.Fuel budget.
+	ReasonFuel = "fuel"
 	// ReasonABI: the guest misused an import, such as handing the host a
 	// pointer range outside its memory.
 	ReasonABI = "abi"

@@ -174,8 +174,3 @@ func within(tb testing.TB, what string, d, limit time.Duration) {
 func withOnRun(f func(ctx context.Context, hook string) func()) Option {
 	return func(c *config) { c.onRun = f }
 }
-
-// withoutGuard compiles modules without the call guard.
-func withoutGuard() Option {
-	return func(c *config) { c.noGuard = true }
-}

@@ -32,6 +32,9 @@ type hostileCall struct {
 var hostileCalls = []hostileCall{
 	{module: "loop", reason: ReasonTimeout, detail: "timeout"},
 	{module: "loop", reason: ReasonTimeout, limits: Limits{Timeout: 20 * time.Millisecond}, detail: "20ms timeout"},
+	{module: "loop", reason: ReasonFuel, limits: Limits{Fuel: 1_000_000}, detail: "fuel budget of 1000000 units"},
+	{module: "table_grow", reason: ReasonTrap, detail: "unreachable"},
+	{module: "table_grow_loop", reason: ReasonTrap, detail: "unreachable"},
 	{module: "exptree", reason: ReasonTimeout, detail: "timeout"},
 	{module: "recursion", reason: ReasonTrap, detail: "call stack exhausted"},
 	{module: "grow_beyond", reason: ReasonMemory, detail: "16 MiB"},
@@ -74,6 +77,7 @@ var hostileRegistrations = []struct {
 	{"no_memory", `export its memory as "memory"`},
 	{"min_over_max", "min 10 pages"},
 	{"min_over_limit", "4097 pages"},
+	{"table_huge", "100000000 table entries declared, over the limit max_table_entries of 100000"},
 }
 
 func TestHostileRegister(t *testing.T) {

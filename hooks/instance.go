@@ -126,6 +126,8 @@ type instance struct {
 	mod      api.Module
 	handle   api.Function // hook_handle, looked up once
 	mem      api.Memory
+	ticks    api.MutableGlobal // checkpoints left before the next tick
+	depth    api.MutableGlobal // call depth of functions that call others
 	lin      *linearMemory
 	stack    [1]uint64
 	pages    uint32     // memory limit, the pool it belongs to
@@ -139,6 +141,12 @@ func (inst *instance) close(ctx context.Context) {
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}
+}
+
+// depthExceeded reports whether the instance's guest trapped at the call
+// depth limit.
+func (inst *instance) depthExceeded() bool {
+	return inst.depth != nil && uint32(inst.depth.Get()) >= maxCallDepth
 }
 
 // worn reports whether the instance should be replaced by a fresh one

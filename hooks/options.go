@@ -27,6 +27,8 @@ const (
 	DefaultMaxMemoryMB = 256
 	// MaxOutputBytes is the largest output envelope a hook may write.
 	MaxOutputBytes = 1 << 20
+	// DefaultCompileTimeout bounds the compilation of one module.
+	DefaultCompileTimeout = 2 * time.Minute
 )
 
 // Option configures a Runtime. Options are applied, in order, to a copy of
@@ -43,12 +45,12 @@ type config struct {
 	recycleAfter   int
 	maxMemoryMB    int
 	nice           int
+	moduleLimits   ModuleLimits
+	compileTimeout time.Duration
+	compiles       int
 
 	// Test seams, set only by this package's tests.
 
-	// noGuard compiles modules without the function listener that bounds
-	// call trees and call depth (to measure its overhead).
-	noGuard bool
 	// onRun, when set, is called on the calling goroutine once a call holds
 	// its concurrency slot, before any guest code runs; the function it
 	// returns, if any, is called before the slot is released.
@@ -67,6 +69,9 @@ func defaultConfig() config {
 		poolSize:       DefaultPoolSize,
 		recycleAfter:   DefaultRecycleAfter,
 		maxMemoryMB:    DefaultMaxMemoryMB,
+		moduleLimits:   DefaultModuleLimits(),
+		compileTimeout: DefaultCompileTimeout,
+		compiles:       DefaultCompileConcurrency(),
 	}
 }
 
@@ -170,5 +175,41 @@ func WithMaxMemoryMB(n int) Option {
 			n = DefaultMaxMemoryMB
 		}
 		c.maxMemoryMB = n
+	}
+}
+
+// WithModuleLimits sets the limits on the structure of the modules
+// Register accepts (see ModuleLimits); its zero fields keep their
+// defaults. A module over one is refused with an error wrapping
+// ErrInvalidModule that names the limit.
+func WithModuleLimits(l ModuleLimits) Option {
+	return func(c *config) { c.moduleLimits = l.withDefaults() }
+}
+
+// WithCompileTimeout bounds the compilation of one module (default 2
+// minutes); a module that takes longer is refused with an error wrapping
+// ErrInvalidModule. d <= 0 means the default.
+func WithCompileTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			d = DefaultCompileTimeout
+		}
+		c.compileTimeout = d
+	}
+}
+
+// DefaultCompileConcurrency is the default of WithCompileConcurrency: half
+// of GOMAXPROCS, at least one.
+func DefaultCompileConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// WithCompileConcurrency bounds the modules compiled at once (each uses up
+// to two threads); further registrations wait, as long as their context
+// allows. n <= 0 means the default, half of GOMAXPROCS (at least 1).
+func WithCompileConcurrency(n int) Option {
+	return func(c *config) {
+		if n <= 0 {
+			n = DefaultCompileConcurrency()
+		}
+		c.compiles = n
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/strata-dev/strata/hooks/internal/wasmbin"
 )
 
 // maxMemoryLimitMB is the most WithMaxMemoryMB accepts: wasm32's 4 GiB
@@ -24,6 +27,10 @@ const maxMemoryLimitMB = 4095
 // prewarmTimeout bounds the instantiation (and _initialize) of each
 // instance Register pre-warms.
 const prewarmTimeout = time.Second
+
+// closeGrace bounds how long Close waits, once its context has ended, for
+// the guests it interrupted to unwind.
+const closeGrace = 5 * time.Second
 
 // Runtime compiles, checks and runs hook modules. It is safe for
 // concurrent use. The Runtime owns its wazero runtime, compiled modules
@@ -36,6 +43,14 @@ type Runtime struct {
 	slots    *slots        // one per running guest call or instantiation
 	threads  *guestThreads // where guest code runs; nil: on the caller's thread
 	done     chan struct{} // closed by Close
+	// abort is closed when Close gives up waiting: running guests stop at
+	// their next tick.
+	abort chan struct{}
+	// closing is cancelled by Close: compilations in progress stop.
+	closing      context.Context
+	closeCancel  context.CancelFunc
+	compileSlots chan struct{}  // one per compilation in progress
+	compiles     sync.WaitGroup // compile workers, abandoned ones included
 
 	mu       sync.RWMutex
 	closed   bool
@@ -59,7 +74,10 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if cfg.maxMemoryMB > maxMemoryLimitMB {
 		return nil, fmt.Errorf("hooks: max memory of %d MiB is over the %d MiB a wasm32 memory can have", cfg.maxMemoryMB, maxMemoryLimitMB)
 	}
-	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
+	// No WithCloseOnContextDone: modules are instrumented to stop
+	// themselves (see wasmbin.Instrument and hostTick), which costs far
+	// less than wazero's exit to Go at every loop iteration.
+	rc := wazero.NewRuntimeConfig()
 	var cache wazero.CompilationCache
 	if cfg.cacheDir != "" {
 		var err error
@@ -82,6 +100,10 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 	if err := instantiateHostModules(ctx, wz); err != nil {
 		return fail(err)
 	}
+	if err := instantiateSandboxModule(ctx, wz); err != nil {
+		return fail(err)
+	}
+	closing, closeCancel := context.WithCancel(context.WithoutCancel(ctx))
 	r := &Runtime{
 		cfg:      cfg,
 		wz:       wz,
@@ -90,6 +112,11 @@ func New(ctx context.Context, opts ...Option) (*Runtime, error) {
 		slots:    newSlots(cfg.maxConcurrency, cfg.onWait),
 		done:     make(chan struct{}),
 		mods:     make(map[string]*entry),
+
+		abort:        make(chan struct{}),
+		closing:      closing,
+		closeCancel:  closeCancel,
+		compileSlots: make(chan struct{}, cfg.compiles),
 	}
 	if cfg.nice > 0 && threadNiceWorks {
 		var err error
@@ -115,18 +142,21 @@ func validName(name string) bool {
 	return true
 }
 
-// Register compiles wasm, checks it against ABI v1 and makes it available
-// as name, pre-warming instances for the default memory limit. A module
-// that cannot be compiled or breaks the ABI, or a name not matching
+// Register checks wasm against the runtime's ModuleLimits, instruments
+// it (see package doc), compiles it within WithCompileTimeout, checks it
+// against ABI v1 and makes it available as name, pre-warming instances
+// for the default memory limit. A module over a limit, that cannot be
+// compiled in time or breaks the ABI, or a name not matching
 // [a-z0-9_-]{1,64}, fails with an error wrapping ErrInvalidModule that
-// says why; so does a module of which no instance can be made (a data or
-// element segment out of bounds, a start function or _initialize that
-// traps, exits or runs past DefaultInitTimeout), which Register
-// instantiates once to find out. Registering an existing name replaces
-// the module atomically: later calls run the new module, calls in flight
-// finish on the old one, whose compiled code is released when the last of
-// them ends. Failures
-// of pre-warming are logged, not returned: the next call reports them.
+// says why (naming the limit); so does a module of which no instance can
+// be made (a data or element segment out of bounds, a start function or
+// _initialize that traps, exits or runs past DefaultInitTimeout), which
+// Register instantiates once to find out. If ctx ends while the module
+// compiles, Register returns ctx's error at once and the compilation is
+// abandoned. Registering an existing name replaces the module atomically:
+// later calls run the new module, calls in flight finish on the old one,
+// whose compiled code is released when the last of them ends. Failures of
+// pre-warming are logged, not returned: the next call reports them.
 func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (ModuleInfo, error) {
 	if !validName(name) {
 		return ModuleInfo{}, fmt.Errorf("%w: name %q must be 1 to 64 of a-z, 0-9, _ and -", ErrInvalidModule, name)
@@ -140,14 +170,20 @@ func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (Modul
 	invalid := func(detail string) error {
 		return fmt.Errorf("%w %q: %s", ErrInvalidModule, name, detail)
 	}
-	cctx := ctx
-	if !r.cfg.noGuard {
-		cctx = experimental.WithFunctionListenerFactory(ctx, newCallGuard(wasm))
-	}
-	compiled, err := r.wz.CompileModule(cctx, wasm)
+	start := time.Now()
+	inst, err := r.instrument(wasm)
 	if err != nil {
-		if r.isClosed() {
+		return ModuleInfo{}, invalid(err.Error())
+	}
+	compiled, err := r.compile(ctx, inst.Binary)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrClosed) || r.isClosed():
 			return ModuleInfo{}, fmt.Errorf("hooks: register %s: %w", name, ErrClosed)
+		case errors.Is(err, ErrInvalidModule):
+			return ModuleInfo{}, fmt.Errorf("%w %q: %s", ErrInvalidModule, name, strings.TrimPrefix(err.Error(), ErrInvalidModule.Error()+": "))
+		case ctx.Err() != nil:
+			return ModuleInfo{}, fmt.Errorf("hooks: register %s: %w", name, err)
 		}
 		return ModuleInfo{}, invalid(err.Error())
 	}
@@ -156,6 +192,9 @@ func (r *Runtime) Register(ctx context.Context, name string, wasm []byte) (Modul
 		_ = compiled.Close(ctx)
 		return ModuleInfo{}, invalid(err.Error())
 	}
+	r.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "hook module compiled",
+		slog.String("hook", name), slog.Int("size", len(wasm)), slog.Int("instrumented_size", len(inst.Binary)),
+		slog.Int("checkpoints", inst.Checkpoints), slog.Duration("took", time.Since(start)))
 	e := &entry{
 		info: ModuleInfo{
 			Name: name, SHA256: hex.EncodeToString(sum[:]), Size: len(wasm),
@@ -213,9 +252,9 @@ func (r *Runtime) warm(ctx context.Context, e *entry, pages uint32) bool {
 	if err := r.acquireSlot(ctx); err != nil {
 		return false
 	}
-	cs := &callState{hook: e.info.Name}
-	cs.setDeadline(ctx, time.Now(), prewarmTimeout)
+	cs := &callState{hook: e.info.Name, abort: r.abort}
 	tctx, cancel := context.WithTimeoutCause(ctx, prewarmTimeout, errHookTimeout)
+	cs.setDeadline(tctx, time.Now(), prewarmTimeout)
 	var inst *instance
 	var err error
 	r.threads.run(func() { inst, err = r.instantiate(context.WithValue(tctx, callKey{}, cs), e, pages, cs) })
@@ -332,12 +371,14 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.mods = nil
 	r.mu.Unlock()
 	close(r.done)
+	r.closeCancel()
 	for _, e := range mods {
 		e.retire(ctx)
 	}
 	waited := make(chan struct{})
 	go func() {
 		r.inflight.Wait()
+		r.compiles.Wait()
 		close(waited)
 		r.threads.stop() // nothing runs guest code any more
 	}()
@@ -346,6 +387,14 @@ func (r *Runtime) Close(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 		err = fmt.Errorf("hooks: close: %w", ctx.Err())
+		// Guests still running stop at their next tick, within
+		// microseconds; closing wazero under them is not safe, so wait
+		// for that, a little.
+		close(r.abort)
+		select {
+		case <-waited:
+		case <-time.After(closeGrace):
+		}
 	}
 	if cerr := r.wz.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
 		err = fmt.Errorf("hooks: close: %w", cerr)
@@ -441,7 +490,9 @@ func (r *Runtime) instantiate(ctx context.Context, e *entry, pages uint32, cs *c
 	}
 	inst.handle = mod.ExportedFunction(exportHandle)
 	inst.mem = mod.ExportedMemory(exportMemory)
-	if inst.handle == nil || inst.mem == nil {
+	inst.ticks, _ = mod.ExportedGlobal(wasmbin.ExportTicks).(api.MutableGlobal)
+	inst.depth, _ = mod.ExportedGlobal(wasmbin.ExportDepth).(api.MutableGlobal)
+	if inst.handle == nil || inst.mem == nil || inst.ticks == nil || inst.depth == nil {
 		_ = mod.Close(ctx)
 		return inst, &fault{reason: ReasonABI, err: fmt.Errorf("instance lacks %s or %s", exportHandle, exportMemory)}
 	}

@@ -65,7 +65,7 @@ func TestGuestThreadsNice(t *testing.T) {
 			// last call was long: a module's first call does not, and a
 			// module that computes is long. (Whether a call of "m" is
 			// short depends on the machine, so it is not checked.)
-			register(t, r, "busy", hookstest.BusyLoop(1<<18))
+			register(t, r, "busy", hookstest.BusyLoop(1<<22))
 			for i, name := range []string{"m", "busy", "busy", "busy", "m", "m"} {
 				long := r.mods[name].long.Load()
 				if i == 0 && long {

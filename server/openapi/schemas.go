@@ -185,6 +185,8 @@ func sharedSchemas() object {
 						"module", str(""),
 						"timeout_ms", obj("type", "integer", "minimum", 0),
 						"memory_mb", obj("type", "integer", "minimum", 0),
+						"fuel", obj("type", "integer", "minimum", 0,
+							"description", "Work budget of each call, in units of one function entry or one loop iteration; 0 or absent: none. Running out fails the write with 500 hook_failed (fuel)."),
 						"failure_policy", obj("type", "string", "enum", strs("fail", "ignore")),
 						"config", obj("description", "Passed to the hook as is."),
 					),

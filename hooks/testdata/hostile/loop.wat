@@ -1,4 +1,4 @@
-;; loop: spins forever in a loop (stopped by the deadline at the back-edge).
+;; loop: spins forever in a loop (stopped at its next tick, or by its fuel).
 (module
   (import "hook" "input_read" (func $input_read (param i32 i32) (result i32)))
   (import "hook" "output_write" (func $output_write (param i32 i32)))
