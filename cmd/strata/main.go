@@ -49,7 +49,8 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand(), keysCommand())
+	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand(), keysCommand(),
+		exportCommand(), importCommand(), backupCommand())
 	return root
 }
 
