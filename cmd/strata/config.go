@@ -51,6 +51,8 @@ type config struct {
 	// ChangesRetention is how long change-log entries are kept once every
 	// consumer has read them; 0 keeps them forever.
 	ChangesRetention duration `json:"changes_retention"`
+	// Retention is the revision retention of the types that set none.
+	Retention retentionConfig `json:"retention"`
 	// DefaultPageSize is the list page size when a request names none.
 	DefaultPageSize int `json:"default_page_size"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -88,6 +90,14 @@ type authConfig struct {
 	// JWTIssuer and JWTAudience, when set, must match iss and aud.
 	JWTIssuer   string `json:"jwt_issuer"`
 	JWTAudience string `json:"jwt_audience"`
+}
+
+// retentionConfig is the revision retention of the types whose
+// definition sets none (core.Options.KeepLast).
+type retentionConfig struct {
+	// KeepLast keeps the newest KeepLast revisions of each resource (and
+	// the current one's ancestors, as many); 0 keeps every revision.
+	KeepLast int `json:"keep_last"`
 }
 
 // duration reads "30s" style strings from YAML/JSON.
@@ -147,6 +157,8 @@ func (c config) check() error {
 	case c.ChangesRetention < 0:
 		// core would take it as "forever": more likely a mistake.
 		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
+	case c.Retention.KeepLast < 0:
+		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
 		return fmt.Errorf("webhook_disable_after %s: want a positive duration", time.Duration(c.WebhookDisableAfter))
 	}
@@ -234,8 +246,13 @@ func checkConfigKeys(raw []byte) error {
 		return err
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "auth" {
+		switch top.Content[i].Value {
+		case "auth":
 			if err := check(top.Content[i+1], "auth.", jsonKeys(reflect.TypeFor[authConfig]())); err != nil {
+				return err
+			}
+		case "retention":
+			if err := check(top.Content[i+1], "retention.", jsonKeys(reflect.TypeFor[retentionConfig]())); err != nil {
 				return err
 			}
 		}
@@ -296,21 +313,22 @@ func editDistance(a, b string) int {
 // envSettings maps STRATA_* variables to flag names: each is applied as if
 // the flag were given, so both share one parser.
 var envSettings = map[string]string{
-	"STRATA_ADDR":              "addr",
-	"STRATA_DATA":              "data",
-	"STRATA_STORAGE":           "storage",
-	"STRATA_BODY_LIMIT":        "body-limit",
-	"STRATA_MAX_DOCUMENT_SIZE": "max-document-size",
-	"STRATA_REQUEST_TIMEOUT":   "request-timeout",
-	"STRATA_SHUTDOWN_TIMEOUT":  "shutdown-timeout",
-	"STRATA_CHANGES_RETENTION": "changes-retention",
-	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
-	"STRATA_LOG_LEVEL":         "log-level",
-	"STRATA_LOG_FORMAT":        "log-format",
-	"STRATA_HOOKS_DIR":         "hooks-dir",
-	"STRATA_JWKS_FILE":         "jwks-file",
-	"STRATA_JWT_ISSUER":        "jwt-issuer",
-	"STRATA_JWT_AUDIENCE":      "jwt-audience",
+	"STRATA_ADDR":                "addr",
+	"STRATA_DATA":                "data",
+	"STRATA_STORAGE":             "storage",
+	"STRATA_BODY_LIMIT":          "body-limit",
+	"STRATA_MAX_DOCUMENT_SIZE":   "max-document-size",
+	"STRATA_REQUEST_TIMEOUT":     "request-timeout",
+	"STRATA_SHUTDOWN_TIMEOUT":    "shutdown-timeout",
+	"STRATA_CHANGES_RETENTION":   "changes-retention",
+	"STRATA_DEFAULT_PAGE_SIZE":   "default-page-size",
+	"STRATA_RETENTION_KEEP_LAST": "retention-keep-last",
+	"STRATA_LOG_LEVEL":           "log-level",
+	"STRATA_LOG_FORMAT":          "log-format",
+	"STRATA_HOOKS_DIR":           "hooks-dir",
+	"STRATA_JWKS_FILE":           "jwks-file",
+	"STRATA_JWT_ISSUER":          "jwt-issuer",
+	"STRATA_JWT_AUDIENCE":        "jwt-audience",
 
 	// Hook modules.
 	"STRATA_HOOK_REGISTER_TIMEOUT": "hook-register-timeout",
@@ -354,6 +372,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
 	fl.Duration("changes-retention", time.Duration(d.ChangesRetention), "how long change-log entries every consumer has read are kept (0: forever)")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
+	fl.Int("retention-keep-last", d.Retention.KeepLast, "revisions kept of each resource of the types that set no retention, pruned in the background (0: all)")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
@@ -416,6 +435,8 @@ func applySetting(c *config, name, v string) error {
 		c.MaxDocumentSize, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
+	case "retention-keep-last":
+		c.Retention.KeepLast, err = strconv.Atoi(v)
 	case "hook-concurrency":
 		c.HookConcurrency, err = strconv.Atoi(v)
 	case "hook-nice":

@@ -174,6 +174,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Types:            cfg.Types,
 		MaxDocumentSize:  cfg.maxDocumentSize(),
 		ChangesRetention: time.Duration(cfg.ChangesRetention),
+		KeepLast:         cfg.Retention.KeepLast,
 		Auth:             authOptions(cfg),
 		Webhooks:         core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},
 		Server:           opts,
