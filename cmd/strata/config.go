@@ -46,6 +46,12 @@ type config struct {
 	// HookNice is the nice value (1 to 19) of the threads hooks that run
 	// long run on; 0 runs them at the priority of requests.
 	HookNice int `json:"hook_nice"`
+	// TransferTimeout bounds an export, an import and an online backup in
+	// place of RequestTimeout.
+	TransferTimeout duration `json:"transfer_timeout"`
+	// ImportLimit is the largest import body in bytes, in place of
+	// BodyLimit.
+	ImportLimit int `json:"import_limit"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
 	// ChangesRetention is how long change-log entries are kept once every
@@ -123,6 +129,8 @@ func defaultConfig() config {
 		BodyLimit:       10 << 20,
 		RequestTimeout:  duration(30 * time.Second),
 		ShutdownTimeout: duration(30 * time.Second),
+		TransferTimeout: duration(server.DefaultTransferTimeout),
+		ImportLimit:     server.DefaultImportLimit,
 		DefaultPageSize: core.DefaultPageSize,
 
 		ChangesRetention: duration(core.DefaultChangesRetention),
@@ -157,6 +165,10 @@ func (c config) check() error {
 	case c.ChangesRetention < 0:
 		// core would take it as "forever": more likely a mistake.
 		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
+	case c.TransferTimeout <= 0:
+		return fmt.Errorf("transfer_timeout %s: want a positive duration", time.Duration(c.TransferTimeout))
+	case c.ImportLimit <= 0:
+		return fmt.Errorf("import_limit %d: want a positive number of bytes", c.ImportLimit)
 	case c.Retention.KeepLast < 0:
 		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
@@ -320,6 +332,8 @@ var envSettings = map[string]string{
 	"STRATA_MAX_DOCUMENT_SIZE":   "max-document-size",
 	"STRATA_REQUEST_TIMEOUT":     "request-timeout",
 	"STRATA_SHUTDOWN_TIMEOUT":    "shutdown-timeout",
+	"STRATA_TRANSFER_TIMEOUT":    "transfer-timeout",
+	"STRATA_IMPORT_LIMIT":        "import-limit",
 	"STRATA_CHANGES_RETENTION":   "changes-retention",
 	"STRATA_DEFAULT_PAGE_SIZE":   "default-page-size",
 	"STRATA_RETENTION_KEEP_LAST": "retention-keep-last",
@@ -370,6 +384,8 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
 	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
+	fl.Duration("transfer-timeout", time.Duration(d.TransferTimeout), "time limit of an export, an import or an online backup, in place of the request timeout")
+	fl.Int("import-limit", d.ImportLimit, "largest import body in bytes, in place of the body limit")
 	fl.Duration("changes-retention", time.Duration(d.ChangesRetention), "how long change-log entries every consumer has read are kept (0: forever)")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
 	fl.Int("retention-keep-last", d.Retention.KeepLast, "revisions kept of each resource of the types that set no retention, pruned in the background (0: all)")
@@ -435,6 +451,8 @@ func applySetting(c *config, name, v string) error {
 		c.MaxDocumentSize, err = strconv.Atoi(v)
 	case "default-page-size":
 		c.DefaultPageSize, err = strconv.Atoi(v)
+	case "import-limit":
+		c.ImportLimit, err = strconv.Atoi(v)
 	case "retention-keep-last":
 		c.Retention.KeepLast, err = strconv.Atoi(v)
 	case "hook-concurrency":
@@ -449,7 +467,7 @@ func applySetting(c *config, name, v string) error {
 			err = errors.New("want a positive duration")
 		}
 		c.WebhookDisableAfter = duration(d)
-	case "request-timeout", "shutdown-timeout", "hook-register-timeout", "changes-retention":
+	case "request-timeout", "shutdown-timeout", "hook-register-timeout", "changes-retention", "transfer-timeout":
 		var d time.Duration
 		d, err = time.ParseDuration(v)
 		switch name {
@@ -459,6 +477,8 @@ func applySetting(c *config, name, v string) error {
 			c.HookRegisterTimeout = duration(d)
 		case "changes-retention":
 			c.ChangesRetention = duration(d)
+		case "transfer-timeout":
+			c.TransferTimeout = duration(d)
 		default:
 			c.ShutdownTimeout = duration(d)
 		}

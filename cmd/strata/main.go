@@ -157,6 +157,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		DefaultPageSize: cfg.DefaultPageSize,
 
 		HookRegisterTimeout: time.Duration(cfg.HookRegisterTimeout),
+		TransferTimeout:     time.Duration(cfg.TransferTimeout),
+		ImportLimit:         cfg.ImportLimit,
 	}
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err
