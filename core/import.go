@@ -573,19 +573,27 @@ func (im *importer) flush(ctx context.Context) error {
 		return nil
 	}
 	var res ImportResult
-	im.m.typeMu.RLock() // no type changes under the batch
-	_, err := im.m.update(ctx, PrincipalFrom(ctx), func(w *writer) error {
-		res = ImportResult{}
-		for _, r := range im.batch {
-			if err := w.importResource(r, im.o.OnConflict, &res); err != nil {
-				return err
+	for {
+		_, err := im.m.update(ctx, PrincipalFrom(ctx), func(w *writer) error {
+			if !im.m.typesSettled() { // as a write's commit checks
+				return errTypeChanging
 			}
+			res = ImportResult{}
+			for _, r := range im.batch {
+				if err := w.importResource(r, im.o.OnConflict, &res); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if errors.Is(err, errTypeChanging) {
+			im.m.awaitTypeChange()
+			continue
 		}
-		return nil
-	})
-	im.m.typeMu.RUnlock()
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+		break
 	}
 	im.res.Resources += res.Resources
 	im.res.Revisions += res.Revisions
