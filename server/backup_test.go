@@ -13,7 +13,7 @@ import (
 )
 
 const backupNotesType = `{"name": "jots", "schema": {"type": "object", "required": ["n"],
-  "properties": {"n": {"type": "integer"}, "w": {"type": "integer"}}}, "search": []}`
+  "properties": {"n": {"type": "integer"}, "w": {"type": "integer"}, "pad": {"type": "string"}}}, "search": []}`
 
 // TestBackupWhileWriting takes a backup while 16 writers create
 // resources: the copy holds every write acknowledged before the backup
@@ -111,4 +111,32 @@ func TestBackupIsABoltFile(t *testing.T) {
 	if !strings.Contains(string(r.Body[:4096]), "\xed\xda\x0c\xed") {
 		t.Fatal("the backup does not hold bolt's magic number")
 	}
+}
+
+// TestBackupClientGoesAway: a client that stops reading a backup and
+// closes the connection ends the copy and its read transaction, so the
+// server closes at once (a leaked transaction would hold its store's
+// Close until transfer_timeout).
+func TestBackupClientGoesAway(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(backupNotesType)
+	pad := strings.Repeat("x", 60_000)
+	for i := range 200 {
+		ts.must(201, "POST", "/api/jots", fmt.Sprintf(`{"n": %d, "pad": %q}`, i, pad))
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/api/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ContentLength < 10<<20 {
+		t.Fatalf("a backup of %d bytes: too small to outlast the socket buffers", resp.ContentLength)
+	}
+	if _, err := resp.Body.Read(make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close() // unread: the connection is closed
+	ts.stop()         // returns once the copy's transaction has ended
 }
