@@ -35,8 +35,9 @@ const DefaultImportLimit = 1 << 30
 // ndjson is the media type of exports and imports.
 const ndjson = "application/x-ndjson"
 
-// transferRoutes are the paths whose requests get TransferTimeout (and,
-// for imports, ImportLimit).
+// isTransfer reports whether a request is an export, an import or a
+// backup, whose requests get TransferTimeout, and whether it is an
+// import, whose body may be up to ImportLimit.
 func isTransfer(method, path []byte) (transfer, upload bool) {
 	if !bytes.HasPrefix(path, []byte("/api/")) {
 		return false, false
