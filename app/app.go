@@ -74,6 +74,9 @@ type Config struct {
 	// (core.Options.ChangesRetention); zero keeps them forever. strata
 	// serve's default is core.DefaultChangesRetention.
 	ChangesRetention time.Duration
+	// KeepLast is the revision retention of the types that set none
+	// (core.Options.KeepLast); zero keeps every revision.
+	KeepLast int
 
 	// Auth configures the authenticator, whose API keys are kept in the
 	// store; it is not used when Server.Auth is set.
@@ -177,7 +180,7 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
 		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks, WebhookTransport: webhook.HTTP{},
-		ChangesRetention: cfg.ChangesRetention}
+		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast}
 	if cfg.Data != "" {
 		dir := filepath.Join(cfg.Data, "index")
 		opts.Search = func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {

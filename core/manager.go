@@ -54,6 +54,13 @@ type Options struct {
 	// the Manager trims every minute. Zero or less keeps them forever.
 	// strata serve uses DefaultChangesRetention unless configured.
 	ChangesRetention time.Duration
+	// KeepLast is the revision retention of the types whose definition
+	// sets none (retention.keep_last in strata.yaml): the pruner keeps the
+	// newest KeepLast revisions of each of their resources and those the
+	// current one descends from (see PruneRevisions). A type's own
+	// retention, even keep_last 0 (keep all), wins. Zero or less keeps
+	// every revision.
+	KeepLast int
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -121,6 +128,11 @@ type Manager struct {
 	// trimmer (retention.go) has stopped, nil when none runs.
 	retention time.Duration
 	trimDone  chan struct{}
+
+	// keepLastDefault is Options.KeepLast; pruneDone is closed when the
+	// revision pruner (prune.go) has stopped.
+	keepLastDefault int
+	pruneDone       chan struct{}
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -133,10 +145,12 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		hooks:     opts.Hooks,
 		maxDoc:    opts.MaxDocumentSize,
 		retention: opts.ChangesRetention,
-		notify:    make(chan struct{}),
-		bg:        context.WithoutCancel(ctx),
-		done:      make(chan struct{}),
-		consumers: map[string]*Consumer{},
+
+		keepLastDefault: opts.KeepLast,
+		notify:          make(chan struct{}),
+		bg:              context.WithoutCancel(ctx),
+		done:            make(chan struct{}),
+		consumers:       map[string]*Consumer{},
 	}
 	if m.maxDoc <= 0 {
 		m.maxDoc = DefaultMaxDocumentSize
@@ -211,6 +225,8 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		m.trimDone = make(chan struct{})
 		go m.trimLoop()
 	}
+	m.pruneDone = make(chan struct{})
+	go m.pruneLoop()
 	return m, nil
 }
 
@@ -228,6 +244,9 @@ func (m *Manager) Close() error {
 		close(m.done)
 		if m.trimDone != nil {
 			<-m.trimDone // it may be in a transaction: the store closes after Close
+		}
+		if m.pruneDone != nil {
+			<-m.pruneDone
 		}
 		m.closeFeed()
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,6 +36,17 @@ func (r reader) revision(ct *compiledType, id string, n int) (*revisionRecord, e
 	rev, err := getRevision(r.tx, ct.def.Name, id, n, r.arena)
 	if isNotFound(err) {
 		return nil, errorf(ErrNotFound, "%s/%s has no revision %d", ct.def.Name, id, n)
+	}
+	return rev, err
+}
+
+// pastRevision reads revision n of a resource whose meta is meta. A
+// number the resource had but retention pruned is ErrGone; one it never
+// had is ErrNotFound.
+func (r reader) pastRevision(ct *compiledType, id string, meta *metaRecord, n int) (*revisionRecord, error) {
+	rev, err := r.revision(ct, id, n)
+	if err != nil && n >= 1 && n <= meta.RevisionCount && errors.Is(err, ErrNotFound) {
+		return nil, errorf(ErrGone, "%s/%s revision %d was pruned by the type's revision retention", ct.def.Name, id, n)
 	}
 	return rev, err
 }
@@ -104,7 +116,7 @@ func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resou
 		if o.Revision != 0 {
 			n = o.Revision
 		}
-		rev, err := r.revision(ct, id, n)
+		rev, err := r.pastRevision(ct, id, meta, n)
 		if err != nil {
 			return err
 		}
@@ -381,7 +393,7 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 		if to == 0 {
 			to = meta.CurrentRevision
 		}
-		target, err := r.revision(ct, id, to)
+		target, err := r.pastRevision(ct, id, meta, to)
 		if err != nil {
 			return err
 		}
@@ -391,7 +403,7 @@ func (m *Manager) Diff(ctx context.Context, typ, id string, from, to int) (json.
 			}
 			from = *target.Parent
 		}
-		source, err := r.revision(ct, id, from)
+		source, err := r.pastRevision(ct, id, meta, from)
 		if err != nil {
 			return err
 		}

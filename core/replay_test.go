@@ -88,9 +88,12 @@ func TestReplayPicksWrites(t *testing.T) {
 			revs[res.ID] = []int{len(writes) - 1}
 		}
 	}
-	// Retention kept the last two revisions of each resource: a write
-	// of an older revision is not replayed, nor an update whose previous
-	// revision is gone.
+	// Retention keeps the last two revisions of each resource (pruned in
+	// the background, here at once): a write of an older revision is not
+	// replayed, nor an update whose previous revision is gone.
+	if _, err := m.PruneRevisions(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, idx := range revs {
 		for k, i := range idx {
 			if k < len(idx)-2 || (k == len(idx)-2 && writes[i].action == "update") {

@@ -82,8 +82,10 @@ type HookBinding struct {
 
 // Retention limits the revisions kept per resource.
 type Retention struct {
-	// KeepLast keeps the newest KeepLast revisions (and always the current
-	// one); 0 keeps every revision.
+	// KeepLast keeps the newest KeepLast revisions of each resource, and
+	// the current one with its ancestors, KeepLast deep; older ones are
+	// pruned in the background (Manager.PruneRevisions). 0 keeps every
+	// revision, whatever Options.KeepLast says.
 	KeepLast int `json:"keep_last"`
 }
 

@@ -232,8 +232,9 @@ func (w *writer) replace(ct *compiledType, id string, doc *document, ifMatch int
 	return newResource(ct.def.Name, id, meta, rev), nil
 }
 
-// writeRevision adds doc as the next revision over the current one, moves
-// the indexes and the meta to it, and applies retention. It changes meta.
+// writeRevision adds doc as the next revision over the current one and
+// moves the indexes and the meta to it (retention prunes later, in the
+// background: prune.go). It changes meta.
 func (w *writer) writeRevision(ct *compiledType, id string, meta *metaRecord, doc *document, hooks []HookApproval) (*revisionRecord, error) {
 	typ := ct.def.Name
 	uniq := ct.uniqueKeys(doc.obj)
@@ -261,38 +262,7 @@ func (w *writer) writeRevision(ct *compiledType, id string, meta *metaRecord, do
 	if err := w.putMeta(ct, id, meta); err != nil {
 		return nil, err
 	}
-	if err := w.applyRetention(ct, id, meta); err != nil {
-		return nil, err
-	}
 	return rev, nil
-}
-
-// applyRetention deletes revisions older than the newest keep_last, never
-// the current one.
-func (w *writer) applyRetention(ct *compiledType, id string, meta *metaRecord) error {
-	if ct.def.Retention == nil || ct.def.Retention.KeepLast <= 0 {
-		return nil
-	}
-	cutoff := meta.RevisionCount - ct.def.Retention.KeepLast
-	if cutoff < 1 {
-		return nil
-	}
-	var old [][]byte
-	err := w.tx.Scan(revBucket(ct.def.Name), storage.Range{Start: revKey(id, 0), End: revKey(id, cutoff+1)}, func(k, _ []byte) bool {
-		if revNumber(k) != meta.CurrentRevision {
-			old = append(old, bytes.Clone(k))
-		}
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	for _, k := range old {
-		if err := w.tx.Delete(revBucket(ct.def.Name), k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // softDelete marks a resource deleted, keeping its history, after applying
@@ -521,7 +491,7 @@ func (w *writer) switchTo(ct *compiledType, id string, n, ifMatch int) (*Resourc
 	if err != nil {
 		return nil, err
 	}
-	rev, err := w.loadRevision(ct, id, n)
+	rev, err := reader{tx: w.tx}.pastRevision(ct, id, meta, n)
 	if err != nil {
 		return nil, err
 	}

@@ -211,6 +211,7 @@ func setSecurityHeaders(c *fiber.Ctx) {
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
+	transferTimeout := max(s.opts.TransferTimeout, bodyTimeout)
 	fg := guardFraming(srv)
 	answerFraming(srv) // for the connections of Listener
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -222,6 +223,18 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 			// to it. A module over its limit is refused as it is read.
 			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout,
 				MaxRequestBodySize: s.opts.HookModuleLimit}
+		}
+		if transfer, upload := isTransfer(h.Method(), path); transfer {
+			// Exports, imports and backups move whole stores: their body
+			// and answer get TransferTimeout (each write of a streamed
+			// answer also extends its own deadline), an import's body
+			// may be up to ImportLimit.
+			rc := fasthttp.RequestConfig{ReadTimeout: transferTimeout, WriteTimeout: transferTimeout,
+				MaxRequestBodySize: s.opts.BodyLimit}
+			if upload {
+				rc.MaxRequestBodySize = s.opts.ImportLimit
+			}
+			return rc
 		}
 		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: s.opts.BodyLimit}
 	}

@@ -93,6 +93,9 @@ func toProblem(err error) (Problem, bool) {
 		kind = kindNoSpace
 	case errors.Is(err, core.ErrClosed):
 		kind = kindUnavailable
+	case errors.Is(err, core.ErrUnsupported):
+		kind = kindNotBuilt
+		p.Detail = "the server's storage backend cannot do this"
 	case errors.Is(err, context.DeadlineExceeded):
 		kind = kindTimeout
 		p.Detail = "the request took longer than the server's request_timeout" // handleError adds the value

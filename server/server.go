@@ -92,6 +92,14 @@ type Options struct {
 	// gets a comment line, so proxies keep it open and a client that went
 	// away is noticed. Zero means DefaultEventsHeartbeat.
 	EventsHeartbeat time.Duration
+	// TransferTimeout bounds an export, an import and an online backup in
+	// place of RequestTimeout: they move whole stores. Zero means
+	// DefaultTransferTimeout.
+	TransferTimeout time.Duration
+	// ImportLimit is the largest import body accepted, in bytes, in place
+	// of BodyLimit. Zero means DefaultImportLimit.
+	ImportLimit int
+
 	// EventsMaxLag is how many changes an event stream may fall behind the
 	// change log before it is sent `event: reset` and closed. Zero means
 	// DefaultEventsMaxLag.
@@ -172,6 +180,12 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.EventsHeartbeat <= 0 {
 		opts.EventsHeartbeat = DefaultEventsHeartbeat
 	}
+	if opts.TransferTimeout <= 0 {
+		opts.TransferTimeout = DefaultTransferTimeout
+	}
+	if opts.ImportLimit <= 0 {
+		opts.ImportLimit = DefaultImportLimit
+	}
 	if opts.EventsMaxLag <= 0 {
 		opts.EventsMaxLag = DefaultEventsMaxLag
 	}
@@ -243,11 +257,16 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Delete("/webhooks/:id", h(s.deleteWebhook))
 	api.Get("/webhooks/:id/deliveries", h(s.webhookDeliveries))
 	api.Post("/webhooks/:id/resume", h(s.resumeWebhook))
+	api.Get("/export", s.wrapFor(s.opts.TransferTimeout, s.opts.BodyLimit, s.exportAll))
+	api.Post("/import", s.wrapTransfer(s.importAll))
+	api.Get("/backup", s.wrapFor(s.opts.TransferTimeout, s.opts.BodyLimit, s.backup))
 	s.mountNotBuilt(api)
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))
 	api.Get("/:type/count", h(s.count))
+	api.Get("/:type/export", s.wrapFor(s.opts.TransferTimeout, s.opts.BodyLimit, s.exportType))
+	api.Post("/:type/import", s.wrapTransfer(s.importType))
 	api.Get("/:type/:id", h(s.get))
 	api.Put("/:type/:id", h(s.replace))
 	api.Patch("/:type/:id", h(s.patch))
@@ -267,11 +286,6 @@ func (s *Server) Mount(r fiber.Router) {
 // built yet, with what each is.
 var notBuilt = []struct{ path, what string }{
 	{"/blobs", "blob storage"},
-	{"/export", "export"},
-	{"/import", "import"},
-	{"/backup", "online backup"},
-	{"/:type/export", "export"},
-	{"/:type/import", "import"},
 }
 
 // mountNotBuilt answers the reserved paths 501 Not Implemented before the
@@ -297,6 +311,12 @@ func (s *Server) wrap(h fiber.Handler) fiber.Handler {
 	return s.wrapFor(s.opts.RequestTimeout, s.opts.BodyLimit, h)
 }
 
+// wrapTransfer wraps an import: TransferTimeout, and bodies up to
+// ImportLimit.
+func (s *Server) wrapTransfer(h fiber.Handler) fiber.Handler {
+	return s.wrapFor(s.opts.TransferTimeout, s.opts.ImportLimit, h)
+}
+
 // wrapFor is wrap with a deadline of timeout and a body limit of
 // bodyLimit, for the routes whose work is not an ordinary request's.
 func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) fiber.Handler {
@@ -309,7 +329,7 @@ func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) 
 			}
 		}()
 		setSecurityHeaders(c)
-		if len(c.Body()) > bodyLimit {
+		if c.Context().RequestBodyStream() == nil && len(c.Body()) > bodyLimit {
 			return s.handleError(c, fiber.ErrRequestEntityTooLarge)
 		}
 		if err := s.checkJSONDepth(c); err != nil {

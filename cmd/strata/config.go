@@ -49,11 +49,19 @@ type config struct {
 	// HookNice is the nice value (1 to 19) of the threads hooks that run
 	// long run on; 0 runs them at the priority of requests.
 	HookNice int `json:"hook_nice"`
+	// TransferTimeout bounds an export, an import and an online backup in
+	// place of RequestTimeout.
+	TransferTimeout duration `json:"transfer_timeout"`
+	// ImportLimit is the largest import body in bytes, in place of
+	// BodyLimit.
+	ImportLimit int `json:"import_limit"`
 	// ShutdownTimeout bounds the wait for in-flight requests on shutdown.
 	ShutdownTimeout duration `json:"shutdown_timeout"`
 	// ChangesRetention is how long change-log entries are kept once every
 	// consumer has read them; 0 keeps them forever.
 	ChangesRetention duration `json:"changes_retention"`
+	// Retention is the revision retention of the types that set none.
+	Retention retentionConfig `json:"retention"`
 	// DefaultPageSize is the list page size when a request names none.
 	DefaultPageSize int `json:"default_page_size"`
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -93,6 +101,14 @@ type authConfig struct {
 	JWTAudience string `json:"jwt_audience"`
 }
 
+// retentionConfig is the revision retention of the types whose
+// definition sets none (core.Options.KeepLast).
+type retentionConfig struct {
+	// KeepLast keeps the newest KeepLast revisions of each resource (and
+	// the current one's ancestors, as many); 0 keeps every revision.
+	KeepLast int `json:"keep_last"`
+}
+
 // duration reads "30s" style strings from YAML/JSON.
 type duration time.Duration
 
@@ -116,6 +132,8 @@ func defaultConfig() config {
 		BodyLimit:       10 << 20,
 		RequestTimeout:  duration(30 * time.Second),
 		ShutdownTimeout: duration(30 * time.Second),
+		TransferTimeout: duration(server.DefaultTransferTimeout),
+		ImportLimit:     server.DefaultImportLimit,
 		DefaultPageSize: core.DefaultPageSize,
 
 		ChangesRetention: duration(core.DefaultChangesRetention),
@@ -153,6 +171,12 @@ func (c config) check() error {
 	case c.ChangesRetention < 0:
 		// core would take it as "forever": more likely a mistake.
 		return fmt.Errorf("changes_retention %s: want 0 (keep the change log forever) or more", time.Duration(c.ChangesRetention))
+	case c.TransferTimeout <= 0:
+		return fmt.Errorf("transfer_timeout %s: want a positive duration", time.Duration(c.TransferTimeout))
+	case c.ImportLimit <= 0:
+		return fmt.Errorf("import_limit %d: want a positive number of bytes", c.ImportLimit)
+	case c.Retention.KeepLast < 0:
+		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
 		return fmt.Errorf("webhook_disable_after %s: want a positive duration", time.Duration(c.WebhookDisableAfter))
 	}
@@ -240,8 +264,13 @@ func checkConfigKeys(raw []byte) error {
 		return err
 	}
 	for i := 0; i+1 < len(top.Content); i += 2 {
-		if top.Content[i].Value == "auth" {
+		switch top.Content[i].Value {
+		case "auth":
 			if err := check(top.Content[i+1], "auth.", jsonKeys(reflect.TypeFor[authConfig]())); err != nil {
+				return err
+			}
+		case "retention":
+			if err := check(top.Content[i+1], "retention.", jsonKeys(reflect.TypeFor[retentionConfig]())); err != nil {
 				return err
 			}
 		}
@@ -302,21 +331,24 @@ func editDistance(a, b string) int {
 // envSettings maps STRATA_* variables to flag names: each is applied as if
 // the flag were given, so both share one parser.
 var envSettings = map[string]string{
-	"STRATA_ADDR":              "addr",
-	"STRATA_DATA":              "data",
-	"STRATA_STORAGE":           "storage",
-	"STRATA_BODY_LIMIT":        "body-limit",
-	"STRATA_MAX_DOCUMENT_SIZE": "max-document-size",
-	"STRATA_REQUEST_TIMEOUT":   "request-timeout",
-	"STRATA_SHUTDOWN_TIMEOUT":  "shutdown-timeout",
-	"STRATA_CHANGES_RETENTION": "changes-retention",
-	"STRATA_DEFAULT_PAGE_SIZE": "default-page-size",
-	"STRATA_LOG_LEVEL":         "log-level",
-	"STRATA_LOG_FORMAT":        "log-format",
-	"STRATA_HOOKS_DIR":         "hooks-dir",
-	"STRATA_JWKS_FILE":         "jwks-file",
-	"STRATA_JWT_ISSUER":        "jwt-issuer",
-	"STRATA_JWT_AUDIENCE":      "jwt-audience",
+	"STRATA_ADDR":                "addr",
+	"STRATA_DATA":                "data",
+	"STRATA_STORAGE":             "storage",
+	"STRATA_BODY_LIMIT":          "body-limit",
+	"STRATA_MAX_DOCUMENT_SIZE":   "max-document-size",
+	"STRATA_REQUEST_TIMEOUT":     "request-timeout",
+	"STRATA_SHUTDOWN_TIMEOUT":    "shutdown-timeout",
+	"STRATA_TRANSFER_TIMEOUT":    "transfer-timeout",
+	"STRATA_IMPORT_LIMIT":        "import-limit",
+	"STRATA_CHANGES_RETENTION":   "changes-retention",
+	"STRATA_DEFAULT_PAGE_SIZE":   "default-page-size",
+	"STRATA_RETENTION_KEEP_LAST": "retention-keep-last",
+	"STRATA_LOG_LEVEL":           "log-level",
+	"STRATA_LOG_FORMAT":          "log-format",
+	"STRATA_HOOKS_DIR":           "hooks-dir",
+	"STRATA_JWKS_FILE":           "jwks-file",
+	"STRATA_JWT_ISSUER":          "jwt-issuer",
+	"STRATA_JWT_AUDIENCE":        "jwt-audience",
 
 	// Hook modules.
 	"STRATA_HOOK_REGISTER_TIMEOUT": "hook-register-timeout",
@@ -360,8 +392,11 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.Int("hook-concurrency", d.HookConcurrency, "hook calls running at once, more wait for a slot (0: CPUs less one, at least 1)")
 	fl.Int("hook-nice", d.HookNice, "nice value (1 to 19) of the threads hooks that run 1 ms or more run on, so requests get the CPU first (0: the priority of requests)")
 	fl.Duration("shutdown-timeout", time.Duration(d.ShutdownTimeout), "time limit for in-flight requests at shutdown")
+	fl.Duration("transfer-timeout", time.Duration(d.TransferTimeout), "time limit of an export, an import or an online backup, in place of the request timeout")
+	fl.Int("import-limit", d.ImportLimit, "largest import body in bytes, in place of the body limit")
 	fl.Duration("changes-retention", time.Duration(d.ChangesRetention), "how long change-log entries every consumer has read are kept (0: forever)")
 	fl.Int("default-page-size", d.DefaultPageSize, "list page size when a request names none")
+	fl.Int("retention-keep-last", d.Retention.KeepLast, "revisions kept of each resource of the types that set no retention, pruned in the background (0: all)")
 	fl.String("log-level", d.LogLevel, "debug, info, warn or error")
 	fl.String("log-format", d.LogFormat, "text or json")
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
@@ -426,6 +461,10 @@ func applySetting(c *config, name, v string) error {
 		c.DefaultPageSize, err = strconv.Atoi(v)
 	case "hook-module-limit":
 		c.HookModuleLimit, err = strconv.Atoi(v)
+	case "import-limit":
+		c.ImportLimit, err = strconv.Atoi(v)
+	case "retention-keep-last":
+		c.Retention.KeepLast, err = strconv.Atoi(v)
 	case "hook-concurrency":
 		c.HookConcurrency, err = strconv.Atoi(v)
 	case "hook-nice":
@@ -438,7 +477,7 @@ func applySetting(c *config, name, v string) error {
 			err = errors.New("want a positive duration")
 		}
 		c.WebhookDisableAfter = duration(d)
-	case "request-timeout", "shutdown-timeout", "hook-register-timeout", "changes-retention":
+	case "request-timeout", "shutdown-timeout", "hook-register-timeout", "changes-retention", "transfer-timeout":
 		var d time.Duration
 		d, err = time.ParseDuration(v)
 		switch name {
@@ -448,6 +487,8 @@ func applySetting(c *config, name, v string) error {
 			c.HookRegisterTimeout = duration(d)
 		case "changes-retention":
 			c.ChangesRetention = duration(d)
+		case "transfer-timeout":
+			c.TransferTimeout = duration(d)
 		default:
 			c.ShutdownTimeout = duration(d)
 		}

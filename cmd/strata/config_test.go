@@ -180,3 +180,51 @@ func TestConfigChangesRetention(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigRetentionKeepLast: retention.keep_last is off by default, is
+// read from the file, the environment and the flag, a misspelt key under
+// retention is named, and a negative value is refused.
+func TestConfigRetentionKeepLast(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "strata.yaml")
+	if err := os.WriteFile(file, []byte("retention:\n  keep_last: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	typo := filepath.Join(dir, "typo.yaml")
+	if err := os.WriteFile(typo, []byte("retention:\n  keep_lats: 10\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    int
+		refused bool
+	}{
+		{"default", nil, nil, 0, false},
+		{"file", []string{"--config", file}, nil, 10, false},
+		{"env over file", []string{"--config", file}, map[string]string{"STRATA_RETENTION_KEEP_LAST": "3"}, 3, false},
+		{"flag over env", []string{"--retention-keep-last", "0"}, map[string]string{"STRATA_RETENTION_KEEP_LAST": "3"}, 0, false},
+		{"negative", []string{"--retention-keep-last", "-1"}, nil, -1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := resolveFor(t, tc.args, tc.env)
+			if c.Retention.KeepLast != tc.want {
+				t.Fatalf("retention.keep_last %d, want %d", c.Retention.KeepLast, tc.want)
+			}
+			if err := c.check(); (err != nil) != tc.refused {
+				t.Fatalf("check: %v, refused want %v", err, tc.refused)
+			}
+		})
+	}
+	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	addServeFlags(fl)
+	if err := fl.Parse([]string{"--config", typo}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := resolveConfig(fl, func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "unknown key retention.keep_lats (did you mean retention.keep_last?)") {
+		t.Fatalf("misspelt key: %v", err)
+	}
+}

@@ -49,7 +49,8 @@ func rootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand(), keysCommand())
+	root.AddCommand(serveCommand(), typesCommand(), hookCommand(), reindexCommand(), keysCommand(),
+		exportCommand(), importCommand(), backupCommand())
 	return root
 }
 
@@ -157,6 +158,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 		HookRegisterTimeout: time.Duration(cfg.HookRegisterTimeout),
 		HookModuleLimit:     cfg.HookModuleLimit,
+		TransferTimeout:     time.Duration(cfg.TransferTimeout),
+		ImportLimit:         cfg.ImportLimit,
 	}
 	if err := cfg.hardeningConfig.apply(&opts); err != nil {
 		return err
@@ -174,6 +177,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Types:            cfg.Types,
 		MaxDocumentSize:  cfg.maxDocumentSize(),
 		ChangesRetention: time.Duration(cfg.ChangesRetention),
+		KeepLast:         cfg.Retention.KeepLast,
 		Auth:             authOptions(cfg),
 		Webhooks:         core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},
 		Server:           opts,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -206,6 +207,23 @@ func (s *store) View(_ context.Context, fn func(tx driver.Tx) error) error {
 	}
 	defer func() { _ = btx.Rollback() }() // a read transaction only releases its snapshot
 	return fn(&tx{btx: btx})
+}
+
+var _ driver.Snapshotter = (*store)(nil)
+
+// Snapshot implements driver.Snapshotter with bolt's own online copy: a
+// read transaction whose Tx.WriteTo writes the file as it stands at that
+// transaction, which bolt opens as a database. Commits go on meanwhile;
+// the pages they free are not reused until the copy ends, so the file may
+// grow by what is written during it, and a commit that must grow the
+// memory map past InitialMmapSize waits for it.
+func (s *store) Snapshot(_ context.Context, fn func(size int64, writeTo func(w io.Writer) (int64, error)) error) error {
+	btx, err := s.db.Begin(false)
+	if err != nil {
+		return fmt.Errorf("bolt store %s: begin read transaction: %w", s.path, err)
+	}
+	defer func() { _ = btx.Rollback() }()
+	return fn(btx.Size(), func(w io.Writer) (int64, error) { return btx.WriteTo(w) })
 }
 
 // Update queues fn for the committer and waits for the commit of the group

@@ -129,5 +129,6 @@ func checks() []check {
 		{"CloseWaitsForTransactions", testCloseWaitsForTransactions},
 		{"ReopenPersists", testReopenPersists},
 		{"ReopenConcurrentWriters", testReopenConcurrentWriters},
+		{"Snapshot", testSnapshot}, // optional: skipped without driver.Snapshotter
 	}
 }

@@ -265,6 +265,7 @@ func typeOperations() []typeOperation {
 		{"create", ""}, {"list", ""}, {"count", ""}, {"get", ""}, {"replace", ""},
 		{"patch", ""}, {"delete", ""}, {"restore", ""}, {"list", "Revisions"},
 		{"get", "Revision"}, {"switch", "Revision"}, {"diff", ""}, {"list", "Referrers"},
+		{"export", ""}, {"import", ""},
 	}
 }
 

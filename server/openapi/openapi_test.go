@@ -216,6 +216,11 @@ func TestDocumentShape(t *testing.T) {
 		"POST /api/posts/{id}/switch/{n}":          "switchPostsRevision",
 		"GET /api/posts/{id}/diff":                 "diffPosts",
 		"GET /api/posts/{id}/referrers":            "listPostsReferrers",
+		"GET /api/posts/export":                    "exportPosts",
+		"POST /api/posts/import":                   "importPosts",
+		"GET /api/export":                          "exportAll",
+		"POST /api/import":                         "importAll",
+		"GET /api/backup":                          "backup",
 		"POST /api/users":                          "createUsers",
 		"GET /api/users/{id}":                      "getUsers",
 		"GET /api/users/{id}/revisions/{n}":        "getUsersRevision",
@@ -256,8 +261,8 @@ func TestDocumentShape(t *testing.T) {
 			}
 		}
 	}
-	if len(ops) != 2*13+29 {
-		t.Errorf("%d operations, want %d", len(ops), 2*13+29)
+	if len(ops) != 2*15+32 {
+		t.Errorf("%d operations, want %d", len(ops), 2*15+32)
 	}
 
 	// Every /api operation documents its errors as problem+json.
@@ -594,8 +599,8 @@ func TestDocumentNameClashes(t *testing.T) {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	if got, want := len(schemas), 26+4*len(clashingTypes())+2; got != want {
-		t.Errorf("%d component schemas, want %d (26 shared, 4 per type, 2 $defs)", got, want)
+	if got, want := len(schemas), 27+4*len(clashingTypes())+2; got != want {
+		t.Errorf("%d component schemas, want %d (27 shared, 4 per type, 2 $defs)", got, want)
 	}
 	if got := at(schemas, "posts", "properties", "a", "$ref"); got != "#/components/schemas/posts.defs.list" {
 		t.Errorf("posts.a = %v", got)

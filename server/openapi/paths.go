@@ -95,6 +95,22 @@ func typePaths(n *typeNames) object {
 					"400", "401", "403", "409", "413", "415", "422"),
 			),
 		),
+		base+"/export", obj(
+			"get", op("export", "Export "+n.name, "Administrators only. Every resource of the type, one a line, "+
+				"with its meta and every stored revision (docs/operations.md). Streamed.",
+				"responses", responses(obj("200", ndjsonResponse("The resources, one JSON document a line.")), "401", "403", "404"),
+			),
+		),
+		base+"/import", obj(
+			"post", op("import", "Import "+n.name, "Administrators only. Resources as export writes them; every line "+
+				"is checked before any is written, and a bad one refuses the file naming its line. An id that exists "+
+				"is 409 unless on_conflict is skip or replace.",
+				"parameters", []any{onConflictParam()},
+				"requestBody", ndjsonBody(),
+				"responses", responses(obj("200", response("What was imported.", schemaRef("ImportResult"))),
+					"400", "401", "403", "404", "409", "413", "415", "507"),
+			),
+		),
 		base+"/count", obj(
 			"get", op("count", "Count "+n.name, "Counts the resources that match, under the same filter as the list.",
 				"parameters", params("filter", "q", "include_deleted", "consistency"),
@@ -153,9 +169,10 @@ func typePaths(n *typeNames) object {
 		),
 		item+"/revisions/{n}", obj(
 			"parameters", params("id", "revisionNumber"),
-			"get", op("getRevision", "Read one revision of a "+n.name+" resource", "",
+			"get", op("getRevision", "Read one revision of a "+n.name+" resource",
+				"410 when retention pruned revision n.",
 				"responses", responses(obj("200", response("The resource at revision n.", envelope, "ETag")),
-					"400", "401", "403", "404"),
+					"400", "401", "403", "404", "410"),
 			),
 		),
 		item+"/switch/{n}", obj(
@@ -175,7 +192,7 @@ func typePaths(n *typeNames) object {
 					queryParam("from", "The revision to start from; defaults to to's parent.", obj("type", "integer", "minimum", 1)),
 					queryParam("to", "The revision to reach; defaults to the current one.", obj("type", "integer", "minimum", 1)),
 				},
-				"responses", responses(obj("200", response("The patch.", schemaRef("JSONPatch"))), "400", "401", "403", "404"),
+				"responses", responses(obj("200", response("The patch.", schemaRef("JSONPatch"))), "400", "401", "403", "404", "410"),
 			),
 		),
 		item+"/referrers", obj(
@@ -256,6 +273,34 @@ func globalPaths() object {
 				"requestBody", jsonBody("", schemaRef("BatchRequest")),
 				"responses", responses(obj("200", response("Every request succeeded.", schemaRef("BatchResponse"))),
 					writeProblems()...),
+			),
+		),
+		"/api/export", obj(
+			"get", tagged("Operations", "exportAll", "Export everything",
+				"description", "Every type's definition, then every resource with its meta and every stored "+
+					"revision, one JSON document a line (docs/operations.md). Streamed.",
+				"responses", responses(obj("200", ndjsonResponse("Definitions, then resources, one JSON document a line.")), "401", "403"),
+			),
+		),
+		"/api/import", obj(
+			"post", tagged("Operations", "importAll", "Import an export",
+				"description", "Definitions and resources as GET /api/export writes them; every line is checked "+
+					"before any is written, and a bad one refuses the file naming its line. An id that exists is "+
+					"409 unless on_conflict is skip or replace.",
+				"parameters", []any{onConflictParam()},
+				"requestBody", ndjsonBody(),
+				"responses", responses(obj("200", response("What was imported.", schemaRef("ImportResult"))),
+					"400", "401", "403", "409", "413", "415", "507"),
+			),
+		),
+		"/api/backup", obj(
+			"get", tagged("Operations", "backup", "Take an online backup",
+				"description", "A consistent copy of the store as it stood when the request arrived, taken while "+
+					"writes go on: a bolt file, which a data directory holds as strata.db. Its length is in "+
+					"Content-Length. 501 when the storage backend cannot copy itself.",
+				"responses", responses(obj("200", obj("description", "The store's copy.",
+					"content", obj("application/octet-stream", obj("schema", obj("type", "string", "format", "binary"))))),
+					"401", "403"),
 			),
 		),
 		"/api/keys", obj(
@@ -455,4 +500,21 @@ func globalPaths() object {
 
 func webhookIDParam() object {
 	return obj("name", "webhookId", "in", "path", "required", true, "schema", obj("type", "string"))
+}
+
+// ndjsonResponse is a streamed NDJSON answer.
+func ndjsonResponse(desc string) object {
+	return obj("description", desc, "content", obj("application/x-ndjson", obj("schema", obj("type", "string"))))
+}
+
+// ndjsonBody is an import's body.
+func ndjsonBody() object {
+	return obj("description", "An export: one JSON document a line.", "required", true,
+		"content", obj("application/x-ndjson", obj("schema", obj("type", "string"))))
+}
+
+// onConflictParam is the on_conflict parameter of the imports.
+func onConflictParam() object {
+	return queryParam("on_conflict", "What an id that exists gets; refused with 409 when absent.",
+		obj("type", "string", "enum", strs("skip", "replace")))
 }

@@ -143,6 +143,17 @@ func sharedSchemas() object {
 					)),
 			),
 		),
+		"ImportResult", obj(
+			"type", "object",
+			"required", strs("types", "resources", "revisions", "skipped", "replaced"),
+			"properties", obj(
+				"types", obj("type", "integer", "description", "Type definitions created or changed."),
+				"resources", obj("type", "integer", "description", "Resources written."),
+				"revisions", obj("type", "integer", "description", "Revisions written."),
+				"skipped", obj("type", "integer", "description", "Resources left as they were (on_conflict=skip)."),
+				"replaced", obj("type", "integer", "description", "Resources replaced (on_conflict=replace)."),
+			),
+		),
 		"ChangeList", obj(
 			"type", "object",
 			"required", strs("items", "next_since"),
@@ -534,7 +545,7 @@ func problemStatuses() []problemStatus {
 		{"403", "Forbidden", "Not allowed."},
 		{"404", "NotFound", "Unknown type, resource or revision."},
 		{"409", "Conflict", "A unique value is taken, or a reference is broken or restricted; errors[].path names the field."},
-		{"410", "Gone", "The resource is soft-deleted."},
+		{"410", "Gone", "The resource is soft-deleted, or the revision was pruned by the type's retention."},
 		{"412", "PreconditionFailed", "If-Match names a revision that is not current; nothing was written."},
 		{"413", "TooLarge", "The body is over the limit."},
 		{"415", "UnsupportedMediaType", "Wrong Content-Type."},
@@ -583,6 +594,7 @@ func globalTags() []any {
 		obj("name", "Keys", "description", "API keys (administrators only)."),
 		obj("name", "Hooks", "description", "WebAssembly hook modules (administrators only)."),
 		obj("name", "Webhooks", "description", "Signed deliveries of the change log (administrators only)."),
+		obj("name", "Operations", "description", "Export, import and online backup (administrators only)."),
 		obj("name", "Docs", "description", "This document and the interactive documentation."),
 		obj("name", "Health", "description", "Liveness and readiness."),
 	}

@@ -29,6 +29,7 @@ package driver
 import (
 	"context"
 	"errors"
+	"io"
 )
 
 // Errors a driver reports, wrapped or not. Package storage exports the same
@@ -97,4 +98,17 @@ type Range struct {
 	Start   []byte
 	End     []byte
 	Reverse bool
+}
+
+// Snapshotter is an optional interface of a driver whose backend can copy
+// itself while writes go on: an online backup. Package storage finds it
+// with a type assertion ([storage.Snapshot]); a driver without it simply
+// has no online backup.
+type Snapshotter interface {
+	// Snapshot opens a read-only transaction and calls fn with the size in
+	// bytes of a consistent copy of the store at that instant, and a
+	// function that writes exactly that copy to w (at most once). The
+	// transaction ends when fn returns; fn's error is returned. Updates
+	// may commit while fn runs; they are not in the copy.
+	Snapshot(ctx context.Context, fn func(size int64, writeTo func(w io.Writer) (int64, error)) error) error
 }
