@@ -209,7 +209,9 @@ func (m *Manager) callHook(ctx context.Context, ct *compiledType, b HookBinding,
 	if b.MemoryMB > 0 {
 		call.MemoryMB = b.MemoryMB
 	}
+	start := time.Now()
 	res, err := m.hooks.RunHook(ctx, call)
+	m.observeHook(b, start, res, err)
 	if err != nil {
 		if b.FailurePolicy == "ignore" {
 			m.log.WarnContext(ctx, "hook failed; ignored by its failure policy",

@@ -51,6 +51,17 @@ type Options struct {
 	// the Manager trims every minute. Zero or less keeps them forever.
 	// strata serve uses DefaultChangesRetention unless configured.
 	ChangesRetention time.Duration
+	// Blobs keeps the bytes of blobs (SPEC §9); nil runs without blob
+	// storage. BlobLimit bounds one blob (zero: DefaultBlobLimit);
+	// unreferenced blobs are removed BlobGrace after their last upload
+	// (zero: DefaultBlobGrace) by a collector running in the background,
+	// unless NoBlobCollector (tests call CollectBlobs themselves).
+	Blobs           BlobFiles
+	BlobLimit       int64
+	BlobGrace       time.Duration
+	NoBlobCollector bool
+	// Metrics, when set, is told of every hook call (metrics.go).
+	Metrics Observer
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -111,6 +122,9 @@ type Manager struct {
 	// trimmer (retention.go) has stopped, nil when none runs.
 	retention time.Duration
 	trimDone  chan struct{}
+
+	blob    blobState // blob.go
+	observe Observer  // never nil (metrics.go)
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -130,6 +144,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	}
 	if m.maxDoc <= 0 {
 		m.maxDoc = DefaultMaxDocumentSize
+	}
+	m.observe = opts.Metrics
+	if m.observe == nil {
+		m.observe = noObserver{}
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -201,6 +219,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		m.trimDone = make(chan struct{})
 		go m.trimLoop()
 	}
+	m.initBlobs(opts)
 	return m, nil
 }
 
@@ -219,6 +238,7 @@ func (m *Manager) Close() error {
 		if m.trimDone != nil {
 			<-m.trimDone // it may be in a transaction: the store closes after Close
 		}
+		m.stopBlobs()
 		m.closeFeed()
 	})
 	return nil

@@ -12,6 +12,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -86,6 +87,13 @@ type Options struct {
 	// gets a comment line, so proxies keep it open and a client that went
 	// away is noticed. Zero means DefaultEventsHeartbeat.
 	EventsHeartbeat time.Duration
+	// BlobTimeout bounds the upload or download of one blob in place of
+	// RequestTimeout. Zero means DefaultBlobTimeout.
+	BlobTimeout time.Duration
+	// Metrics, when set, counts every request (metrics.go); /metrics then
+	// serves it. Nil turns request metrics off and /metrics answers 404.
+	Metrics *Metrics
+
 	// EventsMaxLag is how many changes an event stream may fall behind the
 	// change log before it is sent `event: reset` and closed. Zero means
 	// DefaultEventsMaxLag.
@@ -143,6 +151,9 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.EventsMaxLag <= 0 {
 		opts.EventsMaxLag = DefaultEventsMaxLag
 	}
+	if opts.BlobTimeout <= 0 {
+		opts.BlobTimeout = DefaultBlobTimeout
+	}
 	s := &Server{m: m, auth: opts.Auth, log: opts.Logger, opts: opts, closing: make(chan struct{})}
 	s.hardening = newHardening(&s.opts, s.log)
 	return s
@@ -160,8 +171,13 @@ func (s *Server) NewApp() *fiber.App {
 		WriteTimeout:          s.opts.RequestTimeout,
 		IdleTimeout:           s.opts.IdleTimeout,
 		ReadBufferSize:        s.opts.HeaderLimit,
+		// Bodies are read as a stream, so that a blob upload never sits
+		// in memory; every other route reads its body up to BodyLimit
+		// (readBody) before its handler runs.
+		StreamRequestBody: true,
 	})
 	s.tuneConnections(app.Server())
+	app.Use(closeUnread)
 	s.Mount(app)
 	app.Use(func(c *fiber.Ctx) error {
 		return s.handleError(c, fiber.NewError(fiber.StatusNotFound, "no route "+c.Method()+" "+c.Path()))
@@ -181,6 +197,7 @@ func (s *Server) Drain() {
 func (s *Server) Mount(r fiber.Router) {
 	h := s.wrap
 	s.mountCORS(r)
+	s.mountMetrics(r)
 	r.Get("/healthz", h(s.healthz))
 	r.Get("/readyz", h(s.readyz))
 	r.Get("/openapi.json", h(s.openAPI))
@@ -188,6 +205,8 @@ func (s *Server) Mount(r fiber.Router) {
 	r.Get("/docs/assets/:name", h(s.docsAsset))
 
 	api := r.Group("/api")
+	api.Post("/blobs", s.wrapStream(s.opts.BlobTimeout, s.uploadBlob))
+	api.Get("/blobs/:hash", s.wrapFor(s.opts.BlobTimeout, s.getBlob))
 	api.Get("/types", h(s.listTypes))
 	api.Post("/types", h(s.createType))
 	api.Get("/types/:type", h(s.getType))
@@ -232,7 +251,6 @@ func (s *Server) Mount(r fiber.Router) {
 // notBuilt are the paths under /api that SPEC reserves for surfaces not
 // built yet, with what each is.
 var notBuilt = []struct{ path, what string }{
-	{"/blobs", "blob storage"},
 	{"/export", "export"},
 	{"/import", "import"},
 	{"/backup", "online backup"},
@@ -267,6 +285,16 @@ func (s *Server) wrap(h fiber.Handler) fiber.Handler {
 // wrapFor is wrap with a deadline of timeout, for the routes whose work is
 // not an ordinary request's.
 func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
+	return s.wrapBody(timeout, true, h)
+}
+
+// wrapStream is wrapFor for a route that reads its body as a stream
+// itself, of whatever length it allows.
+func (s *Server) wrapStream(timeout time.Duration, h fiber.Handler) fiber.Handler {
+	return s.wrapBody(timeout, false, h)
+}
+
+func (s *Server) wrapBody(timeout time.Duration, buffer bool, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -276,11 +304,13 @@ func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
 			}
 		}()
 		setSecurityHeaders(c)
-		if len(c.Body()) > s.opts.BodyLimit {
-			return s.handleError(c, fiber.ErrRequestEntityTooLarge)
-		}
-		if err := s.checkJSONDepth(c); err != nil {
-			return s.handleError(c, err)
+		if buffer {
+			if err := s.readBody(c); err != nil {
+				return s.handleError(c, err)
+			}
+			if err := s.checkJSONDepth(c); err != nil {
+				return s.handleError(c, err)
+			}
 		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
@@ -293,6 +323,55 @@ func (s *Server) wrapFor(timeout time.Duration, h fiber.Handler) fiber.Handler {
 		}
 		return nil
 	}
+}
+
+// closeUnread closes the connection of a request refused before its
+// streamed body was read: the rest of the body would otherwise be parsed
+// as the next request.
+func closeUnread(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Request().IsBodyStream() && (err != nil || c.Response().StatusCode() >= 400) {
+		c.Context().SetConnectionClose()
+	}
+	return err
+}
+
+// bodyReadError is the error of a request whose body could not be read:
+// a chunked body that breaks the framing gets the framing's answer (and
+// only it), anything else a 400.
+func bodyReadError(c *fiber.Ctx, err error) error {
+	c.Context().SetConnectionClose()
+	if fc, ok := c.Context().Conn().(*framingConn); ok {
+		if v := fc.violation.Load(); v != nil {
+			fc.answered.Store(true)
+			return badRequest("%s", v.detail)
+		}
+	}
+	return badRequest("the request body could not be read")
+}
+
+// readBody reads a streamed request body into memory, refusing with 413 one
+// over BodyLimit before it is read whole.
+func (s *Server) readBody(c *fiber.Ctx) error {
+	req := c.Request()
+	if !req.IsBodyStream() {
+		if len(c.Body()) > s.opts.BodyLimit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return nil
+	}
+	if req.Header.ContentLength() > s.opts.BodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(s.opts.BodyLimit)+1))
+	if err != nil {
+		return bodyReadError(c, err)
+	}
+	if len(body) > s.opts.BodyLimit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	req.SetBodyRaw(body)
+	return nil
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {
