@@ -46,6 +46,24 @@ func Open(root string) (*Dir, error) {
 	for _, e := range left {
 		_ = os.Remove(filepath.Join(d.tmp, e.Name()))
 	}
+	// The 256 fan-out directories are made once, so an upload syncs only
+	// its file and the directory it is renamed into.
+	made := false
+	for i := range 256 {
+		dir := filepath.Join(root, fmt.Sprintf("%02x", i))
+		if _, err := os.Stat(dir); err == nil {
+			continue
+		}
+		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("blobfs: create %s: %w", dir, err)
+		}
+		made = true
+	}
+	if made {
+		if err := syncDir(root); err != nil {
+			return nil, err
+		}
+	}
 	return d, nil
 }
 

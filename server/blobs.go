@@ -99,17 +99,27 @@ func (s *Server) getBlob(c *fiber.Ctx) error {
 		c.Status(fiber.StatusPartialContent)
 		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, b.Size))
 	}
-	c.Context().SetBodyStream(sectionCloser{io.NewSectionReader(rd, off, n), rd}, int(n))
+	if off > 0 {
+		if _, err := rd.Seek(off, io.SeekStart); err != nil {
+			_ = rd.Close()
+			return err
+		}
+	}
+	c.Context().SetBodyStream(&blobBody{rd: rd, lr: io.LimitedReader{R: rd, N: n}}, int(n))
 	return nil
 }
 
-// sectionCloser reads a section of a blob and closes the blob after.
-type sectionCloser struct {
-	*io.SectionReader
-	c io.Closer
+// blobBody is the response body of a blob download: n bytes of the blob
+// from where it was sought to. fasthttp closes it once sent. WriteTo lets
+// the connection send a file with sendfile.
+type blobBody struct {
+	rd io.Closer
+	lr io.LimitedReader
 }
 
-func (s sectionCloser) Close() error { return s.c.Close() }
+func (b *blobBody) Read(p []byte) (int, error)         { return b.lr.Read(p) }
+func (b *blobBody) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, &b.lr) }
+func (b *blobBody) Close() error                       { return b.rd.Close() }
 
 // etagMatches reports whether an If-None-Match list names etag (weak
 // comparison, RFC 9110 §13.1.2).

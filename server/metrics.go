@@ -2,6 +2,8 @@ package server
 
 import (
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -19,6 +21,10 @@ import (
 // give it to core.Options.Metrics and Options.Metrics, then Watch the
 // Manager. It is safe for concurrent use.
 type Metrics struct {
+	// series caches the request counter and histogram of each route,
+	// status and matched state (a routeKey), so a request costs a map
+	// load, not the hashing of its label values.
+	series       sync.Map
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
@@ -132,6 +138,19 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// routeKey names the series of a request: its route (a route is one
+// method and path), its status, and whether no route took it.
+type routeKey struct {
+	route     *fiber.Route
+	status    int
+	unmatched bool
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
 // metricsPath is where the registry is served.
 const metricsPath = "/metrics"
 
@@ -157,13 +176,27 @@ func (s *Server) mountMetrics(r fiber.Router) {
 		// The route template, never the raw path: /api/:type/:id is one
 		// series however many ids are asked for. A request no route took
 		// is counted under "unmatched".
-		route := c.Route().Path
-		if route == "/" && c.Path() != "/" || route == "" {
-			route = "unmatched"
+		rt := c.Route()
+		key := routeKey{route: rt, status: status, unmatched: rt.Path == "/" && c.Path() != "/" || rt.Path == ""}
+		if len(rt.Handlers) == 0 {
+			// Fiber's stand-in for no route: its path is the raw one.
+			key = routeKey{status: status, unmatched: true}
 		}
-		method := c.Method()
-		mx.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-		mx.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+		v, ok := mx.series.Load(key)
+		if !ok {
+			path := rt.Path
+			if key.unmatched {
+				path = "unmatched"
+			}
+			method := strings.Clone(c.Method())
+			v, _ = mx.series.LoadOrStore(key, routeSeries{
+				requests: mx.requests.WithLabelValues(path, method, strconv.Itoa(status)),
+				duration: mx.duration.WithLabelValues(path, method),
+			})
+		}
+		rs := v.(routeSeries)
+		rs.requests.Inc()
+		rs.duration.Observe(time.Since(start).Seconds())
 		return err
 	})
 	r.Get(metricsPath, s.wrap(s.metrics))
