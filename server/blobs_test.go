@@ -64,6 +64,9 @@ func TestBlobRoundTrip(t *testing.T) {
 		t.Fatalf("If-None-Match: %d %q", r.Status, r.Body)
 	}
 	ts.must(200, "GET", "/api/blobs/"+want, nil, "If-None-Match", `"other"`)
+	if r := ts.must(200, "HEAD", "/api/blobs/"+want, nil); r.Header.Get("Content-Length") != "1000" || len(r.Body) != 0 {
+		t.Fatalf("HEAD: Content-Length %q, %d bytes", r.Header.Get("Content-Length"), len(r.Body))
+	}
 
 	cases := []struct {
 		rng, contentRange, body string
