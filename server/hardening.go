@@ -210,6 +210,7 @@ func setSecurityHeaders(c *fiber.Ctx) {
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
+	blobTimeout := max(s.opts.BlobTimeout, bodyTimeout)
 	fg := guardFraming(srv)
 	answerFraming(srv) // for the connections of Listener
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -219,6 +220,10 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 			// RequestTimeout too; a registration must not lose its answer
 			// to it.
 			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout}
+		}
+		if (h.IsPost() || h.IsGet() || h.IsHead()) && bytes.HasPrefix(h.RequestURI(), []byte(blobRoute)) {
+			// A blob of 100 MiB takes minutes on a slow link, either way.
+			return fasthttp.RequestConfig{ReadTimeout: blobTimeout, WriteTimeout: blobTimeout}
 		}
 		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 	}
