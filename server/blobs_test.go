@@ -314,3 +314,29 @@ func TestBlobReferences(t *testing.T) {
 	ts.must(201, "POST", "/api/pages", map[string]any{"file": adminBlob})
 	ts.must(200, "GET", "/api/blobs/"+adminBlob, nil, "Authorization", bob)
 }
+
+// TestBlobSetNull checks that an on_delete set_null, which writes a new
+// revision of someone else's resource, keeps its blobs: the deleting user
+// need not be able to read them.
+func TestBlobSetNull(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.defineType(`{"name":"tags","schema":{"type":"object"},
+		"permissions":{"read":["authenticated"],"create":["authenticated"],"delete":["owner"]}}`)
+	ts.defineType(`{"name":"notes","schema":{"type":"object","properties":{
+		"tag":{"type":["string","null"]},"file":{"type":"string","format":"blob"}}},
+		"references":{"tag":{"type":"tags","on_delete":"set_null"}},
+		"permissions":{"read":["owner"],"create":["owner"]}}`)
+	token := func(name string) string {
+		return "Bearer " + ts.must(201, "POST", "/api/keys", map[string]any{"name": name, "roles": []string{"user"}}).JSON(t)["token"].(string)
+	}
+	alice, bob := token("alice"), token("bob")
+	tag := ts.must(201, "POST", "/api/tags", map[string]any{}, "Authorization", bob).JSON(t)["id"].(string)
+	h := ts.must(201, "POST", "/api/blobs", []byte("alice's"), "Authorization", alice).JSON(t)["hash"].(string)
+	note := ts.must(201, "POST", "/api/notes", map[string]any{"tag": tag, "file": h}, "Authorization", alice).JSON(t)["id"].(string)
+	ts.must(204, "DELETE", "/api/tags/"+tag, nil, "Authorization", bob)
+	got := ts.must(200, "GET", "/api/notes/"+note, nil, "Authorization", alice).JSON(t)
+	if dig(got, "data.tag") != nil || dig(got, "data.file") != h || dig(got, "revision.number") != 2.0 {
+		t.Fatalf("note after set_null: %v", got)
+	}
+}
