@@ -193,7 +193,10 @@ func (s *Server) Drain() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
 
-// Mount registers the Server's routes on r.
+// Mount registers the Server's routes on r. Blob uploads are streamed to
+// disk only when the app streams request bodies (fiber.Config
+// StreamRequestBody, as NewApp's does); otherwise the app's BodyLimit
+// bounds them, and they sit in memory while they are stored.
 func (s *Server) Mount(r fiber.Router) {
 	h := s.wrap
 	s.mountCORS(r)
