@@ -363,10 +363,19 @@ func (s *Server) readBody(c *fiber.Ctx) error {
 		}
 		return nil
 	}
-	if req.Header.ContentLength() > s.opts.BodyLimit {
+	cl := req.Header.ContentLength()
+	if cl > s.opts.BodyLimit {
 		return fiber.ErrRequestEntityTooLarge
 	}
-	body, err := io.ReadAll(io.LimitReader(req.BodyStream(), int64(s.opts.BodyLimit)+1))
+	var body []byte
+	var err error
+	if cl >= 0 {
+		// The length is known: one allocation.
+		body = make([]byte, cl)
+		_, err = io.ReadFull(req.BodyStream(), body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(req.BodyStream(), int64(s.opts.BodyLimit)+1))
+	}
 	if err != nil {
 		return bodyReadError(c, err)
 	}
