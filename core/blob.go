@@ -292,13 +292,33 @@ func (m *Manager) mayReadBlob(tx storage.Tx, p Principal, hash string) (bool, er
 			return true
 		}
 		last = typ + "\x00" + id
-		ok, checkErr = m.canRead(tx, p, typ, id)
+		ok, checkErr = m.canReadLive(tx, p, typ, id)
 		return !ok && checkErr == nil
 	})
 	if checkErr != nil {
 		return false, checkErr
 	}
 	return ok, err
+}
+
+// canReadLive reports whether p may read typ/id and it is not deleted: a
+// soft-deleted resource (410 to its readers) lends no blob access.
+func (m *Manager) canReadLive(tx storage.Tx, p Principal, typ, id string) (bool, error) {
+	ct := m.typeSet()[typ]
+	if ct == nil {
+		return false, nil
+	}
+	meta, err := getMeta(tx, typ, id)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s/%s: %w", typ, id, err)
+	}
+	if meta.Deleted {
+		return false, nil
+	}
+	return ct.def.Grant(p, PermRead).Allows(p, meta.CreatedBy), nil
 }
 
 func blobUploaderKey(hash, who string) []byte { return []byte(hash + "\x00" + who) }

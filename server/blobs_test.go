@@ -311,8 +311,15 @@ func TestBlobReferences(t *testing.T) {
 	ts.must(200, "GET", "/api/blobs/"+h, nil, "Authorization", alice)
 
 	// Referenced by a resource Bob may read: Bob reads it.
-	ts.must(201, "POST", "/api/pages", map[string]any{"file": adminBlob})
+	page := ts.must(201, "POST", "/api/pages", map[string]any{"file": adminBlob}).JSON(t)["id"].(string)
 	ts.must(200, "GET", "/api/blobs/"+adminBlob, nil, "Authorization", bob)
+	// Bob names it in his own owner-only note. Once the page is deleted,
+	// the note alone lends access: to Bob, its owner, and to nobody else.
+	ts.must(201, "POST", "/api/notes", map[string]any{"file": adminBlob}, "Authorization", bob)
+	ts.must(200, "GET", "/api/blobs/"+adminBlob, nil, "Authorization", alice)
+	ts.must(204, "DELETE", "/api/pages/"+page, nil)
+	ts.must(200, "GET", "/api/blobs/"+adminBlob, nil, "Authorization", bob)
+	checkProblem(t, ts.do("GET", "/api/blobs/"+adminBlob, nil, "Authorization", alice), 404, "not_found")
 }
 
 // TestBlobSetNull checks that an on_delete set_null, which writes a new
