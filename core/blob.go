@@ -119,11 +119,30 @@ type blobState struct {
 	files BlobFiles // nil: no blob storage
 	limit int64
 	grace time.Duration
-	// mu orders the collector's removal of a blob against an upload of the
-	// same bytes, so that an upload never records a blob whose file the
-	// collector is about to delete.
-	mu     sync.Mutex
+	// locks order the collector's removal of a blob against an upload of
+	// the same bytes, so that an upload never records a blob whose file
+	// the collector is about to delete; striped by hash, so uploads of
+	// different bytes commit side by side.
+	locks  [64]sync.Mutex
 	gcDone chan struct{}
+}
+
+// lock takes the lock of hash ("sha256:" and hex digits) and returns its
+// unlock.
+func (b *blobState) lock(hash string) func() {
+	i := 0
+	if len(hash) >= 9 {
+		i = int(hexNibble(hash[7])<<4|hexNibble(hash[8])) % len(b.locks)
+	}
+	b.locks[i].Lock()
+	return b.locks[i].Unlock
+}
+
+func hexNibble(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
 }
 
 // blobGCInterval is how often the collector runs at most; it runs more
@@ -189,12 +208,11 @@ func (m *Manager) PutBlob(ctx context.Context, r io.Reader, contentType string) 
 	if contentType == "" {
 		contentType = http.DetectContentType(staged.Head())
 	}
-	m.blob.mu.Lock()
-	defer m.blob.mu.Unlock()
+	hash := staged.Hash()
+	defer m.blob.lock(hash)()
 	if err := staged.Commit(); err != nil {
 		return Blob{}, fmt.Errorf("core: store blob: %w", err)
 	}
-	hash := staged.Hash()
 	var out Blob
 	err = m.store.Update(ctx, func(tx storage.Tx) error {
 		now := m.now()
@@ -493,8 +511,7 @@ func (m *Manager) CollectBlobs(ctx context.Context) (int, error) {
 // collectBlob removes one blob if it is still unreferenced and past its
 // grace period.
 func (m *Manager) collectBlob(ctx context.Context, files BlobFiles, hash string, cutoff int64) (bool, error) {
-	m.blob.mu.Lock()
-	defer m.blob.mu.Unlock()
+	defer m.blob.lock(hash)()
 	var gone bool
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
 		gone = false

@@ -1,6 +1,8 @@
 package core_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -147,5 +149,78 @@ func TestBlobCollection(t *testing.T) {
 	// And uploaded again, it is stored again.
 	if put("referenced, then purged") != third || !stored(third) {
 		t.Fatal("re-upload")
+	}
+}
+
+// TestBlobUploadsDuringCollection uploads the same and different bytes
+// from many goroutines while the collector runs with every blob past its
+// grace period, and checks that the store and the files agree after:
+// a blob is recorded exactly when its file exists.
+func TestBlobUploadsDuringCollection(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	files, err := blobfs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apptest.New(t, apptest.WithCore(func(o *core.Options) {
+		o.Blobs, o.BlobGrace, o.NoBlobCollector, o.Now = files, time.Minute, true, func() time.Time {
+			// Every upload is already past its grace when the collector looks.
+			return clock.Now()
+		}
+	}))
+	m := e.Manager
+	ctx := core.AsSystem(t.Context())
+	contents := []string{"a", "b", "c", "d"}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 25 {
+				if _, err := m.PutBlob(ctx, strings.NewReader(contents[(g+i)%len(contents)]), ""); err != nil {
+					t.Error(err)
+					return
+				}
+				clock.Add(time.Hour)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 25 {
+			if _, err := m.CollectBlobs(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	wg.Wait()
+	state := func(c string) (recorded, filed bool) {
+		t.Helper()
+		sum := sha256.Sum256([]byte(c))
+		h := "sha256:" + hex.EncodeToString(sum[:])
+		_, rd, err := m.OpenBlob(ctx, h)
+		if err == nil {
+			rd.Close()
+		} else if !errors.Is(err, core.ErrNotFound) {
+			t.Fatal(err)
+		}
+		f, ferr := files.Open(h)
+		if ferr == nil {
+			f.Close()
+		}
+		return err == nil, ferr == nil
+	}
+	for _, c := range contents {
+		if rec, file := state(c); rec != file {
+			t.Fatalf("%s: recorded %v, file %v", c, rec, file)
+		}
+	}
+	clock.Add(2 * time.Minute)
+	if _, err := m.CollectBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range contents {
+		if rec, file := state(c); rec || file {
+			t.Fatalf("%s after collection: recorded %v, file %v", c, rec, file)
+		}
 	}
 }
