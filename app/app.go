@@ -15,11 +15,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/strata-dev/strata/auth"
+	"github.com/strata-dev/strata/blobfs"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/index"
@@ -77,6 +80,15 @@ type Config struct {
 	// KeepLast is the revision retention of the types that set none
 	// (core.Options.KeepLast); zero keeps every revision.
 	KeepLast int
+
+	// BlobLimit and BlobGrace bound blobs (core.Options.BlobLimit,
+	// BlobGrace). Blobs are kept under Data/blobs; without Data there is
+	// no blob storage.
+	BlobLimit int64
+	BlobGrace time.Duration
+	// NoMetrics turns the Prometheus metrics off: requests are not
+	// counted and /metrics answers 404.
+	NoMetrics bool
 
 	// Auth configures the authenticator, whose API keys are kept in the
 	// store; it is not used when Server.Auth is set.
@@ -180,7 +192,19 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
 		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks, WebhookTransport: webhook.HTTP{},
-		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast}
+		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast, BlobLimit: cfg.BlobLimit, BlobGrace: cfg.BlobGrace}
+	if cfg.Data != "" {
+		dir, err := blobfs.Open(filepath.Join(cfg.Data, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		opts.Blobs = dir
+	}
+	var metrics *server.Metrics
+	if !cfg.NoMetrics {
+		metrics = server.NewMetrics()
+		opts.Metrics = metrics
+	}
 	if cfg.Data != "" {
 		dir := filepath.Join(cfg.Data, "index")
 		opts.Search = func(ctx context.Context, feed core.ChangeFeed) (core.Searcher, error) {
@@ -206,6 +230,10 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	so := cfg.Server
 	if so.Logger == nil {
 		so.Logger = log
+	}
+	if metrics != nil && so.Metrics == nil {
+		metrics.Watch(m, a.watched(cfg))
+		so.Metrics = metrics
 	}
 	if so.Auth == nil {
 		if a.auth, err = newAuthenticator(ctx, a.store, cfg.Auth, log); err != nil {
@@ -255,6 +283,40 @@ func Reindex(ctx context.Context, cfg Config, types ...string) (_ []string, err 
 		}
 	}
 	return index.Rebuild(ctx, filepath.Join(cfg.Data, "index"), m.Feed(), log, types...)
+}
+
+// watched is what the metrics read besides the Manager: the search index's
+// lag and the size of a bbolt store's file.
+func (a *App) watched(cfg Config) server.Watched {
+	var w server.Watched
+	if ix := a.index; ix != nil {
+		m := a.manager
+		w.IndexLag = func() map[string]uint64 {
+			// One follower applies the log for every indexed type.
+			last, applied := m.LastSeq(), ix.Applied()
+			lag := uint64(0)
+			if last > applied {
+				lag = last - applied
+			}
+			out := map[string]uint64{}
+			for _, t := range ix.Types() {
+				out[t] = lag
+			}
+			return out
+		}
+	}
+	if cfg.Store == nil {
+		if path, ok := strings.CutPrefix(cfg.StorageURL, "bolt:"); ok {
+			w.StorageSize = func() (int64, bool) {
+				fi, err := os.Stat(path)
+				if err != nil {
+					return 0, false
+				}
+				return fi.Size(), true
+			}
+		}
+	}
+	return w
 }
 
 // newAuthenticator keeps API keys in store. A server without any

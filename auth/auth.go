@@ -25,7 +25,11 @@ type Config struct {
 	// AdminKey, when set, is a token that acts as an administrator
 	// (STRATA_ADMIN_KEY).
 	AdminKey string
-	JWT      JWTConfig
+	// MetricsToken, when set, is a token that may read /metrics and
+	// nothing else (metrics_token): it stands for an anonymous principal
+	// holding core.RoleMetrics.
+	MetricsToken string
+	JWT          JWTConfig
 }
 
 // ErrInvalidToken: the bearer token is not a valid credential. Its wrapped
@@ -38,7 +42,10 @@ type Authenticator struct {
 	keys      *Keys
 	adminHash [sha256.Size]byte
 	hasAdmin  bool
-	jwt       *jwtVerifier
+	// metricsHash is the digest of the metrics token, when hasMetrics.
+	metricsHash [sha256.Size]byte
+	hasMetrics  bool
+	jwt         *jwtVerifier
 }
 
 // New returns an Authenticator over keys (which may be nil: no API keys).
@@ -49,6 +56,12 @@ func New(keys *Keys, cfg Config) (*Authenticator, error) {
 			return nil, errors.New("the admin key must be at least 16 characters")
 		}
 		a.adminHash, a.hasAdmin = sha256.Sum256([]byte(cfg.AdminKey)), true
+	}
+	if cfg.MetricsToken != "" {
+		if len(cfg.MetricsToken) < 16 {
+			return nil, errors.New("the metrics token must be at least 16 characters")
+		}
+		a.metricsHash, a.hasMetrics = sha256.Sum256([]byte(cfg.MetricsToken)), true
 	}
 	v, err := newJWTVerifier(cfg.JWT)
 	if err != nil {
@@ -83,6 +96,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (core.Pr
 		sum := sha256.Sum256([]byte(token))
 		if subtle.ConstantTimeCompare(sum[:], a.adminHash[:]) == 1 {
 			return core.Principal{ID: AdminID, Roles: []string{core.RoleAdmin}}, nil
+		}
+	}
+	if a.hasMetrics {
+		sum := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(sum[:], a.metricsHash[:]) == 1 {
+			// Not authenticated: the token grants what anonymous clients
+			// have, and /metrics (core.RequireMetricsReader).
+			return core.Principal{Roles: []string{core.RoleMetrics}}, nil
 		}
 	}
 	switch {

@@ -203,6 +203,7 @@ func (m *Manager) callHook(ctx context.Context, ct *compiledType, b HookBinding,
 	res, err := m.hooks.RunHook(ctx, m.hookCall(ct, b, id, data, previous, wc))
 	// A call the client gave up on is not the module's failure.
 	m.hookStats.record(b.Module, time.Since(start), err != nil && ctx.Err() == nil)
+	m.observeHook(b, start, res, err)
 	if err != nil {
 		if b.FailurePolicy == "ignore" {
 			m.log.WarnContext(ctx, "hook failed; ignored by its failure policy",

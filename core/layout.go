@@ -28,6 +28,9 @@ import (
 //	consumers        consumer name                 → change-log position handled up to (8 bytes BE)
 //	webhooks         webhook id                    → webhook JSON (url, selection, whsec_ secret, state)
 //	webhook_deliveries webhook id 0x00 attempt (8 bytes BE) → WebhookDelivery JSON (the last 1000 per webhook)
+//	blobs            hash                          → blobRecord JSON (size, content type, uploads; blob.go)
+//	blob_refs        hash 0x00 type 0x00 id 0x00 rev (4 bytes BE) → "" (a revision names the blob)
+//	blob_uploaders   hash 0x00 principal id        → ""
 //
 // Hook modules registered through the Manager live in two buckets so that
 // listing them reads a few bytes each, not megabytes of code. auth_keys

@@ -61,6 +61,17 @@ type Options struct {
 	// retention, even keep_last 0 (keep all), wins. Zero or less keeps
 	// every revision.
 	KeepLast int
+	// Blobs keeps the bytes of blobs (SPEC §9); nil runs without blob
+	// storage. BlobLimit bounds one blob (zero: DefaultBlobLimit);
+	// unreferenced blobs are removed BlobGrace after their last upload
+	// (zero: DefaultBlobGrace) by a collector running in the background,
+	// unless NoBlobCollector (tests call CollectBlobs themselves).
+	Blobs           BlobFiles
+	BlobLimit       int64
+	BlobGrace       time.Duration
+	NoBlobCollector bool
+	// Metrics, when set, is told of every hook call (metrics.go).
+	Metrics Observer
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -133,6 +144,8 @@ type Manager struct {
 	// revision pruner (prune.go) has stopped.
 	keepLastDefault int
 	pruneDone       chan struct{}
+	blob            blobState // blob.go
+	observe         Observer  // never nil (metrics.go)
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -154,6 +167,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	}
 	if m.maxDoc <= 0 {
 		m.maxDoc = DefaultMaxDocumentSize
+	}
+	m.observe = opts.Metrics
+	if m.observe == nil {
+		m.observe = noObserver{}
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
@@ -227,6 +244,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	}
 	m.pruneDone = make(chan struct{})
 	go m.pruneLoop()
+	m.initBlobs(opts)
 	return m, nil
 }
 
@@ -248,6 +266,7 @@ func (m *Manager) Close() error {
 		if m.pruneDone != nil {
 			<-m.pruneDone
 		}
+		m.stopBlobs()
 		m.closeFeed()
 	})
 	return nil

@@ -92,6 +92,7 @@ func compileInstance(name string, doc any, stored bool) (*schemaInstance, error)
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
+	c.RegisterFormat(blobFormat)
 	c.UseRegexpEngine(ecmaEngine(stored, budget))
 	// No loader: a schema may only $ref itself, never a remote URL.
 	c.UseLoader(noLoader{})

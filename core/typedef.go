@@ -122,6 +122,7 @@ func reservedNameError(name string) error {
 type compiledType struct {
 	def    Type
 	schema *typeSchema
+	blobs  typeBlobs // the properties holding blob hashes (blob.go)
 }
 
 // compileType checks a definition and compiles its schema. It does not look
@@ -238,7 +239,11 @@ func compileTypeAs(def Type, stored bool) (*compiledType, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode schema of %s: %w", def.Name, err)
 	}
-	return &compiledType{def: def, schema: sch}, nil
+	ct := &compiledType{def: def, schema: sch}
+	if obj, ok := doc.(map[string]any); ok {
+		ct.blobs.single, ct.blobs.arrays = blobFields(obj)
+	}
+	return ct, nil
 }
 
 // onDelete returns the policy of the reference field f.

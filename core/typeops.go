@@ -51,7 +51,7 @@ func (w *writer) putType(ct *compiledType, replace bool) error {
 	} else {
 		def.CreatedAt, def.SchemaVersion = w.at, 1
 	}
-	next := &compiledType{def: def, schema: ct.schema}
+	next := &compiledType{def: def, schema: ct.schema, blobs: ct.blobs}
 	if exists {
 		if err := w.reindexType(types[name], next); err != nil {
 			return err

@@ -188,6 +188,9 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 			Action: ActionCreate, Hooks: nonNil(hooks), SchemaVersion: ct.def.SchemaVersion},
 		Data: doc.raw,
 	}
+	if err := w.linkBlobs(ct, id, rev.Number, doc.obj); err != nil {
+		return nil, err
+	}
 	meta := &metaRecord{
 		Meta: Meta{CurrentRevision: 1, RevisionCount: 1, CreatedAt: w.at, CreatedBy: w.by.ID,
 			UpdatedAt: w.at, UpdatedBy: w.by.ID, SchemaVersion: ct.def.SchemaVersion},
@@ -252,6 +255,9 @@ func (w *writer) writeRevision(ct *compiledType, id string, meta *metaRecord, do
 		Revision: Revision{Number: meta.RevisionCount + 1, Parent: &parent, CreatedAt: w.at, CreatedBy: w.by.ID,
 			DataHash: doc.hash, Action: ActionUpdate, Hooks: nonNil(hooks), SchemaVersion: ct.def.SchemaVersion},
 		Data: doc.raw,
+	}
+	if err := w.linkBlobs(ct, id, rev.Number, doc.obj); err != nil {
+		return nil, err
 	}
 	meta.CurrentRevision, meta.RevisionCount = rev.Number, rev.Number
 	meta.UpdatedAt, meta.UpdatedBy = w.at, w.by.ID

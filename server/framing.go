@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -95,6 +96,20 @@ func (c *framingConn) Read(p []byte) (int, error) {
 
 // Close answers a violation fasthttp did not answer (it can take a read
 // error for the end of a request it already has), after all it wrote.
+// ReadFrom hands writes from r to the connection's own ReadFrom, so that a
+// file sent as a response body (a blob) goes out by sendfile: only reads
+// are framed.
+func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(writerOnly{c.Conn}, r)
+}
+
+// writerOnly hides every method of a writer but Write, so io.Copy does
+// not call back into ReadFrom.
+type writerOnly struct{ io.Writer }
+
 func (c *framingConn) Close() error {
 	if v := c.violation.Load(); v != nil && !c.answered.Swap(true) {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))

@@ -206,12 +206,14 @@ func setSecurityHeaders(c *fiber.Ctx) {
 // HeaderTimeout (fiber's ReadTimeout), and only once they are in does the
 // body get the whole RequestTimeout, so a client that trickles its headers
 // is cut off early. The upload of a hook module (megabytes) and the
-// writing of its answer get HookRegisterTimeout, like its handler, and its
-// body may be up to HookModuleLimit instead of BodyLimit.
+// writing of its answer get HookRegisterTimeout, like its handler; exports,
+// imports and backups get TransferTimeout, blobs BlobTimeout. Bodies are
+// streamed: each route bounds what it reads (wrapBody).
 func (s *Server) tuneConnections(srv *fasthttp.Server) {
 	bodyTimeout := s.opts.RequestTimeout
 	hookTimeout := max(s.opts.HookRegisterTimeout, bodyTimeout)
 	transferTimeout := max(s.opts.TransferTimeout, bodyTimeout)
+	blobTimeout := max(s.opts.BlobTimeout, bodyTimeout)
 	fg := guardFraming(srv)
 	answerFraming(srv) // for the connections of Listener
 	srv.HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
@@ -220,23 +222,21 @@ func (s *Server) tuneConnections(srv *fasthttp.Server) {
 		if isModuleUpload(h.Method(), path) {
 			// The response's write deadline (fiber's WriteTimeout) is
 			// RequestTimeout too; a registration must not lose its answer
-			// to it. A module over its limit is refused as it is read.
-			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout,
-				MaxRequestBodySize: s.opts.HookModuleLimit}
+			// to it. A module over its limit is refused as it is read
+			// (wrapFor).
+			return fasthttp.RequestConfig{ReadTimeout: hookTimeout, WriteTimeout: hookTimeout}
 		}
-		if transfer, upload := isTransfer(h.Method(), path); transfer {
+		if transfer, _ := isTransfer(h.Method(), path); transfer {
 			// Exports, imports and backups move whole stores: their body
 			// and answer get TransferTimeout (each write of a streamed
-			// answer also extends its own deadline), an import's body
-			// may be up to ImportLimit.
-			rc := fasthttp.RequestConfig{ReadTimeout: transferTimeout, WriteTimeout: transferTimeout,
-				MaxRequestBodySize: s.opts.BodyLimit}
-			if upload {
-				rc.MaxRequestBodySize = s.opts.ImportLimit
-			}
-			return rc
+			// answer also extends its own deadline).
+			return fasthttp.RequestConfig{ReadTimeout: transferTimeout, WriteTimeout: transferTimeout}
 		}
-		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout, MaxRequestBodySize: s.opts.BodyLimit}
+		if (h.IsPost() || h.IsGet() || h.IsHead()) && bytes.HasPrefix(path, []byte(blobRoute)) {
+			// A blob of 100 MiB takes minutes on a slow link, either way.
+			return fasthttp.RequestConfig{ReadTimeout: blobTimeout, WriteTimeout: blobTimeout}
+		}
+		return fasthttp.RequestConfig{ReadTimeout: bodyTimeout}
 	}
 	if s.opts.MaxConnsPerIP > 0 {
 		capConnections(srv, s.opts.MaxConnsPerIP)

@@ -102,9 +102,11 @@ func TestHookModuleLimit(t *testing.T) {
 	}
 }
 
-// announceModule sends only the headers of a request whose body would be
-// a module of size bytes and returns the status and the problem's detail
-// of the answer, which must come without the body being sent.
+// announceModule sends the headers of a request whose body would be a
+// module of size bytes, and only its first 16 KiB (the server reads a
+// little over 8 KiB of a streamed body before its handler runs), and
+// returns the status and the problem's detail of the answer, which must
+// come without the rest of the body being sent.
 func announceModule(t testing.TB, ts *testServer, method, path string, size int) (int, string) {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
@@ -115,6 +117,9 @@ func announceModule(t testing.TB, ts *testServer, method, path string, size int)
 	_ = conn.SetDeadline(time.Now().Add(time.Minute)) // a hang guard
 	fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/wasm\r\nContent-Length: %d\r\n\r\n",
 		method, path, testAdminKey, size)
+	if _, err := conn.Write(make([]byte, 16<<10)); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("no answer before the body was sent: %v", err)

@@ -52,6 +52,7 @@ var (
 	// kindNotBuilt is a path SPEC reserves for a surface not built yet.
 	kindNotBuilt = problemKind{fiber.StatusNotImplemented, "not_implemented", "Not implemented"}
 	kindNoSpace  = problemKind{fiber.StatusInsufficientStorage, "insufficient_storage", "Insufficient storage"}
+	kindRange    = problemKind{fiber.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable", "Range not satisfiable"}
 )
 
 // noSpaceDetail is the detail of a 507: the error itself names files.
@@ -156,6 +157,8 @@ func fiberKind(code int) problemKind {
 		return kindUnavailable
 	case fiber.StatusNotImplemented:
 		return kindNotBuilt
+	case fiber.StatusRequestedRangeNotSatisfiable:
+		return kindRange
 	}
 	return kindInternal
 }

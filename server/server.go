@@ -12,9 +12,8 @@ package server
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,6 +98,12 @@ type Options struct {
 	// ImportLimit is the largest import body accepted, in bytes, in place
 	// of BodyLimit. Zero means DefaultImportLimit.
 	ImportLimit int
+	// BlobTimeout bounds the upload or download of one blob in place of
+	// RequestTimeout. Zero means DefaultBlobTimeout.
+	BlobTimeout time.Duration
+	// Metrics, when set, counts every request (metrics.go); /metrics then
+	// serves it. Nil turns request metrics off and /metrics answers 404.
+	Metrics *Metrics
 
 	// EventsMaxLag is how many changes an event stream may fall behind the
 	// change log before it is sent `event: reset` and closed. Zero means
@@ -189,6 +194,9 @@ func New(m *core.Manager, opts Options) *Server {
 	if opts.EventsMaxLag <= 0 {
 		opts.EventsMaxLag = DefaultEventsMaxLag
 	}
+	if opts.BlobTimeout <= 0 {
+		opts.BlobTimeout = DefaultBlobTimeout
+	}
 	s := &Server{m: m, auth: opts.Auth, log: opts.Logger, opts: opts, closing: make(chan struct{})}
 	s.hardening = newHardening(&s.opts, s.log)
 	return s
@@ -200,14 +208,20 @@ func (s *Server) NewApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "strata",
 		DisableStartupMessage: true,
-		BodyLimit:             max(s.opts.BodyLimit, s.opts.HookModuleLimit), // each route's is set by tuneConnections
+		BodyLimit:             s.opts.BodyLimit, // how much is read before the handler; each route bounds its own (wrapBody)
 		ErrorHandler:          s.handleError,
 		ReadTimeout:           s.opts.HeaderTimeout, // the body's is set by tuneConnections
 		WriteTimeout:          s.opts.RequestTimeout,
 		IdleTimeout:           s.opts.IdleTimeout,
 		ReadBufferSize:        s.opts.HeaderLimit,
+		// Bodies are read as a stream, so that a blob upload or an
+		// import never sits in memory; every other route reads its body
+		// up to its limit (BodyLimit, HookModuleLimit; readBody) before
+		// its handler runs.
+		StreamRequestBody: true,
 	})
 	s.tuneConnections(app.Server())
+	app.Use(closeUnread)
 	s.Mount(app)
 	app.Use(func(c *fiber.Ctx) error {
 		return s.handleError(c, fiber.NewError(fiber.StatusNotFound, "no route "+c.Method()+" "+c.Path()))
@@ -223,10 +237,14 @@ func (s *Server) Drain() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }
 
-// Mount registers the Server's routes on r.
+// Mount registers the Server's routes on r. Blob uploads are streamed to
+// disk only when the app streams request bodies (fiber.Config
+// StreamRequestBody, as NewApp's does); otherwise the app's BodyLimit
+// bounds them, and they sit in memory while they are stored.
 func (s *Server) Mount(r fiber.Router) {
 	h := s.wrap
 	s.mountCORS(r)
+	s.mountMetrics(r)
 	r.Get("/healthz", h(s.healthz))
 	r.Get("/readyz", h(s.readyz))
 	r.Get("/openapi.json", h(s.openAPI))
@@ -235,6 +253,8 @@ func (s *Server) Mount(r fiber.Router) {
 	s.mountUI(r)
 
 	api := r.Group("/api")
+	api.Post("/blobs", s.wrapStream(s.opts.BlobTimeout, s.uploadBlob))
+	api.Get("/blobs/:hash", s.wrapFor(s.opts.BlobTimeout, s.opts.BodyLimit, s.getBlob))
 	api.Get("/types", h(s.listTypes))
 	api.Post("/types", h(s.createType))
 	api.Get("/types/:type", h(s.getType))
@@ -260,7 +280,6 @@ func (s *Server) Mount(r fiber.Router) {
 	api.Get("/export", s.wrapFor(s.opts.TransferTimeout, s.opts.BodyLimit, s.exportAll))
 	api.Post("/import", s.wrapTransfer(s.importAll))
 	api.Get("/backup", s.wrapFor(s.opts.TransferTimeout, s.opts.BodyLimit, s.backup))
-	s.mountNotBuilt(api)
 
 	api.Post("/:type", h(s.create))
 	api.Get("/:type", h(s.list))
@@ -282,28 +301,6 @@ func (s *Server) Mount(r fiber.Router) {
 	}))
 }
 
-// notBuilt are the paths under /api that SPEC reserves for surfaces not
-// built yet, with what each is.
-var notBuilt = []struct{ path, what string }{
-	{"/blobs", "blob storage"},
-}
-
-// mountNotBuilt answers the reserved paths 501 Not Implemented before the
-// /:type routes can take them for a type name: "unknown type "events""
-// would say the client erred, when the server lacks the feature.
-func (s *Server) mountNotBuilt(api fiber.Router) {
-	for _, nb := range notBuilt {
-		h := s.wrap(func(c *fiber.Ctx) error {
-			return fiber.NewError(fiber.StatusNotImplemented, fmt.Sprintf(
-				"%s %s: %s is not built yet in this version of Strata (see the README's \"Not built yet\")", c.Method(), c.Path(), nb.what))
-		})
-		api.All(nb.path, h)
-		if !strings.Contains(nb.path, ":") {
-			api.All(nb.path+"/*", h)
-		}
-	}
-}
-
 // wrap gives a handler a deadline of RequestTimeout, turns its errors
 // into problems and recovers its panics, so no panic reaches a client or
 // the process.
@@ -311,15 +308,28 @@ func (s *Server) wrap(h fiber.Handler) fiber.Handler {
 	return s.wrapFor(s.opts.RequestTimeout, s.opts.BodyLimit, h)
 }
 
-// wrapTransfer wraps an import: TransferTimeout, and bodies up to
+// wrapTransfer wraps an export, an import or a backup: TransferTimeout,
+// and the body left unread: an import spools its stream itself, up to
 // ImportLimit.
 func (s *Server) wrapTransfer(h fiber.Handler) fiber.Handler {
-	return s.wrapFor(s.opts.TransferTimeout, s.opts.ImportLimit, h)
+	return s.wrapStream(s.opts.TransferTimeout, h)
 }
 
-// wrapFor is wrap with a deadline of timeout and a body limit of
-// bodyLimit, for the routes whose work is not an ordinary request's.
+// wrapFor is wrap with a deadline of timeout and bodies up to bodyLimit,
+// for the routes whose work is not an ordinary request's.
 func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) fiber.Handler {
+	return s.wrapBody(timeout, bodyLimit, h)
+}
+
+// wrapStream is wrapFor for a route that reads its body as a stream
+// itself, of whatever length it allows.
+func (s *Server) wrapStream(timeout time.Duration, h fiber.Handler) fiber.Handler {
+	return s.wrapBody(timeout, 0, h)
+}
+
+// wrapBody reads the body, up to bodyLimit, before h runs; with a
+// bodyLimit of 0 it leaves the stream to h.
+func (s *Server) wrapBody(timeout time.Duration, bodyLimit int, h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -329,11 +339,13 @@ func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) 
 			}
 		}()
 		setSecurityHeaders(c)
-		if c.Context().RequestBodyStream() == nil && len(c.Body()) > bodyLimit {
-			return s.handleError(c, fiber.ErrRequestEntityTooLarge)
-		}
-		if err := s.checkJSONDepth(c); err != nil {
-			return s.handleError(c, err)
+		if bodyLimit > 0 {
+			if err := s.readBody(c, bodyLimit); err != nil {
+				return s.handleError(c, err)
+			}
+			if err := s.checkJSONDepth(c); err != nil {
+				return s.handleError(c, err)
+			}
 		}
 		ctx, cancel := context.WithTimeout(c.UserContext(), timeout)
 		defer cancel()
@@ -346,6 +358,64 @@ func (s *Server) wrapFor(timeout time.Duration, bodyLimit int, h fiber.Handler) 
 		}
 		return nil
 	}
+}
+
+// closeUnread closes the connection of a request refused before its
+// streamed body was read: the rest of the body would otherwise be parsed
+// as the next request.
+func closeUnread(c *fiber.Ctx) error {
+	err := c.Next()
+	if c.Request().IsBodyStream() && (err != nil || c.Response().StatusCode() >= 400) {
+		c.Context().SetConnectionClose()
+	}
+	return err
+}
+
+// bodyReadError is the error of a request whose body could not be read:
+// a chunked body that breaks the framing gets the framing's answer (and
+// only it), anything else a 400.
+func bodyReadError(c *fiber.Ctx, err error) error {
+	c.Context().SetConnectionClose()
+	if fc, ok := c.Context().Conn().(*framingConn); ok {
+		if v := fc.violation.Load(); v != nil {
+			fc.answered.Store(true)
+			return badRequest("%s", v.detail)
+		}
+	}
+	return badRequest("the request body could not be read")
+}
+
+// readBody reads a streamed request body into memory, refusing with 413 one
+// over limit before it is read whole.
+func (s *Server) readBody(c *fiber.Ctx, limit int) error {
+	req := c.Request()
+	if !req.IsBodyStream() {
+		if len(c.Body()) > limit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return nil
+	}
+	cl := req.Header.ContentLength()
+	if cl > limit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	var body []byte
+	var err error
+	if cl >= 0 {
+		// The length is known: one allocation.
+		body = make([]byte, cl)
+		_, err = io.ReadFull(req.BodyStream(), body)
+	} else {
+		body, err = io.ReadAll(io.LimitReader(req.BodyStream(), int64(limit)+1))
+	}
+	if err != nil {
+		return bodyReadError(c, err)
+	}
+	if len(body) > limit {
+		return fiber.ErrRequestEntityTooLarge
+	}
+	req.SetBodyRaw(body)
+	return nil
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {

@@ -54,6 +54,11 @@
 // batched creates, and durable creates with 100 idle subscribers against
 // creates with none (realtime.go). -skip-realtime skips it.
 //
+// The operations run then uploads and downloads blobs of 1 MiB and
+// 100 MiB against a plain copy of the same files on the same disk, and
+// compares the server CPU per read with request metrics on and off
+// (opsrun.go). -skip-ops skips it.
+//
 // A size run then creates -docs documents in a fresh Strata and reports
 // the data directory's size and the server's memory.
 //
@@ -167,6 +172,9 @@ type options struct {
 	json           bool
 	// settle is the longest wait for the servers to go idle before a run.
 	settle time.Duration
+
+	// skipOps skips the blob and metrics run (opsrun.go).
+	skipOps bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -185,6 +193,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipAuth, "skip-auth", false, "skip the authentication overhead run")
 	fs.BoolVar(&o.skipRealtime, "skip-realtime", false, "skip the realtime run (event feed latency, delivery and creates beside idle subscribers)")
 	fs.BoolVar(&o.skipHookedLoad, "skip-hooked-load", false, "skip the hooked-load run (unhooked creates beside a 50 ms hook)")
+	fs.BoolVar(&o.skipOps, "skip-ops", false, "skip the blob throughput and metrics overhead run")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
 	fs.StringVar(&o.pocketbase, "pocketbase", "", "a PocketBase binary: measure its creates beside Strata's durable creates into a searched type, fresh and at -docs records (skipped when empty)")
@@ -320,6 +329,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("realtime run: %w", err)
 		}
 		rep.Realtime = &rt
+	}
+	if !opts.skipOps {
+		ops, err := b.opsRun(ctx)
+		if err != nil {
+			return fmt.Errorf("operations run: %w", err)
+		}
+		rep.Ops = &ops
 	}
 	if !opts.skipSize {
 		size, err := b.sizeRun(ctx)

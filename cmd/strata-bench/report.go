@@ -24,6 +24,8 @@ type report struct {
 	// Realtime is nil with -skip-realtime.
 	Realtime *realtimeResult `json:"realtime,omitempty"`
 	Size     *sizeResult     `json:"size,omitempty"` // nil with -skip-size
+	// Ops is nil with -skip-ops.
+	Ops *opsResult `json:"ops,omitempty"`
 	// PocketBase is nil without -pocketbase.
 	PocketBase *pbResult `json:"pocketbase,omitempty"`
 }
@@ -174,6 +176,10 @@ func (r report) checkErrors() error {
 		note("hooked creates ("+h.Settings+")", h.Hooked)
 		note("hooked batches ("+h.Settings+")", h.Batches)
 	}
+	if o := r.Ops; o != nil && o.Metrics != nil {
+		note("reads with metrics off", o.Metrics.Off)
+		note("reads with metrics on", o.Metrics.On)
+	}
 	for _, a := range r.Auth {
 		note(a.Name+" without a token", a.Open)
 		note(a.Name+" with an API key", a.Guarded)
@@ -255,6 +261,10 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	if r.Realtime != nil {
 		writeRealtime(&b, *r.Realtime)
+	}
+
+	if r.Ops != nil {
+		writeOps(&b, *r.Ops)
 	}
 
 	if z := r.Size; z != nil {

@@ -80,6 +80,17 @@ type config struct {
 	// WebhookDisableAfter is how long a webhook may fail without a
 	// success before it is disabled.
 	WebhookDisableAfter duration `json:"webhook_disable_after"`
+	// BlobLimit is the largest blob an upload may store, in bytes.
+	BlobLimit int64 `json:"blob_limit"`
+	// BlobGrace is how long a blob no revision references is kept after
+	// its last upload.
+	BlobGrace duration `json:"blob_grace"`
+	// Metrics serves Prometheus metrics on /metrics and counts requests;
+	// false turns both off.
+	Metrics bool `json:"metrics"`
+	// MetricsToken, when set, is a bearer token that may read /metrics
+	// besides administrators (STRATA_METRICS_TOKEN; never a flag).
+	MetricsToken string `json:"metrics_token"`
 	// hardeningConfig holds the limits on what one client may send
 	// (hardening.go); its file keys are flat, like body_limit.
 	hardeningConfig
@@ -144,6 +155,10 @@ func defaultConfig() config {
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
 		HookModuleLimit:     server.DefaultHookModuleLimit,
 		WebhookDisableAfter: duration(core.DefaultWebhookDisableAfter),
+
+		BlobLimit: core.DefaultBlobLimit,
+		BlobGrace: duration(core.DefaultBlobGrace),
+		Metrics:   true,
 	}
 }
 
@@ -179,6 +194,14 @@ func (c config) check() error {
 		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
 		return fmt.Errorf("webhook_disable_after %s: want a positive duration", time.Duration(c.WebhookDisableAfter))
+	case c.BlobLimit <= 0:
+		return fmt.Errorf("blob_limit %d: want a positive number of bytes", c.BlobLimit)
+	case c.BlobGrace <= 0:
+		// A grace of zero would remove a blob between its upload and the
+		// write that references it.
+		return fmt.Errorf("blob_grace %s: want a positive duration", time.Duration(c.BlobGrace))
+	case c.MetricsToken != "" && len(c.MetricsToken) < 16:
+		return errors.New("metrics_token: want at least 16 characters")
 	}
 	return nil
 }
@@ -375,6 +398,9 @@ var envSettings = map[string]string{
 	"STRATA_HEADER_TIMEOUT":             "header-timeout",
 	"STRATA_IDLE_TIMEOUT":               "idle-timeout",
 	"STRATA_MAX_CONNS_PER_IP":           "max-conns-per-ip",
+	"STRATA_BLOB_LIMIT":                 "blob-limit",
+	"STRATA_BLOB_GRACE":                 "blob-grace",
+	"STRATA_METRICS":                    "metrics",
 }
 
 // addServeFlags declares the flags that override the configuration.
@@ -402,6 +428,9 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
 	fl.Bool("webhook-allow-private", d.WebhookAllowPrivate, "let webhooks reach loopback, private and link-local addresses (local setups only)")
 	fl.Duration("webhook-disable-after", time.Duration(d.WebhookDisableAfter), "how long a webhook may fail without a success before it is disabled")
+	fl.Int64("blob-limit", d.BlobLimit, "largest blob an upload may store, in bytes")
+	fl.Duration("blob-grace", time.Duration(d.BlobGrace), "how long a blob no revision references is kept after its last upload")
+	fl.Bool("metrics", d.Metrics, "serve Prometheus metrics on /metrics (admins, or the metrics token of STRATA_METRICS_TOKEN)")
 	addHardeningFlags(fl)
 	fl.String("jwks-file", "", "JSON Web Key Set file whose keys verify RS256/ES256 tokens")
 	fl.String("jwt-issuer", "", "required iss claim of JWTs")
@@ -436,6 +465,9 @@ func resolveConfig(fl *pflag.FlagSet, getenv func(string) string) (config, error
 	if v := getenv("STRATA_JWT_SECRET"); v != "" {
 		c.Auth.JWTSecret = v
 	}
+	if v := getenv("STRATA_METRICS_TOKEN"); v != "" {
+		c.MetricsToken = v
+	}
 	for name, v := range set {
 		if err := applySetting(&c, name, v); err != nil {
 			return c, err
@@ -469,6 +501,14 @@ func applySetting(c *config, name, v string) error {
 		c.HookConcurrency, err = strconv.Atoi(v)
 	case "hook-nice":
 		c.HookNice, err = strconv.Atoi(v)
+	case "blob-limit":
+		c.BlobLimit, err = strconv.ParseInt(v, 10, 64)
+	case "blob-grace":
+		var d time.Duration
+		d, err = time.ParseDuration(v)
+		c.BlobGrace = duration(d)
+	case "metrics":
+		c.Metrics, err = strconv.ParseBool(v)
 	case "webhook-allow-private":
 		c.WebhookAllowPrivate, err = strconv.ParseBool(v)
 	case "webhook-disable-after":

@@ -93,7 +93,7 @@ func TestConfigPrecedence(t *testing.T) {
 			name, yaml string
 			want       []string
 		}{
-			{"top level", "addr: 127.0.0.1:9\nadr: typo\n", []string{":2: unknown key adr (did you mean addr?)", "known keys: addr, auth, body_limit,", "rate_limit_admin"}},
+			{"top level", "addr: 127.0.0.1:9\nadr: typo\n", []string{":2: unknown key adr (did you mean addr?)", "known keys: addr, auth, blob_grace, blob_limit, body_limit,", "rate_limit_admin"}},
 			{"no near key", "colour: blue\n", []string{":1: unknown key colour; known keys: addr,"}},
 			{"under auth", "auth:\n  admin_kye: x\n", []string{":2: unknown key auth.admin_kye (did you mean auth.admin_key?); known keys under auth: admin_key, jwks_file,"}},
 		}
@@ -226,5 +226,46 @@ func TestConfigRetentionKeepLast(t *testing.T) {
 	_, err := resolveConfig(fl, func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "unknown key retention.keep_lats (did you mean retention.keep_last?)") {
 		t.Fatalf("misspelt key: %v", err)
+	}
+}
+
+// TestConfigBlobsAndMetrics: blob_limit, blob_grace, metrics and
+// metrics_token have their defaults, are read from the file, the
+// environment and the flags, and values out of range are refused.
+func TestConfigBlobsAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "strata.yaml")
+	if err := os.WriteFile(file, []byte("blob_limit: 2048\nblob_grace: 1h\nmetrics: false\nmetrics_token: file-token-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		limit   int64
+		grace   time.Duration
+		metrics bool
+		token   string
+		refused bool
+	}{
+		{"default", nil, nil, 100 << 20, 24 * time.Hour, true, "", false},
+		{"file", []string{"--config", file}, nil, 2048, time.Hour, false, "file-token-0123456789", false},
+		{"env over file", []string{"--config", file}, map[string]string{"STRATA_BLOB_LIMIT": "4096", "STRATA_METRICS": "true",
+			"STRATA_METRICS_TOKEN": "env-token-0123456789"}, 4096, time.Hour, true, "env-token-0123456789", false},
+		{"flags", []string{"--blob-limit", "10", "--blob-grace", "5m", "--metrics=false"}, nil, 10, 5 * time.Minute, false, "", false},
+		{"zero limit", []string{"--blob-limit", "0"}, nil, 0, 24 * time.Hour, true, "", true},
+		{"zero grace", []string{"--blob-grace", "0s"}, nil, 100 << 20, 0, true, "", true},
+		{"short token", nil, map[string]string{"STRATA_METRICS_TOKEN": "short"}, 100 << 20, 24 * time.Hour, true, "short", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := resolveFor(t, tc.args, tc.env)
+			if c.BlobLimit != tc.limit || time.Duration(c.BlobGrace) != tc.grace || c.Metrics != tc.metrics || c.MetricsToken != tc.token {
+				t.Fatalf("blob_limit %d, blob_grace %s, metrics %v, metrics_token %q", c.BlobLimit, time.Duration(c.BlobGrace), c.Metrics, c.MetricsToken)
+			}
+			if err := c.check(); (err != nil) != tc.refused {
+				t.Fatalf("check: %v, refused want %v", err, tc.refused)
+			}
+		})
 	}
 }

@@ -18,7 +18,8 @@ import (
 // authOptions is the authenticator's configuration from the server's.
 func authOptions(cfg config) auth.Config {
 	return auth.Config{
-		AdminKey: cfg.Auth.AdminKey,
+		AdminKey:     cfg.Auth.AdminKey,
+		MetricsToken: cfg.MetricsToken,
 		JWT: auth.JWTConfig{Secret: cfg.Auth.JWTSecret, JWKSFile: cfg.Auth.JWKSFile,
 			Issuer: cfg.Auth.JWTIssuer, Audience: cfg.Auth.JWTAudience},
 	}

@@ -275,6 +275,7 @@ func globalOperationIDs() []string {
 		"listTypes", "createType", "getType", "replaceType", "deleteType",
 		"listChanges", "batch", "listKeys", "createKey", "revokeKey",
 		"listHooks", "getHook", "registerHook", "deleteHook", "openapi", "docs", "docsAsset", "healthz", "readyz",
+		"uploadBlob", "getBlob", "metrics",
 	}
 }
 

@@ -303,6 +303,38 @@ func globalPaths() object {
 					"401", "403"),
 			),
 		),
+		"/api/blobs", obj(
+			"post", tagged("Blobs", "uploadBlob", "Upload a blob",
+				"description", "The raw body, of any content type, up to blob_limit bytes (default 100 MiB), streamed to "+
+					"disk. Blobs are addressed by the SHA-256 of their bytes: the same bytes twice are stored once. "+
+					"Without a Content-Type the type is sniffed from the first bytes. A blob no revision references "+
+					"is removed blob_grace (default 24 h) after its last upload.",
+				"requestBody", obj("required", true, "content", obj("*/*", obj("schema", obj("type", "string", "contentMediaType", "application/octet-stream")))),
+				"responses", responses(obj("201", response("Stored.", schemaRef("Blob"))), "400", "401", "413", "507"),
+			),
+		),
+		"/api/blobs/{hash}", obj(
+			"parameters", []any{obj("name", "hash", "in", "path", "required", true,
+				"schema", obj("type", "string", "pattern", "^sha256:[0-9a-f]{64}$"))},
+			"get", tagged("Blobs", "getBlob", "Download a blob",
+				"description", "Readable by administrators, its uploaders, and whoever may read a resource one of whose "+
+					"stored revisions references it in a \"format\": \"blob\" field; anyone else gets 404. "+
+					"The ETag is the hash; If-None-Match answers 304. A single Range answers 206; several ranges get "+
+					"the whole blob. The bytes are served with X-Content-Type-Options: nosniff and a sandboxing "+
+					"Content-Security-Policy.",
+				"parameters", []any{
+					obj("name", "Range", "in", "header", "description", "One byte range, e.g. bytes=0-1023.", "schema", obj("type", "string")),
+					obj("name", "If-None-Match", "in", "header", "description", "The ETag held; 304 when it matches.", "schema", obj("type", "string")),
+				},
+				"responses", responses(obj(
+					"200", obj("description", "The blob, with its Content-Type.",
+						"content", obj("*/*", obj("schema", obj("type", "string", "contentMediaType", "application/octet-stream")))),
+					"206", obj("description", "The requested range; Content-Range says which.",
+						"content", obj("*/*", obj("schema", obj("type", "string", "contentMediaType", "application/octet-stream")))),
+					"304", obj("description", "If-None-Match matched: the client's copy is current."),
+				), "401", "404", "416"),
+			),
+		),
 		"/api/keys", obj(
 			"get", tagged("Keys", "listKeys", "List API keys",
 				"description", "Every key, without its token.",
@@ -460,6 +492,15 @@ func globalPaths() object {
 				"security", []any{},
 				"responses", responses(obj("200", obj("description", "The file, gzipped when the client accepts it.",
 					"content", obj("*/*", obj("schema", obj("type", "string")))))),
+			),
+		),
+		"/metrics", obj(
+			"get", tagged("Health", "metrics", "Prometheus metrics",
+				"description", "The Prometheus text format: HTTP requests by route template, hook calls, the change log, "+
+					"index and consumer lag, storage and Go runtime metrics. For administrators and the metrics_token "+
+					"(a bearer token); absent when metrics are turned off.",
+				"responses", responses(obj("200", obj("description", "The metrics.",
+					"content", obj("text/plain", obj("schema", obj("type", "string"))))), "401", "403"),
 			),
 		),
 		"/healthz", obj(

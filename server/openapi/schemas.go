@@ -234,6 +234,17 @@ func sharedSchemas() object {
 				"roles", arrayOf(obj("type", "string", "pattern", "^[A-Za-z0-9_.:-]{1,64}$")),
 			),
 		),
+		"Blob", obj(
+			"type", "object",
+			"description", "A stored blob. A schema property {\"type\": \"string\", \"format\": \"blob\"} holds its hash; "+
+				"writing a hash that is not stored, or that the writer may not read, is 409.",
+			"required", strs("hash", "size", "content_type"),
+			"properties", obj(
+				"hash", obj("type", "string", "pattern", "^sha256:[0-9a-f]{64}$"),
+				"size", obj("type", "integer", "format", "int64", "minimum", 0),
+				"content_type", obj("type", "string"),
+			),
+		),
 		"Key", obj(
 			"type", "object",
 			"description", "An API key. Requests made with it act as the principal key:<id> with its roles.",
@@ -549,6 +560,7 @@ func problemStatuses() []problemStatus {
 		{"412", "PreconditionFailed", "If-Match names a revision that is not current; nothing was written."},
 		{"413", "TooLarge", "The body is over the limit."},
 		{"415", "UnsupportedMediaType", "Wrong Content-Type."},
+		{"416", "RangeNotSatisfiable", "The Range starts past the end of the blob; Content-Range says its size."},
 		{"422", "ValidationFailed", "The data violates the schema, or a hook rejected it; errors[].source is schema or the hook's name."},
 		{"429", "RateLimited", "Too many requests; Retry-After says when to try again."},
 		{"503", "Unavailable", "The search index did not catch up with the acknowledged writes in time, or the server is stopping; try again."},
@@ -591,11 +603,12 @@ func globalTags() []any {
 		obj("name", "Types", "description", "Define, change and drop resource types."),
 		obj("name", "Changes", "description", "The change log."),
 		obj("name", "Batch", "description", "All-or-nothing writes across types."),
+		obj("name", "Blobs", "description", "Content-addressed files that resources reference."),
 		obj("name", "Keys", "description", "API keys (administrators only)."),
 		obj("name", "Hooks", "description", "WebAssembly hook modules (administrators only)."),
 		obj("name", "Webhooks", "description", "Signed deliveries of the change log (administrators only)."),
 		obj("name", "Operations", "description", "Export, import and online backup (administrators only)."),
 		obj("name", "Docs", "description", "This document and the interactive documentation."),
-		obj("name", "Health", "description", "Liveness and readiness."),
+		obj("name", "Health", "description", "Liveness, readiness and metrics."),
 	}
 }
