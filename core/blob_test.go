@@ -227,3 +227,53 @@ func TestBlobUploadsDuringCollection(t *testing.T) {
 		}
 	}
 }
+
+// TestImportedBlobsAreKept: an import records the blobs its revisions
+// name, as writes do, so the collector keeps them once the grace period
+// has passed.
+func TestImportedBlobsAreKept(t *testing.T) {
+	t.Parallel()
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	open := func() *core.Manager {
+		files, err := blobfs.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return apptest.New(t, apptest.WithCore(func(o *core.Options) {
+			o.Blobs, o.BlobGrace, o.NoBlobCollector, o.Now = files, time.Hour, true, clock.Now
+		})).Manager
+	}
+	ctx := core.AsSystem(t.Context())
+	def := core.Type{Name: "docs", Schema: []byte(`{"type":"object","properties":{"file":{"type":"string","format":"blob"}}}`)}
+	from, to := open(), open()
+	var hash string
+	for _, m := range []*core.Manager{from, to} {
+		if _, err := m.CreateType(ctx, def); err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.PutBlob(ctx, strings.NewReader("attached"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash = b.Hash
+	}
+	if _, err := from.Create(ctx, "docs", []byte(`{"id":"d1","file":"`+hash+`"}`), core.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var export strings.Builder
+	if _, err := from.Export(ctx, &export, core.ExportOptions{Type: "docs"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.Import(ctx, strings.NewReader(export.String()), core.ImportOptions{Type: "docs"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * time.Hour)
+	if n, err := to.CollectBlobs(ctx); err != nil || n != 0 {
+		t.Fatalf("collected %d (%v): the blob of an imported revision went", n, err)
+	}
+	if _, rd, err := to.OpenBlob(ctx, hash); err != nil {
+		t.Fatalf("imported blob: %v", err)
+	} else {
+		rd.Close()
+	}
+}

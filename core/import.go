@@ -652,6 +652,9 @@ func (w *writer) importResource(r *importedResource, onConflict string, res *Imp
 		if err := putRevision(w.tx, typ, r.id, rev); err != nil {
 			return err
 		}
+		if err := w.importBlobRefs(ct, r.id, rev); err != nil {
+			return fmt.Errorf("import line %d: %w", r.line, err)
+		}
 	}
 	if err := putMeta(w.tx, typ, r.id, meta); err != nil {
 		return err
@@ -667,6 +670,27 @@ func (w *writer) importResource(r *importedResource, onConflict string, res *Imp
 	res.Resources++
 	res.Revisions += len(r.revs)
 	return w.appendChange(typ, r.id, action, meta.CurrentRevision)
+}
+
+// importBlobRefs records the blobs an imported revision names, as a write
+// does (linkBlobs), so that the collector keeps them. An export carries no
+// blob bytes: a blob this server does not hold is recorded all the same,
+// and kept once it is uploaded.
+func (w *writer) importBlobRefs(ct *compiledType, id string, rev *revisionRecord) error {
+	if len(ct.blobs.single)+len(ct.blobs.arrays) == 0 {
+		return nil
+	}
+	obj, err := decodeStoredObject(rev.Data)
+	if err != nil {
+		return err
+	}
+	hashes, _ := ct.blobRefs(obj)
+	for _, h := range hashes {
+		if err := w.tx.Put(bucketBlobRefs, blobRefKey(h, ct.def.Name, id, rev.Number), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeForImport removes a resource an import replaces: its index
