@@ -27,6 +27,7 @@ import (
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
+	"github.com/strata-dev/strata/plugins/postgres"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
 )
@@ -71,6 +72,8 @@ func storageRegistry() *storage.Registry {
 	reg := &storage.Registry{}
 	reg.Register("bolt", bolt.Open)
 	reg.Register("memory", memory.Open)
+	reg.Register("postgres", postgres.Open)
+	reg.Register("postgresql", postgres.Open)
 	return reg
 }
 
