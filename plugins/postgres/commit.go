@@ -101,7 +101,7 @@ func (s *store) commitGroup(group []*request) {
 		return
 	}
 	groupLayer := layer{}
-	t := &tx{ctx: bg, conn: conn.Conn()}
+	t := &tx{ctx: bg, conn: conn.Conn(), read: map[string]map[string][]byte{}}
 	for len(group) > 0 {
 		r := group[0]
 		group = group[1:]

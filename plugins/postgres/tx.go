@@ -63,6 +63,13 @@ type tx struct {
 	// err is the first error of the connection in an Update: the server
 	// has aborted the transaction, so the group must not commit.
 	err error
+	// read caches the database's answers to an Update's Gets for the
+	// whole group, by bucket and key (nil: the key is missing). Under the
+	// write lock only this group changes the database, and its writes
+	// are still in the layers, so what was read stays true until the
+	// commit: the members of a group read the keys they share (the
+	// change-log seq, counters, type definitions) once.
+	read map[string]map[string][]byte
 }
 
 // top is the layer taking t's writes.
@@ -138,6 +145,15 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 			}
 		}
 	}
+	cached, ok := t.read[bucket]
+	if ok {
+		if v, ok := cached[string(key)]; ok {
+			if v == nil {
+				return nil, driver.ErrNotFound
+			}
+			return v, nil
+		}
+	}
 	var (
 		val   []byte
 		found bool
@@ -150,11 +166,18 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if found && val == nil {
+		val = []byte{}
+	}
+	if t.read != nil {
+		if cached == nil {
+			cached = map[string][]byte{}
+			t.read[bucket] = cached
+		}
+		cached[string(key)] = val
+	}
 	if !found {
 		return nil, driver.ErrNotFound
-	}
-	if val == nil {
-		val = []byte{}
 	}
 	return val, nil
 }
