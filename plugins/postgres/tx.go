@@ -182,8 +182,18 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	return val, nil
 }
 
+// MaxKeySize is the longest bucket name and key, together, this backend
+// stores: PostgreSQL's B-tree refuses index entries over 2704 bytes (a
+// third of a page, less headers), and every key is in the primary key's
+// index. It is less than storage.MaxKeySize; longer keys are
+// storage.ErrInvalid, reported by the Put, not by the commit of the group.
+const MaxKeySize = 2600
+
 // Put records the write in the top layer.
 func (t *tx) Put(bucket string, key, value []byte) error {
+	if len(bucket)+len(key) > MaxKeySize {
+		return fmt.Errorf("%w: postgres: bucket name and key of %d bytes are longer than %d", driver.ErrInvalid, len(bucket)+len(key), MaxKeySize)
+	}
 	t.top().bucket(bucket).writes[string(key)] = value
 	return nil
 }
