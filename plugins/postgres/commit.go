@@ -88,14 +88,21 @@ func (s *store) commitGroup(group []*request) {
 	}()
 
 	bg := context.Background()
-	conn, err := s.pool.Acquire(bg)
+	c, err := s.conns.acquire(bg)
 	if err != nil {
 		answer(group, outcome{err: fmt.Errorf("postgres: acquire connection: %w", err)})
 		finished = true
 		return
 	}
-	defer conn.Release() // a connection left in a transaction is dropped
-	if _, err := conn.Conn().PgConn().Exec(bg, beginWrite).ReadAll(); err != nil {
+	conn := c.c
+	broken := true // until the transaction has ended cleanly
+	defer func() { s.conns.release(c, broken) }()
+	begin := beginWrite
+	if c.open { // a View's snapshot is still open
+		begin = "rollback; " + begin
+		c.open = false
+	}
+	if _, err := conn.Conn().PgConn().Exec(bg, begin).ReadAll(); err != nil {
 		answer(group, outcome{err: wrapErr("begin write transaction", err)})
 		finished = true
 		return
@@ -137,8 +144,10 @@ func (s *store) commitGroup(group []*request) {
 		err = s.flush(conn.Conn(), groupLayer)
 		s.commits.Add(1)
 		answer(pending, outcome{err: err})
+		broken = err != nil
 	} else {
-		_, _ = conn.Exec(bg, "rollback")
+		_, err = conn.Exec(bg, "rollback")
+		broken = err != nil || t.err != nil
 	}
 	finished = true
 	s.log.LogAttrs(bg, slog.LevelDebug, "postgres group commit",

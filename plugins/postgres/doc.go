@@ -18,8 +18,10 @@
 // # Transactions
 //
 // A View is a REPEATABLE READ READ ONLY transaction: all its reads see one
-// snapshot. It begins lazily, pipelined with its first query, so a View of
-// one Get costs two round trips (the query, and the rollback that ends it).
+// snapshot. It begins lazily, pipelined with its first query, and its
+// ROLLBACK is left to the next user of the connection, who pipelines it
+// with its own first statement: a View of one Get costs one round trip. A
+// connection idle with a snapshot open is rolled back after 50 ms.
 //
 // Updates serialize like bbolt's, across every process sharing the
 // database: each physical write transaction starts by taking the
@@ -49,8 +51,10 @@
 //
 // # What a node keeps in memory
 //
-// Nothing of the data: the pending writes of the group being committed, and
-// a connection pool. Everything a store returns comes from the database.
+// Nothing of the data: the pending writes of the group being committed and
+// the values its members read (shared by the group: under the write lock
+// the database does not change until the group commits), and a connection
+// pool. Everything a store returns comes from the database.
 //
 // # Registering
 //

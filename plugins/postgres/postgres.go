@@ -44,6 +44,7 @@ type Options struct {
 // it.
 type store struct {
 	pool     *pgxpool.Pool
+	conns    *conns
 	name     string // the database, for messages
 	log      *slog.Logger
 	maxBatch int
@@ -105,6 +106,7 @@ func openDriver(ctx context.Context, url string, o Options) (*store, error) {
 	}
 	s := &store{
 		pool:     pool,
+		conns:    newConns(pool),
 		name:     name,
 		log:      o.Logger,
 		maxBatch: o.MaxBatchSize,
@@ -160,20 +162,19 @@ func wrapErr(op string, err error) error {
 }
 
 // View runs fn in a REPEATABLE READ READ ONLY transaction on a connection
-// of the pool; the transaction begins with fn's first read.
+// of the pool; the transaction begins with fn's first read. It is left
+// open when fn returns: ending it only releases its snapshot, so the next
+// user of the connection ends it, in the round trip of its own first
+// statement (see conns).
 func (s *store) View(ctx context.Context, fn func(tx driver.Tx) error) error {
-	conn, err := s.pool.Acquire(ctx)
+	c, err := s.conns.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: acquire connection: %w", err)
 	}
-	t := &tx{ctx: ctx, conn: conn.Conn(), view: true}
+	t := &tx{ctx: ctx, conn: c.c.Conn(), view: true, rollbackFirst: c.open}
 	defer func() {
-		if t.begun {
-			// Ending a read-only transaction only releases its snapshot;
-			// if it fails, the pool drops the connection (not idle).
-			_, _ = conn.Exec(context.WithoutCancel(ctx), "rollback")
-		}
-		conn.Release()
+		c.open = c.open || t.begun
+		s.conns.release(c, t.broken)
 	}()
 	return fn(t)
 }
@@ -199,6 +200,7 @@ func (s *store) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 func (s *store) Close() error {
 	close(s.stop)
 	<-s.stopped
+	s.conns.close()
 	s.pool.Close()
 	s.log.Info("closed postgres store", slog.String("database", s.name), slog.Uint64("commits", s.commits.Load()))
 	return nil

@@ -55,10 +55,15 @@ func (l layer) mergeInto(dst layer) {
 // layers (the group's, then the member's on top) and its reads see them
 // over the database, read in the group's write transaction.
 type tx struct {
-	ctx    context.Context
-	conn   *pgx.Conn
-	view   bool
-	begun  bool    // a View's transaction has begun
+	ctx   context.Context
+	conn  *pgx.Conn
+	view  bool
+	begun bool // a View's transaction has begun
+	// rollbackFirst: the connection still has the transaction of an
+	// earlier View open; the View's first query ends it.
+	rollbackFirst bool
+	// broken: a statement failed, so the connection's state is unknown.
+	broken bool
 	layers []layer // bottom to top; the top one takes writes
 	// err is the first error of the connection in an Update: the server
 	// has aborted the transaction, so the group must not commit.
@@ -77,6 +82,7 @@ func (t *tx) top() layer { return t.layers[len(t.layers)-1] }
 
 // fail records the first error of an Update's connection and returns err.
 func (t *tx) fail(err error) error {
+	t.broken = true
 	if t.err == nil && !t.view {
 		t.err = err
 	}
@@ -97,12 +103,17 @@ func (t *tx) query(sql string, args []any, scan func(rows pgx.Rows) error) error
 	if t.view && !t.begun {
 		t.begun = true
 		b := &pgx.Batch{}
+		if t.rollbackFirst {
+			b.Queue("rollback")
+		}
 		b.Queue("begin isolation level repeatable read read only")
 		b.Queue(sql, args...)
 		br = t.conn.SendBatch(t.ctx, b)
-		if _, err = br.Exec(); err != nil {
-			_ = br.Close()
-			return t.fail(wrapErr("begin read transaction", err))
+		for range b.Len() - 1 {
+			if _, err = br.Exec(); err != nil {
+				_ = br.Close()
+				return t.fail(wrapErr("begin read transaction", err))
+			}
 		}
 		rows, err = br.Query()
 	} else {
