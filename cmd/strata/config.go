@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -160,6 +161,18 @@ func (c config) storageURL() string {
 		return c.Storage
 	}
 	return "bolt:" + filepath.Join(c.Data, "strata.db")
+}
+
+// redactedStorageURL is storageURL with any password replaced by "xxxxx",
+// for logs.
+func (c config) redactedStorageURL() string {
+	s := c.storageURL()
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return s
 }
 
 // loadConfigFile overlays the YAML file at path on c. A missing file is

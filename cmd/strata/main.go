@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("strata listening", slog.String("addr", ln.Addr().String()),
-		slog.String("storage", cfg.storageURL()), slog.Int("types", len(a.Manager().Types())))
+		slog.String("storage", cfg.redactedStorageURL()), slog.Int("types", len(a.Manager().Types())))
 	if err := a.Serve(ctx, ln); err != nil {
 		return err
 	}
