@@ -5,7 +5,7 @@ GO       ?= go
 BIN      := bin/strata
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client standardwebhooks ui-browser chromium
+.PHONY: all build run test test-race fuzz bench lint fmt vet clean hooks toolchains openapi-tools eventsource-client standardwebhooks ui-browser chromium postgres
 
 all: build
 
@@ -21,7 +21,7 @@ run:
 # Every test under the race detector, then each fuzz target briefly. The
 # tests run the example hooks, so they are built first, and the
 # third-party OpenAPI tools, so they are installed first.
-test: vet hooks openapi-tools eventsource-client standardwebhooks ui-browser test-race fuzz
+test: vet hooks openapi-tools eventsource-client standardwebhooks ui-browser postgres test-race fuzz
 
 # The example hook in every language: examples/wasm-hooks/build/*.wasm.
 # The toolchains (Debian packages and AssemblyScript from npm) are
@@ -74,6 +74,12 @@ chromium:
 $(UI_BROWSER_TEST)/node_modules/.installed: $(UI_BROWSER_TEST)/package.json $(UI_BROWSER_TEST)/package-lock.json
 	cd $(UI_BROWSER_TEST) && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	touch $@
+
+# The PostgreSQL server of the storage backend's tests (127.0.0.1:5432,
+# user postgres, trust), installed and started where missing. Each test
+# creates and drops a database of its own.
+postgres:
+	bash .ci/postgres.sh
 
 test-race:
 	$(GO) test -race -count=1 -timeout 20m ./...

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,7 +28,8 @@ type config struct {
 	Addr string `json:"addr"`
 	// Data is the data directory; the default storage lives in it.
 	Data string `json:"data"`
-	// Storage is a storage URL (bolt:PATH, memory:). Empty means
+	// Storage is a storage URL (bolt:PATH, memory:,
+	// postgres://USER@HOST/DB). Empty means
 	// bolt:<data>/strata.db.
 	Storage string `json:"storage"`
 	// BodyLimit is the largest request body in bytes.
@@ -212,6 +214,18 @@ func (c config) storageURL() string {
 		return c.Storage
 	}
 	return "bolt:" + filepath.Join(c.Data, "strata.db")
+}
+
+// redactedStorageURL is storageURL with any password replaced by "xxxxx",
+// for logs.
+func (c config) redactedStorageURL() string {
+	s := c.storageURL()
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return s
 }
 
 // loadConfigFile overlays the YAML file at path on c. A missing file is
@@ -409,7 +423,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("config", "strata.yaml", "config file (YAML); env STRATA_CONFIG")
 	fl.String("addr", d.Addr, "listen address")
 	fl.String("data", d.Data, "data directory")
-	fl.String("storage", "", "storage URL (bolt:PATH or memory:); default bolt:<data>/strata.db")
+	fl.String("storage", "", "storage URL (bolt:PATH, memory: or postgres://USER@HOST/DB); default bolt:<data>/strata.db")
 	fl.Int("body-limit", d.BodyLimit, "largest request body in bytes")
 	fl.Int("max-document-size", d.MaxDocumentSize, "largest resource data a write may store, in bytes (0: the body limit)")
 	fl.Duration("request-timeout", time.Duration(d.RequestTimeout), "time limit of one request")

@@ -269,3 +269,18 @@ func TestConfigBlobsAndMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestRedactedStorageURL keeps passwords of storage URLs out of the logs.
+func TestRedactedStorageURL(t *testing.T) {
+	tests := []struct{ storage, want string }{
+		{"postgres://strata:s3cret@db/strata", "postgres://strata:xxxxx@db/strata"},
+		{"postgres://strata@db/strata?sslmode=disable", "postgres://strata@db/strata?sslmode=disable"},
+		{"bolt:/data/strata.db", "bolt:/data/strata.db"},
+		{"memory:", "memory:"},
+	}
+	for _, tt := range tests {
+		if got := (config{Storage: tt.storage}).redactedStorageURL(); got != tt.want {
+			t.Errorf("redactedStorageURL(%q) = %q, want %q", tt.storage, got, tt.want)
+		}
+	}
+}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-dev/strata/plugins/postgres/pgtest"
 )
 
 // strataBin is the strata binary built once for the end-to-end tests.
@@ -448,4 +450,59 @@ func TestReindex(t *testing.T) {
 	if _, after := call(t, "GET", strings.Replace(query, p.url, p2.url, 1), ""); string(after) != string(before) {
 		t.Fatalf("after reindex:\n%s\nbefore:\n%s", after, before)
 	}
+}
+
+// TestServePostgres runs strata serve over PostgreSQL, selected by a
+// postgres:// storage URL, and creates, reads, lists and searches through
+// HTTP; a restarted server finds everything again.
+func TestServePostgres(t *testing.T) {
+	dbURL := pgtest.NewDatabase(t)
+	data := t.TempDir()
+	p := startServer(t, data, "--storage", dbURL)
+	searchable := strings.Replace(docsType, `"unique":["n"]`, `"unique":["n"],"search":["pad"]`, 1)
+	if st, body := call(t, "POST", p.url+"/api/types", searchable); st != 201 {
+		t.Fatalf("create type: %d %s", st, body)
+	}
+	ids := make([]string, 10)
+	for i := range ids {
+		st, body := call(t, "POST", p.url+"/api/docs", fmt.Sprintf(`{"n":%d,"w":%d,"pad":"word%d"}`, i, i%3, i))
+		if st != 201 {
+			t.Fatalf("create %d: %d %s", i, st, body)
+		}
+		var r struct{ ID string }
+		if err := json.Unmarshal(body, &r); err != nil || r.ID == "" {
+			t.Fatalf("create %d: id in %s: %v", i, body, err)
+		}
+		ids[i] = r.ID
+	}
+	if st, body := call(t, "POST", p.url+"/api/docs", `{"n":3}`); st != 409 {
+		t.Fatalf("create with a taken unique value: %d %s, want 409", st, body)
+	}
+	check := func(p *process) {
+		t.Helper()
+		st, body := call(t, "GET", p.url+"/api/docs/"+ids[4], "")
+		if st != 200 || !strings.Contains(string(body), `"n":4`) {
+			t.Fatalf("get: %d %s", st, body)
+		}
+		tests := []struct {
+			query string
+			want  int
+		}{
+			{"limit=100", 10},
+			{"filter=w%20%3D%202&limit=100", 3},
+			{"q=word7", 1},
+		}
+		for _, tt := range tests {
+			st, body := call(t, "GET", p.url+"/api/docs?"+tt.query, "")
+			var page struct{ Items []json.RawMessage }
+			if err := json.Unmarshal(body, &page); st != 200 || err != nil || len(page.Items) != tt.want {
+				t.Fatalf("list %s: %d, %d items (want %d): %s", tt.query, st, len(page.Items), tt.want, body)
+			}
+		}
+	}
+	check(p)
+	if err := p.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	check(startServer(t, t.TempDir(), "--storage", dbURL)) // a fresh node: its index is rebuilt from the database
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
+	"github.com/strata-dev/strata/plugins/postgres"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/server"
 )
@@ -72,6 +73,8 @@ func storageRegistry() *storage.Registry {
 	reg := &storage.Registry{}
 	reg.Register("bolt", bolt.Open)
 	reg.Register("memory", memory.Open)
+	reg.Register("postgres", postgres.Open)
+	reg.Register("postgresql", postgres.Open)
 	return reg
 }
 
@@ -202,7 +205,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	log.Info("strata listening", slog.String("addr", ln.Addr().String()),
-		slog.String("storage", cfg.storageURL()), slog.Int("types", len(a.Manager().Types())))
+		slog.String("storage", cfg.redactedStorageURL()), slog.Int("types", len(a.Manager().Types())))
 	if err := a.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -1,0 +1,173 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/plugins/postgres"
+	"github.com/strata-dev/strata/plugins/postgres/pgtest"
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// openStore opens a store on url and closes it when the test ends.
+func openStore(t *testing.T, url string) storage.Store {
+	t.Helper()
+	s, err := postgres.OpenURL(t.Context(), url, postgres.Options{})
+	if err != nil {
+		t.Fatalf("open %s: %v", url, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s
+}
+
+// openManager opens a core Manager over s, closed when the test ends.
+func openManager(t *testing.T, s storage.Store) *core.Manager {
+	t.Helper()
+	m, err := core.Open(t.Context(), s, core.Options{})
+	if err != nil {
+		t.Fatalf("core.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// TestNodesShareOneChangeLog races 8 writers through 3 Managers over 3
+// stores on one database, as 3 nodes would, while a follower on a fourth
+// reads the change log. The follower must never see a seq before a lower
+// one has committed (seqs are gap-free in commit order), every create must
+// be in the log exactly once, and 8 creates racing on one unique value
+// must yield exactly one success.
+func TestNodesShareOneChangeLog(t *testing.T) {
+	t.Parallel()
+	const writers, perWriter, nodes = 8, 30, 3
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
+	defer cancel()
+
+	first := openManager(t, openStore(t, url))
+	_, err := first.CreateType(ctx, core.Type{
+		Name:   "docs",
+		Schema: []byte(`{"type":"object","properties":{"n":{"type":"integer"}}}`),
+		Unique: []string{"n"},
+	})
+	if err != nil {
+		t.Fatalf("CreateType: %v", err)
+	}
+	managers := []*core.Manager{first}
+	for range nodes - 1 {
+		managers = append(managers, openManager(t, openStore(t, url))) // loads the type
+	}
+	follower := openManager(t, openStore(t, url))
+
+	var (
+		mu      sync.Mutex
+		created = map[string]bool{}
+		winners int
+	)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			<-start
+			m := managers[w%nodes]
+			for i := range perWriter {
+				r, err := m.Create(ctx, "docs", fmt.Appendf(nil, `{"n":%d}`, w*1000+i), core.WriteOptions{})
+				if err != nil {
+					t.Errorf("writer %d create %d: %v", w, i, err)
+					return
+				}
+				mu.Lock()
+				created[r.ID] = true
+				mu.Unlock()
+			}
+			// Every writer races for one unique value.
+			r, err := m.Create(ctx, "docs", []byte(`{"n":-1}`), core.WriteOptions{})
+			switch {
+			case err == nil:
+				mu.Lock()
+				created[r.ID] = true
+				winners++
+				mu.Unlock()
+			case !errors.Is(err, core.ErrConflict):
+				t.Errorf("writer %d unique race: %v, want success or ErrConflict", w, err)
+			}
+		})
+	}
+
+	// The follower reads pages until it has seen every create; each page
+	// must continue exactly where the previous one ended.
+	type seen struct {
+		seq uint64
+		id  string
+	}
+	followed := make(chan []seen, 1)
+	done := make(chan struct{})
+	go func() {
+		var (
+			log   []seen
+			since uint64
+		)
+		defer func() { followed <- log }()
+		for {
+			writersDone := isClosed(done)
+			page, err := follower.Changes(ctx, since, nil, 500)
+			if err != nil {
+				t.Errorf("follower: Changes(%d): %v", since, err)
+				return
+			}
+			for _, ch := range page.Items {
+				if ch.Seq != since+1 {
+					t.Errorf("follower: after seq %d read seq %d: a lower seq was not yet committed", since, ch.Seq)
+					return
+				}
+				since = ch.Seq
+				log = append(log, seen{ch.Seq, ch.ID})
+			}
+			if writersDone && len(page.Items) == 0 {
+				return // nothing more can commit
+			}
+		}
+	}()
+	close(start)
+	wg.Wait()
+	close(done)
+	log := <-followed
+
+	if winners != 1 {
+		t.Errorf("%d of %d creates racing on one unique value succeeded, want 1", winners, writers)
+	}
+	inLog := map[string]int{}
+	for _, s := range log {
+		if s.id != "" {
+			inLog[s.id]++
+		}
+	}
+	for id := range created {
+		if inLog[id] != 1 {
+			t.Errorf("created %s appears %d times in the change log, want 1", id, inLog[id])
+		}
+	}
+	if want := writers*perWriter + 1; len(created) != want {
+		t.Errorf("%d creates succeeded, want %d", len(created), want)
+	}
+	t.Logf("follower read %d changes; last seq %d", len(log), log[len(log)-1].seq)
+}
+
+// isClosed reports whether c is closed.
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
