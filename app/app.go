@@ -65,6 +65,10 @@ type Config struct {
 	// CPU busy (hooks.WithNice). Zero, the default: hooks run on the
 	// requests' threads, at their priority.
 	HookNice int
+	// HookLimits bound what a hook module may declare (zero fields: the
+	// defaults), and HookCompileTimeout its compilation (zero: 2 min).
+	HookLimits         hooks.ModuleLimits
+	HookCompileTimeout time.Duration
 
 	// Types are declared types applied at start (see core.Options.Types).
 	Types []core.Type
@@ -158,7 +162,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		})
 	}
 
-	hookOpts := []hooks.Option{hooks.WithLogger(log), hooks.WithMaxConcurrency(cfg.HookConcurrency), hooks.WithNice(cfg.HookNice)}
+	hookOpts := []hooks.Option{hooks.WithLogger(log), hooks.WithMaxConcurrency(cfg.HookConcurrency), hooks.WithNice(cfg.HookNice),
+		hooks.WithModuleLimits(cfg.HookLimits), hooks.WithCompileTimeout(cfg.HookCompileTimeout)}
 	if dir := cfg.HookCacheDir; dir != "" {
 		hookOpts = append(hookOpts, hooks.WithCacheDir(dir))
 	} else if cfg.Data != "" {

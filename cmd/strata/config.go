@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/strata-dev/strata/core"
+	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/server"
 )
 
@@ -51,6 +53,9 @@ type config struct {
 	// HookNice is the nice value (1 to 19) of the threads hooks that run
 	// long run on; 0 runs them at the priority of requests.
 	HookNice int `json:"hook_nice"`
+	// HookLimits bounds what a hook module may declare, checked at upload
+	// (file only; hooks.ModuleLimits).
+	HookLimits hookLimitsConfig `json:"hook_limits"`
 	// TransferTimeout bounds an export, an import and an online backup in
 	// place of RequestTimeout.
 	TransferTimeout duration `json:"transfer_timeout"`
@@ -120,6 +125,57 @@ type retentionConfig struct {
 	// KeepLast keeps the newest KeepLast revisions of each resource (and
 	// the current one's ancestors, as many); 0 keeps every revision.
 	KeepLast int `json:"keep_last"`
+}
+
+// hookLimitsConfig is the structural limits of hook modules
+// (hooks.ModuleLimits) and the bound of their compilation; a zero field
+// keeps its default.
+type hookLimitsConfig struct {
+	MaxFunctions       int      `json:"max_functions"`
+	MaxFunctionBytes   int      `json:"max_function_bytes"`
+	MaxNesting         int      `json:"max_nesting"`
+	MaxBrTableTargets  int      `json:"max_br_table_targets"`
+	MaxLocals          int      `json:"max_locals"`
+	MaxTables          int      `json:"max_tables"`
+	MaxTableEntries    int      `json:"max_table_entries"`
+	MaxGlobals         int      `json:"max_globals"`
+	MaxElementSegments int      `json:"max_element_segments"`
+	MaxElementEntries  int      `json:"max_element_entries"`
+	MaxDataSegments    int      `json:"max_data_segments"`
+	MaxTypes           int      `json:"max_types"`
+	MaxExports         int      `json:"max_exports"`
+	CompileTimeout     duration `json:"compile_timeout"`
+}
+
+// moduleLimits is l as the hook runtime takes it.
+func (l hookLimitsConfig) moduleLimits() hooks.ModuleLimits {
+	return hooks.ModuleLimits{
+		MaxFunctions: uint32(l.MaxFunctions), MaxFunctionBytes: uint32(l.MaxFunctionBytes), MaxNesting: uint32(l.MaxNesting),
+		MaxBrTableTargets: uint32(l.MaxBrTableTargets), MaxLocals: uint32(l.MaxLocals), MaxTables: uint32(l.MaxTables),
+		MaxTableEntries: uint32(l.MaxTableEntries), MaxGlobals: uint32(l.MaxGlobals), MaxElementSegments: uint32(l.MaxElementSegments),
+		MaxElementEntries: uint32(l.MaxElementEntries), MaxDataSegments: uint32(l.MaxDataSegments), MaxTypes: uint32(l.MaxTypes),
+		MaxExports: uint32(l.MaxExports),
+	}
+}
+
+// check refuses a limit out of range, naming it.
+func (l hookLimitsConfig) check() error {
+	v := reflect.ValueOf(l)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch x := v.Field(i).Interface().(type) {
+		case int:
+			if x < 0 || x > math.MaxUint32 {
+				return fmt.Errorf("hook_limits.%s %d: want 0 (the default) to %d", name, x, uint32(math.MaxUint32))
+			}
+		case duration:
+			if x < 0 {
+				return fmt.Errorf("hook_limits.%s %s: want 0 (the default, 2m) or more", name, time.Duration(x))
+			}
+		}
+	}
+	return nil
 }
 
 // duration reads "30s" style strings from YAML/JSON.
@@ -192,6 +248,8 @@ func (c config) check() error {
 		return fmt.Errorf("transfer_timeout %s: want a positive duration", time.Duration(c.TransferTimeout))
 	case c.ImportLimit <= 0:
 		return fmt.Errorf("import_limit %d: want a positive number of bytes", c.ImportLimit)
+	case c.HookLimits.check() != nil:
+		return c.HookLimits.check()
 	case c.Retention.KeepLast < 0:
 		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
@@ -308,6 +366,10 @@ func checkConfigKeys(raw []byte) error {
 			}
 		case "retention":
 			if err := check(top.Content[i+1], "retention.", jsonKeys(reflect.TypeFor[retentionConfig]())); err != nil {
+				return err
+			}
+		case "hook_limits":
+			if err := check(top.Content[i+1], "hook_limits.", jsonKeys(reflect.TypeFor[hookLimitsConfig]())); err != nil {
 				return err
 			}
 		}

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/server"
@@ -182,5 +187,60 @@ func TestHookModuleLimitSetting(t *testing.T) {
 	cfg.HookModuleLimit = 0
 	if err := cfg.check(); err == nil || !strings.Contains(err.Error(), "hook_module_limit") {
 		t.Fatalf("check of hook_module_limit 0: %v", err)
+	}
+}
+
+// TestHookLimitsSetting: hook_limits in the file bounds what a module may
+// declare on this server: a limit set lower than a module needs refuses
+// it at upload with 400 naming the limit; a misspelt key is named and a
+// negative limit refused.
+func TestHookLimitsSetting(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	tight := write("tight.yaml", "hook_limits:\n  max_functions: 3\n  compile_timeout: 30s\n")
+	c := resolveFor(t, []string{"--config", tight}, nil)
+	if c.HookLimits.MaxFunctions != 3 || time.Duration(c.HookLimits.CompileTimeout) != 30*time.Second || c.check() != nil {
+		t.Fatalf("hook_limits = %+v (check: %v)", c.HookLimits, c.check())
+	}
+	if err := resolveFor(t, []string{"--config", write("neg.yaml", "hook_limits:\n  max_nesting: -1\n")}, nil).check(); err == nil ||
+		!strings.Contains(err.Error(), "hook_limits.max_nesting -1") {
+		t.Fatalf("negative limit: %v", err)
+	}
+	fl := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	addServeFlags(fl)
+	if err := fl.Parse([]string{"--config", write("typo.yaml", "hook_limits:\n  max_function: 3\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resolveConfig(fl, func(string) string { return "" }); err == nil ||
+		!strings.Contains(err.Error(), "unknown key hook_limits.max_function (did you mean hook_limits.max_functions?)") {
+		t.Fatalf("misspelt key: %v", err)
+	}
+
+	// Through strata serve: the example module has more than 3 functions.
+	p := startServer(t, filepath.Join(dir, "data"), "--config", tight)
+	wasm, err := os.ReadFile(builtHook(t, "wat"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("PUT", p.url+"/api/hooks/titles", bytes.NewReader(wasm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/wasm")
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(raw), "max_functions") {
+		t.Fatalf("module over max_functions: %s %s", resp.Status, raw)
 	}
 }
