@@ -88,12 +88,11 @@ type ImportResult struct {
 
 // importedResource is one parsed resource line.
 type importedResource struct {
-	line     int
-	typ, id  string
-	meta     Meta
-	revs     []*revisionRecord
-	current  *revisionRecord
-	existing bool // the id exists in the store (found in pass 1)
+	line    int
+	typ, id string
+	meta    Meta
+	revs    []*revisionRecord
+	current *revisionRecord
 }
 
 // Import reads NDJSON from r, as Export writes it, validates all of it,

@@ -106,7 +106,7 @@ func checkRewrite(t *testing.T, b []byte, trusted bool) string {
 		return "refused"
 	}
 	origRT, origCM, origErr := compile(b)
-	defer origRT.Close(context.Background())
+	defer closeRuntime(origRT) // made whether or not the module compiles
 	res, err := Instrument(b, Config{Limits: testLimits, MaxDepth: testDepth})
 	if err != nil {
 		var le *LimitError
@@ -119,7 +119,7 @@ func checkRewrite(t *testing.T, b []byte, trusted bool) string {
 		return "invalid"
 	}
 	rt, cm, err := compile(res.Binary)
-	defer rt.Close(context.Background())
+	defer closeRuntime(rt)
 	if err != nil {
 		t.Fatalf("the instrumented module does not compile: %v", err)
 	}
@@ -137,8 +137,11 @@ func checkRewrite(t *testing.T, b []byte, trusted bool) string {
 	return "same"
 }
 
+func closeRuntime(rt wazero.Runtime) { _ = rt.Close(context.Background()) }
+
 // compile compiles b in a runtime of its own, where runModule can then
-// run it.
+// run it; it returns the runtime whether or not b compiles, and the
+// caller closes it.
 func compile(b []byte) (wazero.Runtime, wazero.CompiledModule, error) {
 	ctx := context.Background()
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
