@@ -362,14 +362,27 @@ func (s *Server) wrapBody(timeout time.Duration, bodyLimit int, h fiber.Handler)
 
 // closeUnread closes the connection of a request refused before its
 // streamed body was read: the rest of the body would otherwise be parsed
-// as the next request.
+// as the next request. A body declared no longer than unreadDrain is read
+// and dropped first, as net/http's server does with small bodies:
+// closing a socket with unread data resets it, and a client still sending
+// would get the reset instead of the answer. A longer or chunked one is
+// not waited for.
 func closeUnread(c *fiber.Ctx) error {
 	err := c.Next()
 	if c.Request().IsBodyStream() && (err != nil || c.Response().StatusCode() >= 400) {
+		if n := c.Request().Header.ContentLength(); n >= 0 && n <= unreadDrain {
+			if body := c.Context().RequestBodyStream(); body != nil {
+				_, _ = io.Copy(io.Discard, io.LimitReader(body, unreadDrain))
+			}
+		}
 		c.Context().SetConnectionClose()
 	}
 	return err
 }
+
+// unreadDrain is the longest refused body closeUnread reads before it
+// closes the connection.
+const unreadDrain = 1 << 20
 
 // bodyReadError is the error of a request whose body could not be read:
 // a chunked body that breaks the framing gets the framing's answer (and
