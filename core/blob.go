@@ -123,8 +123,7 @@ type blobState struct {
 	// the same bytes, so that an upload never records a blob whose file
 	// the collector is about to delete; striped by hash, so uploads of
 	// different bytes commit side by side.
-	locks  [64]sync.Mutex
-	gcDone chan struct{}
+	locks [64]sync.Mutex
 }
 
 // lock takes the lock of hash ("sha256:" and hex digits) and returns its
@@ -160,14 +159,7 @@ func (m *Manager) initBlobs(opts Options) {
 		m.blob.grace = DefaultBlobGrace
 	}
 	if m.blob.files != nil && !opts.NoBlobCollector {
-		m.blob.gcDone = make(chan struct{})
-		go m.blobGCLoop()
-	}
-}
-
-func (m *Manager) stopBlobs() {
-	if m.blob.gcDone != nil {
-		<-m.blob.gcDone
+		m.every("blobs: collection", min(blobGCInterval, max(m.blob.grace/2, time.Second)), m.collectTick)
 	}
 }
 
@@ -576,28 +568,12 @@ func (m *Manager) collectBlob(ctx context.Context, files BlobFiles, hash string,
 	return gone, nil
 }
 
-// blobGCLoop runs CollectBlobs until the Manager closes, every hour or
-// every half grace period when that is shorter.
-func (m *Manager) blobGCLoop() {
-	defer close(m.blob.gcDone)
-	every := min(blobGCInterval, max(m.blob.grace/2, time.Second))
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.done:
-			return
-		case <-t.C:
-		}
-		ctx := AsSystem(m.bg)
-		n, err := m.CollectBlobs(ctx)
-		switch {
-		case err != nil && m.closed.Load():
-			return
-		case err != nil:
-			m.log.ErrorContext(ctx, "blobs: collection failed; trying again later", slog.Any("err", err))
-		case n > 0:
-			m.log.InfoContext(ctx, "blobs: removed unreferenced blobs", slog.Int("removed", n))
-		}
+// collectTick is the periodic blob collection (every hour, or every half
+// grace period when that is shorter).
+func (m *Manager) collectTick(ctx context.Context) error {
+	n, err := m.CollectBlobs(ctx)
+	if n > 0 {
+		m.log.InfoContext(ctx, "blobs: removed unreferenced blobs", slog.Int("removed", n))
 	}
+	return err
 }

@@ -135,17 +135,14 @@ type Manager struct {
 	// webhooks are the running webhooks (webhook.go).
 	webhooks *webhookSet
 
-	// retention is Options.ChangesRetention; trimDone is closed when the
-	// trimmer (retention.go) has stopped, nil when none runs.
-	retention time.Duration
-	trimDone  chan struct{}
-
-	// keepLastDefault is Options.KeepLast; pruneDone is closed when the
-	// revision pruner (prune.go) has stopped.
+	// retention is Options.ChangesRetention, keepLastDefault
+	// Options.KeepLast.
+	retention       time.Duration
 	keepLastDefault int
-	pruneDone       chan struct{}
-	blob            blobState // blob.go
-	observe         Observer  // never nil (metrics.go)
+	// background counts the periodic jobs running (background.go).
+	background sync.WaitGroup
+	blob       blobState // blob.go
+	observe    Observer  // never nil (metrics.go)
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -239,11 +236,9 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		m.search = s
 	}
 	if m.retention > 0 {
-		m.trimDone = make(chan struct{})
-		go m.trimLoop()
+		m.every("change log: trim", trimInterval, m.trimTick())
 	}
-	m.pruneDone = make(chan struct{})
-	go m.pruneLoop()
+	m.every("revision retention: prune", pruneInterval, m.pruneTick)
 	m.initBlobs(opts)
 	return m, nil
 }
@@ -260,13 +255,7 @@ func (m *Manager) Close() error {
 		m.closeWebhooks()
 		m.closed.Store(true)
 		close(m.done)
-		if m.trimDone != nil {
-			<-m.trimDone // it may be in a transaction: the store closes after Close
-		}
-		if m.pruneDone != nil {
-			<-m.pruneDone
-		}
-		m.stopBlobs()
+		m.background.Wait() // a job may be in a transaction: the store closes after Close
 		m.closeFeed()
 	})
 	return nil

@@ -248,29 +248,11 @@ func surplusRevisions(tx storage.Tx, typ, id string, meta *metaRecord, keep int)
 	return doomed, nil
 }
 
-// pruneLoop runs PruneRevisions every pruneInterval until the Manager
-// closes. A failure is logged and tried again at the next tick.
-func (m *Manager) pruneLoop() {
-	defer close(m.pruneDone)
-	t := time.NewTicker(pruneInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.done:
-			return
-		case <-t.C:
-		}
-		ctx := AsSystem(m.bg)
-		res, err := m.PruneRevisions(ctx)
-		if err != nil {
-			if m.closed.Load() {
-				return
-			}
-			m.log.ErrorContext(ctx, "revision retention: prune failed; trying again later", slog.Any("err", err))
-			continue
-		}
-		if res.Revisions > 0 {
-			m.log.DebugContext(ctx, "revision retention: pruned", slog.Int("resources", res.Resources), slog.Int("revisions", res.Revisions))
-		}
+// pruneTick is the periodic pruning (every pruneInterval).
+func (m *Manager) pruneTick(ctx context.Context) error {
+	res, err := m.PruneRevisions(ctx)
+	if res.Revisions > 0 {
+		m.log.DebugContext(ctx, "revision retention: pruned", slog.Int("resources", res.Resources), slog.Int("revisions", res.Revisions))
 	}
+	return err
 }

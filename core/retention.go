@@ -198,29 +198,15 @@ func (m *Manager) consumedFloor(ctx context.Context) (floor uint64, by string, e
 	return floor, by, nil
 }
 
-// trimLoop runs TrimChanges every trimInterval until the Manager closes.
-// A failure is logged and tried again at the next tick. When something
+// trimTick returns the periodic trim (every trimInterval). When something
 // starts holding back entries older than the retention, that is logged
-// once (not at every tick).
-func (m *Manager) trimLoop() {
-	defer close(m.trimDone)
-	t := time.NewTicker(trimInterval)
-	defer t.Stop()
+// once (not at every tick): the tick remembers what it last logged.
+func (m *Manager) trimTick() func(ctx context.Context) error {
 	held := ""
-	for {
-		select {
-		case <-m.done:
-			return
-		case <-t.C:
-		}
-		ctx := AsSystem(m.bg)
+	return func(ctx context.Context) error {
 		res, err := m.TrimChanges(ctx)
 		if err != nil {
-			if m.closed.Load() {
-				return
-			}
-			m.log.ErrorContext(ctx, "change log: trim failed; trying again later", slog.Any("err", err))
-			continue
+			return err
 		}
 		if res.Trimmed > 0 {
 			m.log.DebugContext(ctx, "change log: trimmed", slog.Int("entries", res.Trimmed), slog.Uint64("through", res.Through))
@@ -237,6 +223,7 @@ func (m *Manager) trimLoop() {
 				slog.String("held_by", stuck), slog.Uint64("position", res.HeldAt), slog.Uint64("last_seq", m.LastSeq()))
 		}
 		held = stuck
+		return nil
 	}
 }
 
