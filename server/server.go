@@ -370,7 +370,7 @@ func (s *Server) wrapBody(timeout time.Duration, bodyLimit int, h fiber.Handler)
 func closeUnread(c *fiber.Ctx) error {
 	err := c.Next()
 	if c.Request().IsBodyStream() && (err != nil || c.Response().StatusCode() >= 400) {
-		if n := c.Request().Header.ContentLength(); n >= 0 && n <= unreadDrain {
+		if n := c.Request().Header.ContentLength(); n > 0 && n <= unreadDrain {
 			if body := c.Context().RequestBodyStream(); body != nil {
 				_, _ = io.Copy(io.Discard, io.LimitReader(body, unreadDrain))
 			}
