@@ -243,6 +243,15 @@ func (r *Resource) AppendJSON(dst []byte) []byte {
 	dst = append(r.Meta.appendFields(append(dst, '{')), '}')
 	dst = appendKey(dst, false, "revision")
 	dst = r.Revision.AppendJSON(dst)
+	if len(r.Expand) > 0 {
+		dst = appendKey(dst, false, "expand")
+		dst = append(dst, '{')
+		for i, f := range slices.Sorted(maps.Keys(r.Expand)) {
+			dst = appendKey(dst, i == 0, f)
+			dst = r.Expand[f].AppendJSON(dst)
+		}
+		dst = append(dst, '}')
+	}
 	return append(dst, '}')
 }
 

@@ -95,11 +95,19 @@ type GetOptions struct {
 	Revision int
 	// IncludeDeleted reads soft-deleted resources too.
 	IncludeDeleted bool
+	// Expand names reference fields whose targets to embed (see
+	// ListOptions.Expand); those the revision read holds, at the
+	// targets' current state.
+	Expand []string
 }
 
 // Get reads one resource, if ctx's principal may.
 func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resource, error) {
 	p, err := m.readGrant(ctx, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := m.planExpand(ctx, typ, o.Expand)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +131,10 @@ func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resou
 		res = newResource(typ, id, meta, rev)
 		return nil
 	})
-	return m.redactOne(ctx, res, err)
+	if res, err = m.redactOne(ctx, res, err); err != nil {
+		return nil, err
+	}
+	return res, m.expand(ctx, plan, []*Resource{res})
 }
 
 // Page limits.
@@ -141,6 +152,11 @@ type ListOptions struct {
 	IncludeDeleted bool
 	// Reverse lists newest first.
 	Reverse bool
+	// Expand names reference fields, or dotted paths of them up to
+	// MaxExpandDepth (author.org), whose targets are embedded in each
+	// item's Resource.Expand, those the principal may read only; at most
+	// MaxExpandPaths. Anything else is ErrInvalid.
+	Expand []string
 }
 
 // Page is one page of resources.
@@ -166,6 +182,10 @@ func pageLimit(limit int) (int, error) {
 // whose read grant is "owner" only pages through its own resources.
 func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, error) {
 	_, g, err := m.allowType(ctx, typ, PermRead)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := m.planExpand(ctx, typ, o.Expand)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +265,7 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 	if err := m.redactAll(ctx, typ, page.Items); err != nil {
 		return nil, err
 	}
-	return page, nil
+	return page, m.expand(ctx, plan, page.Items)
 }
 
 // Count returns how many resources of a type exist (not counting

@@ -13,6 +13,10 @@ type Resource struct {
 	Data     json.RawMessage `json:"data"`
 	Meta     Meta            `json:"meta"`
 	Revision Revision        `json:"revision"`
+	// Expand holds, by reference field, the resources the data points at
+	// that a read asked to expand and its reader may read (SPEC §3
+	// expand=); nil when none.
+	Expand map[string]*Resource `json:"expand,omitempty"`
 }
 
 // Meta is a resource's mutable bookkeeping.

@@ -137,6 +137,10 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	if err != nil {
 		return nil, err
 	}
+	plan, err := m.planExpand(ctx, typ, o.Expand)
+	if err != nil {
+		return nil, err
+	}
 	limit, err := pageLimit(o.Limit)
 	if err != nil {
 		return nil, err
@@ -186,6 +190,9 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 		return nil, err
 	}
 	if err := m.redactAll(ctx, typ, sp.Items); err != nil {
+		return nil, err
+	}
+	if err := m.expand(ctx, plan, sp.Items); err != nil {
 		return nil, err
 	}
 	if q.Highlight && res.Highlight != nil {

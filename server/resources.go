@@ -66,7 +66,7 @@ func (s *Server) get(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.read(c, typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl})
+	return s.read(c, typ, id, core.GetOptions{Revision: rev, IncludeDeleted: incl, Expand: expandOption(c)})
 }
 
 // read answers a single read; core refuses one the request may not see
@@ -82,7 +82,9 @@ func (s *Server) read(c *fiber.Ctx, typ, id string, o core.GetOptions) error {
 // sendRead renders a read, answering 304 when If-None-Match matches.
 func (s *Server) sendRead(c *fiber.Ctx, res *core.Resource) error {
 	tag := etag(res.ID, res.Revision.Number)
-	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && noneMatch(inm, tag) {
+	// The tag does not cover embedded resources: a read that expands is
+	// always answered in full.
+	if inm := c.Get(fiber.HeaderIfNoneMatch); inm != "" && noneMatch(inm, tag) && c.Query("expand") == "" {
 		c.Set(fiber.HeaderETag, tag)
 		return c.SendStatus(fiber.StatusNotModified)
 	}
@@ -182,6 +184,7 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	o.Expand = expandOption(c)
 	v, err := parseView(c)
 	if err != nil {
 		return err
@@ -333,7 +336,7 @@ func (s *Server) revision(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return s.read(c, param(c, "type"), param(c, "id"), core.GetOptions{Revision: n, IncludeDeleted: incl})
+	return s.read(c, param(c, "type"), param(c, "id"), core.GetOptions{Revision: n, IncludeDeleted: incl, Expand: expandOption(c)})
 }
 
 func (s *Server) diff(c *fiber.Ctx) error {
