@@ -116,10 +116,11 @@ func (m *Manager) expand(ctx context.Context, plan []*expandNode, items []*Resou
 		if node.target == "" {
 			continue
 		}
+		refs := make([]string, len(items)) // the id each item holds
 		ids := make([]string, 0, len(items))
-		for _, res := range items {
-			if id := refID(res, node.field); id != "" {
-				ids = append(ids, id)
+		for i, res := range items {
+			if refs[i] = refID(res, node.field); refs[i] != "" {
+				ids = append(ids, refs[i])
 			}
 		}
 		slices.Sort(ids)
@@ -134,8 +135,8 @@ func (m *Manager) expand(ctx context.Context, plan []*expandNode, items []*Resou
 		if len(targets) == 0 {
 			continue
 		}
-		for _, res := range items {
-			if t := targets[refID(res, node.field)]; t != nil {
+		for i, res := range items {
+			if t := targets[refs[i]]; t != nil {
 				if res.Expand == nil {
 					res.Expand = make(map[string]*Resource, len(plan))
 				}

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -205,6 +206,9 @@ type typeNames struct {
 	list     string // the list schema
 	input    string // the schema of a create or replace body
 	ops      map[string]string
+	// expand names, by reference field in order, the envelope schema of
+	// the type it points at: the members of the envelope's expand.
+	expand [][2]string
 }
 
 // nameTypes names the components and operations of sorted, valid types,
@@ -251,6 +255,13 @@ func nameTypes(types []core.Type) map[string]*typeNames {
 			n.ops[op.word()] = id
 		}
 		names[t.Name] = n
+	}
+	for _, t := range types {
+		for _, f := range slices.Sorted(maps.Keys(t.References)) {
+			if target := names[t.References[f].Type]; target != nil {
+				names[t.Name].expand = append(names[t.Name].expand, [2]string{f, target.resource})
+			}
+		}
 	}
 	return names
 }

@@ -288,8 +288,8 @@ func TestDocumentShape(t *testing.T) {
 		want []string // statuses, parameter names, media types and headers that must appear
 	}{
 		{"POST /api/posts", []string{"201", "400", "409", "413", "415", "422", "header:ETag", "header:Location"}},
-		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "filter", "q", "fields", "returns"}},
-		{"GET /api/posts/{id}", []string{"200", "304", "404", "id", "revision", "fields", "returns", "include_deleted", "If-None-Match", "header:ETag"}},
+		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "filter", "q", "fields", "returns", "expand"}},
+		{"GET /api/posts/{id}", []string{"200", "304", "404", "id", "revision", "fields", "returns", "include_deleted", "expand", "If-None-Match", "header:ETag"}},
 		{"PUT /api/posts/{id}", []string{"200", "400", "404", "409", "410", "412", "413", "415", "422", "If-Match", "header:ETag"}},
 		{"PATCH /api/posts/{id}", []string{"200", "410", "412", "415", "422", "If-Match",
 			"body:application/merge-patch+json", "body:application/json-patch+json", "body:application/json"}},
@@ -494,6 +494,11 @@ func TestDocumentSchemas(t *testing.T) {
 	badTag.Data = json.RawMessage(`{"title":"Hello","tags":["Not A Tag"]}`)
 	wrongType := *post
 	wrongType.Type = "users"
+	expanded := *post
+	expanded.Expand = map[string]*core.Resource{"author": {ID: "u1", Type: "users", Data: json.RawMessage(`{"name":"Ada"}`),
+		Meta: post.Meta, Revision: first}}
+	badExpansion := *post
+	badExpansion.Expand = map[string]*core.Resource{"author": post}
 	problem := map[string]any{
 		"type": "urn:strata:problem:validation", "title": "Validation failed", "status": 422, "detail": "bad",
 		"errors": []core.FieldError{{Path: "/email", Message: "must be a valid email", Source: "schema"}},
@@ -520,6 +525,8 @@ func TestDocumentSchemas(t *testing.T) {
 		{"envelope/first revision", "posts_resource", &core.Resource{ID: "x", Type: "posts", Data: json.RawMessage(`{"title":"t"}`), Meta: post.Meta, Revision: first}, true},
 		{"envelope/data violates type schema", "posts_resource", &badTag, false},
 		{"envelope/wrong type", "posts_resource", &wrongType, false},
+		{"envelope/expand", "posts_resource", &expanded, true},
+		{"envelope/expand of another type", "posts_resource", &badExpansion, false},
 		{"envelope/no meta", "posts_resource", map[string]any{"id": "x", "type": "posts", "data": map[string]any{"title": "t"}, "revision": rev}, false},
 		{"data", "posts", json.RawMessage(`{"title":"t","cover":{"url":"not a uri"}}`), false},
 		{"list", "posts_list", map[string]any{"items": []any{post}, "next_cursor": nil, "total": 1}, true},

@@ -85,7 +85,7 @@ func typePaths(n *typeNames) object {
 			"get", op("list", "List "+n.name,
 				"Filter, search, sort and page resources. Reflects every write acknowledged before the request "+
 					"(read-your-writes) unless consistency=eventual.",
-				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency"),
+				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency", "expand"),
 				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403", "503"),
 			),
 			"post", op("create", "Create a "+n.name+" resource", "",
@@ -120,7 +120,7 @@ func typePaths(n *typeNames) object {
 		item, obj(
 			"parameters", idParam,
 			"get", op("get", "Read a "+n.name+" resource", "",
-				"parameters", params("revision", "fields", "returns", "include_deleted", "If-None-Match"),
+				"parameters", params("revision", "fields", "returns", "include_deleted", "expand", "If-None-Match"),
 				"responses", responses(obj(
 					"200", response("The resource.", envelope, "ETag"),
 					"304", response("Not modified: the resource is still at the If-None-Match revision.", nil, "ETag"),
@@ -171,6 +171,7 @@ func typePaths(n *typeNames) object {
 			"parameters", params("id", "revisionNumber"),
 			"get", op("getRevision", "Read one revision of a "+n.name+" resource",
 				"410 when retention pruned revision n.",
+				"parameters", params("expand"),
 				"responses", responses(obj("200", response("The resource at revision n.", envelope, "ETag")),
 					"400", "401", "403", "404", "410"),
 			),

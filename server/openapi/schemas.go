@@ -465,17 +465,30 @@ func nextCursor() object {
 
 // resourceSchema is the envelope of one resource of a type (SPEC §2).
 func resourceSchema(n *typeNames) object {
+	props := obj(
+		"id", str(""),
+		"type", obj("const", n.name),
+		"data", schemaRef(n.schema),
+		"meta", schemaRef("Meta"),
+		"revision", schemaRef("Revision"),
+	)
+	if len(n.expand) > 0 {
+		targets := object{}
+		for _, e := range n.expand {
+			targets = append(targets, member{e[0], schemaRef(e[1])})
+		}
+		props = append(props, member{"expand", obj(
+			"type", "object",
+			"description", "With expand=: the resources the reference fields point at, by field, "+
+				"those the reader may read only. Absent when none is embedded.",
+			"properties", targets,
+		)})
+	}
 	return obj(
 		"type", "object",
 		"description", "A resource of type "+n.name+" at one revision.",
 		"required", strs("id", "type", "data", "meta", "revision"),
-		"properties", obj(
-			"id", str(""),
-			"type", obj("const", n.name),
-			"data", schemaRef(n.schema),
-			"meta", schemaRef("Meta"),
-			"revision", schemaRef("Revision"),
-		),
+		"properties", props,
 	)
 }
 
@@ -518,6 +531,10 @@ func sharedParameters() object {
 		"cursor", queryParam("cursor", "next_cursor of the previous page.", obj("type", "string")),
 		"include_deleted", queryParam("include_deleted", "Include soft-deleted resources.", obj("type", "boolean", "default", false)),
 		"fields", queryParam("fields", "Project data to these comma-separated (dotted) fields, e.g. title,author.name.", obj("type", "string")),
+		"expand", queryParam("expand", "Embed the resources these comma-separated reference fields point at, "+
+			"under expand in each envelope; dotted paths (author.org) expand inside the embedded ones, at most 3 fields deep, "+
+			"at most 10 paths. A target the reader may not read, soft-deleted or gone is left out, as for a null reference.",
+			obj("type", "string")),
 		"returns", queryParam("returns", "data returns the bare data object (items of bare data objects for a list) instead of envelopes.",
 			obj("type", "string", "enum", strs("data"))),
 		"sort", queryParam("sort", "Comma-separated fields, - for descending, e.g. -created_at,name. Ties are broken by id. Defaults to relevance when q is given.", obj("type", "string")),
