@@ -16,7 +16,10 @@
 // Filters, full-text queries and sorts are answered by a [Searcher] that
 // Options.Search builds inside Open, over the Manager's [ChangeFeed]
 // (package index is one). The Manager asks it for ids only and reads the
-// resources itself, once.
+// resources itself, once. Lists, searches and reads embed the resources
+// their reference fields point at on request ([ListOptions].Expand): the
+// targets of a whole page are read in one transaction per field, each
+// only if the reader could read it directly.
 //
 // # Concurrency
 //
