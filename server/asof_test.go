@@ -416,3 +416,107 @@ func testAsOfModel(t *testing.T, seed uint64) {
 		}
 	}
 }
+
+// TestAsOfEdges: what as_of answers at the edges of history, and the
+// requests it refuses.
+func TestAsOfEdges(t *testing.T) {
+	clock := &stepClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	ts := newClockServer(t, clock)
+	ts.defineType(asOfType)
+	ts.defineType(`{"name": "pages", "schema": {"type": "object"}, "retention": {"keep_last": 1}}`)
+	stamp := func() string { return url.QueryEscape(clock.Now().UTC().Format(time.RFC3339Nano)) }
+	before := url.QueryEscape(clock.Now().Add(-time.Millisecond).UTC().Format(time.RFC3339Nano))
+	clock.advance(time.Millisecond)
+	ts.must(http.StatusCreated, "POST", "/api/notes", `{"id": "a", "title": "one", "views": 1}`)
+	ts.must(http.StatusCreated, "POST", "/api/notes", `{"id": "b", "title": "two", "views": 2}`)
+	ts.must(http.StatusCreated, "POST", "/api/pages", `{"id": "p", "v": 1}`)
+	created := stamp()
+	clock.advance(time.Millisecond)
+	ts.must(http.StatusOK, "PUT", "/api/pages/p", `{"v": 2}`)
+	ts.must(http.StatusOK, "PUT", "/api/pages/p", `{"v": 3}`)
+	if _, err := ts.m.PruneRevisions(core.AsSystem(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Millisecond)
+	now := stamp()
+	future := url.QueryEscape(clock.Now().Add(time.Second).UTC().Format(time.RFC3339Nano))
+	page := ts.must(http.StatusOK, "GET", "/api/notes?as_of="+now+"&limit=1", nil).JSON(t)
+	asOfCursor := url.QueryEscape(page["next_cursor"].(string))
+	live := ts.must(http.StatusOK, "GET", "/api/notes?limit=1", nil).JSON(t)
+	liveCursor := url.QueryEscape(live["next_cursor"].(string))
+
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		want       string // a substring of the body
+	}{
+		{"malformed on a read", "/api/notes/a?as_of=yesterday", 400, "as_of must be an RFC 3339 time"},
+		{"malformed on a list", "/api/notes?as_of=2026-03-01", 400, "as_of must be an RFC 3339 time"},
+		{"malformed on a count", "/api/notes/count?as_of=12:00", 400, "as_of must be an RFC 3339 time"},
+		{"malformed on revisions", "/api/notes/a/revisions?as_of=0", 400, "as_of must be an RFC 3339 time"},
+		{"future read", "/api/notes/a?as_of=" + future, 400, "in the future"},
+		{"future list", "/api/notes?as_of=" + future, 400, "in the future"},
+		{"future count", "/api/notes/count?as_of=" + future, 400, "in the future"},
+		{"with q", "/api/notes?q=one&as_of=" + now, 400, "as_of cannot be combined with q"},
+		{"with q on a count", "/api/notes/count?q=one&as_of=" + now, 400, "as_of cannot be combined with q"},
+		{"with revision", "/api/notes/a?revision=1&as_of=" + now, 400, "give one"},
+		{"unknown filter field", "/api/notes?filter=nope%3D1&as_of=" + now, 400, "nope"},
+		{"unknown sort field", "/api/notes?sort=nope&as_of=" + now, 400, `unknown field \"nope\"`},
+		{"a live cursor", "/api/notes?as_of=" + now + "&cursor=" + liveCursor, 400, "invalid cursor"},
+		{"a cursor of another instant", "/api/notes?as_of=" + created + "&cursor=" + asOfCursor, 400, "another instant"},
+		{"a cursor of another sort", "/api/notes?sort=-views&as_of=" + now + "&cursor=" + asOfCursor, 400, "another filter or sort"},
+		{"a cursor continues", "/api/notes?as_of=" + now + "&cursor=" + asOfCursor, 200, `"id":"b"`},
+		{"before the first write: read", "/api/notes/a?as_of=" + before, 404, "not_found"},
+		{"before the first write: revisions", "/api/notes/a/revisions?as_of=" + before, 404, "not_found"},
+		{"before the first write: list", "/api/notes?as_of=" + before, 200, `{"items":[],"next_cursor":null}`},
+		{"before the first write: count", "/api/notes/count?as_of=" + before, 200, `{"count":0}`},
+		{"a read at the instant of the write", "/api/notes/a?as_of=" + created, 200, `"current_revision":1`},
+		{"sub-millisecond precision", "/api/notes/a?as_of=" + url.QueryEscape(clock.Now().Add(-time.Microsecond).UTC().Format(time.RFC3339Nano)), 200, `"title":"one"`},
+		{"a time zone offset", "/api/notes/count?as_of=" + url.QueryEscape(clock.Now().In(time.FixedZone("", -5*3600)).Format(time.RFC3339Nano)), 200, `{"count":2}`},
+		{"a pruned revision: read", "/api/pages/p?as_of=" + created, 410, "pruned"},
+		{"a pruned revision: list", "/api/pages?as_of=" + created, 410, "pruned"},
+		{"a pruned revision: a count needs no data", "/api/pages/count?as_of=" + created, 200, `{"count":1}`},
+		{"the kept revision", "/api/pages/p?as_of=" + now, 200, `"v":3`},
+		{"unknown type", "/api/nothing?as_of=" + now, 404, "not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.do("GET", tc.path, nil)
+			if r.Status != tc.status || !strings.Contains(string(r.Body), tc.want) {
+				t.Fatalf("GET %s: %d %s, want %d with %q", tc.path, r.Status, r.Body, tc.status, tc.want)
+			}
+		})
+	}
+}
+
+// TestAsOfOwnerAndHidden: a list as_of shows an owner-only reader its own
+// resources only, and fields hidden from it are neither shown nor
+// filterable, as in live lists.
+func TestAsOfOwnerAndHidden(t *testing.T) {
+	ts := newTestServer(t)
+	ts.defineType(`{"name": "diary", "schema": {"type": "object", "properties": {"text": {"type": "string"}, "mood": {"type": "string"}}},
+	  "hidden": ["mood"], "permissions": {"read": ["owner"], "create": ["authenticated"]}}`)
+	tokens, _ := ts.principals()
+	ts.must(http.StatusCreated, "POST", "/api/diary", `{"id": "mine", "text": "a", "mood": "sad"}`, "Authorization", tokens["owner"])
+	other := ts.must(http.StatusCreated, "POST", "/api/diary", `{"id": "theirs", "text": "b", "mood": "glad"}`, "Authorization", tokens["authenticated"]).JSON(t)
+	at := url.QueryEscape(dig(other, "meta.created_at").(string))
+	owner := []string{"Authorization", tokens["owner"]}
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		want       string
+	}{
+		{"own resources only", "/api/diary?as_of=" + at, 200, `"id":"mine"`},
+		{"hidden field left out", "/api/diary/mine?as_of=" + at, 200, `"data":{"text":"a"}`},
+		{"another's resource", "/api/diary/theirs?as_of=" + at, 404, "not_found"},
+		{"count of its own", "/api/diary/count?as_of=" + at, 200, `{"count":1}`},
+		{"filter on a hidden field", "/api/diary?filter=" + url.QueryEscape(`mood = "sad"`) + "&as_of=" + at, 400, "mood"},
+		{"sort on a hidden field", "/api/diary?sort=mood&as_of=" + at, 400, "mood"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ts.do("GET", tc.path, nil, owner...)
+			if r.Status != tc.status || !strings.Contains(string(r.Body), tc.want) || r.Status == 200 && strings.Contains(string(r.Body), "theirs") {
+				t.Fatalf("GET %s: %d %s, want %d with %q", tc.path, r.Status, r.Body, tc.status, tc.want)
+			}
+		})
+	}
+}
