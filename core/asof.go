@@ -607,12 +607,16 @@ func decodePastCursor(s string, ms int64, binding string, n int) (*pastItem, err
 		return nil, errorf(ErrInvalid, "invalid cursor: it pages a list with another filter or sort")
 	}
 	for i, v := range c.Keys {
-		if num, ok := v.(json.Number); ok {
-			f, err := num.Float64()
+		switch v := v.(type) {
+		case json.Number:
+			f, err := v.Float64()
 			if err != nil {
 				return nil, errorf(ErrInvalid, "invalid cursor")
 			}
 			c.Keys[i] = f
+		case nil, string, bool:
+		default:
+			return nil, errorf(ErrInvalid, "invalid cursor")
 		}
 	}
 	return &pastItem{keys: c.Keys, id: c.ID}, nil
