@@ -27,10 +27,24 @@ func asOf(c *fiber.Ctx) (at time.Time, ok bool, err error) {
 	return at, true, nil
 }
 
+// refuseWithAsOf is 400 when the request names one of params, which
+// reads as_of do not answer (rather than ignoring them).
+func refuseWithAsOf(c *fiber.Ctx, params ...string) error {
+	for _, p := range params {
+		if c.Query(p) != "" {
+			return badRequest("%s cannot be combined with as_of", p)
+		}
+	}
+	return nil
+}
+
 // getAsOf answers GET /api/{type}/{id}?as_of=.
 func (s *Server) getAsOf(c *fiber.Ctx, at time.Time) error {
 	if c.Query("revision") != "" {
 		return badRequest("as_of and revision both choose the revision: give one")
+	}
+	if err := refuseWithAsOf(c, "expand"); err != nil {
+		return err
 	}
 	incl, err := queryBool(c, "include_deleted")
 	if err != nil {
@@ -62,6 +76,9 @@ func (s *Server) revisionsAsOf(c *fiber.Ctx, at time.Time) error {
 
 // listAsOf answers GET /api/{type}?as_of=.
 func (s *Server) listAsOf(c *fiber.Ctx, at time.Time) error {
+	if err := refuseWithAsOf(c, "facets", "stats", "expand"); err != nil {
+		return err
+	}
 	o, err := s.listOptions(c)
 	if err != nil {
 		return err

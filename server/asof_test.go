@@ -478,6 +478,8 @@ func TestAsOfEdges(t *testing.T) {
 		{"a pruned revision: a count needs no data", "/api/pages/count?as_of=" + created, 200, `{"count":1}`},
 		{"the kept revision", "/api/pages/p?as_of=" + now, 200, `"v":3`},
 		{"unknown type", "/api/nothing?as_of=" + now, 404, "not_found"},
+		{"with facets", "/api/notes?facets=tag&as_of=" + now, 400, "facets cannot be combined with as_of"},
+		{"with expand", "/api/notes/a?expand=x&as_of=" + now, 400, "expand cannot be combined with as_of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := ts.do("GET", tc.path, nil)
