@@ -190,6 +190,11 @@ func (w *writer) recordState(typ, id string, meta *metaRecord) error {
 	return nil
 }
 
+// createdState is the first timeline entry of a resource created with meta.
+func createdState(meta *metaRecord) stateEntry {
+	return stateEntry{rev: meta.CurrentRevision, count: meta.RevisionCount, by: meta.UpdatedBy}
+}
+
 func sameState(a, b stateEntry) bool {
 	return a.rev == b.rev && a.count == b.count && a.deleted == b.deleted
 }

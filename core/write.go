@@ -204,7 +204,11 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 	if err := putRevision(w.tx, typ, id, rev); err != nil {
 		return nil, err
 	}
-	if err := w.putMeta(ct, id, meta); err != nil {
+	// A new resource has no timeline to read: its first entry is written as is.
+	if err := w.tx.Put(stateBucket(typ), stateKey(id, w.now.UnixMilli()), encodeState(createdState(meta))); err != nil {
+		return nil, err
+	}
+	if err := putMeta(w.tx, typ, id, meta); err != nil {
 		return nil, err
 	}
 	if err := w.tx.Put(orderBucket(typ), orderKey(meta.CreatedMS, id), nil); err != nil {
