@@ -724,6 +724,9 @@ func (w *writer) removeForImport(ct *compiledType, id string, meta *metaRecord) 
 	if err := w.tx.Delete(orderBucket(typ), orderKey(meta.CreatedMS, id)); err != nil {
 		return err
 	}
+	if err := deleteStates(w.tx, typ, id); err != nil {
+		return err
+	}
 	live := int64(-1)
 	if meta.Deleted {
 		live = 0

@@ -22,6 +22,7 @@ import (
 //	o/<type>         created ms (8 bytes BE) id    → "" (list order)
 //	u/<type>         field 0x00 value JSON         → id
 //	x/<type>         target id 0x00 src type 0x00 src id 0x00 field → ""
+//	t/<type>         id 0x00 ms (8 bytes BE)       → state entry (asof.go: current revision, deleted, by)
 //	hook_modules     module name                   → HookModule JSON (sha256, size, registered_at)
 //	hook_code        module name                   → the module's WebAssembly bytes
 //	auth_keys        key id                        → auth.Key JSON (name, roles, secret's SHA-256)
@@ -59,9 +60,10 @@ func revBucket(typ string) string    { return "r/" + typ }
 func orderBucket(typ string) string  { return "o/" + typ }
 func uniqueBucket(typ string) string { return "u/" + typ }
 func refBucket(typ string) string    { return "x/" + typ }
+func stateBucket(typ string) string  { return "t/" + typ }
 
 func typeBuckets(typ string) []string {
-	return []string{metaBucket(typ), revBucket(typ), orderBucket(typ), uniqueBucket(typ), refBucket(typ)}
+	return []string{metaBucket(typ), revBucket(typ), orderBucket(typ), uniqueBucket(typ), refBucket(typ), stateBucket(typ)}
 }
 
 func liveCountKey(typ string) []byte { return []byte("live/" + typ) }

@@ -160,7 +160,12 @@ func checkIfMatch(meta *metaRecord, ifMatch int) error {
 	return nil
 }
 
+// putMeta stores a resource's meta and, when its current revision or
+// deleted flag moved, appends the new state to its timeline (asof.go).
 func (w *writer) putMeta(ct *compiledType, id string, meta *metaRecord) error {
+	if err := w.recordState(ct.def.Name, id, meta); err != nil {
+		return err
+	}
 	return putMeta(w.tx, ct.def.Name, id, meta)
 }
 
@@ -199,7 +204,11 @@ func (w *writer) create(ct *compiledType, id string, doc *document, hooks []Hook
 	if err := putRevision(w.tx, typ, id, rev); err != nil {
 		return nil, err
 	}
-	if err := w.putMeta(ct, id, meta); err != nil {
+	// A new resource has no timeline to read: its first entry is written as is.
+	if err := w.tx.Put(stateBucket(typ), stateKey(id, w.now.UnixMilli()), encodeState(createdState(meta))); err != nil {
+		return nil, err
+	}
+	if err := putMeta(w.tx, typ, id, meta); err != nil {
 		return nil, err
 	}
 	if err := w.tx.Put(orderBucket(typ), orderKey(meta.CreatedMS, id), nil); err != nil {
@@ -352,6 +361,9 @@ func (w *writer) purge(ct *compiledType, id string, ifMatch int) error {
 		return err
 	}
 	if err := w.tx.Delete(orderBucket(typ), orderKey(meta.CreatedMS, id)); err != nil {
+		return err
+	}
+	if err := deleteStates(w.tx, typ, id); err != nil {
 		return err
 	}
 	w.count(typ, 0, -1)

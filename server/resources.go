@@ -54,6 +54,12 @@ func (s *Server) create(c *fiber.Ctx) error {
 }
 
 func (s *Server) get(c *fiber.Ctx) error {
+	if at, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.getAsOf(c, at)
+	}
 	typ, id := param(c, "type"), param(c, "id")
 	rev, err := queryInt(c, "revision", 0)
 	if err != nil {
@@ -179,6 +185,12 @@ func (s *Server) switchRevision(c *fiber.Ctx) error {
 }
 
 func (s *Server) list(c *fiber.Ctx) error {
+	if at, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.listAsOf(c, at)
+	}
 	typ := param(c, "type")
 	o, err := s.listOptions(c)
 	if err != nil {
@@ -290,6 +302,12 @@ func (s *Server) listOptions(c *fiber.Ctx) (core.ListOptions, error) {
 }
 
 func (s *Server) count(c *fiber.Ctx) error {
+	if at, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.countAsOf(c, at)
+	}
 	incl, err := queryBool(c, "include_deleted")
 	if err != nil {
 		return err
@@ -311,6 +329,12 @@ func (s *Server) count(c *fiber.Ctx) error {
 }
 
 func (s *Server) revisions(c *fiber.Ctx) error {
+	if at, ok, err := asOf(c); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		return s.revisionsAsOf(c, at)
+	}
 	o, err := s.listOptions(c)
 	if err != nil {
 		return err

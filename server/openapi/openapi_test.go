@@ -288,8 +288,8 @@ func TestDocumentShape(t *testing.T) {
 		want []string // statuses, parameter names, media types and headers that must appear
 	}{
 		{"POST /api/posts", []string{"201", "400", "409", "413", "415", "422", "header:ETag", "header:Location"}},
-		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "filter", "q", "fields", "returns", "expand"}},
-		{"GET /api/posts/{id}", []string{"200", "304", "404", "id", "revision", "fields", "returns", "include_deleted", "expand", "If-None-Match", "header:ETag"}},
+		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "filter", "q", "fields", "returns", "expand", "as_of", "410"}},
+		{"GET /api/posts/{id}", []string{"200", "304", "404", "id", "revision", "fields", "returns", "include_deleted", "expand", "If-None-Match", "header:ETag", "as_of", "410"}},
 		{"PUT /api/posts/{id}", []string{"200", "400", "404", "409", "410", "412", "413", "415", "422", "If-Match", "header:ETag"}},
 		{"PATCH /api/posts/{id}", []string{"200", "410", "412", "415", "422", "If-Match",
 			"body:application/merge-patch+json", "body:application/json-patch+json", "body:application/json"}},
@@ -298,6 +298,8 @@ func TestDocumentShape(t *testing.T) {
 		{"POST /api/posts/{id}/switch/{n}", []string{"200", "412", "id", "n"}},
 		{"GET /api/changes", []string{"200", "since", "types", "limit"}},
 		{"POST /api/batch", []string{"200", "409", "412", "422", "body:application/json"}},
+		{"GET /api/posts/count", []string{"200", "filter", "as_of"}},
+		{"GET /api/posts/{id}/revisions", []string{"200", "cursor", "as_of"}},
 	}
 	for _, c := range checks {
 		op := ops[c.op]

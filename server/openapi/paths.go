@@ -85,8 +85,8 @@ func typePaths(n *typeNames) object {
 			"get", op("list", "List "+n.name,
 				"Filter, search, sort and page resources. Reflects every write acknowledged before the request "+
 					"(read-your-writes) unless consistency=eventual.",
-				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency", "expand"),
-				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403", "503"),
+				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency", "expand", "as_of"),
+				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403", "410", "503"),
 			),
 			"post", op("create", "Create a "+n.name+" resource", "",
 				"requestBody", jsonBody("The data. A top-level \"id\" string names the new resource "+
@@ -113,18 +113,18 @@ func typePaths(n *typeNames) object {
 		),
 		base+"/count", obj(
 			"get", op("count", "Count "+n.name, "Counts the resources that match, under the same filter as the list.",
-				"parameters", params("filter", "q", "include_deleted", "consistency"),
+				"parameters", params("filter", "q", "include_deleted", "consistency", "as_of"),
 				"responses", responses(obj("200", response("The count.", schemaRef("Count"))), "400", "401", "403", "503"),
 			),
 		),
 		item, obj(
 			"parameters", idParam,
 			"get", op("get", "Read a "+n.name+" resource", "",
-				"parameters", params("revision", "fields", "returns", "include_deleted", "expand", "If-None-Match"),
+				"parameters", params("revision", "fields", "returns", "include_deleted", "expand", "If-None-Match", "as_of"),
 				"responses", responses(obj(
 					"200", response("The resource.", envelope, "ETag"),
 					"304", response("Not modified: the resource is still at the If-None-Match revision.", nil, "ETag"),
-				), "400", "401", "403", "404"),
+				), "400", "401", "403", "404", "410"),
 			),
 			"put", op("replace", "Replace a "+n.name+" resource's data",
 				"Writes a new revision. Data equal to the current revision's writes nothing and answers with the same ETag.",
@@ -161,8 +161,8 @@ func typePaths(n *typeNames) object {
 		),
 		item+"/revisions", obj(
 			"parameters", idParam,
-			"get", op("listRevisions", "List a "+n.name+" resource's revisions", "Newest first.",
-				"parameters", params("limit", "cursor"),
+			"get", op("listRevisions", "List a "+n.name+" resource's revisions", "Newest first. With as_of, the revisions it had then.",
+				"parameters", params("limit", "cursor", "as_of"),
 				"responses", responses(obj("200", response("A page of revisions.", schemaRef("RevisionList"))),
 					"400", "401", "403", "404"),
 			),

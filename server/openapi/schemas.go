@@ -544,6 +544,11 @@ func sharedParameters() object {
 				"= != > >= < <= ~ (contains) !~ ?= (any element equals), && || and parentheses, e.g. views > 10 && author = \"ada\".",
 			obj("type", "string")),
 		"q", queryParam("q", "A full-text query over the type's search fields, relevance ranked.", obj("type", "string")),
+		"as_of", queryParam("as_of",
+			"Answer as the data stood at this instant (RFC 3339; kept to the millisecond): the revision then current, "+
+				"resources created later, deleted then or purged since absent. Later than now is 400; with q or revision, 400. "+
+				"410 when retention pruned a revision it needs. Cursors are bound to it (docs/time-travel.md).",
+			obj("type", "string", "format", "date-time")),
 		"consistency", queryParam("consistency", "eventual skips waiting for the index to catch up with acknowledged writes.",
 			obj("type", "string", "enum", strs("eventual"))),
 	)
