@@ -75,6 +75,10 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			}
 		}
 	}
+	facets, stats, err := lay.aggFields(req)
+	if err != nil {
+		return nil, err
+	}
 	p := planAnd{}
 	canonical := ""
 	if req.Filter != "" {
@@ -133,6 +137,20 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			}
 		}
 	}
+	if (len(facets) > 0 || len(stats) > 0) && !hasQ {
+		// Facets count every match, so the matches are evaluated whole
+		// rather than walked for a page.
+		if ms, err = snap.eval(p); err != nil {
+			return nil, fmt.Errorf("search %s: %w", typ, err)
+		}
+	}
+	var aggFacets map[string][]core.FacetValue
+	var aggStats map[string]core.FieldStats
+	if ms != nil {
+		if aggFacets, aggStats, err = aggregate(ctx, snap, &ti.cols, defaultCounts(), facets, stats, ms); err != nil {
+			return nil, fmt.Errorf("search %s: %w", typ, err)
+		}
+	}
 	var out *core.SearchResult
 	switch {
 	case hasQ && bestFirst(req.Sort) && rankable(req.Q):
@@ -144,11 +162,12 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			out, err = searchSorted(snap, &ti.cols, lay, p, ms, req, binding, scanLimit)
 		}
 	default:
-		out, err = searchSorted(snap, &ti.cols, lay, p, nil, req, binding, scanLimit)
+		out, err = searchSorted(snap, &ti.cols, lay, p, ms, req, binding, scanLimit)
 	}
 	if err != nil {
 		return nil, err
 	}
+	out.Facets, out.Stats = aggFacets, aggStats
 	if req.Highlight {
 		out.Highlight = highlightFunc(lay, req.Q)
 	}
