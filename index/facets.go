@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -27,20 +28,29 @@ import (
 // and the number of segments, whatever the field's cardinality; CPU by
 // the field's distinct values or the matches, whichever a segment reads.
 //
-// A segment counts a field one of three ways:
+// A segment counts a field one of these ways:
 //
-//   - few distinct terms (status, tags, booleans): each term's postings
-//     intersected with the matches (roaring's AndCardinality);
+//   - every live document matches (a list without filter): each term's
+//     postings' size, less the deleted documents among them;
+//   - few distinct terms (status, tags, booleans): the term ordinals of
+//     each match, read from the field's ordinal column (built once per
+//     segment from the postings, cached like the sort columns: for each
+//     document its terms' ranks in the dictionary, a byte each), counted
+//     in an array;
 //   - many terms but few matches: the matches' values read from the sort
 //     column, counted in a map, sorted;
 //   - many terms and many matches (views): the column's documents in
 //     value order, walked once, counting the runs of matches.
 //
-// Fields without doc values (arrays, fields of mixed kinds) always take
-// the first way; it visits every term of the field in the segment.
+// Fields without doc values (arrays, fields of mixed kinds) with many
+// terms intersect each term's postings with the matches; that visits
+// every term of the field in the segment.
 
 // countPolicy chooses how a segment counts a field.
 type countPolicy struct {
+	// ordinals allows the ordinal columns of fields with at most
+	// min(fewTerms, maxOrdinals) terms.
+	ordinals bool
 	// fewTerms is the dictionary size up to which a segment counts a
 	// field by its postings, whatever the matches; above it, by postings
 	// still when the matches outnumber the terms termsPerMatch-fold.
@@ -52,7 +62,7 @@ type countPolicy struct {
 
 // defaultCounts is the policy of searches; tests force each way.
 func defaultCounts() countPolicy {
-	return countPolicy{fewTerms: 256, termsPerMatch: 64, mapMatches: 4096}
+	return countPolicy{ordinals: true, fewTerms: maxOrdinals, termsPerMatch: 64, mapMatches: 4096}
 }
 
 // ctxEvery is how many terms are counted between two looks at the
@@ -121,7 +131,7 @@ func (l *layout) aggFields(req core.SearchRequest) (facets, stats []aggField, er
 }
 
 // aggregate counts the facets and stats of req over the matches ms.
-func aggregate(ctx context.Context, snap *snapshot, cols *columns, cp countPolicy, facets, stats []aggField, ms matches) (map[string][]core.FacetValue, map[string]core.FieldStats, error) {
+func aggregate(ctx context.Context, snap *snapshot, cols *columns, ords *ordinals, cp countPolicy, facets, stats []aggField, ms matches) (map[string][]core.FacetValue, map[string]core.FieldStats, error) {
 	var fo map[string][]core.FacetValue
 	var so map[string]core.FieldStats
 	if len(facets) > 0 {
@@ -132,7 +142,7 @@ func aggregate(ctx context.Context, snap *snapshot, cols *columns, cp countPolic
 	}
 	for _, f := range facets {
 		top := &topTerms{size: f.size}
-		err := eachTermCount(ctx, snap, cols, cp, f.fi, f.name, ms, func(term []byte, n uint64) {
+		err := eachTermCount(ctx, snap, cols, ords, cp, f.fi, f.name, ms, func(term []byte, n uint64) {
 			top.offer(term, n)
 		})
 		if err != nil {
@@ -148,7 +158,7 @@ func aggregate(ctx context.Context, snap *snapshot, cols *columns, cp countPolic
 	}
 	for _, f := range stats {
 		var acc statsAcc
-		err := eachTermCount(ctx, snap, cols, cp, f.fi, f.name, ms, func(term []byte, n uint64) {
+		err := eachTermCount(ctx, snap, cols, ords, cp, f.fi, f.name, ms, func(term []byte, n uint64) {
 			if v, ok := termValue(f.fi, term); ok {
 				if x, ok := v.(float64); ok {
 					acc.add(x, n)
@@ -210,7 +220,7 @@ type termSource func() (tc termCount, ok bool, err error)
 // eachTermCount calls fn with every distinct term of field among the
 // matches, in term order, with its number of matching documents summed
 // over the segments.
-func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, cp countPolicy, fi *fieldInfo, field string, ms matches, fn func(term []byte, n uint64)) error {
+func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, ords *ordinals, cp countPolicy, fi *fieldInfo, field string, ms matches, fn func(term []byte, n uint64)) error {
 	type cursor struct {
 		src termSource
 		cur termCount
@@ -220,7 +230,7 @@ func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, cp countP
 		if ms[i].IsEmpty() {
 			continue
 		}
-		src, err := v.termCounts(cols, cp, fi, field, ms[i])
+		src, err := v.termCounts(cols, ords, cp, fi, field, ms[i])
 		if err != nil {
 			return err
 		}
@@ -271,13 +281,24 @@ func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, cp countP
 
 // termCounts picks how the segment counts field over in (see the top of
 // this file).
-func (v *segView) termCounts(cols *columns, cp countPolicy, fi *fieldInfo, field string, in *roaring.Bitmap) (termSource, error) {
+func (v *segView) termCounts(cols *columns, ords *ordinals, cp countPolicy, fi *fieldInfo, field string, in *roaring.Bitmap) (termSource, error) {
 	d, err := v.dict(field)
 	if err != nil {
 		return nil, err
 	}
 	card, terms := in.GetCardinality(), uint64(d.Cardinality())
-	if !fi.docValues || terms <= cp.fewTerms || terms*cp.termsPerMatch <= card {
+	few := terms <= cp.fewTerms
+	if (few || !fi.docValues) && card == v.liveCount() {
+		return v.postingsCounts(d, nil), nil
+	}
+	if few && cp.ordinals && terms <= maxOrdinals {
+		oc, err := ords.get(v, field)
+		if err != nil {
+			return nil, err
+		}
+		return oc.counts(in), nil
+	}
+	if !fi.docValues || few || terms*cp.termsPerMatch <= card {
 		return v.postingsCounts(d, in), nil
 	}
 	c, err := cols.get(v, sortKey{field: field, kind: fi.kind})
@@ -290,19 +311,20 @@ func (v *segView) termCounts(cols *columns, cp countPolicy, fi *fieldInfo, field
 	return walkCounts(c, in), nil
 }
 
+// liveCount is the number of documents of the segment not deleted.
+func (v *segView) liveCount() uint64 {
+	n := v.seg.Count()
+	if del := v.ss.Deleted(); del != nil {
+		n -= del.GetCardinality()
+	}
+	return n
+}
+
 // postingsCounts counts each term of the dictionary by intersecting its
-// postings with in; when in holds every live document of the segment (a
-// list without filter), a term's count is its postings' size.
+// postings with in; nil stands for every live document of the segment (a
+// list without filter), which a term's postings' size counts.
 func (v *segView) postingsCounts(d segment.TermDictionary, in *roaring.Bitmap) termSource {
 	it := d.AutomatonIterator(nil, nil, nil)
-	del := v.ss.Deleted()
-	live := v.seg.Count()
-	if del != nil {
-		live -= del.GetCardinality()
-	}
-	if in.GetCardinality() == live { // in holds no deleted document
-		in = nil
-	}
 	return func() (termCount, bool, error) {
 		for {
 			e, err := it.Next()
@@ -507,4 +529,139 @@ func (a *statsAcc) result() core.FieldStats {
 	avg = min(max(avg, mn), mx) // rounding never puts it outside
 	s.Avg = &avg
 	return s
+}
+
+// maxOrdinals is the most terms a field may have in a segment to get an
+// ordinal column: its ranks fit a byte.
+const maxOrdinals = 256
+
+// ordinals caches the ordinal columns of segments, as columns caches sort
+// columns, and drops those of segments merges replaced. Safe for
+// concurrent use.
+type ordinals struct {
+	mu sync.Mutex
+	m  map[colKey]*ordColumn
+}
+
+// ordColumn is, for one field with at most maxOrdinals terms in one
+// segment, its terms in order and each document's terms as their ranks:
+// document i has ranks[off[i]:off[i+1]].
+type ordColumn struct {
+	terms [][]byte
+	off   []uint32
+	ranks []uint8
+}
+
+// get returns the ordinal column of field in segment v, building it on
+// first use.
+func (o *ordinals) get(v *segView, field string) (*ordColumn, error) {
+	key := colKey{seg: v.ss.Id(), field: field}
+	o.mu.Lock()
+	c := o.m[key]
+	o.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := v.buildOrdinals(field)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = map[colKey]*ordColumn{}
+	}
+	o.m[key] = c
+	o.mu.Unlock()
+	return c, nil
+}
+
+// prune drops the ordinal columns of segments not in s.
+func (o *ordinals) prune(s *snapshot) {
+	live := make(map[uint64]bool, len(s.segs))
+	for _, v := range s.segs {
+		live[v.ss.Id()] = true
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k := range o.m {
+		if !live[k.seg] {
+			delete(o.m, k)
+		}
+	}
+}
+
+// buildOrdinals reads the postings of every term of field (at most
+// maxOrdinals) into an ordinal column.
+func (v *segView) buildOrdinals(field string) (*ordColumn, error) {
+	d, err := v.dict(field)
+	if err != nil {
+		return nil, err
+	}
+	if d.Cardinality() > maxOrdinals {
+		return nil, fmt.Errorf("ordinals of %s: %d terms", field, d.Cardinality())
+	}
+	c := &ordColumn{}
+	it := d.AutomatonIterator(nil, nil, nil)
+	for {
+		e, err := it.Next()
+		if err != nil {
+			return nil, fmt.Errorf("terms of %s: %w", field, err)
+		}
+		if e == nil {
+			break
+		}
+		c.terms = append(c.terms, []byte(e.Term))
+	}
+	n := v.seg.Count()
+	// Two passes over the postings: the number of terms of each
+	// document, then their ranks.
+	c.off = make([]uint32, n+1)
+	for _, t := range c.terms {
+		if err := v.eachPosting(d, t, func(doc uint32) { c.off[doc+1]++ }); err != nil {
+			return nil, err
+		}
+	}
+	for i := range n {
+		c.off[i+1] += c.off[i]
+	}
+	c.ranks = make([]uint8, c.off[n])
+	next := slices.Clone(c.off[:n])
+	for k, t := range c.terms {
+		err := v.eachPosting(d, t, func(doc uint32) {
+			c.ranks[next[doc]] = uint8(k)
+			next[doc]++
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// counts counts the terms of the documents of in.
+func (c *ordColumn) counts(in *roaring.Bitmap) termSource {
+	n := make([]uint64, len(c.terms))
+	it := in.ManyIterator()
+	var buf [256]uint32
+	for {
+		got := it.NextMany(buf[:])
+		if got == 0 {
+			break
+		}
+		for _, doc := range buf[:got] {
+			for _, k := range c.ranks[c.off[doc]:c.off[doc+1]] {
+				n[k]++
+			}
+		}
+	}
+	k := 0
+	return func() (termCount, bool, error) {
+		for ; k < len(n); k++ {
+			if n[k] > 0 {
+				k++
+				return termCount{term: c.terms[k-1], n: n[k-1]}, true, nil
+			}
+		}
+		return termCount{}, false, nil
+	}
 }

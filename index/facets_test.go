@@ -207,10 +207,12 @@ func TestFacetsMatchBruteForce(t *testing.T) {
 	}{
 		{"default", defaultCounts()},
 		{"postings", countPolicy{fewTerms: math.MaxUint64}},
+		{"ordinals", countPolicy{ordinals: true, fewTerms: maxOrdinals, termsPerMatch: 1 << 40}},
 		{"map", countPolicy{termsPerMatch: 1 << 40, mapMatches: math.MaxUint64}},
 		{"walk", countPolicy{termsPerMatch: 1 << 40}},
 	}
 	var cols columns
+	var ords ordinals
 	failures, nonEmpty := 0, 0
 	for i := range nCases {
 		src := ""
@@ -258,7 +260,7 @@ func TestFacetsMatchBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		cp := policies[i%len(policies)]
-		gotF, gotS, err := aggregate(t.Context(), snap, &cols, cp.cp, facets, stats, ms)
+		gotF, gotS, err := aggregate(t.Context(), snap, &cols, &ords, cp.cp, facets, stats, ms)
 		if err != nil {
 			t.Fatalf("aggregate %q: %v", src, err)
 		}

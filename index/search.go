@@ -117,6 +117,7 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	}
 	defer snap.Close()
 	defer ti.cols.prune(snap)
+	defer ti.ords.prune(snap)
 
 	// With q, the text query's candidates come from postings bitmaps
 	// (textPlan), the filter is evaluated within them (a range checked
@@ -147,7 +148,7 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	var aggFacets map[string][]core.FacetValue
 	var aggStats map[string]core.FieldStats
 	if ms != nil {
-		if aggFacets, aggStats, err = aggregate(ctx, snap, &ti.cols, defaultCounts(), facets, stats, ms); err != nil {
+		if aggFacets, aggStats, err = aggregate(ctx, snap, &ti.cols, &ti.ords, defaultCounts(), facets, stats, ms); err != nil {
 			return nil, fmt.Errorf("search %s: %w", typ, err)
 		}
 	}
