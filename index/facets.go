@@ -157,20 +157,72 @@ func aggregate(ctx context.Context, snap *snapshot, cols *columns, ords *ordinal
 		fo[f.name] = vals
 	}
 	for _, f := range stats {
-		var acc statsAcc
-		err := eachTermCount(ctx, snap, cols, ords, cp, f.fi, f.name, ms, func(term []byte, n uint64) {
-			if v, ok := termValue(f.fi, term); ok {
-				if x, ok := v.(float64); ok {
-					acc.add(x, n)
-				}
-			}
-		})
+		acc, err := fieldStats(ctx, snap, cols, ords, cp, f, ms)
 		if err != nil {
 			return nil, nil, fmt.Errorf("stats %s: %w", f.name, err)
 		}
 		so[f.name] = acc.result()
 	}
 	return fo, so, nil
+}
+
+// fieldStats folds the numbers of a field over the matches, segment by
+// segment, in no particular order: a segment with few terms counts them
+// as facets do, one with many reads each match's number from the sort
+// column (no merge of the segments' values is needed).
+func fieldStats(ctx context.Context, snap *snapshot, cols *columns, ords *ordinals, cp countPolicy, f aggField, ms matches) (statsAcc, error) {
+	var acc statsAcc
+	add := func(term []byte, n uint64) {
+		if len(term) > 0 && term[0] == shift0 {
+			if k, err := numeric.PrefixCoded(term).Int64(); err == nil {
+				acc.add(numeric.Int64ToFloat64(k), n)
+			}
+		}
+	}
+	for i, v := range snap.segs {
+		in := ms[i]
+		if in.IsEmpty() {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return acc, err
+		}
+		d, err := v.dict(f.name)
+		if err != nil {
+			return acc, err
+		}
+		if f.fi.docValues && uint64(d.Cardinality()) > cp.fewTerms {
+			c, err := cols.get(v, sortKey{field: f.name, kind: f.fi.kind})
+			if err != nil {
+				return acc, err
+			}
+			it := in.ManyIterator()
+			var buf [256]uint32
+			for got := it.NextMany(buf[:]); got > 0; got = it.NextMany(buf[:]) {
+				for _, doc := range buf[:got] {
+					if val := c.value(doc); val != nil {
+						add(val, 1)
+					}
+				}
+			}
+			continue
+		}
+		src, err := v.termCounts(cols, ords, cp, f.fi, f.name, in)
+		if err != nil {
+			return acc, err
+		}
+		for {
+			tc, ok, err := src()
+			if err != nil {
+				return acc, err
+			}
+			if !ok {
+				break
+			}
+			add(tc.term, tc.n)
+		}
+	}
+	return acc, nil
 }
 
 // termValue decodes an index term of a field into its JSON value: a
@@ -221,11 +273,7 @@ type termSource func() (tc termCount, ok bool, err error)
 // matches, in term order, with its number of matching documents summed
 // over the segments.
 func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, ords *ordinals, cp countPolicy, fi *fieldInfo, field string, ms matches, fn func(term []byte, n uint64)) error {
-	type cursor struct {
-		src termSource
-		cur termCount
-	}
-	var open []*cursor
+	var open cursors
 	for i, v := range snap.segs {
 		if ms[i].IsEmpty() {
 			continue
@@ -242,8 +290,9 @@ func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, ords *ord
 			open = append(open, c)
 		}
 	}
-	// Merge the segments' sorted streams; there are few segments, so the
-	// least term is found by a scan.
+	// Merge the segments' sorted streams: a heap of them by their next
+	// term.
+	heap.Init(&open)
 	steps := 0
 	for len(open) > 0 {
 		if steps++; steps%ctxEvery == 0 {
@@ -252,31 +301,44 @@ func eachTermCount(ctx context.Context, snap *snapshot, cols *columns, ords *ord
 			}
 		}
 		least := open[0].cur.term
-		for _, c := range open[1:] {
-			if bytes.Compare(c.cur.term, least) < 0 {
-				least = c.cur.term
-			}
-		}
 		var n uint64
-		kept := open[:0]
-		for _, c := range open {
-			if bytes.Equal(c.cur.term, least) {
-				n += c.cur.n
-				next, ok, err := c.src()
-				if err != nil {
-					return err
-				}
-				if !ok {
-					continue
-				}
-				c.cur = next
+		for len(open) > 0 && bytes.Equal(open[0].cur.term, least) {
+			c := open[0]
+			n += c.cur.n
+			next, ok, err := c.src()
+			if err != nil {
+				return err
 			}
-			kept = append(kept, c)
+			if ok {
+				c.cur = next
+				heap.Fix(&open, 0)
+			} else {
+				heap.Pop(&open)
+			}
 		}
 		fn(least, n)
-		open = kept
 	}
 	return nil
+}
+
+// cursor is a segment's stream of term counts and its current one.
+type cursor struct {
+	src termSource
+	cur termCount
+}
+
+// cursors is a heap of streams by their current term.
+type cursors []*cursor
+
+func (h cursors) Len() int           { return len(h) }
+func (h cursors) Less(i, j int) bool { return bytes.Compare(h[i].cur.term, h[j].cur.term) < 0 }
+func (h cursors) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *cursors) Push(x any)        { *h = append(*h, x.(*cursor)) }
+func (h *cursors) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // termCounts picks how the segment counts field over in (see the top of
@@ -489,8 +551,7 @@ func (t *topTerms) sorted() []termCount {
 	return out
 }
 
-// statsAcc folds a field's numbers, offered in ascending order with their
-// multiplicities.
+// statsAcc folds a field's numbers, offered with their multiplicities.
 type statsAcc struct {
 	count    uint64
 	min, max float64
@@ -503,10 +564,12 @@ type statsAcc struct {
 const statsScale = 0x1p-64
 
 func (a *statsAcc) add(x float64, n uint64) {
-	if a.count == 0 {
+	if a.count == 0 || x < a.min {
 		a.min = x
 	}
-	a.max = x
+	if a.count == 0 || x > a.max {
+		a.max = x
+	}
 	a.count += n
 	a.sum += x * float64(n)
 	a.scaled += x * statsScale * float64(n)
@@ -545,11 +608,14 @@ type ordinals struct {
 
 // ordColumn is, for one field with at most maxOrdinals terms in one
 // segment, its terms in order and each document's terms as their ranks:
-// document i has ranks[off[i]:off[i+1]].
+// document i has ranks[off[i]:off[i+1]]. When no document has two terms
+// and there are fewer than maxOrdinals, one holds instead each
+// document's rank plus one (0: none), which is cheaper to count.
 type ordColumn struct {
 	terms [][]byte
 	off   []uint32
 	ranks []uint8
+	one   []uint8
 }
 
 // get returns the ordinal column of field in segment v, building it on
@@ -621,8 +687,20 @@ func (v *segView) buildOrdinals(field string) (*ordColumn, error) {
 			return nil, err
 		}
 	}
+	single := len(c.terms) < maxOrdinals
 	for i := range n {
+		single = single && c.off[i+1] <= 1
 		c.off[i+1] += c.off[i]
+	}
+	if single {
+		c.one = make([]uint8, n)
+		for k, t := range c.terms {
+			if err := v.eachPosting(d, t, func(doc uint32) { c.one[doc] = uint8(k + 1) }); err != nil {
+				return nil, err
+			}
+		}
+		c.off = nil
+		return c, nil
 	}
 	c.ranks = make([]uint8, c.off[n])
 	next := slices.Clone(c.off[:n])
@@ -640,7 +718,7 @@ func (v *segView) buildOrdinals(field string) (*ordColumn, error) {
 
 // counts counts the terms of the documents of in.
 func (c *ordColumn) counts(in *roaring.Bitmap) termSource {
-	n := make([]uint64, len(c.terms))
+	n := make([]uint64, len(c.terms)+1)
 	it := in.ManyIterator()
 	var buf [256]uint32
 	for {
@@ -648,12 +726,19 @@ func (c *ordColumn) counts(in *roaring.Bitmap) termSource {
 		if got == 0 {
 			break
 		}
+		if c.one != nil {
+			for _, doc := range buf[:got] {
+				n[c.one[doc]]++
+			}
+			continue
+		}
 		for _, doc := range buf[:got] {
 			for _, k := range c.ranks[c.off[doc]:c.off[doc+1]] {
-				n[k]++
+				n[int(k)+1]++
 			}
 		}
 	}
+	n = n[1:] // n[0] counted the documents without a term
 	k := 0
 	return func() (termCount, bool, error) {
 		for ; k < len(n); k++ {

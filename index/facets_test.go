@@ -2,6 +2,7 @@ package index
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -384,5 +385,93 @@ func TestStatsOverflow(t *testing.T) {
 	var empty statsAcc
 	if s := empty.result(); s.Count != 0 || s.Min != nil || s.Sum != nil || s.Avg != nil {
 		t.Fatalf("empty: got %s", fmtStats(s))
+	}
+}
+
+// TestFacetsManyTerms checks fields at and around the ordinal columns'
+// bound of maxOrdinals terms in one segment, single- and multi-valued,
+// with the matches a filter leaves and with every document.
+func TestFacetsManyTerms(t *testing.T) {
+	t.Parallel()
+	typ := core.Type{Name: "codes", Schema: json.RawMessage(`{"type":"object","properties":{
+		"a":{"type":"string"},"b":{"type":"string"},"c":{"type":"string"},
+		"as":{"type":"array","items":{"type":"string"}},"bs":{"type":"array","items":{"type":"string"}},
+		"n":{"type":"number"}}}`)}
+	idx, l := newDiskIndex(t, typ)
+	r := rand.New(rand.NewPCG(1, 2))
+	var docs []testDoc
+	b := idx.NewBatch()
+	for i := range 1200 {
+		// a has 255 terms, b 256, c 257; as 256 terms, bs 257.
+		d := map[string]any{
+			"a": fmt.Sprint(i % 255), "b": fmt.Sprint(i % 256), "c": fmt.Sprint(i % 257),
+			"as": []any{fmt.Sprint(i % 256), fmt.Sprint(r.IntN(256))}, "bs": []any{fmt.Sprint(i % 257)}, "n": float64(i % 300),
+		}
+		td := testDoc{id: fmt.Sprintf("d%04d", i), data: d, meta: map[string]any{"id": fmt.Sprintf("d%04d", i)}}
+		raw, _ := json.Marshal(d)
+		doc, err := l.document(td.id, raw, core.Meta{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.IndexAdvanced(doc); err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, td)
+	}
+	if err := idx.Batch(b); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := openSnapshot(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var cols columns
+	var ords ordinals
+	req := core.SearchRequest{Stats: []string{"n"}}
+	for _, f := range []string{"a", "b", "c", "as", "bs", "n"} {
+		req.Facets = append(req.Facets, core.FacetRequest{Field: f, Size: core.MaxFacetSize})
+	}
+	facets, stats, err := l.aggFields(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{"", `n < 120`, `n >= 7`} {
+		p := planAnd{}
+		matched := docs
+		if src != "" {
+			e, err := filter.Parse(src, l.filterSchema(), filter.Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp, err := l.compileFilter(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = append(p, fp)
+			matched = nil
+			for _, d := range docs {
+				if e.Match(d.data, d.meta) {
+					matched = append(matched, d)
+				}
+			}
+		}
+		ms, err := snap.eval(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotF, gotS, err := aggregate(t.Context(), snap, &cols, &ords, defaultCounts(), facets, stats, ms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range facets {
+			if want := refFacet(matched, f.name, f.fi, f.size); !reflect.DeepEqual(gotF[f.name], want) {
+				t.Errorf("filter %q: facet %s\n got %v\nwant %v", src, f.name, gotF[f.name], want)
+			}
+		}
+		n, lo, hi, sum := refStats(matched, "n")
+		if s := gotS["n"]; s.Count != n || *s.Min != lo || *s.Max != hi || !closeTo(*s.Sum, sum) {
+			t.Errorf("filter %q: stats %s, want %d %v %v %v", src, fmtStats(s), n, lo, hi, sum)
+		}
 	}
 }
