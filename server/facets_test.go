@@ -366,7 +366,7 @@ func TestListFacetsProperty(t *testing.T) {
 		case 0:
 			src = randGoodsFilter(r)
 		case 1:
-			q = []string{"red", "fruit", "lake", "green tree"}[r.IntN(4)]
+			q = []string{"red", "fruit", "lake", "green tree", "fru*", `"green fruit"`}[r.IntN(6)]
 		default:
 			src, q = randGoodsFilter(r), "fruit"
 		}
