@@ -78,6 +78,88 @@ type SearchRequest struct {
 	// Filter and Sort must treat them (and the paths below them) as
 	// unknown fields.
 	Hidden []string
+	// Facets asks for the most frequent values of fields among all the
+	// matches (not only the page), and Stats for numeric summaries of
+	// fields over them; see FacetRequest and FieldStats. Nil asks for
+	// none. A field the index cannot count (unknown, hidden, long text,
+	// not a number for Stats) is ErrInvalid.
+	Facets []FacetRequest
+	Stats  []string
+}
+
+// Bounds of a list's facets and stats (SPEC §3 List).
+const (
+	// DefaultFacetSize is the number of values of a facet when its
+	// request gives no size.
+	DefaultFacetSize = 10
+	// MaxFacetSize is the largest size a facet may ask for.
+	MaxFacetSize = 100
+	// MaxAggregateFields is the most fields one list may name in facets,
+	// and in stats.
+	MaxAggregateFields = 20
+)
+
+// FacetRequest asks for the Size most frequent values of Field (a filter
+// path or a meta field) among the matches of a search.
+type FacetRequest struct {
+	Field string
+	// Size is the number of values, 1 to MaxFacetSize; 0 means
+	// DefaultFacetSize.
+	Size int
+}
+
+// FacetValue is one value of a facet and the number of matching
+// resources that have it. Value is a string, a float64 or a bool; a
+// date-time is its instant as an RFC 3339 string in UTC. An array counts
+// each resource once per distinct element, so the same element twice in
+// one array counts once.
+type FacetValue struct {
+	Value any `json:"value"`
+	Count int `json:"count"`
+}
+
+// FieldStats summarises the numbers of one field over the matches of a
+// search: Count is the number of matching resources with a number there;
+// Min, Max, Sum and Avg are nil when Count is 0. Sum is also nil when it
+// is beyond the range of a float64 (Avg is not).
+type FieldStats struct {
+	Count int      `json:"count"`
+	Min   *float64 `json:"min"`
+	Max   *float64 `json:"max"`
+	Sum   *float64 `json:"sum"`
+	Avg   *float64 `json:"avg"`
+}
+
+// checkAggregates checks the facets and stats a search asks for: at most
+// MaxAggregateFields fields each, none named twice, sizes in bounds.
+func checkAggregates(facets []FacetRequest, stats []string) error {
+	if len(facets) > MaxAggregateFields || len(stats) > MaxAggregateFields {
+		return errorf(ErrInvalid, "facets and stats name at most %d fields each", MaxAggregateFields)
+	}
+	seen := make(map[string]bool, len(facets))
+	for _, f := range facets {
+		if f.Field == "" {
+			return errorf(ErrInvalid, "facets: empty field name")
+		}
+		if seen[f.Field] {
+			return errorf(ErrInvalid, "facets: field %q is named twice", f.Field)
+		}
+		seen[f.Field] = true
+		if f.Size < 0 || f.Size > MaxFacetSize {
+			return errorf(ErrInvalid, "facets: the size of %q must be between 1 and %d", f.Field, MaxFacetSize)
+		}
+	}
+	clear(seen)
+	for _, f := range stats {
+		if f == "" {
+			return errorf(ErrInvalid, "stats: empty field name")
+		}
+		if seen[f] {
+			return errorf(ErrInvalid, "stats: field %q is named twice", f)
+		}
+		seen[f] = true
+	}
+	return nil
 }
 
 // SearchResult is a page of matching ids, in order.
@@ -86,6 +168,12 @@ type SearchResult struct {
 	NextCursor string
 	// Total is the number of matches when SearchRequest.Total was set.
 	Total int
+	// Facets and Stats answer SearchRequest.Facets and Stats, by field
+	// name (nil when none were asked for): a facet's values are the most
+	// frequent first, ties by value ascending (numbers and times in their
+	// order, strings by bytes, false before true).
+	Facets map[string][]FacetValue
+	Stats  map[string]FieldStats
 	// Highlight, set when SearchRequest.Highlight was, marks where the
 	// query matched in the data of a resource of the page: it returns its
 	// search fields with a match, each to fragments of its text (HTML
@@ -108,15 +196,26 @@ type ListQuery struct {
 	// Highlight asks for highlighted fragments of the search fields where
 	// Q matched (SearchPage.Highlights); it needs Q.
 	Highlight bool
+	// Facets and Stats ask for the most frequent values and the numeric
+	// summaries of fields over every match (SearchRequest.Facets, Stats).
+	Facets []FacetRequest
+	Stats  []string
 }
 
+// Aggregates reports whether q asks for facets or stats, which only the
+// search index answers.
+func (q ListQuery) Aggregates() bool { return len(q.Facets) > 0 || len(q.Stats) > 0 }
+
 // SearchPage is a page of a search: the resources, the number of matches
-// when ListQuery.Total asked for it, and the highlights when
-// ListQuery.Highlight did (see SearchResult.Highlight).
+// when ListQuery.Total asked for it, the highlights when
+// ListQuery.Highlight did (see SearchResult.Highlight), and the facets
+// and stats ListQuery asked for (see SearchResult.Facets).
 type SearchPage struct {
 	Page
 	Total      int
 	Highlights map[string]map[string][]string
+	Facets     map[string][]FacetValue
+	Stats      map[string]FieldStats
 }
 
 // Search lists resources matching a filter, full-text query or sort. It
@@ -128,6 +227,9 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	}
 	if q.Highlight && strings.TrimSpace(q.Q) == "" {
 		return nil, errorf(ErrInvalid, "highlight needs q: it marks where the full-text query matched")
+	}
+	if err := checkAggregates(q.Facets, q.Stats); err != nil {
+		return nil, err
 	}
 	ct, g, err := m.allowType(ctx, typ, PermRead)
 	if err != nil {
@@ -146,7 +248,8 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 		return nil, err
 	}
 	req := SearchRequest{Filter: q.Filter, Q: q.Q, Sort: q.Sort, Cursor: o.Cursor, Limit: limit,
-		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: owner(ctx, g), Highlight: q.Highlight, Hidden: hidden}
+		IncludeDeleted: o.IncludeDeleted, Total: q.Total, Owner: owner(ctx, g), Highlight: q.Highlight, Hidden: hidden,
+		Facets: q.Facets, Stats: q.Stats}
 	if !q.Eventual {
 		req.MinSeq = m.LastSeq()
 	}
@@ -155,7 +258,7 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 		return nil, err
 	}
 	sp := &SearchPage{Page: Page{Items: make([]*Resource, 0, len(res.IDs)), NextCursor: res.NextCursor},
-		Total: res.Total}
+		Total: res.Total, Facets: res.Facets, Stats: res.Stats}
 	page := &sp.Page
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(res.IDs)*1536)

@@ -90,6 +90,22 @@
 // scored for orders mixing _score with fields (and for prefixes),
 // unscored to find the exact matches for a field order.
 //
+// # Facets and stats
+//
+// Facets (the most frequent values of a field) and stats (count, min,
+// max, sum, avg of a number field) are counted over the bitmaps of all
+// the matches, the same the total counts, never over the page
+// (facets.go). Per segment, a field with few terms (at most 256) is
+// counted from an ordinal column (each document's terms as byte ranks,
+// built once from the postings and cached like the sort columns), or
+// from its postings' sizes when every live document matches; a field
+// with many terms from its sort column (a map for few matches, a walk of
+// the documents in value order otherwise), or by intersecting each
+// term's postings with the matches when it has no doc values (arrays,
+// mixed kinds). The segments' sorted streams of (term, count) merge into
+// a heap of the facet's size, so memory does not grow with a field's
+// cardinality. Long text keeps no exact values and cannot be counted.
+//
 // # Compaction
 //
 // Scorch's merge policy keeps up to ten segments per size tier while

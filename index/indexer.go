@@ -113,8 +113,10 @@ type typeIndex struct {
 	seq uint64
 	// use is read-locked by searches, locked to close the index.
 	use sync.RWMutex
-	// cols caches the sort values of its segments.
+	// cols caches the sort values of its segments, ords the term
+	// ordinals facets count (facets.go).
 	cols columns
+	ords ordinals
 	// writes counts the batches applied since it was opened (compaction
 	// waits until it stops changing).
 	writes atomic.Uint64

@@ -75,6 +75,10 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			}
 		}
 	}
+	facets, stats, err := lay.aggFields(req)
+	if err != nil {
+		return nil, err
+	}
 	p := planAnd{}
 	canonical := ""
 	if req.Filter != "" {
@@ -113,6 +117,7 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	}
 	defer snap.Close()
 	defer ti.cols.prune(snap)
+	defer ti.ords.prune(snap)
 
 	// With q, the text query's candidates come from postings bitmaps
 	// (textPlan), the filter is evaluated within them (a range checked
@@ -133,6 +138,20 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			}
 		}
 	}
+	if (len(facets) > 0 || len(stats) > 0) && !hasQ {
+		// Facets count every match, so the matches are evaluated whole
+		// rather than walked for a page.
+		if ms, err = snap.eval(p); err != nil {
+			return nil, fmt.Errorf("search %s: %w", typ, err)
+		}
+	}
+	var aggFacets map[string][]core.FacetValue
+	var aggStats map[string]core.FieldStats
+	if ms != nil {
+		if aggFacets, aggStats, err = aggregate(ctx, snap, &ti.cols, &ti.ords, defaultCounts(), facets, stats, ms); err != nil {
+			return nil, fmt.Errorf("search %s: %w", typ, err)
+		}
+	}
 	var out *core.SearchResult
 	switch {
 	case hasQ && bestFirst(req.Sort) && rankable(req.Q):
@@ -144,11 +163,12 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 			out, err = searchSorted(snap, &ti.cols, lay, p, ms, req, binding, scanLimit)
 		}
 	default:
-		out, err = searchSorted(snap, &ti.cols, lay, p, nil, req, binding, scanLimit)
+		out, err = searchSorted(snap, &ti.cols, lay, p, ms, req, binding, scanLimit)
 	}
 	if err != nil {
 		return nil, err
 	}
+	out.Facets, out.Stats = aggFacets, aggStats
 	if req.Highlight {
 		out.Highlight = highlightFunc(lay, req.Q)
 	}

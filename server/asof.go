@@ -106,7 +106,7 @@ func (s *Server) listAsOf(c *fiber.Ctx, at time.Time) error {
 	if q.Total {
 		total = &sp.Total
 	}
-	return sendList(c, v, &sp.Page, total)
+	return sendList(c, v, &sp.Page, total, nil)
 }
 
 // countAsOf answers GET /api/{type}/count?as_of=.

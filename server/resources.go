@@ -212,10 +212,14 @@ func (s *Server) list(c *fiber.Ctx) error {
 	if q.Highlight, err = queryBool(c, "highlight"); err != nil {
 		return err
 	}
+	if err := parseAggregates(c, &q); err != nil {
+		return err
+	}
 	var page *core.Page
 	var total *int
+	var agg *core.SearchPage // facets and stats
 	switch sort := c.Query("sort"); {
-	case q.Filter == "" && q.Q == "" && !q.Highlight && (sort == "" || sort == "created_at" || sort == "-created_at"):
+	case q.Filter == "" && q.Q == "" && !q.Highlight && !q.Aggregates() && (sort == "" || sort == "created_at" || sort == "-created_at"):
 		// Creation order needs no index: storage pages it directly.
 		o.Reverse = sort == "-created_at"
 		if page, err = s.m.List(c.UserContext(), typ, o); err != nil {
@@ -234,12 +238,12 @@ func (s *Server) list(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		page, v.highlights = &sp.Page, sp.Highlights
+		page, v.highlights, agg = &sp.Page, sp.Highlights, sp
 		if wantTotal {
 			total = &sp.Total
 		}
 	}
-	return sendList(c, v, page, total)
+	return sendList(c, v, page, total, agg)
 }
 
 // listQuery reads filter, q and consistency.
@@ -256,8 +260,9 @@ func listQuery(c *fiber.Ctx) (core.ListQuery, error) {
 }
 
 // sendList renders a page of resources: items, next_cursor (null on the
-// last page) and total when counted.
-func sendList(c *fiber.Ctx, v view, page *core.Page, total *int) error {
+// last page), total when counted, and the facets and stats of agg when
+// asked for.
+func sendList(c *fiber.Ctx, v view, page *core.Page, total *int, agg *core.SearchPage) error {
 	size := 64
 	for _, res := range page.Items {
 		size += len(res.Data) + 512
@@ -280,6 +285,12 @@ func sendList(c *fiber.Ctx, v view, page *core.Page, total *int) error {
 	}
 	if total != nil {
 		body = strconv.AppendInt(append(body, `,"total":`...), int64(*total), 10)
+	}
+	if agg != nil {
+		var err error
+		if body, err = appendAggregates(body, agg.Facets, agg.Stats); err != nil {
+			return err
+		}
 	}
 	body = append(body, '}')
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)

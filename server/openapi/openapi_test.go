@@ -288,7 +288,7 @@ func TestDocumentShape(t *testing.T) {
 		want []string // statuses, parameter names, media types and headers that must appear
 	}{
 		{"POST /api/posts", []string{"201", "400", "409", "413", "415", "422", "header:ETag", "header:Location"}},
-		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "filter", "q", "fields", "returns", "expand", "as_of", "410"}},
+		{"GET /api/posts", []string{"200", "400", "limit", "cursor", "include_deleted", "sort", "total", "facets", "stats", "filter", "q", "fields", "returns", "expand", "as_of", "410"}},
 		{"GET /api/posts/{id}", []string{"200", "304", "404", "id", "revision", "fields", "returns", "include_deleted", "expand", "If-None-Match", "header:ETag", "as_of", "410"}},
 		{"PUT /api/posts/{id}", []string{"200", "400", "404", "409", "410", "412", "413", "415", "422", "If-Match", "header:ETag"}},
 		{"PATCH /api/posts/{id}", []string{"200", "410", "412", "415", "422", "If-Match",
@@ -532,6 +532,11 @@ func TestDocumentSchemas(t *testing.T) {
 		{"envelope/no meta", "posts_resource", map[string]any{"id": "x", "type": "posts", "data": map[string]any{"title": "t"}, "revision": rev}, false},
 		{"data", "posts", json.RawMessage(`{"title":"t","cover":{"url":"not a uri"}}`), false},
 		{"list", "posts_list", map[string]any{"items": []any{post}, "next_cursor": nil, "total": 1}, true},
+		{"list/facets", "posts_list", map[string]any{"items": []any{}, "next_cursor": nil,
+			"facets": map[string][]core.FacetValue{"status": {{Value: "open", Count: 2}, {Value: 3.5, Count: 1}, {Value: true, Count: 1}}},
+			"stats":  map[string]core.FieldStats{"views": {}}}, true},
+		{"list/facet count 0", "posts_list", map[string]any{"items": []any{}, "next_cursor": nil,
+			"facets": map[string]any{"status": []any{map[string]any{"value": "open", "count": 0}}}}, false},
 		{"list/cursor", "users_list", map[string]any{"items": []any{}, "next_cursor": "abc"}, true},
 		{"revisions", "RevisionList", map[string]any{"items": []core.Revision{rev, first}, "next_cursor": nil}, true},
 		{"problem", "Problem", problem, true},
@@ -608,8 +613,8 @@ func TestDocumentNameClashes(t *testing.T) {
 			t.Errorf("components.schemas.%s is missing", name)
 		}
 	}
-	if got, want := len(schemas), 28+4*len(clashingTypes())+2; got != want {
-		t.Errorf("%d component schemas, want %d (28 shared, 4 per type, 2 $defs)", got, want)
+	if got, want := len(schemas), 30+4*len(clashingTypes())+2; got != want {
+		t.Errorf("%d component schemas, want %d (30 shared, 4 per type, 2 $defs)", got, want)
 	}
 	if got := at(schemas, "posts", "properties", "a", "$ref"); got != "#/components/schemas/posts.defs.list" {
 		t.Errorf("posts.a = %v", got)

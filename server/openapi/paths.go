@@ -85,7 +85,7 @@ func typePaths(n *typeNames) object {
 			"get", op("list", "List "+n.name,
 				"Filter, search, sort and page resources. Reflects every write acknowledged before the request "+
 					"(read-your-writes) unless consistency=eventual.",
-				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "include_deleted", "fields", "returns", "consistency", "expand", "as_of"),
+				"parameters", params("filter", "q", "sort", "limit", "cursor", "total", "facets", "stats", "include_deleted", "fields", "returns", "consistency", "expand", "as_of"),
 				"responses", responses(obj("200", response("A page of resources.", schemaRef(n.list))), "400", "401", "403", "410", "503"),
 			),
 			"post", op("create", "Create a "+n.name+" resource", "",

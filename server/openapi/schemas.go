@@ -143,6 +143,28 @@ func sharedSchemas() object {
 					)),
 			),
 		),
+		"FacetValue", obj(
+			"type", "object",
+			"description", "One value of a facet and how many matching resources have it (an array counts once per resource).",
+			"required", strs("value", "count"),
+			"properties", obj(
+				"value", obj("type", strs("string", "number", "boolean"),
+					"description", "The value; a date-time is its instant in RFC 3339, UTC."),
+				"count", obj("type", "integer", "minimum", 1),
+			),
+		),
+		"FieldStats", obj(
+			"type", "object",
+			"description", "The numbers of a field over every match: min, max, sum and avg are null when count is 0 (sum also when beyond a double).",
+			"required", strs("count", "min", "max", "sum", "avg"),
+			"properties", obj(
+				"count", obj("type", "integer", "minimum", 0, "description", "Matching resources with a number there."),
+				"min", obj("type", strs("number", "null")),
+				"max", obj("type", strs("number", "null")),
+				"sum", obj("type", strs("number", "null")),
+				"avg", obj("type", strs("number", "null")),
+			),
+		),
 		"ImportResult", obj(
 			"type", "object",
 			"required", strs("types", "resources", "revisions", "skipped", "replaced"),
@@ -501,6 +523,11 @@ func listSchema(n *typeNames) object {
 			"items", arrayOf(schemaRef(n.resource)),
 			"next_cursor", nextCursor(),
 			"total", obj("type", "integer", "minimum", 0, "description", "Present when total=true was asked for."),
+			"facets", obj("type", "object", "description", "Present when facets was asked for: per field, its most frequent values "+
+				"among every match (not only the page), by count descending then value ascending.",
+				"additionalProperties", arrayOf(schemaRef("FacetValue"))),
+			"stats", obj("type", "object", "description", "Present when stats was asked for: per field, its numbers over every match.",
+				"additionalProperties", schemaRef("FieldStats")),
 		),
 	)
 }
@@ -539,6 +566,11 @@ func sharedParameters() object {
 			obj("type", "string", "enum", strs("data"))),
 		"sort", queryParam("sort", "Comma-separated fields, - for descending, e.g. -created_at,name. Ties are broken by id. Defaults to relevance when q is given.", obj("type", "string")),
 		"total", queryParam("total", "Also count every match, in total.", obj("type", "boolean", "default", false)),
+		"facets", queryParam("facets", "Comma-separated fields (at most 20) whose most frequent values among every match to count, "+
+			"each with an optional :size (1 to 100, default 10), e.g. status,tags:20. Strings, numbers, booleans, date-times "+
+			"and arrays of them; not long text, which keeps no exact value.", obj("type", "string")),
+		"stats", queryParam("stats", "Comma-separated number fields (at most 20) to summarise over every match: count, min, max, sum, avg, e.g. views,price.",
+			obj("type", "string")),
 		"filter", queryParam("filter",
 			"A filter expression over data fields (dotted paths) and id, created_at, updated_at, created_by, updated_by: "+
 				"= != > >= < <= ~ (contains) !~ ?= (any element equals), && || and parentheses, e.g. views > 10 && author = \"ada\".",
