@@ -61,7 +61,7 @@ const TextAnalyzer = en.AnalyzerName
 const KeywordAnalyzer = keyword.Name
 
 // reserved lists the top-level names taken by meta and text fields.
-var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted, FieldHas, FieldStr, FieldRange}
+var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted, FieldHas, FieldStr, FieldRange, FieldWords}
 
 // TextField returns the name of the full-text field of search field f.
 func TextField(f string) string { return FieldText + "." + f }
@@ -103,7 +103,7 @@ func (l *layout) mapping() (mapping.IndexMapping, error) {
 			dm = sub
 		}
 		dv := fi.docValues
-		if fi.keyword {
+		if fi.keyword || fi.long {
 			dm.Fields = append(dm.Fields, keywordMapping(dv))
 		}
 		if fi.datetime {
@@ -128,6 +128,15 @@ func (l *layout) mapping() (mapping.IndexMapping, error) {
 			text.AddFieldMappingsAt(f, fm)
 		}
 		root.AddSubDocumentMapping(FieldText, text)
+	}
+	words := bleve.NewDocumentStaticMapping()
+	for _, path := range sortedKeys(l.paths) {
+		if l.paths[path].long {
+			words.AddFieldMappingsAt(path, keywordMapping(false))
+		}
+	}
+	if len(words.Properties) > 0 {
+		root.AddSubDocumentMapping(FieldWords, words)
 	}
 	root.AddFieldMappingsAt(FieldCreatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
 	root.AddFieldMappingsAt(FieldUpdatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
@@ -312,6 +321,13 @@ func (b *docBuilder) scalar(path string, fi *fieldInfo, v gjson.Result, pos []ui
 					b.numeric(path, pos, fi.docValues, k)
 				}
 			}
+		}
+		if fi.long && pos == nil {
+			b.d.AddField(keywordField(path, nil, fi.docValues, prefixTerm(v.Str)))
+			if words := wordsOf(v.Str); len(words) > 0 {
+				b.d.AddField(newTermsField(WordsField(path), nil, termsOptions, words...))
+			}
+			b.str = append(b.str, []byte(path))
 		}
 		if fi.text {
 			b.d.AddField(document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer()))
