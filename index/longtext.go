@@ -1,7 +1,6 @@
 package index
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"index/suffixarray"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	index "github.com/blevesearch/bleve_index_api"
 	"github.com/tidwall/gjson"
 
 	"github.com/strata-dev/strata/core"
@@ -25,10 +25,16 @@ import (
 //     text when it has at most textPrefix bytes, else its first textPrefix
 //     bytes and truncMark. Terms order as their texts do, except that
 //     texts sharing a truncated prefix tie;
-//   - its words in WordsField(path): the maximal runs of word runes
-//     (isWordRune) of strings.ToLower of the text, each once, the first
-//     maxWordLen bytes of longer runs, and wordLongMark when a run was cut.
-//     Postings only (no frequencies, norms or doc values).
+//   - its words W: the maximal runs of word runes (isWordRune) of
+//     strings.ToLower of the text, the first maxWordLen bytes of longer
+//     runs (wordLongMark marks a cut). Most words are already terms of the
+//     analysed TextField (whose terms are S), so WordsField(path) holds
+//     only the difference (wordsField): the words that are not terms
+//     (W \ S: stop words, words the stemmer changes) and, after
+//     notWordMark, the terms that are not words (S \ W: stems). A text
+//     has a word containing x exactly when WordsField has a word
+//     containing x, or TextField has a term containing x that
+//     WordsField does not mark as no word. Postings only.
 //
 // Filters are answered from these, exactly; where they are not decisive
 // (a literal longer than the prefix, a ~ literal that is not one word, a
@@ -40,6 +46,7 @@ const (
 	truncMark    = 0xfe // not a byte of UTF-8 (nor zap's doc-value separator, 0xff)
 	maxWordLen   = 64
 	wordLongMark = "\x00" // not a word rune: no word is this term
+	notWordMark  = "\x01" // prefixes the terms of TextField that are not words
 	// FieldWords is the object holding the words of long texts: those of
 	// the text at path p in WordsField(p).
 	FieldWords = "_words"
@@ -119,10 +126,10 @@ func wordsOf(s string) [][]byte {
 
 // Plans of long texts.
 type (
-	// planWords matches the documents with a word in field (a
-	// WordsField) that contains sub, a lower-cased string of word runes.
+	// planWords matches the documents whose long text at path has a
+	// word that contains sub, a lower-cased string of word runes.
 	planWords struct {
-		field, sub string
+		path, sub string
 	}
 	// planVerify matches the documents of cand whose stored string at
 	// path (a top-level property) passes test.
@@ -206,11 +213,11 @@ func longLike(f, lit string) plan {
 	cut := planTerm{field: wf, term: []byte(wordLongMark)}
 	runs := wordRuns(lower)
 	if len(runs) == 1 && runs[0] == lower {
-		return planOr{planWords{field: wf, sub: lower}, planVerify{cand: cut, path: f, test: test}}
+		return planOr{planWords{path: f, sub: lower}, planVerify{cand: cut, path: f, test: test}}
 	}
 	cand := planAnd{strPresent(f)}
 	for _, r := range runs {
-		cand = append(cand, planOr{planWords{field: wf, sub: r}, cut})
+		cand = append(cand, planOr{planWords{path: f, sub: r}, cut})
 	}
 	return planVerify{cand: cand, path: f, test: test}
 }
@@ -221,7 +228,7 @@ func longLike(f, lit string) plan {
 type wordIndex struct {
 	sa     *suffixarray.Index
 	data   []byte
-	starts []int // starts[i] is the offset of term i in data
+	starts []int // starts[i] is the offset of term i in data; one more ends the last
 }
 
 // build reads the term dictionary of field in v.
@@ -240,13 +247,14 @@ func buildWordIndex(v *segView, field string) (*wordIndex, error) {
 		if e == nil {
 			break
 		}
-		if e.Term == wordLongMark {
+		if e.Term == wordLongMark || strings.HasPrefix(e.Term, notWordMark) {
 			continue
 		}
 		w.starts = append(w.starts, len(w.data))
 		w.data = append(w.data, e.Term...)
 		w.data = append(w.data, 0)
 	}
+	w.starts = append(w.starts, len(w.data))
 	w.sa = suffixarray.New(w.data)
 	return w, nil
 }
@@ -262,9 +270,9 @@ func (w *wordIndex) terms(sub string) [][]byte {
 	idx = slices.Compact(idx)
 	out := make([][]byte, 0, len(idx))
 	for _, i := range idx {
-		start := w.starts[i]
-		end := start + bytes.IndexByte(w.data[start:], 0)
-		out = append(out, w.data[start:end])
+		if i >= 0 && i+1 < len(w.starts) {
+			out = append(out, w.data[w.starts[i]:w.starts[i+1]-1])
+		}
 	}
 	return out
 }
@@ -291,23 +299,99 @@ func (cs *columns) words(v *segView, field string) (*wordIndex, error) {
 	return w, nil
 }
 
-// evalWords evaluates a planWords on the segment.
+// evalWords evaluates a planWords on the segment: the words of
+// WordsField that contain p.sub, and the terms of TextField that do,
+// less the documents where such a term is not a word.
 func (v *segView) evalWords(p planWords) (*roaring.Bitmap, error) {
-	w, err := v.s.caches().words(v, p.field)
-	if err != nil {
-		return nil, err
-	}
-	d, err := v.dict(p.field)
-	if err != nil {
-		return nil, err
-	}
+	wf, tf := WordsField(p.path), TextField(p.path)
 	b := roaring.New()
+	wd, err := v.dict(wf)
+	if err != nil {
+		return nil, err
+	}
+	w, err := v.s.caches().words(v, wf)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range w.terms(p.sub) {
-		if err := v.orPostings(b, d, t); err != nil {
+		if err := v.orPostings(b, wd, t); err != nil {
 			return nil, err
 		}
 	}
+	td, err := v.dict(tf)
+	if err != nil {
+		return nil, err
+	}
+	if w, err = v.s.caches().words(v, tf); err != nil {
+		return nil, err
+	}
+	for _, t := range w.terms(p.sub) {
+		tb := roaring.New()
+		if err := v.orPostings(tb, td, t); err != nil {
+			return nil, err
+		}
+		not := roaring.New()
+		if err := v.orPostings(not, wd, append([]byte(notWordMark), t...)); err != nil {
+			return nil, err
+		}
+		tb.AndNot(not)
+		b.Or(tb)
+	}
 	return b, nil
+}
+
+// wordsField is the WordsField of a long text: the difference between its
+// words and the terms of its analysed text field, computed when the
+// index analyses it, after text (a document's fields are analysed in
+// order; should text not be analysed yet, it is analysed here).
+type wordsField struct {
+	name  string
+	text  index.Field
+	value string
+	freqs index.TokenFrequencies
+}
+
+func (f *wordsField) Name() string                        { return f.name }
+func (f *wordsField) ArrayPositions() []uint64            { return nil }
+func (f *wordsField) Options() index.FieldIndexingOptions { return termsOptions }
+func (f *wordsField) Value() []byte                       { return nil }
+func (f *wordsField) EncodedFieldType() byte              { return 't' }
+func (f *wordsField) AnalyzedLength() int                 { return len(f.freqs) }
+func (f *wordsField) NumPlainTextBytes() uint64           { return 0 }
+
+// Size estimates the memory the field holds.
+func (f *wordsField) Size() int {
+	n := 96 + len(f.name) + len(f.value)
+	for t := range f.freqs {
+		n += 64 + 2*len(t)
+	}
+	return n
+}
+func (f *wordsField) AnalyzedTokenFrequencies() index.TokenFrequencies {
+	return f.freqs
+}
+
+// Analyze computes the terms: W \ S, and S \ W after notWordMark.
+func (f *wordsField) Analyze() {
+	if f.text.AnalyzedTokenFrequencies() == nil {
+		f.text.Analyze()
+	}
+	terms := f.text.AnalyzedTokenFrequencies()
+	words := wordsOf(f.value)
+	f.freqs = make(index.TokenFrequencies, len(words)/4)
+	in := make(map[string]struct{}, len(words))
+	for _, w := range words {
+		in[string(w)] = struct{}{}
+		if _, ok := terms[string(w)]; !ok {
+			f.freqs[string(w)] = &index.TokenFreq{Term: w}
+		}
+	}
+	for t := range terms {
+		if _, ok := in[t]; !ok {
+			nt := notWordMark + t
+			f.freqs[nt] = &index.TokenFreq{Term: []byte(nt)}
+		}
+	}
 }
 
 // loader reads the stored data of resources by id: nil for one that no

@@ -242,7 +242,7 @@ func TestLongTextMatchesFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cases := testCases(t, 400)
+	cases := testCases(t, 250)
 	for c := range cases {
 		src := g.filter()
 		ex, err := filter.Parse(src, schema, filter.Limits{})

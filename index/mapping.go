@@ -322,15 +322,15 @@ func (b *docBuilder) scalar(path string, fi *fieldInfo, v gjson.Result, pos []ui
 				}
 			}
 		}
-		if fi.long && pos == nil {
-			b.d.AddField(keywordField(path, nil, fi.docValues, prefixTerm(v.Str)))
-			if words := wordsOf(v.Str); len(words) > 0 {
-				b.d.AddField(newTermsField(WordsField(path), nil, termsOptions, words...))
-			}
-			b.str = append(b.str, []byte(path))
-		}
 		if fi.text {
-			b.d.AddField(document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer()))
+			tf := document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer())
+			b.d.AddField(tf)
+			if fi.long && pos == nil {
+				b.d.AddField(keywordField(path, nil, fi.docValues, prefixTerm(v.Str)))
+				// After tf, whose terms it needs.
+				b.d.AddField(&wordsField{name: WordsField(path), text: tf, value: v.Str})
+				b.str = append(b.str, []byte(path))
+			}
 		}
 	case gjson.Number:
 		if fi.numeric {

@@ -228,7 +228,7 @@ func TestDocument(t *testing.T) {
 		`_has="body","created_at","created_by","misc","n","obj.x","tags","title","updated_at"`,
 		`_str="body","created_by","misc","title"`,
 		`_text.body="dog","run"`, `_text.title="hi"`,
-		`_words.body="dogs","running"`, `body+dv="Running dogs"`,
+		`_words.body="\x01dog","\x01run","dogs","running"`, `body+dv="Running dogs"`,
 		`created_by+dv="alice"`,
 		`misc="ss"`,
 		n("n", true, numberKey(0)),
