@@ -61,20 +61,22 @@
 // A long text is as filterable and sortable as any string, with the same
 // answers (longtext.go). It is indexed as its prefix term in the field
 // itself (the text when it has at most 64 bytes, else its first 64 bytes
-// and the byte 0xfe, with doc values) and as its words in
-// WordsField(path): the maximal runs of letters, numbers, marks and _ of
-// strings.ToLower of the text, each once, postings only, cut to 64 bytes
-// (a cut marks the document with a term no word can be).
+// and the byte 0xfe, with doc values) and by its words: the maximal runs
+// of letters, numbers, marks and _ of strings.ToLower of the text, cut to
+// 64 bytes (a cut marks the document with a term no word can be). Most
+// words are terms of TextField already, so WordsField(path) holds only the
+// difference, postings only: the words that are not terms (stop words,
+// words the stemmer changes) and, marked, the terms that are not words.
 //
 //   - = and the orderings with a literal of at most 64 bytes are term
 //     lookups and term ranges: a longer text compares with such a literal
 //     as its prefix term does. With a longer literal, the texts whose term
 //     is the literal's are checked on the stored text (planVerify).
 //   - ~ with a literal made only of word runes is exact from the words: a
-//     text contains it exactly when one of its words does. The words that
-//     contain it are found in a suffix array of each segment's words
-//     (built once per segment and cached with the sort columns); only texts
-//     with a cut word are checked. Any other literal takes as candidates
+//     text contains it exactly when one of its words does. The words and
+//     terms that contain it are found in suffix arrays of each segment's
+//     WordsField and TextField terms (built once per segment and cached
+//     with the sort columns); only texts with a cut word are checked. Any other literal takes as candidates
 //     the texts with a word holding each of its word runs, and checks them.
 //   - A sort orders by the prefix term; texts tied on a cut prefix are
 //     ordered by their stored text, which is read for the ties only.
