@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -51,11 +52,17 @@ func BenchmarkLongText(b *testing.B) {
 	waitApplied(b, x, s)
 	settle(b, x)
 	search := func(req core.SearchRequest) *core.SearchResult {
-		res, err := x.Search(context.WithoutCancel(ctx), articlesType.Name, req)
-		if err != nil {
-			b.Fatal(err)
+		for {
+			res, err := x.Search(context.WithoutCancel(ctx), articlesType.Name, req)
+			if errors.Is(err, core.ErrUnavailable) {
+				activate(b, x) // being rebuilt: wait for it
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			return res
 		}
-		return res
 	}
 	// Words of the vocabulary in about 1% of the bodies.
 	var common []string

@@ -2,10 +2,12 @@ package index
 
 import (
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/strata-dev/strata/core"
@@ -236,6 +238,17 @@ func TestLongTextMatchesFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		docs = slices.Delete(docs, i, i+1)
+	}
+	// The first search builds the index, which may take longer than a
+	// search waits on a loaded machine: wait for it.
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		_, err := e.search(bodiesType.Name, core.SearchRequest{Filter: "n > 0"})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, core.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
 	schema, err := FilterSchema(bodiesType)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/strata-dev/strata/index/filter"
@@ -78,6 +79,17 @@ func TestLongSearchFieldOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		pages = append(pages, page{id: id, data: decoded})
+	}
+	// The first search builds the index, which may take longer than a
+	// search waits (503) on a loaded machine: poll until it is built.
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		r := ts.do("GET", "/api/pages?filter="+url.QueryEscape("n >= 0"), nil)
+		if r.Status == 200 {
+			break
+		}
+		if r.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("first search: status %d\n%s", r.Status, r.Body)
+		}
 	}
 	schema := filter.Schema{"title": {Path: "title", Kind: filter.String}, "body": {Path: "body", Kind: filter.Text},
 		"n": {Path: "n", Kind: filter.Number}}
