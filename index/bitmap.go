@@ -25,10 +25,25 @@ import (
 type snapshot struct {
 	r    index.IndexReader
 	segs []*segView
+	// cache holds the columns and word indexes of its segments (the type
+	// index's, set by Search; a snapshot's own otherwise).
+	cache *columns
+	// load reads stored resources, for the checks long texts need
+	// (planVerify, ties of truncated prefixes); nil: they fail.
+	load loader
+}
+
+// caches returns the snapshot's cache, its own when none was set.
+func (s *snapshot) caches() *columns {
+	if s.cache == nil {
+		s.cache = &columns{}
+	}
+	return s.cache
 }
 
 // segView is one segment of a snapshot.
 type segView struct {
+	s      *snapshot
 	ss     *scorch.SegmentSnapshot
 	seg    segment.Segment
 	offset uint64
@@ -55,7 +70,7 @@ func openSnapshot(idx bleve.Index) (*snapshot, error) {
 	s := &snapshot{r: r}
 	var offset uint64
 	for _, ss := range is.Segments() {
-		s.segs = append(s.segs, &segView{ss: ss, seg: ss.Segment(), offset: offset, dicts: map[string]segment.TermDictionary{}})
+		s.segs = append(s.segs, &segView{s: s, ss: ss, seg: ss.Segment(), offset: offset, dicts: map[string]segment.TermDictionary{}})
 		offset += ss.Segment().Count()
 	}
 	return s, nil
@@ -160,6 +175,13 @@ func (v *segView) evalIn(p plan, in *roaring.Bitmap, cols *columns) (*roaring.Bi
 			return nil, err
 		}
 		return roaring.AndNot(in, b), nil
+	case planVerify:
+		// Only the candidates within in are read.
+		cand, err := v.evalIn(p.cand, in, cols)
+		if err != nil {
+			return nil, err
+		}
+		return v.verify(cand, p.path, p.test)
 	case planNumRange:
 		if p.sorted && in.GetCardinality() <= columnLimit {
 			c, err := cols.get(v, sortKey{field: p.field, kind: filter.Number})
@@ -371,6 +393,14 @@ func (v *segView) eval(p plan) (*roaring.Bitmap, error) {
 			}
 		}
 		return b, nil
+	case planWords:
+		return v.evalWords(p)
+	case planVerify:
+		cand, err := v.eval(p.cand)
+		if err != nil {
+			return nil, err
+		}
+		return v.verify(cand, p.path, p.test)
 	case planIDs:
 		b, err := v.seg.DocNumbers(p.ids)
 		if err != nil {
@@ -411,6 +441,15 @@ func (v *segView) evalAnd(p planAnd) (*roaring.Bitmap, error) {
 		if acc != nil && acc.IsEmpty() {
 			return acc, nil
 		}
+		if acc != nil && reads(c) {
+			// A check of stored texts is made on the documents left.
+			b, err := v.evalIn(c, acc, v.s.caches())
+			if err != nil {
+				return nil, err
+			}
+			acc = b
+			continue
+		}
 		if n, ok := c.(planNot); ok {
 			if acc == nil {
 				acc = v.live()
@@ -438,9 +477,27 @@ func (v *segView) evalAnd(p planAnd) (*roaring.Bitmap, error) {
 	return acc, nil
 }
 
+// reads reports whether p checks stored texts (planVerify).
+func reads(p plan) bool {
+	switch p := p.(type) {
+	case planVerify:
+		return true
+	case planNot:
+		return reads(p.p)
+	case planAnd:
+		return slices.ContainsFunc(p, reads)
+	case planOr:
+		return slices.ContainsFunc(p, reads)
+	}
+	return false
+}
+
 // planCost orders the children of an And: single lookups first, then
 // ranges and composites, substring searches and negations last.
 func planCost(p plan) int {
+	if reads(p) {
+		return 6 // reads stored resources: on the fewest candidates
+	}
 	switch p.(type) {
 	case planNone:
 		return 0
@@ -450,7 +507,7 @@ func planCost(p plan) int {
 		return 2
 	case planAnd, planOr, planAll:
 		return 3
-	case planContains:
+	case planContains, planWords:
 		return 4
 	}
 	return 5 // planNot

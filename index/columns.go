@@ -23,6 +23,7 @@ import (
 type columns struct {
 	mu sync.Mutex
 	m  map[colKey]*column
+	w  map[colKey]*wordIndex // the words of long texts (longtext.go)
 }
 
 type colKey struct {
@@ -125,6 +126,11 @@ func (cs *columns) prune(s *snapshot) {
 	for k := range cs.m {
 		if !live[k.seg] {
 			delete(cs.m, k)
+		}
+	}
+	for k := range cs.w {
+		if !live[k.seg] {
+			delete(cs.w, k)
 		}
 	}
 }

@@ -36,7 +36,7 @@
 // Meta fields sit at the top level: created_at and updated_at (date-time),
 // created_by and updated_by (keyword). The resource id is Bleve's document
 // id (FieldID). A top-level data property named like a meta field, id, or
-// one of the reserved names (_text, _has, _str, _range, _deleted) is not
+// one of the reserved names (_text, _has, _str, _range, _deleted, _words) is not
 // indexed.
 //
 // # Full text
@@ -48,13 +48,43 @@
 // (TextQuery), scored with BM25. That a quoted phrase's words are in order
 // is checked on the stored text of the documents that have them all
 // (phraseFilter), with the positions the analyzer gives (a stop word
-// leaves a gap any word fills, as in Bleve's phrase queries). A scalar string search field keeps its exact keyword
-// copy only when its schema bounds it with a maxLength of at most 1024:
-// otherwise it is long text (a body), full-text only (filter kind Text,
-// comparable with null alone, not sortable), since an exact copy of every
-// long text roughly doubled the index and its build time. Highlights are
-// computed from the stored text (nothing is stored in the index), by
-// analysing it again and marking the tokens the query matches.
+// leaves a gap any word fills, as in Bleve's phrase queries). A scalar
+// string search field keeps its exact keyword copy only when its schema
+// bounds it with a maxLength of at most 1024; otherwise it is a long text
+// (a body, filter kind Text), since an exact copy of every long text
+// roughly doubled the index and its build time. Highlights are computed
+// from the stored text (nothing is stored in the index), by analysing it
+// again and marking the tokens the query matches.
+//
+// # Long texts
+//
+// A long text is as filterable and sortable as any string, with the same
+// answers (longtext.go). It is indexed as its prefix term in the field
+// itself (the text when it has at most 64 bytes, else its first 64 bytes
+// and the byte 0xfe, with doc values) and by its words: the maximal runs
+// of letters, numbers, marks and _ of strings.ToLower of the text, cut to
+// 64 bytes (a cut marks the document with a term no word can be). Most
+// words are terms of TextField already, so WordsField(path) holds only the
+// difference, postings only: the words that are not terms (stop words,
+// words the stemmer changes) and, marked, the terms that are not words.
+//
+//   - = and the orderings with a literal of at most 64 bytes are term
+//     lookups and term ranges: a longer text compares with such a literal
+//     as its prefix term does. With a longer literal, the texts whose term
+//     is the literal's are checked on the stored text (planVerify).
+//   - ~ with a literal made only of word runes is exact from the words: a
+//     text contains it exactly when one of its words does. The words and
+//     terms that contain it are found in suffix arrays of each segment's
+//     WordsField and TextField terms (built once per segment and cached
+//     with the sort columns); only texts with a cut word are checked. Any other literal takes as candidates
+//     the texts with a word holding each of its word runs, and checks them.
+//   - A sort orders by the prefix term; texts tied on a cut prefix are
+//     ordered by their stored text, which is read for the ties only.
+//
+// Checks read the current stored resource (through the change feed), so
+// a list that races with a write to a candidate may judge it by its new
+// text, as it may return its new version. A ~ literal without any word
+// rune ("-", " ") checks every text of the type.
 //
 // # Choices
 //

@@ -155,7 +155,7 @@ type typeRecord struct {
 
 // positionFormat changes whenever documents are laid out differently:
 // indexes of another format are rebuilt.
-const positionFormat = 2
+const positionFormat = 3
 
 // pageSize bounds the changes read and applied in one step.
 const pageSize = core.MaxPageSize

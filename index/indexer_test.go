@@ -395,7 +395,8 @@ func (f *countingFeed) count(typ string) int {
 
 // TestSearchReadsNoResource: a search, highlighted or not, reads no
 // resource through the Manager (which then reads the page itself); only a
-// phrase reads its candidates, since the index keeps no positions.
+// phrase, or a ~ on a long text that its words do not decide, reads its
+// candidates, since the index keeps no positions and no whole long text.
 func TestSearchReadsNoResource(t *testing.T) {
 	t.Parallel()
 	feed := &countingFeed{reads: map[string]int{}}
@@ -408,7 +409,7 @@ func TestSearchReadsNoResource(t *testing.T) {
 	if _, err := e.m.CreateType(core.AsSystem(t.Context()), notesType); err != nil {
 		t.Fatal(err)
 	}
-	for _, body := range []string{`{"title":"a quiet river","n":1}`, `{"title":"river stones","n":2}`, `{"title":"nothing","n":3}`} {
+	for _, body := range []string{`{"title":"a quiet river","body":"The river runs","n":1}`, `{"title":"river stones","body":"stones","n":2}`, `{"title":"nothing","n":3}`} {
 		e.create("notes", body, "")
 	}
 	if err := e.x.WaitFor(core.AsSystem(t.Context()), e.m.LastSeq(), MaxWait); err != nil {
@@ -424,6 +425,12 @@ func TestSearchReadsNoResource(t *testing.T) {
 		{"q", core.ListQuery{Q: "river"}, 2, 0},
 		{"q highlighted", core.ListQuery{Q: "river", Highlight: true}, 2, 0},
 		{"phrase highlighted", core.ListQuery{Q: `"quiet river"`, Highlight: true}, 1, 1},
+		// A long text answers from its words and prefix; a literal of
+		// several words reads the texts that have them all.
+		{"long text ~ word", core.ListQuery{Filter: `body ~ "RIVER"`}, 1, 0},
+		{"long text = and <", core.ListQuery{Filter: `body = "stones" || body < "The"`}, 1, 0},
+		{"long text sorted", core.ListQuery{Sort: "-body"}, 3, 0},
+		{"long text ~ words", core.ListQuery{Filter: `body ~ "river runs"`}, 1, 1},
 	}
 	for _, tt := range tests {
 		before := feed.count("notes")

@@ -61,7 +61,7 @@ const TextAnalyzer = en.AnalyzerName
 const KeywordAnalyzer = keyword.Name
 
 // reserved lists the top-level names taken by meta and text fields.
-var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted, FieldHas, FieldStr, FieldRange}
+var reserved = []string{FieldID, FieldCreatedAt, FieldUpdatedAt, FieldCreatedBy, FieldUpdatedBy, FieldText, FieldDeleted, FieldHas, FieldStr, FieldRange, FieldWords}
 
 // TextField returns the name of the full-text field of search field f.
 func TextField(f string) string { return FieldText + "." + f }
@@ -103,7 +103,7 @@ func (l *layout) mapping() (mapping.IndexMapping, error) {
 			dm = sub
 		}
 		dv := fi.docValues
-		if fi.keyword {
+		if fi.keyword || fi.long {
 			dm.Fields = append(dm.Fields, keywordMapping(dv))
 		}
 		if fi.datetime {
@@ -128,6 +128,15 @@ func (l *layout) mapping() (mapping.IndexMapping, error) {
 			text.AddFieldMappingsAt(f, fm)
 		}
 		root.AddSubDocumentMapping(FieldText, text)
+	}
+	words := bleve.NewDocumentStaticMapping()
+	for _, path := range sortedKeys(l.paths) {
+		if l.paths[path].long {
+			words.AddFieldMappingsAt(path, keywordMapping(false))
+		}
+	}
+	if len(words.Properties) > 0 {
+		root.AddSubDocumentMapping(FieldWords, words)
 	}
 	root.AddFieldMappingsAt(FieldCreatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
 	root.AddFieldMappingsAt(FieldUpdatedAt, commonMapping(bleve.NewDateTimeFieldMapping(), true))
@@ -314,7 +323,14 @@ func (b *docBuilder) scalar(path string, fi *fieldInfo, v gjson.Result, pos []ui
 			}
 		}
 		if fi.text {
-			b.d.AddField(document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer()))
+			tf := document.NewTextFieldCustom(TextField(path), pos, []byte(v.Str), textOptions, textAnalyzer())
+			b.d.AddField(tf)
+			if fi.long && pos == nil {
+				b.d.AddField(keywordField(path, nil, fi.docValues, prefixTerm(v.Str)))
+				// After tf, whose terms it needs.
+				b.d.AddField(&wordsField{name: WordsField(path), text: tf, value: v.Str})
+				b.str = append(b.str, []byte(path))
+			}
 		}
 	case gjson.Number:
 		if fi.numeric {

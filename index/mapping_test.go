@@ -103,8 +103,8 @@ func TestLayout(t *testing.T) {
 			search: []string{"title", "body", "long", "tags", "views", "missing"},
 			want: []wantPath{
 				{path: "title", kind: filter.String, docValues: true, text: true},
-				{path: "body", kind: filter.Text, text: true},
-				{path: "long", kind: filter.Text, text: true},
+				{path: "body", kind: filter.Text, docValues: true, text: true},
+				{path: "long", kind: filter.Text, docValues: true, text: true},
 				{path: "tags", kind: filter.Array, text: true},
 				{path: "views", kind: filter.Number, docValues: true},
 				{path: "missing", absent: true},
@@ -226,8 +226,9 @@ func TestDocument(t *testing.T) {
 	want := []string{
 		`_deleted="F"`,
 		`_has="body","created_at","created_by","misc","n","obj.x","tags","title","updated_at"`,
-		`_str="created_by","misc","title"`,
+		`_str="body","created_by","misc","title"`,
 		`_text.body="dog","run"`, `_text.title="hi"`,
+		`_words.body="\x01dog","\x01run","dogs","running"`, `body+dv="Running dogs"`,
 		`created_by+dv="alice"`,
 		`misc="ss"`,
 		n("n", true, numberKey(0)),
@@ -451,8 +452,19 @@ func TestIndexPosts(t *testing.T) {
 			}
 		})
 	}
-	if _, err := filter.Parse(`body ~ "run"`, fs, filter.Limits{}); err == nil || !strings.Contains(err.Error(), "full-text") {
-		t.Errorf("a filter on a long text field: got %v, want a full-text error", err)
+	// A long text is filtered like any string, from its words.
+	for _, f := range []string{`body ~ "RUN"`, `body ~ "post"`, `body != null`} {
+		e, err := filter.Parse(f, fs, filter.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.compileFilter(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := evalIDs(t, idx, p); len(got) != n {
+			t.Errorf("%s: got %d matches, want %d", f, len(got), n)
+		}
 	}
 
 	texts := []struct {

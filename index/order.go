@@ -14,11 +14,12 @@ import (
 	"github.com/strata-dev/strata/index/filter"
 )
 
-// sortKey is one key of a sort order: a field (String, Number, Time or
-// Bool kind) or, when field is FieldID, the resource id. Values compare
+// sortKey is one key of a sort order: a field (String, Text, Number, Time
+// or Bool kind) or, when field is FieldID, the resource id. Values compare
 // as their index terms, bytewise: keywords as strings, booleans F < T,
-// numbers and times as their prefix-coded sortable int64 at shift 0. A
-// missing value sorts last in both directions.
+// numbers and times as their prefix-coded sortable int64 at shift 0, long
+// texts as their prefix terms and, when those are equal and truncated, as
+// their stored texts. A missing value sorts last in both directions.
 type sortKey struct {
 	field string
 	kind  filter.Kind
@@ -42,6 +43,9 @@ type sorter struct {
 	keys   []sortKey // field keys, then the id key
 	fields []string  // the fields of the field keys
 	err    error     // the first error loading an id
+	// full holds the stored long texts read to break ties between
+	// truncated prefixes (fullText).
+	full map[fullKey]string
 }
 
 func newSorter(s *snapshot, cols *columns, keys []sortKey) *sorter {
@@ -87,6 +91,9 @@ func (so *sorter) cmp(a, b *hit) int {
 			return -1
 		}
 		c := bytes.Compare(va, vb)
+		if c == 0 && k.kind == filter.Text && truncated(va) {
+			c = strings.Compare(so.fullText(a, i), so.fullText(b, i))
+		}
 		if k.desc {
 			c = -c
 		}

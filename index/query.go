@@ -96,6 +96,8 @@ func (planNot) isPlan()      {}
 //     matches every string value;
 //   - !~: "has a string value" (FieldStr) and not ~;
 //   - ?= on an array: the element's term;
+//   - on a long text (kind Text), each operator from its prefix term and
+//     words, and the stored text where they are not decisive (longClause);
 //   - = null: not "has a value" (FieldHas); != null: "has a value";
 //   - != v: the complement of = v; && and || are intersections and unions;
 //   - a literal of a JSON type the field cannot hold (for Any fields)
@@ -203,6 +205,9 @@ func (l *layout) clause(c *filter.Clause) (plan, error) {
 			return has(f), nil
 		}
 		return nil, fmt.Errorf("index: operator %s with null on %q", c.Op, f)
+	}
+	if lit, ok := c.Value.(string); ok && fi.long {
+		return longClause(f, c.Op, lit), nil
 	}
 	switch c.Op {
 	case filter.Eq:

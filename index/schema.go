@@ -11,11 +11,12 @@ import (
 )
 
 // maxKeywordLength is the largest maxLength (in characters) with which a
-// scalar string search field keeps its exact keyword copy, and so stays
-// filterable and sortable. A search field without such a bound is taken
-// for long text (a body, a description): it is indexed for full-text
-// search only, since an exact copy of every long text roughly doubled the
-// index and its build time.
+// scalar string search field keeps its exact keyword copy. A search field
+// without such a bound is taken for long text (a body, a description):
+// an exact copy of every long text roughly doubled the index and its build
+// time, so it is indexed by its prefix and its words instead (see
+// prefixTerm and wordsOf), which answer every filter and sort exactly
+// with the stored text's help where they are not decisive.
 const maxKeywordLength = 1024
 
 // fieldInfo is what the index knows of one data path of a type: how its
@@ -34,7 +35,10 @@ type fieldInfo struct {
 	strPrefix string
 	docValues bool // sortable: doc values are kept
 	text      bool // a search field, analysed under TextField(path)
-	props     bool // an object whose properties are indexed below it
+	// long: a long text (kind Text): its prefixTerm in the field itself,
+	// with doc values, and its lower-cased words in WordsField(path).
+	long  bool
+	props bool // an object whose properties are indexed below it
 }
 
 // layout is how the index maps the resources of a type: every indexed
@@ -123,10 +127,10 @@ func (l *layout) collect(prefix, name string, sh shape, searched bool) {
 	}
 	fi.text = searched && fi.keyword && prefix == ""
 	if fi.kind == filter.String && fi.text && !(sh.maxLength > 0 && sh.maxLength <= maxKeywordLength) {
-		fi.kind, fi.keyword = filter.Text, false
+		fi.kind, fi.keyword, fi.long = filter.Text, false, true
 	}
 	switch fi.kind {
-	case filter.String, filter.Number, filter.Time, filter.Bool:
+	case filter.String, filter.Number, filter.Time, filter.Bool, filter.Text:
 		fi.docValues = true // sortable
 	case 0:
 		// Neither filterable nor sortable: only what lies below it, and
@@ -152,8 +156,10 @@ func (l *layout) collect(prefix, name string, sh shape, searched bool) {
 //   - a string path (not date-time) is String, a date-time string Time,
 //     a number or integer Number, a boolean Bool;
 //   - a top-level string that is a search field of the type is Text
-//     (full-text only, comparable with null alone) unless its schema sets
-//     a maxLength of at most 1024: long texts keep no exact copy;
+//     unless its schema sets a maxLength of at most 1024: a long text,
+//     which takes every operator a String does and sorts, but is indexed
+//     by its prefix and words rather than whole (see the package
+//     documentation);
 //   - a path that may hold several of string, number and boolean is Any
 //     (not when it may also be a date-time string, nor when it also has
 //     object properties, since paths below an Any field would then be

@@ -118,6 +118,7 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	defer snap.Close()
 	defer ti.cols.prune(snap)
 	defer ti.ords.prune(snap)
+	snap.cache, snap.load = &ti.cols, x.loaderOf(ctx, typ)
 
 	// With q, the text query's candidates come from postings bitmaps
 	// (textPlan), the filter is evaluated within them (a range checked
@@ -360,7 +361,7 @@ func sortKeys(spec string, lay *layout) ([]sortKey, error) {
 			return nil, &core.Error{Kind: core.ErrInvalid, Detail: fmt.Sprintf("sort: unknown field %q", name)}
 		}
 		switch fi.kind {
-		case filter.String, filter.Number, filter.Time, filter.Bool:
+		case filter.String, filter.Text, filter.Number, filter.Time, filter.Bool:
 		default:
 			return nil, &core.Error{Kind: core.ErrInvalid, Detail: fmt.Sprintf("sort: field %q is not sortable", name)}
 		}
@@ -591,7 +592,7 @@ func sortOrder(spec string, scored bool, schema filter.Schema) (search.SortOrder
 			sf.Type = search.SortFieldAsNumber
 		case filter.Time:
 			sf.Type = search.SortFieldAsDate
-		case filter.String, filter.Bool:
+		case filter.String, filter.Text, filter.Bool:
 			sf.Type = search.SortFieldAsString
 		default:
 			return nil, &core.Error{Kind: core.ErrInvalid, Detail: fmt.Sprintf("sort: field %q is not sortable", name)}

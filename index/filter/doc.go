@@ -36,7 +36,7 @@
 //   - array: ?= with a string or number literal
 //   - any: every operator; ~ and !~ need a string literal, ordering needs a
 //     string or number literal
-//   - text: none (a full-text field is searched with q, not filtered)
+//   - text (a long full-text field): as string
 //
 // Every kind may be compared with null using = or != only. Unknown fields,
 // other combinations and exceeded [Limits] are [*Error]s.

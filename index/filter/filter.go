@@ -21,9 +21,10 @@ const (
 	// Any fields are schema-less: any JSON value, checked only at match
 	// time. Dotted paths below an Any field are Any too.
 	Any
-	// Text fields are full-text only: a search index analyses them for
-	// full-text queries and keeps no exact copy, so they can only be
-	// compared with null.
+	// Text fields are long strings searched with q as well (a type's
+	// search fields without a short maxLength): they take every operator a
+	// String does, with the same meaning; the kind tells an index that
+	// their values may be long (not worth a facet, indexed by a prefix).
 	Text
 )
 

@@ -405,7 +405,7 @@ func check(path string, kind Kind, op Op, opPos int, lit operand) (any, error) {
 		return nil, nil
 	}
 	switch kind {
-	case String:
+	case String, Text:
 		if op == AnyEq {
 			return nil, opErr()
 		}
@@ -451,8 +451,6 @@ func check(path string, kind Kind, op Op, opPos int, lit operand) (any, error) {
 		default:
 			return nil, mismatch()
 		}
-	case Text:
-		return nil, errorf(opPos, "%q is a full-text field: search it with q (it can only be compared with null)", path)
 	case Any:
 		switch op {
 		case Like, NotLike:
