@@ -374,6 +374,11 @@ type bench struct {
 
 	vocab        *vocabulary  // words of the search run's articles
 	articleBytes atomic.Int64 // sum of the article bodies sent
+	articles     atomic.Int64 // articles built so far
+	writers      []string     // ids of the writers articles reference
+	// middle is the Unix nanoseconds at which half of the search run's
+	// bulk articles had been sent: the as_of of the time-travel query.
+	middle atomic.Int64
 }
 
 func (b *bench) auth() string { return "Bearer " + b.key }

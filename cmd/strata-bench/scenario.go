@@ -18,6 +18,13 @@ import (
 type scenario struct {
 	name   string
 	target float64 // least Strata/baseline ratio of requests per second; 0 for none
+	// minRPS, when set, is the search run's absolute target instead: the
+	// least Strata req/s.
+	minRPS float64
+	// versus, when set, names the search run's row this one is judged
+	// against: its time per request at most maxCost times that row's.
+	versus  string
+	maxCost float64
 	// prepare, when set, readies Strata for the scenario.
 	prepare func(ctx context.Context, addr string) error
 	// build fills in one request for Strata; the baseline gets the same

@@ -139,6 +139,9 @@ func (b *bench) searchRun(ctx context.Context) (s searchResult, err error) {
 		return s, err
 	}
 	defer stopChild(strata, &err)
+	if b.writers, err = b.createWriters(strata.addr); err != nil {
+		return s, err
+	}
 	status, body, err := b.call(strata.addr, fasthttp.MethodPost, "/api/types", searchTypeDefinition())
 	if err == nil && status != fasthttp.StatusCreated {
 		err = fmt.Errorf("status %d: %s", status, body)
@@ -209,9 +212,49 @@ func (b *bench) buildArticle(w *worker, req *fasthttp.Request) {
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.SetRequestURIBytes(w.url("/api/", searchType))
 	req.Header.SetContentType("application/json")
-	w.body = appendArticle(w.body[:0], b.vocab, w.rng, b.seq.Add(1))
+	n := b.articles.Add(1)
+	plant := ""
+	switch {
+	case n%int64(max(b.opts.searchDocs/rareWordArticles, 1)) == 0:
+		plant = rareWord
+	case w.rng.IntN(commonWordEvery) == 0:
+		plant = commonWord
+	}
+	if n == int64(b.opts.searchDocs/2) {
+		b.middle.Store(time.Now().UnixNano())
+	}
+	w.body = appendArticle(w.body[:0], b.vocab, w.rng, b.seq.Add(1), plant, b.writers)
 	b.articleBytes.Add(int64(len(w.body)))
 	req.SetBodyRaw(w.body)
+}
+
+// createWriters defines writerType and creates writerCount writers, and
+// returns their ids.
+func (b *bench) createWriters(addr string) ([]string, error) {
+	status, body, err := b.call(addr, fasthttp.MethodPost, "/api/types", writerTypeDefinition())
+	if err == nil && status != fasthttp.StatusCreated {
+		err = fmt.Errorf("status %d: %s", status, body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("define type %s: %w", writerType, err)
+	}
+	ids := make([]string, 0, writerCount)
+	for i := range writerCount {
+		doc := fmt.Appendf(nil, `{"name":"writer %d","bio":"%s"}`, i, b.vocab.appendWords(nil, rand.New(rand.NewPCG(uint64(i), 1)), 20))
+		status, body, err := b.call(addr, fasthttp.MethodPost, "/api/"+writerType, doc)
+		if err == nil && status != fasthttp.StatusCreated {
+			err = fmt.Errorf("status %d: %s", status, body)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create a writer: %w", err)
+		}
+		id, ok := envelopeID(body)
+		if !ok {
+			return nil, fmt.Errorf("create a writer: no id in %s", body)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
 }
 
 // waitCount asks for the strong count of articles with views ≥ 0 until it
@@ -437,9 +480,10 @@ func (b *bench) searchScenarios() []scenario {
 	q := func(w *worker) string {
 		return "q=" + url.QueryEscape(b.vocab.queryWord(w.rng)+" "+b.vocab.queryWord(w.rng))
 	}
+	tagFilter := func(w *worker) string { return filter(`tags ?= "` + tags[w.rng.IntN(len(tags))] + `"`) }
 	return []scenario{
 		{name: "filter: tags ?= tag", target: queryRatioTarget, build: func(w *worker, req *fasthttp.Request) {
-			list(w, req, filter(`tags ?= "`+tags[w.rng.IntN(len(tags))]+`"`))
+			list(w, req, tagFilter(w))
 		}},
 		{name: "range + sort=-views", target: queryRatioTarget, build: func(w *worker, req *fasthttp.Request) {
 			lo := w.rng.IntN(maxViews - maxViews/100)
@@ -452,7 +496,90 @@ func (b *bench) searchScenarios() []scenario {
 			since := randomTime(w.rng).Format(time.RFC3339)
 			list(w, req, q(w)+"&"+filter(`published >= "`+since+`"`))
 		}},
+		// The read side's own targets (absolute, or against another row).
+		{name: readPlainList, minRPS: plainListTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, "")
+		}},
+		{name: "q: a word in 1% of articles", minRPS: commonQTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, "q="+commonWord)
+		}},
+		{name: "filter: body ~ a word in 1%", minRPS: commonContainsTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, filter(`body ~ "`+commonWord+`"`))
+		}},
+		{name: "filter: body ~ a word in 10 articles", minRPS: rareContainsTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, filter(`body ~ "`+rareWord+`"`))
+		}},
+		{name: "sort=body", target: queryRatioTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, "sort=body")
+		}},
+		{name: "tags ?= tag + facets=category (10 values)", versus: "filter: tags ?= tag", maxCost: facetCostTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, tagFilter(w)+"&facets=category")
+		}},
+		{name: "tags ?= tag + facets=tags (array)", versus: "filter: tags ?= tag", maxCost: facetCostTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, tagFilter(w)+"&facets=tags")
+		}},
+		{name: "list page of 20 + expand=writer", versus: readPlainList, maxCost: expandCostTarget, build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, "expand=writer")
+		}},
+		{name: "list as_of the middle of the history", build: func(w *worker, req *fasthttp.Request) {
+			list(w, req, "as_of="+url.QueryEscape(time.Unix(0, b.middle.Load()).UTC().Format(time.RFC3339Nano)))
+		}},
 	}
+}
+
+// The read side's targets at 100,000 articles: req/s for a plain page, a
+// common word with q, and ~ on the long body for a word in 1% of the
+// articles and in ten of them; facets and expand at most this many times
+// the time of the same list without them.
+const (
+	readPlainList        = "list page of 20"
+	plainListTarget      = 18_000
+	commonQTarget        = 8_000
+	commonContainsTarget = 4_000
+	rareContainsTarget   = 12_000
+	facetCostTarget      = 2.0
+	expandCostTarget     = 2.0
+)
+
+// searchVerdicts judges every query row: against its absolute req/s
+// target, against the row it is paired with (versus: its time at most
+// maxCost times that row's), or by the ratio and p50 of queryVerdict.
+// It returns each row's target text and verdict, by name.
+func searchVerdicts(rows []row, scs []scenario) (target, verdict map[string]string) {
+	target, verdict = map[string]string{}, map[string]string{}
+	rps := map[string]float64{}
+	for _, r := range rows {
+		rps[r.Name] = r.Strata.RPS
+	}
+	for _, r := range rows {
+		i := slices.IndexFunc(scs, func(sc scenario) bool { return sc.name == r.Name })
+		var sc scenario
+		if i >= 0 {
+			sc = scs[i]
+		}
+		switch {
+		case sc.minRPS > 0:
+			target[r.Name] = fmt.Sprintf("≥ %s req/s", fmtCount(sc.minRPS))
+			verdict[r.Name] = atLeast(r.Strata.RPS, sc.minRPS)
+		case sc.versus != "":
+			target[r.Name] = fmt.Sprintf("time ≤ %.0f× %q", sc.maxCost, sc.versus)
+			base, ok := rps[sc.versus]
+			switch {
+			case !ok || base == 0:
+				verdict[r.Name] = "—"
+			default:
+				cost := base / max(r.Strata.RPS, 1e-9)
+				target[r.Name] += fmt.Sprintf(" (%.2f×)", cost)
+				verdict[r.Name] = atLeast(sc.maxCost, cost)
+			}
+		case sc.target > 0:
+			target[r.Name] = fmt.Sprintf("≥ %.2f×, p50 ≤ %s", queryRatioTarget, fmtLatency(queryP50Target))
+			verdict[r.Name] = queryVerdict(r)
+		default:
+			target[r.Name], verdict[r.Name] = "—", "—"
+		}
+	}
+	return target, verdict
 }
 
 // compactedSegments is the most segment files an index at rest has once

@@ -20,13 +20,44 @@ const searchSchema = `{"type":"object","required":["title","body"],"properties":
 	`"tags":{"type":"array","items":{"type":"string"},"maxItems":10},` +
 	`"status":{"type":"string"},"author":{"type":"string"},` +
 	`"views":{"type":"integer","minimum":0},"score":{"type":"number"},` +
-	`"published":{"type":"string","format":"date-time"},"seq":{"type":"integer"}}}`
+	`"published":{"type":"string","format":"date-time"},"seq":{"type":"integer"},` +
+	`"category":{"type":"string"},"writer":{"type":"string"}}}`
 
 // searchTypeDefinition is the body of POST /api/types for searchType, with
-// title and body as its full-text fields.
+// title and body as its full-text fields and writer a reference to a
+// writerType resource.
 func searchTypeDefinition() []byte {
-	return []byte(`{"name":"` + searchType + `","schema":` + searchSchema + `,"search":["title","body"]}`)
+	return []byte(`{"name":"` + searchType + `","schema":` + searchSchema + `,"search":["title","body"],` +
+		`"references":{"writer":{"type":"` + writerType + `"}}}`)
 }
+
+// writerType is the type the articles' writer field references (expand
+// reads them), and writerCount how many writers the search run creates.
+const (
+	writerType  = "writers"
+	writerCount = 100
+)
+
+// writerTypeDefinition is the body of POST /api/types for writerType.
+func writerTypeDefinition() []byte {
+	return []byte(`{"name":"` + writerType + `","schema":{"type":"object","required":["name"],"properties":{` +
+		`"name":{"type":"string"},"bio":{"type":"string"}}}}`)
+}
+
+// categories is the ten values of an article's category (a facet with
+// ten values).
+var categories = []string{"arts", "business", "culture", "education", "health", "politics", "science", "sports", "technology", "travel"}
+
+// The search run plants two words in article bodies that the vocabulary
+// never draws, so queries can ask for a known share of the articles:
+// commonWord in about 1 of commonWordEvery articles, rareWord in about
+// rareWordArticles of them (every searchDocs/rareWordArticles-th).
+const (
+	commonWord       = "quasar"
+	commonWordEvery  = 100
+	rareWord         = "zyzzyva"
+	rareWordArticles = 10
+)
 
 const (
 	// articleTitleWords and articleBodyWords size an article: with tags,
@@ -101,13 +132,28 @@ var (
 )
 
 // appendArticle appends an article of about 1 KiB to dst: a title, a body
-// of articleBodyWords words drawn from v, three tags, a status, an author,
-// views, a score, a date-time and seq, which makes every article distinct.
-func appendArticle(dst []byte, v *vocabulary, rng *rand.Rand, seq uint64) []byte {
+// of articleBodyWords words drawn from v, a category, a writer, three
+// tags, a status, an author, views, a score, a date-time and seq, which
+// makes every article distinct.
+//
+// plant, when not empty, is a word added to the body; writers, when not
+// empty, are the ids the writer field draws from; the category is one of
+// categories.
+func appendArticle(dst []byte, v *vocabulary, rng *rand.Rand, seq uint64, plant string, writers []string) []byte {
 	dst = append(dst, `{"title":"`...)
 	dst = v.appendWords(dst, rng, articleTitleWords)
 	dst = append(dst, `","body":"`...)
 	dst = v.appendWords(dst, rng, articleBodyWords)
+	if plant != "" {
+		dst = append(dst, ' ')
+		dst = append(dst, plant...)
+	}
+	dst = append(dst, `","category":"`...)
+	dst = append(dst, categories[rng.IntN(len(categories))]...)
+	if len(writers) > 0 {
+		dst = append(dst, `","writer":"`...)
+		dst = append(dst, writers[rng.IntN(len(writers))]...)
+	}
 	dst = append(dst, `","tags":[`...)
 	for i := range 3 {
 		if i > 0 {
