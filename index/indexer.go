@@ -115,6 +115,8 @@ type typeIndex struct {
 	use sync.RWMutex
 	// cols caches the sort values of its segments.
 	cols columns
+	// ranks caches what bounds its terms' scores, per segment.
+	ranks rankBounds
 	// writes counts the batches applied since it was opened (compaction
 	// waits until it stops changing).
 	writes atomic.Uint64
