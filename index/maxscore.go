@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
@@ -22,7 +23,8 @@ import (
 // found so far; once a class's bound is below the k-th best score, no
 // document left can enter the page and the rest are never read. A
 // term's greatest contribution in a segment comes from its postings'
-// frequencies and norms, read once per segment and term (rankBounds).
+// frequencies and norms, decoded once per segment and term and kept
+// (rankBounds), which also spares zap's walk to each document scored.
 //
 // The scores are computed as rank computes them, term by term and field
 // by field in the same order, so they are the same numbers; a document
@@ -32,6 +34,10 @@ import (
 // maxClauses is the most clauses (parts × fields) of a segment whose
 // matches are split into classes; above it, every candidate is scored.
 const maxClauses = 16
+
+// fewCandidates is the most candidates scored exhaustively, unless every
+// postings list they need is decoded already.
+const fewCandidates = 1024
 
 // boundSlack makes a bound safe from rounding: the bound and the score
 // are computed in different orders.
@@ -50,6 +56,9 @@ type rankBounds struct {
 	mu    sync.Mutex
 	m     map[boundKey]*termPostings
 	bytes int
+	// alwaysBound, set by tests before any search, bounds the scores
+	// however few the candidates.
+	alwaysBound bool
 }
 
 // rankCacheBytes bounds the decoded postings a type's index keeps.
@@ -134,6 +143,31 @@ func (b *rankBounds) get(s *snapshot, v *segView, field string, term []byte) (*t
 	return tp, nil
 }
 
+// cached reports whether the postings of every term of rk are decoded
+// in every segment holding candidates.
+func (b *rankBounds) cached(s *snapshot, rk *ranking, ms matches) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for si, v := range s.segs {
+		if ms[si].IsEmpty() {
+			continue
+		}
+		for _, p := range rk.parts {
+			for fi, terms := range p.fields {
+				for _, t := range terms {
+					if t.pls[si].Count() == 0 {
+						continue
+					}
+					if _, ok := b.m[boundKey{seg: v.ss.Id(), field: TextField(rk.fields[fi]), term: string(t.term)}]; !ok {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
+}
+
 // decodePostings reads every posting of pl.
 func decodePostings(pl segment.PostingsList) (*termPostings, error) {
 	n := pl.Count()
@@ -164,7 +198,7 @@ func decodePostings(pl segment.PostingsList) (*termPostings, error) {
 	}
 	// Highest frequency first; keep a point only if its norm beats every
 	// point of higher frequency.
-	slices.SortFunc(tp.frontier, func(a, b freqNorm) int { return -cmpUint(a.freq, b.freq) })
+	slices.SortFunc(tp.frontier, func(a, b freqNorm) int { return cmp.Compare(b.freq, a.freq) })
 	kept := tp.frontier[:0]
 	for _, p := range tp.frontier {
 		if len(kept) == 0 || p.norm > kept[len(kept)-1].norm {
@@ -173,16 +207,6 @@ func decodePostings(pl segment.PostingsList) (*termPostings, error) {
 	}
 	tp.frontier = slices.Clip(kept)
 	return tp, nil
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // maxBM25 is the greatest BM25 score over a frontier.
@@ -322,7 +346,19 @@ func (s *snapshot) rankTopScored(lay *layout, q string, ms matches, k int, after
 	}
 	top := &topDocs{k: k, theta: math.Inf(-1)}
 	var idErr error
-	keep := func(d rankedDoc) {
+	var keep func(d rankedDoc)
+	exhaustive := func() ([]rankedDoc, int, int, error) {
+		all, err := s.rankAll(rk, ms)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		for _, d := range all {
+			keep(d)
+		}
+		top.shrink()
+		return top.docs, len(all), len(all), idErr
+	}
+	keep = func(d rankedDoc) {
 		if after != nil && d.score >= after.score {
 			if d.score > after.score {
 				return
@@ -340,6 +376,11 @@ func (s *snapshot) rankTopScored(lay *layout, q string, ms matches, k int, after
 		}
 		top.add(d)
 	}
+	if !bc.alwaysBound && ms.count() <= fewCandidates && !bc.cached(s, rk, ms) {
+		// Scoring few candidates walks the postings once; decoding
+		// them to bound the scores would cost more.
+		return exhaustive()
+	}
 	var classes []rankClass
 	segClauses := make([][]*clause, len(s.segs))
 	for si := range s.segs {
@@ -352,15 +393,7 @@ func (s *snapshot) rankTopScored(lay *layout, q string, ms matches, k int, after
 		}
 		if len(cls) > maxClauses {
 			// Too many to split: every candidate scored.
-			all, err := s.rank(lay, q, ms)
-			if err != nil {
-				return nil, 0, 0, err
-			}
-			for _, d := range all {
-				keep(d)
-			}
-			top.shrink()
-			return top.docs, len(all), len(all), idErr
+			return exhaustive()
 		}
 		segClauses[si] = cls
 		partsMask := make([]uint64, len(rk.parts))
@@ -395,10 +428,9 @@ func (s *snapshot) rankTopScored(lay *layout, q string, ms matches, k int, after
 		}
 		split(ms[si], 0, 0)
 	}
-	// Best bound first; among equal bounds, in segment order, so the
-	// postings of a segment are walked in few passes.
+	// Best bound first; among equal bounds, in segment order.
 	slices.SortStableFunc(classes, func(a, b rankClass) int {
-		if c := -cmpFloat(a.bound, b.bound); c != 0 {
+		if c := cmp.Compare(b.bound, a.bound); c != 0 {
 			return c
 		}
 		return a.seg - b.seg
@@ -417,16 +449,6 @@ func (s *snapshot) rankTopScored(lay *layout, q string, ms matches, k int, after
 	}
 	top.shrink()
 	return top.docs, total, scored, nil
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // clauses returns the clauses of q that documents of segment si can

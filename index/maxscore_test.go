@@ -92,6 +92,9 @@ func testRankTop(t *testing.T, seed uint64) {
 	}
 	e.mustSearch("posts", core.SearchRequest{Q: "river"})
 	ti := e.active("posts")
+	ti.ranks.mu.Lock()
+	ti.ranks.alwaysBound = true // the corpus is small
+	ti.ranks.mu.Unlock()
 	snap, err := openSnapshot(ti.idx)
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +277,9 @@ func TestRankTopPrunes(t *testing.T) {
 	}
 	e.mustSearch("posts", core.SearchRequest{Q: "amber"})
 	ti := e.active("posts")
+	ti.ranks.mu.Lock()
+	ti.ranks.alwaysBound = true
+	ti.ranks.mu.Unlock()
 	snap, err := openSnapshot(ti.idx)
 	if err != nil {
 		t.Fatal(err)

@@ -169,8 +169,16 @@ func rankedPage(snap *snapshot, out *core.SearchResult, docs []rankedDoc, limit 
 // rank scores every candidate of ms for q.
 func (s *snapshot) rank(lay *layout, q string, ms matches) ([]rankedDoc, error) {
 	rk, err := s.ranking(lay, q)
-	if err != nil || len(rk.parts) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return s.rankAll(rk, ms)
+}
+
+// rankAll scores every candidate of ms for the analysed query rk.
+func (s *snapshot) rankAll(rk *ranking, ms matches) ([]rankedDoc, error) {
+	if len(rk.parts) == 0 {
+		return nil, nil
 	}
 	docs := make([]rankedDoc, 0, ms.count())
 	var (
