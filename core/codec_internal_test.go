@@ -149,3 +149,44 @@ func TestEventEncoding(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRecordScan holds the scan of simple records to gjson: whatever the
+// bytes, a record the scan accepts decodes as gjson decodes it.
+func FuzzRecordScan(f *testing.F) {
+	p := 1
+	f.Add(encodeMeta(&metaRecord{Meta: Meta{CurrentRevision: 2, RevisionCount: 2, CreatedAt: "2026-01-02T03:04:05.678Z",
+		CreatedBy: "key:k1", UpdatedAt: "t", Deleted: true, SchemaVersion: 1}, Hash: "sha256:ab", CreatedMS: 1700000000000}))
+	f.Add(encodeMeta(&metaRecord{Unique: []string{"a"}, Refs: map[string]string{"a": "b"}}))
+	f.Add(encodeRevisionRecord(&revisionRecord{Revision: Revision{Number: 2, Parent: &p, CreatedAt: "t", DataHash: "h", Action: ActionUpdate, Hooks: noHooks}}))
+	f.Add([]byte(`{"number":-0,"parent":null,"hooks":[],"x":1}`))
+	f.Add([]byte(`{"deleted":1,"current_revision":"3","created_ms":007}`))
+	f.Add([]byte(`{"hash":"a\"b","created_at":"é"}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if m, ok := scanMeta(raw); ok {
+			if want := decodeMetaSlow(raw); !reflect.DeepEqual(m, want) {
+				t.Fatalf("meta %q:\n scan %+v\ngjson %+v", raw, m, want)
+			}
+		}
+		if r, ok := scanRevision(raw); ok {
+			if want := decodeRevisionSlow(raw); !reflect.DeepEqual(r, want) {
+				t.Fatalf("revision %q:\n scan %+v\ngjson %+v", raw, r, want)
+			}
+		}
+	})
+}
+
+// TestRecordScanTakesWhatStrataWrites checks that the records Strata
+// writes for a plain resource take the scan, not gjson.
+func TestRecordScanTakesWhatStrataWrites(t *testing.T) {
+	p := 1
+	meta := encodeMeta(&metaRecord{Meta: Meta{CurrentRevision: 2, RevisionCount: 2, CreatedAt: "2026-01-02T03:04:05.678Z",
+		CreatedBy: "key:k1", UpdatedAt: "2026-01-02T03:04:05.678Z", SchemaVersion: 1}, Hash: "sha256:ab", CreatedMS: 1700000000000})
+	if _, ok := scanMeta(meta); !ok {
+		t.Errorf("meta %s: not scanned", meta)
+	}
+	rev := encodeRevisionRecord(&revisionRecord{Revision: Revision{Number: 2, Parent: &p, CreatedAt: "t", DataHash: "h", Action: ActionUpdate, Hooks: noHooks}})
+	info, _, _ := bytes.Cut(rev, []byte("\n"))
+	if _, ok := scanRevision(info); !ok {
+		t.Errorf("revision %s: not scanned", info)
+	}
+}

@@ -81,6 +81,116 @@ func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionReco
 	return meta, rev, nil
 }
 
+// currents reads the meta and current revision of each of ids, as
+// current does. Ids created one after another sit together in the meta
+// and revision buckets, so they are read in one scan of each (scanJoin)
+// rather than a lookup each; those the scans miss are looked up.
+func (r reader) currents(ct *compiledType, ids []string) ([]*metaRecord, []*revisionRecord, error) {
+	typ := ct.def.Name
+	metas := make([]*metaRecord, len(ids))
+	revs := make([]*revisionRecord, len(ids))
+	if len(ids) == 0 {
+		return metas, revs, nil
+	}
+	perm := make([]int, len(ids)) // ids by key order
+	for i := range perm {
+		perm[i] = i
+	}
+	slices.SortFunc(perm, func(a, b int) int { return cmpStrings(ids[a], ids[b]) })
+	keys := make([][]byte, len(ids))
+	for j, i := range perm {
+		keys[j] = []byte(ids[i])
+	}
+	missed, err := scanJoin(r.tx, metaBucket(typ), keys, func(j int, v []byte) error {
+		i := perm[j]
+		m, err := decodeMeta(v)
+		if err != nil {
+			return fmt.Errorf("decode meta of %s/%s: %w", typ, ids[i], err)
+		}
+		metas[i] = m
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, j := range missed {
+		i := perm[j]
+		if metas[i], err = r.meta(ct, ids[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	for j, i := range perm {
+		keys[j] = revKey(ids[i], metas[i].CurrentRevision)
+	}
+	missed, err = scanJoin(r.tx, revBucket(typ), keys, func(j int, v []byte) error {
+		i := perm[j]
+		rec, err := decodeRevisionRecord(v)
+		if err != nil {
+			return fmt.Errorf("decode %s/%s revision %d: %w", typ, ids[i], metas[i].CurrentRevision, err)
+		}
+		if r.arena == nil {
+			rec.Data = bytes.Clone(rec.Data)
+		} else {
+			start := len(*r.arena)
+			*r.arena = append(*r.arena, rec.Data...)
+			rec.Data = (*r.arena)[start:len(*r.arena):len(*r.arena)]
+		}
+		revs[i] = rec
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, j := range missed {
+		i := perm[j]
+		if revs[i], err = r.revision(ct, ids[i], metas[i].CurrentRevision); err != nil {
+			return nil, nil, err
+		}
+	}
+	return metas, revs, nil
+}
+
+// maxJoinSkip is how many keys in a row scanJoin passes over without
+// finding one it looks for before it gives up.
+const maxJoinSkip = 8
+
+// scanJoin finds the sorted keys in bucket with one scan from the first,
+// calling found with the index and value of each it meets; it returns the
+// indexes of those it did not meet (absent, or too far apart).
+func scanJoin(tx storage.Tx, bucket string, keys [][]byte, found func(j int, v []byte) error) ([]int, error) {
+	j, skips := 0, 0
+	var missed []int
+	var ferr error
+	err := tx.Scan(bucket, storage.Range{Start: keys[0]}, func(k, v []byte) bool {
+		for j < len(keys) && bytes.Compare(keys[j], k) < 0 {
+			missed = append(missed, j)
+			j++
+		}
+		if j == len(keys) {
+			return false
+		}
+		if !bytes.Equal(keys[j], k) {
+			skips++
+			return skips <= maxJoinSkip
+		}
+		if ferr = found(j, v); ferr != nil {
+			return false
+		}
+		j, skips = j+1, 0
+		return j < len(keys)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if ferr != nil {
+		return nil, ferr
+	}
+	for ; j < len(keys); j++ {
+		missed = append(missed, j)
+	}
+	return missed, nil
+}
+
 func (m *Manager) view(ctx context.Context, typ string, fn func(ct *compiledType, r reader) error) error {
 	ct, err := m.lookupType(typ)
 	if err != nil {
@@ -228,34 +338,51 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 		arena := make([]byte, 0, limit*1536)
 		r.arena = &arena
 		var lastKey []byte
-		more := false
-		var scanErr error
-		err := r.tx.Scan(orderBucket(typ), rng, func(k, _ []byte) bool {
-			if len(page.Items) == limit {
-				more = true
-				return false
+		// Batches of the order keys still needed, and one more, which
+		// says whether the list goes on (and where the next batch
+		// starts).
+		for len(page.Items) < limit {
+			need := limit - len(page.Items)
+			var keys [][]byte
+			if err := r.tx.Scan(orderBucket(typ), rng, func(k, _ []byte) bool {
+				keys = append(keys, bytes.Clone(k))
+				return len(keys) <= need
+			}); err != nil {
+				return err
 			}
-			id := orderID(k)
-			meta, rev, err := r.current(ct, id)
+			more := len(keys) > need
+			batch := keys[:min(len(keys), need)]
+			ids := make([]string, len(batch))
+			for i, k := range batch {
+				ids[i] = orderID(k)
+			}
+			metas, revs, err := r.currents(ct, ids)
 			if err != nil {
-				scanErr = err
-				return false
+				return err
 			}
-			if meta.Deleted && !o.IncludeDeleted || !g.Allows(p, meta.CreatedBy) {
-				return true
+			for i, id := range ids {
+				if metas[i].Deleted && !o.IncludeDeleted || !g.Allows(p, metas[i].CreatedBy) {
+					continue
+				}
+				page.Items = append(page.Items, newResource(typ, id, metas[i], revs[i]))
+				lastKey = batch[i]
 			}
-			page.Items = append(page.Items, newResource(typ, id, meta, rev))
-			lastKey = append(lastKey[:0], k...)
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		if scanErr != nil {
-			return scanErr
-		}
-		if more && lastKey != nil {
-			page.NextCursor = encodeCursor(kind, lastKey)
+			if !more {
+				break
+			}
+			if len(page.Items) == limit {
+				if lastKey != nil {
+					page.NextCursor = encodeCursor(kind, lastKey)
+				}
+				break
+			}
+			// The next batch starts at the extra key.
+			next := keys[need]
+			if o.Reverse {
+				rng.End = append(next, 0)
+			} else {
+				rng.Start = next
+			}
 		}
 		return nil
 	})

@@ -334,6 +334,14 @@ func BenchmarkSearch(b *testing.B) {
 	activate(b, x)
 	waitApplied(b, x, s)
 	settle(b, x)
+	// At rest, as strata-bench queries it: compacted to one segment per tier.
+	x.mu.RLock()
+	ti := x.types[articlesType.Name]
+	x.mu.RUnlock()
+	if err := forceMerge(b.Context(), ti.idx, &compactPlan); err != nil {
+		b.Fatal(err)
+	}
+	settle(b, x)
 	r := rand.New(rand.NewPCG(3, 4))
 	cases := []struct {
 		name string
@@ -354,6 +362,13 @@ func BenchmarkSearch(b *testing.B) {
 		}},
 		{"q", func() core.SearchRequest {
 			return core.SearchRequest{Q: s.vocab.queryWord(r) + " " + s.vocab.queryWord(r)}
+		}},
+		{"q-one", func() core.SearchRequest {
+			return core.SearchRequest{Q: s.vocab.queryWord(r)}
+		}},
+		{"q-common", func() core.SearchRequest {
+			// A word in about 1% of the articles.
+			return core.SearchRequest{Q: s.vocab.words[100+r.IntN(20)]}
 		}},
 		{"q-filter", func() core.SearchRequest {
 			since := benchFrom.Add(time.Duration(r.Int64N(7*365*24*3600)) * time.Second).Format(time.RFC3339)

@@ -113,9 +113,11 @@
 // A q query first finds its candidates from postings bitmaps (textPlan:
 // each part's terms in one text field), evaluates the filter within them
 // (ranges candidate by candidate from the columns). Relevance alone, best
-// first (the default), is ranked by searchRanked: each candidate scored
-// from its terms' frequencies and norms with bleve's BM25 formula and
-// statistics, and only the page's ids loaded. Other orders with q run
+// first (the default), is ranked by searchRanked: candidates scored from
+// their terms' frequencies and norms with bleve's BM25 formula and
+// statistics, best bound first, until no candidate left can reach the
+// page (rankTop: MaxScore over the classes of candidates that match the
+// same clauses), and only the page's ids loaded. Other orders with q run
 // Bleve's text query over the candidates, as a conjunction led by them:
 // scored for orders mixing _score with fields (and for prefixes),
 // unscored to find the exact matches for a field order.

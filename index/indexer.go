@@ -117,6 +117,8 @@ type typeIndex struct {
 	// ordinals facets count (facets.go).
 	cols columns
 	ords ordinals
+	// ranks caches what bounds its terms' scores, per segment.
+	ranks rankBounds
 	// writes counts the batches applied since it was opened (compaction
 	// waits until it stops changing).
 	writes atomic.Uint64

@@ -31,8 +31,9 @@ import (
 // rankTerm is one term of a text query in one field: its idf and, per
 // segment, its postings (read once, for the idf, and then scored).
 type rankTerm struct {
-	idf float64
-	pls []segment.PostingsList
+	term []byte
+	idf  float64
+	pls  []segment.PostingsList
 }
 
 // rankPart is a word or phrase of q: its terms, per text field, which
@@ -44,6 +45,7 @@ type rankPart struct {
 // ranking is q analysed for one snapshot, with the statistics its scores
 // need over the whole snapshot.
 type ranking struct {
+	fields []string // the text fields, as layout.text
 	parts  []rankPart
 	avgLen []float64 // per text field: bleve's estimate of its average length
 	qnorm  float64   // bleve's query norm over all the terms
@@ -71,35 +73,53 @@ type rankedDoc struct {
 
 // searchRanked answers q by relevance over the candidates ms, which are
 // exactly the documents q matches: the page after the cursor, in order
-// of score (highest first) and then id.
-func searchRanked(snap *snapshot, lay *layout, ms matches, req core.SearchRequest, binding string) (*core.SearchResult, error) {
+// of score (highest first) and then id. Only the documents that may be
+// on the page are scored to the end (rankTop); the order is the one rank
+// gives, which remains the reference of the tests.
+func searchRanked(snap *snapshot, lay *layout, ms matches, req core.SearchRequest, binding string, bc *rankBounds) (*core.SearchResult, error) {
 	out := &core.SearchResult{}
-	var after *rankedDoc
-	if req.Cursor != "" {
-		a, err := decodeSearchCursor(req.Cursor, binding)
-		if err != nil {
-			return nil, err
-		}
-		if len(a) != 2 {
-			return nil, errBadCursor
-		}
-		score, err := strconv.ParseFloat(a[0], 64)
-		if err != nil {
-			return nil, errBadCursor
-		}
-		after = &rankedDoc{score: score, id: a[1], hasID: true}
+	after, err := rankCursor(req.Cursor, binding)
+	if err != nil {
+		return nil, err
 	}
 	if req.Limit == 0 {
 		out.Total = int(ms.count())
 		return out, nil
 	}
-	docs, err := snap.rank(lay, req.Q, ms)
+	docs, total, err := snap.rankTop(lay, req.Q, ms, req.Limit+1, after, bc)
 	if err != nil {
 		return nil, err
 	}
 	if req.Total {
-		out.Total = len(docs)
+		out.Total = total
 	}
+	return rankedPage(snap, out, docs, req.Limit, binding)
+}
+
+// rankCursor decodes the cursor of a relevance order: nil when empty.
+func rankCursor(cursor, binding string) (*rankedDoc, error) {
+	if cursor == "" {
+		return nil, nil
+	}
+	a, err := decodeSearchCursor(cursor, binding)
+	if err != nil {
+		return nil, err
+	}
+	if len(a) != 2 {
+		return nil, errBadCursor
+	}
+	score, err := strconv.ParseFloat(a[0], 64)
+	if err != nil {
+		return nil, errBadCursor
+	}
+	return &rankedDoc{score: score, id: a[1], hasID: true}, nil
+}
+
+// rankedPage fills out with the page of limit from docs, every document
+// after the cursor that may be on it (all of them, or more): ordered by
+// score, then the ties at the page's end brought into id order; ids are
+// loaded only for the page and its boundary ties.
+func rankedPage(snap *snapshot, out *core.SearchResult, docs []rankedDoc, limit int, binding string) (*core.SearchResult, error) {
 	var idErr error
 	id := func(d *rankedDoc) string {
 		if !d.hasID {
@@ -111,21 +131,8 @@ func searchRanked(snap *snapshot, lay *layout, ms matches, req core.SearchReques
 		}
 		return d.id
 	}
-	if after != nil {
-		// Keep what sorts after the cursor; only ties need ids.
-		kept := docs[:0]
-		for i := range docs {
-			d := &docs[i]
-			if d.score < after.score || d.score == after.score && id(d) > after.id {
-				kept = append(kept, *d)
-			}
-		}
-		docs = kept
-	}
-	// Order by score, then bring the ties at the page's end into id
-	// order; ids are loaded only for the page and its boundary ties.
 	slices.SortFunc(docs, func(a, b rankedDoc) int { return cmp.Compare(b.score, a.score) })
-	end := min(len(docs), req.Limit+1)
+	end := min(len(docs), limit+1)
 	if end > 0 {
 		last := docs[end-1].score
 		for end < len(docs) && docs[end].score == last {
@@ -133,22 +140,23 @@ func searchRanked(snap *snapshot, lay *layout, ms matches, req core.SearchReques
 		}
 	}
 	page := docs[:end]
-	slices.SortStableFunc(page, func(a, b rankedDoc) int {
-		if c := cmp.Compare(b.score, a.score); c != 0 {
-			return c
-		}
-		return strings.Compare(id(&a), id(&b))
-	})
-	// The comparator worked on copies; load the ids into the page itself.
+	// Load the ids into the page itself first: the comparator works on
+	// copies.
 	for i := range page {
 		id(&page[i])
 	}
 	if idErr != nil {
 		return nil, idErr
 	}
-	out.IDs = make([]string, 0, min(len(page), req.Limit))
+	slices.SortStableFunc(page, func(a, b rankedDoc) int {
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out.IDs = make([]string, 0, min(len(page), limit))
 	for i, d := range page {
-		if i == req.Limit {
+		if i == limit {
 			last := page[i-1]
 			out.NextCursor = encodeSearchCursor([]string{strconv.FormatFloat(last.score, 'g', -1, 64), last.id}, binding)
 			break
@@ -161,8 +169,16 @@ func searchRanked(snap *snapshot, lay *layout, ms matches, req core.SearchReques
 // rank scores every candidate of ms for q.
 func (s *snapshot) rank(lay *layout, q string, ms matches) ([]rankedDoc, error) {
 	rk, err := s.ranking(lay, q)
-	if err != nil || len(rk.parts) == 0 {
+	if err != nil {
 		return nil, err
+	}
+	return s.rankAll(rk, ms)
+}
+
+// rankAll scores every candidate of ms for the analysed query rk.
+func (s *snapshot) rankAll(rk *ranking, ms matches) ([]rankedDoc, error) {
+	if len(rk.parts) == 0 {
+		return nil, nil
 	}
 	docs := make([]rankedDoc, 0, ms.count())
 	var (
@@ -264,7 +280,7 @@ func bm25(idf float64, freq uint64, norm, avgLen float64) float64 {
 // holding it, each field's average length as bleve estimates it, and the
 // query norm over all the terms.
 func (s *snapshot) ranking(lay *layout, q string) (*ranking, error) {
-	rk := &ranking{}
+	rk := &ranking{fields: lay.text}
 	docTotal, err := s.r.DocCount()
 	if err != nil {
 		return nil, fmt.Errorf("document count: %w", err)
@@ -308,7 +324,7 @@ func (s *snapshot) ranking(lay *layout, q string) (*ranking, error) {
 					idf = 1 + math.Log(float64(docTotal)/float64(df+1))
 				}
 				sumSq += idf * idf
-				rp.fields[fi] = append(rp.fields[fi], rankTerm{idf: idf, pls: pls})
+				rp.fields[fi] = append(rp.fields[fi], rankTerm{term: tok.Term, idf: idf, pls: pls})
 			}
 		}
 		rk.parts = append(rk.parts, rp)

@@ -156,7 +156,7 @@ func (x *Index) Search(ctx context.Context, typ string, req core.SearchRequest) 
 	var out *core.SearchResult
 	switch {
 	case hasQ && bestFirst(req.Sort) && rankable(req.Q):
-		out, err = searchRanked(snap, lay, ms, req, binding)
+		out, err = searchRanked(snap, lay, ms, req, binding, &ti.ranks)
 	case hasQ && scoredSort(req.Sort):
 		out, err = searchScored(ctx, snap, ti.idx.Mapping(), textQ, ms, req, schema, binding)
 	case hasQ:
