@@ -82,6 +82,14 @@ type ConsumerConfig struct {
 	// position to go on from. Without it the consumer stalls there,
 	// retrying, visibly failing.
 	Gone func(ctx context.Context, seq uint64) (uint64, error)
+	// Lease, over a shared store, makes the consumer run on one node of
+	// the cluster at a time: the one holding the lease of its name
+	// (cluster.go). The others wait, and the first to find the lease
+	// expired takes over from the saved position. A consumer that
+	// delivers to the outside (the after_* hooks, a webhook) sets it, so
+	// each change is delivered once across the cluster; one that keeps a
+	// node's own state (the search index) does not.
+	Lease bool
 }
 
 // ConsumerPosition loads and saves a consumer's position where its output
@@ -253,6 +261,27 @@ func (c *Consumer) run(ctx context.Context) {
 	p := consumerProgress{c: c}
 	for {
 		changed := c.m.Changed()
+		if c.cfg.Lease && c.m.cluster.shared {
+			held, err := c.m.holdLease(ctx, "consumer."+c.cfg.Name)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				if c.failed(ctx, err) != nil {
+					return
+				}
+				continue
+			}
+			if !held {
+				// Another node delivers; when it stops, take over from
+				// the position it saved.
+				p.loaded = false
+				if c.waitLease(ctx) != nil {
+					return
+				}
+				continue
+			}
+		}
 		more, err := p.step(ctx)
 		if ctx.Err() != nil {
 			return
@@ -280,6 +309,19 @@ func (c *Consumer) run(ctx context.Context) {
 			return
 		case <-changed:
 		}
+	}
+}
+
+// waitLease waits while another node holds the consumer's lease: a third
+// of the lease's time, to find it expired soon after it does.
+func (c *Consumer) waitLease(ctx context.Context) error {
+	t := time.NewTimer(c.m.cluster.ttl / 3)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -387,8 +429,18 @@ func (p *consumerProgress) save(ctx context.Context) error {
 		err = p.c.cfg.Position.Save(ctx, p.seq)
 	} else {
 		err = m.store.Update(ctx, func(tx storage.Tx) error {
+			if p.c.cfg.Lease {
+				// A node that lost its lease does not move the position
+				// the new holder goes on from.
+				if err := m.checkLease(tx, "consumer."+p.c.cfg.Name); err != nil {
+					return err
+				}
+			}
 			return tx.Put(bucketConsumers, consumerKey(p.c.cfg.Name), binary.BigEndian.AppendUint64(nil, p.seq))
 		})
+		if errors.Is(err, errLeaseLost) {
+			p.loaded = false // reload the holder's position once this node holds the lease again
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("save position: %w", err)

@@ -296,6 +296,7 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 		Handle:     r.handle,
 		Types:      r.wantedTypes,
 		PageSize:   100,
+		Lease:      true,
 		BackoffMin: set.opts.BackoffMin,
 		BackoffMax: set.opts.BackoffMax,
 		Jitter:     true,
@@ -392,6 +393,9 @@ func (m *Manager) CreateWebhook(ctx context.Context, req WebhookRequest) (*Webho
 	set.opMu.Lock()
 	defer set.opMu.Unlock()
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
+		if err := bumpConfig(tx); err != nil { // every node runs it
+			return err
+		}
 		// The webhook starts at the end of the log, in the transaction
 		// that creates it: no entry committed before is delivered, none
 		// after is missed.
@@ -505,6 +509,9 @@ func (m *Manager) DeleteWebhook(ctx context.Context, id string) error {
 	}
 	set.stop(id)
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
+		if err := bumpConfig(tx); err != nil { // every node stops it
+			return err
+		}
 		if err := tx.Delete(bucketWebhooks, []byte(id)); err != nil {
 			return err
 		}
@@ -578,6 +585,9 @@ func (m *Manager) putWebhookRecord(ctx context.Context, rec webhookRecord) error
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.Get(bucketWebhooks, []byte(rec.ID)); err != nil {
 			return err // deleted meanwhile: do not bring it back
+		}
+		if err := bumpConfig(tx); err != nil { // every node follows its state
+			return err
 		}
 		return putJSON(tx, bucketWebhooks, []byte(rec.ID), rec)
 	})
@@ -736,6 +746,9 @@ func (r *webhookRunner) updateRecord(ctx context.Context, f func(*webhookRecord)
 			return err
 		}
 		f(&rec)
+		if err := bumpConfig(tx); err != nil { // every node follows its state
+			return err
+		}
 		return putJSON(tx, bucketWebhooks, []byte(r.id), rec)
 	})
 	if err != nil && !isNotFound(err) {

@@ -205,3 +205,8 @@ func (s *store) Close() error {
 	s.log.Info("closed postgres store", slog.String("database", s.name), slog.Uint64("commits", s.commits.Load()))
 	return nil
 }
+
+// Commits makes the store shared (driver.Shared): any number of Strata
+// nodes may open one database, and each follows the others' writes by
+// polling the change log. It gives no hint of their commits yet.
+func (s *store) Commits() <-chan struct{} { return nil }
