@@ -55,8 +55,12 @@ const DefaultSeqWait = 5 * time.Second
 // bucketLeases holds one lease per consumer or job name.
 const bucketLeases = "leases"
 
-// keyConfig is the configuration generation, in the sys bucket.
-var keyConfig = []byte("config")
+// keyConfig is the configuration generation, in the sys bucket; keyTypes
+// the types generation, moved by every type change.
+var (
+	keyConfig = []byte("config")
+	keyTypes  = []byte("types")
+)
 
 // cluster is the Manager's state as a node over a shared store.
 type cluster struct {
@@ -68,6 +72,10 @@ type cluster struct {
 	wake     chan struct{} // WaitSeq asks the follower to poll now
 
 	gen atomic.Uint64 // configuration generation last applied
+	// types is the types generation of the type set in use; behind is
+	// set by a write that found the stored one ahead (typesCurrent).
+	types  atomic.Uint64
+	behind atomic.Bool
 	// scanned is the seq up to which the follower looked for type
 	// changes: apart from lastSeq, which this node's own writes move past
 	// other nodes' entries they did not read.
@@ -126,6 +134,60 @@ func bumpConfig(tx storage.Tx) error {
 		return err
 	}
 	return tx.Put(bucketSys, keyConfig, binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// bumpTypes moves the types generation inside a type change and returns
+// its new value.
+func bumpTypes(tx storage.Tx) (uint64, error) {
+	n, err := readUint(tx, bucketSys, keyTypes)
+	if err != nil {
+		return 0, err
+	}
+	return n + 1, tx.Put(bucketSys, keyTypes, binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// typesCurrent fails a write's transaction with errTypeChanging when
+// another node changed a type this node has not reloaded yet: the write
+// then waits for the reload (awaitTypeChange) and is staged again, so no
+// write commits against a definition another node replaced. Over an
+// unshared store the node's own type set is always current.
+func (w *writer) typesCurrent() error {
+	m := w.m
+	if !m.cluster.shared {
+		return nil
+	}
+	gen, err := readUint(w.tx, bucketSys, keyTypes)
+	if err != nil {
+		return err
+	}
+	if gen != m.cluster.types.Load() {
+		m.cluster.behind.Store(true)
+		return errTypeChanging
+	}
+	return nil
+}
+
+// typesMoved reports whether the stored types generation is not the one
+// of the type set in use (a failure to read it counts as no).
+func (m *Manager) typesMoved() bool {
+	var gen uint64
+	err := m.store.View(m.bg, func(tx storage.Tx) error {
+		var err error
+		gen, err = readUint(tx, bucketSys, keyTypes)
+		return err
+	})
+	return err == nil && gen != m.cluster.types.Load()
+}
+
+// catchUpTypes reloads the types when a write found them behind the
+// store's (typesCurrent).
+func (m *Manager) catchUpTypes() {
+	if !m.cluster.behind.Swap(false) {
+		return
+	}
+	if err := m.reloadTypes(AsSystem(m.bg)); err != nil {
+		m.log.Error("reload types changed by another node", slog.Any("err", err))
+	}
 }
 
 // startFollower runs the follower, at the end of Open, over a shared
@@ -236,10 +298,15 @@ func (m *Manager) reloadTypes(ctx context.Context) error {
 	defer m.typeMu.Unlock()
 	cur := m.typeSet()
 	next := map[string]*compiledType{}
+	var gen uint64
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		clear(next)
+		var err error
+		if gen, err = readUint(tx, bucketSys, keyTypes); err != nil {
+			return err
+		}
 		var decodeErr error
-		err := tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
+		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
 			var def Type
 			if decodeErr = json.Unmarshal(value, &def); decodeErr != nil {
 				decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
@@ -266,6 +333,7 @@ func (m *Manager) reloadTypes(ctx context.Context) error {
 		return fmt.Errorf("reload types: %w", err)
 	}
 	m.types.Store(&next)
+	m.cluster.types.Store(gen)
 	return nil
 }
 

@@ -200,6 +200,11 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 		}
 		m.lastSeq.Store(seq)
 		m.cluster.scanned = seq
+		gen, err := readUint(tx, bucketSys, keyTypes)
+		if err != nil {
+			return err
+		}
+		m.cluster.types.Store(gen)
 		var decodeErr error
 		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
 			var def Type
@@ -317,6 +322,13 @@ func (m *Manager) lookupType(name string) (*compiledType, error) {
 		return nil, ErrClosed
 	}
 	ct := m.typeSet()[name]
+	if ct == nil && m.cluster.shared && m.typesMoved() {
+		// Created on another node since this one last looked.
+		if err := m.reloadTypes(AsSystem(m.bg)); err != nil {
+			return nil, err
+		}
+		ct = m.typeSet()[name]
+	}
 	if ct == nil {
 		return nil, errorf(ErrNotFound, "unknown type %q", name)
 	}
@@ -419,11 +431,19 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 	}
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
-	w, err := m.update(ctx, by, func(w *writer) error { return w.putType(ct, replace) })
+	var gen uint64
+	w, err := m.update(ctx, by, func(w *writer) error {
+		if err := w.putType(ct, replace); err != nil {
+			return err
+		}
+		gen, err = bumpTypes(w.tx)
+		return err
+	})
 	if err != nil {
 		return Type{}, err
 	}
 	m.applyTypeChange(ct.def.Name, w.typeResult)
+	m.cluster.types.Store(gen)
 	return w.typeResult.def, nil
 }
 
@@ -437,10 +457,20 @@ func (m *Manager) DeleteType(ctx context.Context, name string) error {
 	by := PrincipalFrom(ctx)
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
-	if _, err := m.update(ctx, by, func(w *writer) error { return w.dropType(name) }); err != nil {
+	var gen uint64
+	_, err := m.update(ctx, by, func(w *writer) error {
+		if err := w.dropType(name); err != nil {
+			return err
+		}
+		var err error
+		gen, err = bumpTypes(w.tx)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	m.applyTypeChange(name, nil)
+	m.cluster.types.Store(gen)
 	return nil
 }
 

@@ -174,9 +174,9 @@ func isClosed(c chan struct{}) bool {
 
 // openNode opens a Manager over its own store on url, as one node of a
 // cluster, closed when the test ends.
-func openNode(t *testing.T, url string, ttl time.Duration) *core.Manager {
+func openNode(t *testing.T, url string, ttl, interval time.Duration) *core.Manager {
 	t.Helper()
-	m, err := core.Open(t.Context(), openStore(t, url), core.Options{LeaseTTL: ttl, FollowInterval: 20 * time.Millisecond})
+	m, err := core.Open(t.Context(), openStore(t, url), core.Options{LeaseTTL: ttl, FollowInterval: interval})
 	if err != nil {
 		t.Fatalf("core.Open: %v", err)
 	}
@@ -197,8 +197,11 @@ func TestNodesFollowEachOther(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
 	defer cancel()
-	a := openNode(t, url, 300*time.Millisecond)
-	b := openNode(t, url, 300*time.Millisecond)
+	a := openNode(t, url, 300*time.Millisecond, 20*time.Millisecond)
+	b := openNode(t, url, 300*time.Millisecond, 20*time.Millisecond)
+	// c polls once an hour: it learns of a's type change only from the
+	// write that finds its types behind.
+	c := openNode(t, url, 300*time.Millisecond, time.Hour)
 
 	configChanged := make(chan struct{}, 1)
 	b.OnConfigChange(func() {
@@ -224,7 +227,11 @@ func TestNodesFollowEachOther(t *testing.T) {
 		t.Fatalf("create on b of a type created on a: %v", err)
 	}
 
-	// A type change on a: b validates against the new schema.
+	// A type change on a: b validates against the new schema, and so
+	// does c, which has not polled since.
+	if _, err := c.Create(ctx, "docs", []byte(`{"n":1}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on c of a type created on a: %v", err)
+	}
 	sctx = core.WithSeqNote(ctx)
 	if _, err := a.UpdateType(sctx, core.Type{Name: "docs", Schema: []byte(`{"type":"object","properties":{"n":{"type":"string"}}}`)}); err != nil {
 		t.Fatalf("UpdateType: %v", err)
@@ -237,6 +244,9 @@ func TestNodesFollowEachOther(t *testing.T) {
 	}
 	if _, err := b.Create(ctx, "docs", []byte(`{"n":"two"}`), core.WriteOptions{}); err != nil {
 		t.Fatalf("create on b against the new schema: %v", err)
+	}
+	if _, err := c.Create(ctx, "docs", []byte(`{"n":3}`), core.WriteOptions{}); !errors.Is(err, core.ErrValidation) {
+		t.Fatalf("create on c, which has not polled since the type change, against the old schema: %v, want ErrValidation", err)
 	}
 
 	// A change of the keys on a reaches b's OnConfigChange.
