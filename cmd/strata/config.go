@@ -466,6 +466,9 @@ var envSettings = map[string]string{
 	"STRATA_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 	"STRATA_WEBHOOK_DISABLE_AFTER": "webhook-disable-after",
 
+	// Several nodes on one database.
+	"STRATA_LEASE_TTL": "lease-ttl",
+
 	// Hardening (hardening.go).
 	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
