@@ -297,6 +297,7 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 		Types:      r.wantedTypes,
 		PageSize:   100,
 		Lease:      true,
+		Taken:      r.taken,
 		BackoffMin: set.opts.BackoffMin,
 		BackoffMax: set.opts.BackoffMax,
 		Jitter:     true,
@@ -307,6 +308,21 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 	}
 	r.consumer = c
 	set.runners[rec.ID] = r
+	return nil
+}
+
+// taken reloads what another node that delivered the webhook meanwhile
+// changed: the attempt count of the delivery log and the failure streak.
+func (r *webhookRunner) taken(ctx context.Context) error {
+	n, err := r.m.lastWebhookAttempt(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	rec, err := r.m.webhookRecord(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	r.attempt, r.failingSince = n, rec.FailingSince
 	return nil
 }
 

@@ -197,11 +197,11 @@ func TestNodesFollowEachOther(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
 	defer cancel()
-	a := openNode(t, url, 300*time.Millisecond, 20*time.Millisecond)
-	b := openNode(t, url, 300*time.Millisecond, 20*time.Millisecond)
+	a := openNode(t, url, time.Second, 20*time.Millisecond)
+	b := openNode(t, url, time.Second, 20*time.Millisecond)
 	// c polls once an hour: it learns of a's type change only from the
 	// write that finds its types behind.
-	c := openNode(t, url, 300*time.Millisecond, time.Hour)
+	c := openNode(t, url, time.Second, time.Hour)
 
 	configChanged := make(chan struct{}, 1)
 	b.OnConfigChange(func() {
