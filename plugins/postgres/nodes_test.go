@@ -249,6 +249,24 @@ func TestNodesFollowEachOther(t *testing.T) {
 		t.Fatalf("create on c, which has not polled since the type change, against the old schema: %v, want ErrValidation", err)
 	}
 
+	// c, which polls once an hour, is woken by the notification of a's
+	// commit.
+	sctx = core.WithSeqNote(ctx)
+	if _, err := a.Create(sctx, "docs", []byte(`{"n":"notified"}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on a: %v", err)
+	}
+	for {
+		changed := c.Changed()
+		if c.LastSeq() >= core.NotedSeq(sctx) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("c never saw seq %d without polling: it is at %d", core.NotedSeq(sctx), c.LastSeq())
+		}
+	}
+
 	// A change of the keys on a reaches b's OnConfigChange.
 	err := core.AuthKeyspace(openStore(t, url)).Update(ctx, func(tx core.KeyspaceTx) error {
 		return tx.Put([]byte("k"), []byte("{}"))
