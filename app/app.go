@@ -90,6 +90,11 @@ type Config struct {
 	// no blob storage.
 	BlobLimit int64
 	BlobGrace time.Duration
+	// NodeID, FollowInterval and LeaseTTL set this node's part when other
+	// nodes share its storage (core.Options; zero values: the defaults).
+	NodeID         string
+	FollowInterval time.Duration
+	LeaseTTL       time.Duration
 	// NoMetrics turns the Prometheus metrics off: requests are not
 	// counted and /metrics answers 404.
 	NoMetrics bool
@@ -197,7 +202,8 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 	// once the declared types are applied.
 	opts := core.Options{Logger: log, Hooks: hooks.CoreRunner(a.runtime),
 		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks, WebhookTransport: webhook.HTTP{},
-		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast, BlobLimit: cfg.BlobLimit, BlobGrace: cfg.BlobGrace}
+		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast, BlobLimit: cfg.BlobLimit, BlobGrace: cfg.BlobGrace,
+		NodeID: cfg.NodeID, FollowInterval: cfg.FollowInterval, LeaseTTL: cfg.LeaseTTL}
 	if cfg.Data != "" {
 		dir, err := blobfs.Open(filepath.Join(cfg.Data, "blobs"))
 		if err != nil {
@@ -241,7 +247,11 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		so.Metrics = metrics
 	}
 	if so.Auth == nil {
-		if a.auth, err = newAuthenticator(ctx, a.store, cfg.Auth, log); err != nil {
+		keys := auth.NewKeys(a.store)
+		// Keys revoked on another node sharing the store are refused here
+		// once this node sees the change.
+		m.OnConfigChange(keys.Flush)
+		if a.auth, err = newAuthenticator(ctx, keys, cfg.Auth, log); err != nil {
 			return nil, err
 		}
 		so.Auth = a.auth
@@ -324,10 +334,10 @@ func (a *App) watched(cfg Config) server.Watched {
 	return w
 }
 
-// newAuthenticator keeps API keys in store. A server without any
+// newAuthenticator checks API keys against keys. A server without any
 // administrator is legal but rarely meant: it says so.
-func newAuthenticator(ctx context.Context, store storage.Store, cfg auth.Config, log *slog.Logger) (*auth.Authenticator, error) {
-	a, err := auth.New(auth.NewKeys(store), cfg)
+func newAuthenticator(ctx context.Context, keys *auth.Keys, cfg auth.Config, log *slog.Logger) (*auth.Authenticator, error) {
+	a, err := auth.New(keys, cfg)
 	if err != nil {
 		return nil, err
 	}

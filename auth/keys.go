@@ -48,7 +48,8 @@ var (
 
 // Keys stores API keys in the keyspace core lends auth in a storage.Store,
 // next to the resources. Lookups are cached in memory; a revoked key stops
-// working at once in this process.
+// working at once in this process, and in the others sharing the store
+// once they Flush.
 type Keys struct {
 	space core.Keyspace
 	mu    sync.RWMutex
@@ -149,6 +150,17 @@ func (ks *Keys) Revoke(ctx context.Context, id string) error {
 		return fmt.Errorf("revoke key %s: %w", id, err)
 	}
 	return nil
+}
+
+// Flush empties the cache: another process sharing the store changed the
+// keys (core.Manager.OnConfigChange), and a key it revoked must stop
+// working here too. A lookup that read a key before the flush does not
+// put it back.
+func (ks *Keys) Flush() {
+	ks.mu.Lock()
+	clear(ks.cache)
+	ks.revocations++
+	ks.mu.Unlock()
 }
 
 // AnyAdmin reports whether some stored key holds the admin role.

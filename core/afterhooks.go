@@ -79,6 +79,7 @@ func (m *Manager) startAfterHooks() error {
 		BackoffMax: afterBackoffMax,
 		SaveEvery:  afterSaveEvery,
 		Types:      m.afterHookTypes,
+		Lease:      true,
 		Handle: func(ctx context.Context, changes []Change) (int, error) {
 			for i, ch := range changes {
 				if _, err := m.dispatchAfter(ctx, ch); err != nil {

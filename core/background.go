@@ -10,7 +10,8 @@ import (
 // revisions, collecting blobs) run on one mechanism: every interval,
 // until the Manager closes, as System. A failure is logged and tried
 // again at the next tick; Close waits for a job in progress, which may be
-// in a transaction (the store closes after Close).
+// in a transaction (the store closes after Close). Over a shared store,
+// only the node holding a job's lease runs it (cluster.go).
 
 // every runs job every interval until the Manager closes. title names the
 // job in the log.
@@ -27,7 +28,12 @@ func (m *Manager) every(title string, interval time.Duration, job func(ctx conte
 			case <-t.C:
 			}
 			ctx := AsSystem(m.bg)
-			if err := job(ctx); err != nil {
+			// Over a shared store one node runs each job.
+			held, err := m.holdLease(ctx, leaseName(title))
+			if err == nil && held {
+				err = job(ctx)
+			}
+			if err != nil {
 				if m.closed.Load() {
 					return
 				}

@@ -15,6 +15,9 @@ func (m *Manager) commit(ctx context.Context, p *plan, by Principal) ([]*Resourc
 		if !m.typesSettled() {
 			return errTypeChanging
 		}
+		if err := w.typesCurrent(); err != nil {
+			return err
+		}
 		for _, s := range p.steps {
 			if cur, err := m.lookupType(s.op.Type); err != nil || cur != s.ct {
 				return errStale

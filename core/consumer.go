@@ -82,6 +82,19 @@ type ConsumerConfig struct {
 	// position to go on from. Without it the consumer stalls there,
 	// retrying, visibly failing.
 	Gone func(ctx context.Context, seq uint64) (uint64, error)
+	// Lease, over a shared store, makes the consumer run on one node of
+	// the cluster at a time: the one holding the lease of its name
+	// (cluster.go). The others wait, and the first to find the lease
+	// expired takes over from the saved position. A consumer that
+	// delivers to the outside (the after_* hooks, a webhook) sets it, so
+	// each change is delivered once across the cluster; one that keeps a
+	// node's own state (the search index) does not.
+	Lease bool
+	// Taken, when set, is called on the consumer's goroutine each time
+	// it takes its lease, before it handles anything: another node may
+	// have handled entries meanwhile, and state kept beside the position
+	// (a webhook's attempt count) is reloaded there.
+	Taken func(ctx context.Context) error
 }
 
 // ConsumerPosition loads and saves a consumer's position where its output
@@ -251,9 +264,42 @@ func (c *Consumer) run(ctx context.Context) {
 	defer close(c.done)
 	defer c.running.Store(false)
 	p := consumerProgress{c: c}
+	holding := true // the state loaded at start is current
 	for {
 		changed := c.m.Changed()
-		more, err := p.step(ctx)
+		if c.cfg.Lease && c.m.cluster.shared {
+			held, err := c.m.holdLease(ctx, "consumer."+c.cfg.Name)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				if c.failed(ctx, err) != nil {
+					return
+				}
+				continue
+			}
+			if !held {
+				// Another node delivers; when it stops, take over from
+				// the position it saved.
+				p.loaded, holding = false, false
+				if c.waitLease(ctx) != nil {
+					return
+				}
+				continue
+			}
+			if !holding && c.cfg.Taken != nil {
+				if err := c.cfg.Taken(ctx); err != nil {
+					if c.failed(ctx, fmt.Errorf("take over: %w", err)) != nil {
+						return
+					}
+					continue
+				}
+			}
+			holding = true
+		}
+		stepCtx, endStep := c.keepLease(ctx)
+		more, err := p.step(stepCtx)
+		endStep()
 		if ctx.Err() != nil {
 			return
 		}
@@ -280,6 +326,52 @@ func (c *Consumer) run(ctx context.Context) {
 			return
 		case <-changed:
 		}
+	}
+}
+
+// keepLease renews the consumer's lease while a step runs, so a step
+// longer than the lease (a slow webhook receiver) does not let another
+// node deliver the same entries meanwhile; if the lease is lost all the
+// same, the step's context ends. end stops the renewal.
+func (c *Consumer) keepLease(ctx context.Context) (stepCtx context.Context, end func()) {
+	if !c.cfg.Lease || !c.m.cluster.shared {
+		return ctx, func() {}
+	}
+	stepCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(c.m.cluster.ttl / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-stepCtx.Done():
+				return
+			case <-t.C:
+			}
+			held, err := c.m.holdLease(stepCtx, "consumer."+c.cfg.Name)
+			if stepCtx.Err() != nil {
+				return
+			}
+			if err == nil && !held {
+				cancel() // another node took over: stop delivering
+				return
+			}
+		}
+	}()
+	return stepCtx, func() { cancel(); <-done }
+}
+
+// waitLease waits while another node holds the consumer's lease: a third
+// of the lease's time, to find it expired soon after it does.
+func (c *Consumer) waitLease(ctx context.Context) error {
+	t := time.NewTimer(c.m.cluster.ttl / 3)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -382,13 +474,28 @@ func (p *consumerProgress) resync(ctx context.Context) error {
 
 func (p *consumerProgress) save(ctx context.Context) error {
 	m := p.c.m
+	// What was handled is saved even when the consumer is being stopped
+	// (Stop, Close), so a clean stop hands nothing over twice to whoever
+	// resumes: this node after a restart, or another one.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
 	var err error
 	if p.c.cfg.Position != nil {
 		err = p.c.cfg.Position.Save(ctx, p.seq)
 	} else {
 		err = m.store.Update(ctx, func(tx storage.Tx) error {
+			if p.c.cfg.Lease {
+				// A node that lost its lease does not move the position
+				// the new holder goes on from.
+				if err := m.checkLease(tx, "consumer."+p.c.cfg.Name); err != nil {
+					return err
+				}
+			}
 			return tx.Put(bucketConsumers, consumerKey(p.c.cfg.Name), binary.BigEndian.AppendUint64(nil, p.seq))
 		})
+		if errors.Is(err, errLeaseLost) {
+			p.loaded = false // reload the holder's position once this node holds the lease again
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("save position: %w", err)
@@ -396,6 +503,10 @@ func (p *consumerProgress) save(ctx context.Context) error {
 	p.saved, p.savedAt, p.dirty = p.seq, m.now(), false
 	return nil
 }
+
+// saveTimeout bounds the saving of a position once the consumer's context
+// ended.
+const saveTimeout = 5 * time.Second
 
 // loadPosition reads a consumer's saved position: 0 for one never saved.
 // The after_* hook runner saved its position under sys/after_hooks before

@@ -300,12 +300,16 @@ func (m *Manager) RegisterHook(ctx context.Context, name string, wasm []byte) (H
 		if err := putJSON(tx, bucketHookModules, []byte(name), mod); err != nil {
 			return err
 		}
+		if err := bumpConfig(tx); err != nil { // other nodes load it
+			return err
+		}
 		return tx.Put(bucketHookCode, []byte(name), wasm)
 	})
 	if err != nil {
 		m.restoreHook(ctx, reg, name, prev)
 		return HookModule{}, fmt.Errorf("store hook module %s: %w", name, err)
 	}
+	m.noteStoredModule(name, mod.SHA256)
 	return mod, nil
 }
 
@@ -370,11 +374,15 @@ func (m *Manager) RemoveHook(ctx context.Context, name string, force bool) error
 		if err := tx.Delete(bucketHookModules, []byte(name)); err != nil {
 			return err
 		}
+		if err := bumpConfig(tx); err != nil { // other nodes remove it
+			return err
+		}
 		return tx.Delete(bucketHookCode, []byte(name))
 	})
 	if err != nil {
 		return fmt.Errorf("remove stored hook module %s: %w", name, err)
 	}
+	m.forgetStoredModule(name)
 	if err := reg.RemoveHook(ctx, name); err != nil && !(stored && errors.Is(err, ErrNotFound)) {
 		return err
 	}
@@ -482,26 +490,7 @@ func (m *Manager) loadHookModules(ctx context.Context) error {
 				slog.String("hook", name))
 			continue
 		}
-		var code []byte
-		err := m.store.View(ctx, func(tx storage.Tx) error {
-			v, err := tx.Get(bucketHookCode, []byte(name))
-			if err != nil {
-				return err
-			}
-			code = bytes.Clone(v)
-			return nil
-		})
-		if err != nil {
-			m.log.ErrorContext(ctx, "stored hook module could not be read", slog.String("hook", name), slog.Any("err", err))
-			continue
-		}
-		sum := sha256.Sum256(code)
-		if got := hex.EncodeToString(sum[:]); got != stored[name].SHA256 {
-			m.log.ErrorContext(ctx, "stored hook module is corrupt: its digest does not match",
-				slog.String("hook", name), slog.String("want", stored[name].SHA256), slog.String("got", got))
-			continue
-		}
-		if _, err := reg.RegisterHook(ctx, name, code); err != nil {
+		if err := m.loadStoredModule(ctx, reg, name, stored[name].SHA256); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("load hook module %s: %w", name, err)
 			}
@@ -509,6 +498,32 @@ func (m *Manager) loadHookModules(ctx context.Context) error {
 			continue
 		}
 	}
+	return nil
+}
+
+// loadStoredModule reads the stored code of module name, checks it has
+// digest sum, and registers it with reg.
+func (m *Manager) loadStoredModule(ctx context.Context, reg HookRegistry, name, sum string) error {
+	var code []byte
+	err := m.store.View(ctx, func(tx storage.Tx) error {
+		v, err := tx.Get(bucketHookCode, []byte(name))
+		if err != nil {
+			return err
+		}
+		code = bytes.Clone(v)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read stored code: %w", err)
+	}
+	got := sha256.Sum256(code)
+	if hex.EncodeToString(got[:]) != sum {
+		return fmt.Errorf("stored module is corrupt: its digest is not %s", sum)
+	}
+	if _, err := reg.RegisterHook(ctx, name, code); err != nil {
+		return err
+	}
+	m.noteStoredModule(name, sum)
 	return nil
 }
 

@@ -30,8 +30,16 @@ func (k Keyspace) View(ctx context.Context, fn func(tx KeyspaceTx) error) error 
 
 // Update runs fn in a read-write transaction over the keyspace; see
 // storage.Store.Update (fn may run more than once).
+//
+// Every write of a keyspace is a change of configuration (API keys): the
+// nodes sharing the store reload it (Manager.OnConfigChange).
 func (k Keyspace) Update(ctx context.Context, fn func(tx KeyspaceTx) error) error {
-	return k.store.Update(ctx, func(tx storage.Tx) error { return fn(KeyspaceTx{tx: tx, bucket: k.bucket}) })
+	return k.store.Update(ctx, func(tx storage.Tx) error {
+		if err := fn(KeyspaceTx{tx: tx, bucket: k.bucket}); err != nil {
+			return err
+		}
+		return bumpConfig(tx)
+	})
 }
 
 // KeyspaceTx is a transaction confined to one keyspace. It is only valid

@@ -72,6 +72,15 @@ type Options struct {
 	NoBlobCollector bool
 	// Metrics, when set, is told of every hook call (metrics.go).
 	Metrics Observer
+	// Over a store that other processes write too (storage.Shared), the
+	// Manager is one node of several (cluster.go): NodeID names it in the
+	// leases it holds (empty: a new id at each Open), it polls the store
+	// for the other nodes' writes every FollowInterval (zero:
+	// DefaultFollowInterval), and a lease it stops renewing passes to
+	// another node after LeaseTTL (zero: DefaultLeaseTTL).
+	NodeID         string
+	FollowInterval time.Duration
+	LeaseTTL       time.Duration
 }
 
 // DefaultMaxDocumentSize is MaxDocumentSize when Options leave it zero: the
@@ -143,6 +152,10 @@ type Manager struct {
 	background sync.WaitGroup
 	blob       blobState // blob.go
 	observe    Observer  // never nil (metrics.go)
+	// cluster and leases are the Manager's part in a cluster of nodes
+	// over a shared store (cluster.go).
+	cluster cluster
+	leases  leaseSet
 }
 
 // Open builds a Manager over store and loads the types defined in it.
@@ -178,6 +191,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	if m.newID == nil {
 		m.newID = func() string { return uuid.Must(uuid.NewV7()).String() }
 	}
+	m.initCluster(opts)
 	types := map[string]*compiledType{}
 	err := store.View(ctx, func(tx storage.Tx) error {
 		seq, err := readUint(tx, bucketSys, keySeq)
@@ -185,6 +199,12 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 			return err
 		}
 		m.lastSeq.Store(seq)
+		m.cluster.scanned = seq
+		gen, err := readUint(tx, bucketSys, keyTypes)
+		if err != nil {
+			return err
+		}
+		m.cluster.types.Store(gen)
 		var decodeErr error
 		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
 			var def Type
@@ -240,6 +260,10 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 	}
 	m.every("revision retention: prune", pruneInterval, m.pruneTick)
 	m.initBlobs(opts)
+	if err := m.startFollower(ctx); err != nil {
+		_ = m.Close()
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -257,6 +281,7 @@ func (m *Manager) Close() error {
 		close(m.done)
 		m.background.Wait() // a job may be in a transaction: the store closes after Close
 		m.closeFeed()
+		m.releaseLeases()
 	})
 	return nil
 }
@@ -297,6 +322,13 @@ func (m *Manager) lookupType(name string) (*compiledType, error) {
 		return nil, ErrClosed
 	}
 	ct := m.typeSet()[name]
+	if ct == nil && m.cluster.shared && m.typesMoved() {
+		// Created on another node since this one last looked.
+		if err := m.reloadTypes(AsSystem(m.bg)); err != nil {
+			return nil, err
+		}
+		ct = m.typeSet()[name]
+	}
 	if ct == nil {
 		return nil, errorf(ErrNotFound, "unknown type %q", name)
 	}
@@ -399,11 +431,19 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 	}
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
-	w, err := m.update(ctx, by, func(w *writer) error { return w.putType(ct, replace) })
+	var gen uint64
+	w, err := m.update(ctx, by, func(w *writer) error {
+		if err := w.putType(ct, replace); err != nil {
+			return err
+		}
+		gen, err = bumpTypes(w.tx)
+		return err
+	})
 	if err != nil {
 		return Type{}, err
 	}
 	m.applyTypeChange(ct.def.Name, w.typeResult)
+	m.cluster.types.Store(gen)
 	return w.typeResult.def, nil
 }
 
@@ -417,10 +457,20 @@ func (m *Manager) DeleteType(ctx context.Context, name string) error {
 	by := PrincipalFrom(ctx)
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
-	if _, err := m.update(ctx, by, func(w *writer) error { return w.dropType(name) }); err != nil {
+	var gen uint64
+	_, err := m.update(ctx, by, func(w *writer) error {
+		if err := w.dropType(name); err != nil {
+			return err
+		}
+		var err error
+		gen, err = bumpTypes(w.tx)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	m.applyTypeChange(name, nil)
+	m.cluster.types.Store(gen)
 	return nil
 }
 

@@ -70,6 +70,7 @@ func (m *Manager) awaitTypeChange() {
 	m.typeMu.RLock()
 	//lint:ignore SA2001 the wait for the writer is the point; nothing is guarded
 	m.typeMu.RUnlock()
+	m.catchUpTypes() // another node's type change (cluster.go)
 }
 
 // write runs ops through the pipeline. batch says whether errors name the

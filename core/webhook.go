@@ -296,6 +296,8 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 		Handle:     r.handle,
 		Types:      r.wantedTypes,
 		PageSize:   100,
+		Lease:      true,
+		Taken:      r.taken,
 		BackoffMin: set.opts.BackoffMin,
 		BackoffMax: set.opts.BackoffMax,
 		Jitter:     true,
@@ -306,6 +308,21 @@ func (m *Manager) startWebhook(ctx context.Context, rec webhookRecord) error {
 	}
 	r.consumer = c
 	set.runners[rec.ID] = r
+	return nil
+}
+
+// taken reloads what another node that delivered the webhook meanwhile
+// changed: the attempt count of the delivery log and the failure streak.
+func (r *webhookRunner) taken(ctx context.Context) error {
+	n, err := r.m.lastWebhookAttempt(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	rec, err := r.m.webhookRecord(ctx, r.id)
+	if err != nil {
+		return err
+	}
+	r.attempt, r.failingSince = n, rec.FailingSince
 	return nil
 }
 
@@ -392,6 +409,9 @@ func (m *Manager) CreateWebhook(ctx context.Context, req WebhookRequest) (*Webho
 	set.opMu.Lock()
 	defer set.opMu.Unlock()
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
+		if err := bumpConfig(tx); err != nil { // every node runs it
+			return err
+		}
 		// The webhook starts at the end of the log, in the transaction
 		// that creates it: no entry committed before is delivered, none
 		// after is missed.
@@ -505,6 +525,9 @@ func (m *Manager) DeleteWebhook(ctx context.Context, id string) error {
 	}
 	set.stop(id)
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
+		if err := bumpConfig(tx); err != nil { // every node stops it
+			return err
+		}
 		if err := tx.Delete(bucketWebhooks, []byte(id)); err != nil {
 			return err
 		}
@@ -578,6 +601,9 @@ func (m *Manager) putWebhookRecord(ctx context.Context, rec webhookRecord) error
 	err := m.store.Update(ctx, func(tx storage.Tx) error {
 		if _, err := tx.Get(bucketWebhooks, []byte(rec.ID)); err != nil {
 			return err // deleted meanwhile: do not bring it back
+		}
+		if err := bumpConfig(tx); err != nil { // every node follows its state
+			return err
 		}
 		return putJSON(tx, bucketWebhooks, []byte(rec.ID), rec)
 	})
@@ -736,6 +762,9 @@ func (r *webhookRunner) updateRecord(ctx context.Context, f func(*webhookRecord)
 			return err
 		}
 		f(&rec)
+		if err := bumpConfig(tx); err != nil { // every node follows its state
+			return err
+		}
 		return putJSON(tx, bucketWebhooks, []byte(r.id), rec)
 	})
 	if err != nil && !isNotFound(err) {

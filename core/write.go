@@ -61,6 +61,7 @@ func (m *Manager) update(ctx context.Context, by Principal, fn func(w *writer) e
 	}
 	if w.seqLoaded {
 		m.published(w.seq)
+		noteSeq(ctx, w.seq)
 	}
 	return w, nil
 }

@@ -161,8 +161,8 @@ func newCORS(cfg CORS, log *slog.Logger) fiber.Handler {
 	}
 	conf := cors.Config{
 		AllowMethods:  "GET,POST,HEAD,PUT,DELETE,PATCH",
-		AllowHeaders:  "Authorization,Content-Type,If-Match,If-None-Match,Last-Event-ID,X-Request-ID",
-		ExposeHeaders: "ETag,Location,Retry-After,WWW-Authenticate,X-Request-ID",
+		AllowHeaders:  "Authorization,Content-Type,If-Match,If-None-Match,Last-Event-ID,Strata-Seq,X-Request-ID",
+		ExposeHeaders: "ETag,Location,Retry-After,Strata-Seq,WWW-Authenticate,X-Request-ID",
 		MaxAge:        int(maxAge / time.Second),
 	}
 	if maxAge < 0 {

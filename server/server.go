@@ -353,7 +353,12 @@ func (s *Server) wrapBody(timeout time.Duration, bodyLimit int, h fiber.Handler)
 		if err := s.admit(c); err != nil {
 			return s.handleError(c, err)
 		}
-		if err := h(c); err != nil {
+		if err := s.awaitSeq(c); err != nil {
+			return s.handleError(c, err)
+		}
+		err = h(c)
+		s.answerSeq(c)
+		if err != nil {
 			return s.handleError(c, err)
 		}
 		return nil

@@ -87,6 +87,10 @@ type config struct {
 	// WebhookDisableAfter is how long a webhook may fail without a
 	// success before it is disabled.
 	WebhookDisableAfter duration `json:"webhook_disable_after"`
+	// LeaseTTL is how long a node of several on one PostgreSQL database
+	// holds the after hooks, a webhook or a periodic job without renewing
+	// it: a node that dies hands them over after at most this long.
+	LeaseTTL duration `json:"lease_ttl"`
 	// BlobLimit is the largest blob an upload may store, in bytes.
 	BlobLimit int64 `json:"blob_limit"`
 	// BlobGrace is how long a blob no revision references is kept after
@@ -213,6 +217,7 @@ func defaultConfig() config {
 		HookRegisterTimeout: duration(server.DefaultHookRegisterTimeout),
 		HookModuleLimit:     server.DefaultHookModuleLimit,
 		WebhookDisableAfter: duration(core.DefaultWebhookDisableAfter),
+		LeaseTTL:            duration(core.DefaultLeaseTTL),
 
 		BlobLimit: core.DefaultBlobLimit,
 		BlobGrace: duration(core.DefaultBlobGrace),
@@ -254,6 +259,8 @@ func (c config) check() error {
 		return fmt.Errorf("retention.keep_last %d: want 0 (keep every revision) or more", c.Retention.KeepLast)
 	case c.WebhookDisableAfter <= 0:
 		return fmt.Errorf("webhook_disable_after %s: want a positive duration", time.Duration(c.WebhookDisableAfter))
+	case c.LeaseTTL <= 0:
+		return fmt.Errorf("lease_ttl %s: want a positive duration", time.Duration(c.LeaseTTL))
 	case c.BlobLimit <= 0:
 		return fmt.Errorf("blob_limit %d: want a positive number of bytes", c.BlobLimit)
 	case c.BlobGrace <= 0:
@@ -459,6 +466,9 @@ var envSettings = map[string]string{
 	"STRATA_WEBHOOK_ALLOW_PRIVATE": "webhook-allow-private",
 	"STRATA_WEBHOOK_DISABLE_AFTER": "webhook-disable-after",
 
+	// Several nodes on one database.
+	"STRATA_LEASE_TTL": "lease-ttl",
+
 	// Hardening (hardening.go).
 	"STRATA_RATE_LIMIT_IP":              "rate-limit-ip",
 	"STRATA_RATE_LIMIT_IP_BURST":        "rate-limit-ip-burst",
@@ -504,6 +514,7 @@ func addServeFlags(fl *pflag.FlagSet) {
 	fl.String("hooks-dir", "", "directory of hook modules (*.wasm), loaded at start and reloaded on change")
 	fl.Bool("webhook-allow-private", d.WebhookAllowPrivate, "let webhooks reach loopback, private and link-local addresses (local setups only)")
 	fl.Duration("webhook-disable-after", time.Duration(d.WebhookDisableAfter), "how long a webhook may fail without a success before it is disabled")
+	fl.Duration("lease-ttl", time.Duration(d.LeaseTTL), "with several nodes on one PostgreSQL database: how long a dead node's after hooks, webhooks and jobs wait before another takes them over")
 	fl.Int64("blob-limit", d.BlobLimit, "largest blob an upload may store, in bytes")
 	fl.Duration("blob-grace", time.Duration(d.BlobGrace), "how long a blob no revision references is kept after its last upload")
 	fl.Bool("metrics", d.Metrics, "serve Prometheus metrics on /metrics (admins, or the metrics token of STRATA_METRICS_TOKEN)")
@@ -579,6 +590,12 @@ func applySetting(c *config, name, v string) error {
 		c.HookNice, err = strconv.Atoi(v)
 	case "blob-limit":
 		c.BlobLimit, err = strconv.ParseInt(v, 10, 64)
+	case "lease-ttl":
+		var d time.Duration
+		if d, err = time.ParseDuration(v); err == nil && d <= 0 {
+			err = errors.New("want a positive duration")
+		}
+		c.LeaseTTL = duration(d)
 	case "blob-grace":
 		var d time.Duration
 		d, err = time.ParseDuration(v)

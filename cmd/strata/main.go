@@ -185,6 +185,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		KeepLast:           cfg.Retention.KeepLast,
 		BlobLimit:          cfg.BlobLimit,
 		BlobGrace:          time.Duration(cfg.BlobGrace),
+		LeaseTTL:           time.Duration(cfg.LeaseTTL),
 		NoMetrics:          !cfg.Metrics,
 		Auth:               authOptions(cfg),
 		Webhooks:           core.WebhookOptions{AllowPrivate: cfg.WebhookAllowPrivate, DisableAfter: time.Duration(cfg.WebhookDisableAfter)},

@@ -191,6 +191,7 @@ func (s *store) flush(conn *pgx.Conn, l layer) error {
 			select * from unnest($1::bytea[], $2::bytea[], $3::bytea[])
 			on conflict (bucket, key) do update set value = excluded.value`, putB, putK, putV)
 	}
+	batch.Queue("select pg_notify('" + notifyChannel + "', '')") // sent at the commit (notify.go)
 	batch.Queue("commit")
 	err := conn.SendBatch(bg, batch).Close()
 	if err != nil {

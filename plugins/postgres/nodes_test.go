@@ -171,3 +171,176 @@ func isClosed(c chan struct{}) bool {
 		return false
 	}
 }
+
+// openNode opens a Manager over its own store on url, as one node of a
+// cluster, closed when the test ends.
+func openNode(t *testing.T, url string, ttl, interval time.Duration) *core.Manager {
+	t.Helper()
+	m, err := core.Open(t.Context(), openStore(t, url), core.Options{LeaseTTL: ttl, FollowInterval: interval})
+	if err != nil {
+		t.Fatalf("core.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	if !m.Shared() {
+		t.Fatal("a Manager over PostgreSQL is not a node of a cluster")
+	}
+	return m
+}
+
+// TestNodesFollowEachOther: a node sees what another commits: its writes
+// move the node's LastSeq (WaitSeq returns), its type changes apply on
+// the node, its configuration changes reach OnConfigChange, and a
+// consumer with a lease runs on one node at a time, each change handled
+// once, taken over by another node when its holder closes.
+func TestNodesFollowEachOther(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
+	defer cancel()
+	a := openNode(t, url, time.Second, 20*time.Millisecond)
+	b := openNode(t, url, time.Second, 20*time.Millisecond)
+	// c polls once an hour: it learns of a's type change only from the
+	// write that finds its types behind.
+	c := openNode(t, url, time.Second, time.Hour)
+
+	configChanged := make(chan struct{}, 1)
+	b.OnConfigChange(func() {
+		select {
+		case configChanged <- struct{}{}:
+		default:
+		}
+	})
+
+	// A type created on a is usable on b once b has seen it.
+	sctx := core.WithSeqNote(ctx)
+	if _, err := a.CreateType(sctx, core.Type{Name: "docs", Schema: []byte(`{"type":"object","properties":{"n":{"type":"integer"}}}`)}); err != nil {
+		t.Fatalf("CreateType: %v", err)
+	}
+	seq := core.NotedSeq(sctx)
+	if seq == 0 {
+		t.Fatal("CreateType noted no seq")
+	}
+	if err := b.WaitSeq(ctx, seq); err != nil {
+		t.Fatalf("WaitSeq(%d) on b: %v", seq, err)
+	}
+	if _, err := b.Create(ctx, "docs", []byte(`{"n":1}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on b of a type created on a: %v", err)
+	}
+
+	// A type change on a: b validates against the new schema, and so
+	// does c, which has not polled since.
+	if _, err := c.Create(ctx, "docs", []byte(`{"n":1}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on c of a type created on a: %v", err)
+	}
+	sctx = core.WithSeqNote(ctx)
+	if _, err := a.UpdateType(sctx, core.Type{Name: "docs", Schema: []byte(`{"type":"object","properties":{"n":{"type":"string"}}}`)}); err != nil {
+		t.Fatalf("UpdateType: %v", err)
+	}
+	if err := b.WaitSeq(ctx, core.NotedSeq(sctx)); err != nil {
+		t.Fatalf("WaitSeq on b: %v", err)
+	}
+	if _, err := b.Create(ctx, "docs", []byte(`{"n":2}`), core.WriteOptions{}); !errors.Is(err, core.ErrValidation) {
+		t.Fatalf("create on b against the old schema: %v, want ErrValidation", err)
+	}
+	if _, err := b.Create(ctx, "docs", []byte(`{"n":"two"}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on b against the new schema: %v", err)
+	}
+	if _, err := c.Create(ctx, "docs", []byte(`{"n":3}`), core.WriteOptions{}); !errors.Is(err, core.ErrValidation) {
+		t.Fatalf("create on c, which has not polled since the type change, against the old schema: %v, want ErrValidation", err)
+	}
+
+	// c, which polls once an hour, is woken by the notification of a's
+	// commit.
+	sctx = core.WithSeqNote(ctx)
+	if _, err := a.Create(sctx, "docs", []byte(`{"n":"notified"}`), core.WriteOptions{}); err != nil {
+		t.Fatalf("create on a: %v", err)
+	}
+	for {
+		changed := c.Changed()
+		if c.LastSeq() >= core.NotedSeq(sctx) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("c never saw seq %d without polling: it is at %d", core.NotedSeq(sctx), c.LastSeq())
+		}
+	}
+
+	// A change of the keys on a reaches b's OnConfigChange.
+	err := core.AuthKeyspace(openStore(t, url)).Update(ctx, func(tx core.KeyspaceTx) error {
+		return tx.Put([]byte("k"), []byte("{}"))
+	})
+	if err != nil {
+		t.Fatalf("keyspace update: %v", err)
+	}
+	select {
+	case <-configChanged:
+	case <-ctx.Done():
+		t.Fatal("b was not told of the configuration change")
+	}
+
+	// One consumer with a lease, on both nodes: each change handled once.
+	var (
+		mu      sync.Mutex
+		handled = map[uint64][]string{}
+	)
+	consume := func(m *core.Manager, node string) *core.Consumer {
+		c, err := m.StartConsumer(core.ConsumerConfig{Name: "once", Lease: true, Types: func() []string { return []string{"docs"} },
+			Handle: func(_ context.Context, changes []core.Change) (int, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ch := range changes {
+					handled[ch.Seq] = append(handled[ch.Seq], node)
+				}
+				return len(changes), nil
+			}})
+		if err != nil {
+			t.Fatalf("StartConsumer on %s: %v", node, err)
+		}
+		return c
+	}
+	ca, cb := consume(a, "a"), consume(b, "b")
+	defer cb.Stop()
+	write := func(m *core.Manager, n int) uint64 {
+		t.Helper()
+		wctx := core.WithSeqNote(ctx)
+		if _, err := m.Create(wctx, "docs", fmt.Appendf(nil, `{"n":"%d"}`, n), core.WriteOptions{}); err != nil {
+			t.Fatalf("create %d: %v", n, err)
+		}
+		return core.NotedSeq(wctx)
+	}
+	waitHandled := func(seq uint64) {
+		t.Helper()
+		for {
+			mu.Lock()
+			done := len(handled[seq]) > 0
+			mu.Unlock()
+			if done {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("change %d was never handled", seq)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	var last uint64
+	for i := range 20 {
+		last = write([]*core.Manager{a, b}[i%2], i)
+	}
+	waitHandled(last)
+	ca.Stop() // if a held the lease, b takes over once it expires
+	for i := range 5 {
+		last = write(b, 100+i)
+	}
+	waitHandled(last)
+	mu.Lock()
+	defer mu.Unlock()
+	for seq, by := range handled {
+		if len(by) != 1 {
+			t.Errorf("change %d was handled by %v, want once", seq, by)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -54,6 +55,15 @@ type store struct {
 	stopped chan struct{} // closed by the committer when it has stopped
 
 	commits atomic.Uint64 // physical commits, for tests
+
+	// hints receives the notifications of commits (notify.go); the
+	// listener, started by the first Commits, runs until stopListening,
+	// and closes listening.
+	hints         chan struct{}
+	connCfg       *pgx.ConnConfig
+	listenOnce    sync.Once
+	stopListening context.CancelFunc
+	listening     chan struct{}
 }
 
 // Open opens the store in the database named by a postgres URL whose
@@ -115,6 +125,7 @@ func openDriver(ctx context.Context, url string, o Options) (*store, error) {
 		stopped:  make(chan struct{}),
 	}
 	go s.run()
+	s.hints, s.connCfg = make(chan struct{}, 1), cfg.ConnConfig.Copy()
 	s.log.LogAttrs(ctx, slog.LevelInfo, "opened postgres store",
 		slog.String("database", name), slog.String("host", cfg.ConnConfig.Host), slog.Int("schema", version))
 	return s, nil
@@ -200,6 +211,11 @@ func (s *store) Update(ctx context.Context, fn func(tx driver.Tx) error) error {
 func (s *store) Close() error {
 	close(s.stop)
 	<-s.stopped
+	s.listenOnce.Do(func() {}) // none starts from now on
+	if s.stopListening != nil {
+		s.stopListening()
+		<-s.listening
+	}
 	s.conns.close()
 	s.pool.Close()
 	s.log.Info("closed postgres store", slog.String("database", s.name), slog.Uint64("commits", s.commits.Load()))

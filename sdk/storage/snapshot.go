@@ -59,3 +59,21 @@ func Snapshot(ctx context.Context, s Store, fn func(size int64, writeTo func(w i
 	}
 	return fmt.Errorf("storage: snapshot: %w", err)
 }
+
+// Shared reports whether other processes may write s at the same time as
+// this one (its driver implements driver.Shared), and returns the
+// channel that hints at their commits (nil when there is none; see
+// driver.Shared). A process over a shared store follows the change log to
+// see the others' writes; over an unshared one its own writes are the
+// only ones.
+func Shared(s Store) (commits <-chan struct{}, shared bool) {
+	ps, ok := s.(*store)
+	if !ok {
+		return nil, false
+	}
+	sh, ok := ps.d.(driver.Shared)
+	if !ok {
+		return nil, false
+	}
+	return sh.Commits(), true
+}

@@ -112,3 +112,16 @@ type Snapshotter interface {
 	// may commit while fn runs; they are not in the copy.
 	Snapshot(ctx context.Context, fn func(size int64, writeTo func(w io.Writer) (int64, error)) error) error
 }
+
+// Shared is an optional interface of a driver whose store several
+// processes may write at once (several Strata nodes on one PostgreSQL
+// database). Each process then follows what the others commit by polling
+// the change log; Commits, when not nil, wakes it early. Package storage
+// finds it with a type assertion ([storage.Shared]).
+type Shared interface {
+	// Commits returns a channel that receives a value when another
+	// process may have committed, or nil when the backend cannot tell.
+	// It is a hint only: a missed or spurious value is no error, and the
+	// process polls anyway.
+	Commits() <-chan struct{}
+}
