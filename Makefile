@@ -98,6 +98,12 @@ FUZZ_TARGETS := \
 	./sdk/hookguest:FuzzDecode \
 	./examples/wasm-hooks:FuzzTitle \
 	./index/filter:FuzzParse \
+	./index:FuzzLongLike \
+	./core:FuzzExpand \
+	./core:FuzzDecodeState \
+	./core:FuzzDecodePastCursor \
+	./core:FuzzRecordScan \
+	./server:FuzzParseFacets \
 	./internal/jsonnum:FuzzCanonical
 
 # The whole HTTP surface (methods, paths, headers, credentials, bodies) is
