@@ -355,19 +355,11 @@ func (m *Manager) RevisionsAsOf(ctx context.Context, typ, id string, at time.Tim
 	if err != nil {
 		return nil, err
 	}
-	limit, err := pageLimit(o.Limit)
+	limit, before, err := revisionPaging(o)
 	if err != nil {
 		return nil, err
 	}
-	before := 1 << 31
-	if o.Cursor != "" {
-		k, err := decodeCursor(o.Cursor, "r")
-		if err != nil || len(k) != 4 {
-			return nil, errorf(ErrInvalid, "invalid cursor")
-		}
-		before = int(binary.BigEndian.Uint32(k))
-	}
-	page := &RevisionPage{Items: []Revision{}}
+	var page *RevisionPage
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		meta, err := r.visible(ct, id, true)
 		if err != nil {
@@ -383,44 +375,10 @@ func (m *Manager) RevisionsAsOf(ctx context.Context, typ, id string, at time.Tim
 		if !ok || st.deleted && !o.IncludeDeleted {
 			return resourceNotFound(typ, id)
 		}
-		hidden := hiddenFor(p, ct) != nil
-		end := min(before, st.count+1)
-		var scanErr error
-		more := false
-		rng := storage.Range{Start: revKey(id, 0), End: revKey(id, end), Reverse: true}
-		err = r.tx.Scan(revBucket(typ), rng, func(_, v []byte) bool {
-			if len(page.Items) == limit {
-				more = true
-				return false
-			}
-			info := v
-			if i := bytes.IndexByte(v, '\n'); i >= 0 {
-				info = v[:i]
-			}
-			var rev Revision
-			if rev, scanErr = decodeRevision(info); scanErr != nil {
-				return false
-			}
-			if parseMS(rev.CreatedAt, 0) > ms {
-				return true // derived history: created after ms
-			}
-			if hidden {
-				rev.DataHash = ""
-			}
-			page.Items = append(page.Items, rev)
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		if scanErr != nil {
-			return scanErr
-		}
-		if more {
-			last := page.Items[len(page.Items)-1].Number
-			page.NextCursor = encodeCursor("r", binary.BigEndian.AppendUint32(nil, uint32(last)))
-		}
-		return nil
+		// Derived history: a revision created after ms did not exist yet.
+		later := func(rev Revision) bool { return parseMS(rev.CreatedAt, 0) > ms }
+		page, err = r.revisionPage(typ, id, min(before, st.count+1), limit, hiddenFor(p, ct) != nil, later)
+		return err
 	})
 	if err != nil {
 		return nil, err

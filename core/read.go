@@ -457,19 +457,11 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 	if err != nil {
 		return nil, err
 	}
-	limit, err := pageLimit(o.Limit)
+	limit, before, err := revisionPaging(o)
 	if err != nil {
 		return nil, err
 	}
-	before := 1 << 31
-	if o.Cursor != "" {
-		k, err := decodeCursor(o.Cursor, "r")
-		if err != nil || len(k) != 4 {
-			return nil, errorf(ErrInvalid, "invalid cursor")
-		}
-		before = int(binary.BigEndian.Uint32(k))
-	}
-	page := &RevisionPage{Items: []Revision{}}
+	var page *RevisionPage
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		meta, err := r.visible(ct, id, o.IncludeDeleted)
 		if err != nil {
@@ -478,43 +470,71 @@ func (m *Manager) Revisions(ctx context.Context, typ, id string, o ListOptions) 
 		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
 			return err
 		}
-		hidden := hiddenFor(p, ct) != nil
-		var scanErr error
-		more := false
-		rng := storage.Range{Start: revKey(id, 0), End: revKey(id, min(before, 1<<31-1)), Reverse: true}
-		err = r.tx.Scan(revBucket(typ), rng, func(_, v []byte) bool {
-			if len(page.Items) == limit {
-				more = true
-				return false
-			}
-			info := v
-			if i := bytes.IndexByte(v, '\n'); i >= 0 {
-				info = v[:i]
-			}
-			var rev Revision
-			if rev, scanErr = decodeRevision(info); scanErr != nil {
-				return false
-			}
-			if hidden {
-				rev.DataHash = "" // it covers the hidden fields (see redact)
-			}
-			page.Items = append(page.Items, rev)
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		if scanErr != nil {
-			return scanErr
-		}
-		if more {
-			last := page.Items[len(page.Items)-1].Number
-			page.NextCursor = encodeCursor("r", binary.BigEndian.AppendUint32(nil, uint32(last)))
-		}
-		return nil
+		page, err = r.revisionPage(typ, id, before, limit, hiddenFor(p, ct) != nil, nil)
+		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	return page, nil
+}
+
+// revisionPaging is a revision list's page size and the revision number
+// its cursor continues below.
+func revisionPaging(o ListOptions) (limit, before int, err error) {
+	if limit, err = pageLimit(o.Limit); err != nil {
+		return 0, 0, err
+	}
+	before = 1 << 31
+	if o.Cursor != "" {
+		k, err := decodeCursor(o.Cursor, "r")
+		if err != nil || len(k) != 4 {
+			return 0, 0, errorf(ErrInvalid, "invalid cursor")
+		}
+		before = int(binary.BigEndian.Uint32(k))
+	}
+	return limit, before, nil
+}
+
+// revisionPage reads up to limit revision infos of a resource numbered
+// below before, newest first, leaving out those skip refuses; hidden
+// empties their data hashes, which cover the hidden fields (see redact).
+func (r reader) revisionPage(typ, id string, before, limit int, hidden bool, skip func(Revision) bool) (*RevisionPage, error) {
+	page := &RevisionPage{Items: []Revision{}}
+	var scanErr error
+	more := false
+	rng := storage.Range{Start: revKey(id, 0), End: revKey(id, min(before, 1<<31-1)), Reverse: true}
+	err := r.tx.Scan(revBucket(typ), rng, func(_, v []byte) bool {
+		if len(page.Items) == limit {
+			more = true
+			return false
+		}
+		info := v
+		if i := bytes.IndexByte(v, '\n'); i >= 0 {
+			info = v[:i]
+		}
+		var rev Revision
+		if rev, scanErr = decodeRevision(info); scanErr != nil {
+			return false
+		}
+		if skip != nil && skip(rev) {
+			return true
+		}
+		if hidden {
+			rev.DataHash = ""
+		}
+		page.Items = append(page.Items, rev)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if scanErr != nil {
+		return nil, scanErr
+	}
+	if more {
+		last := page.Items[len(page.Items)-1].Number
+		page.NextCursor = encodeCursor("r", binary.BigEndian.AppendUint32(nil, uint32(last)))
 	}
 	return page, nil
 }
