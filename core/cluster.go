@@ -305,29 +305,7 @@ func (m *Manager) reloadTypes(ctx context.Context) error {
 		if gen, err = readUint(tx, bucketSys, keyTypes); err != nil {
 			return err
 		}
-		var decodeErr error
-		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
-			var def Type
-			if decodeErr = json.Unmarshal(value, &def); decodeErr != nil {
-				decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
-				return false
-			}
-			if ct := cur[def.Name]; ct != nil && ct.def.SchemaVersion == def.SchemaVersion && ct.def.UpdatedAt == def.UpdatedAt {
-				next[def.Name] = ct
-				return true
-			}
-			ct, err := compileStoredType(def)
-			if err != nil {
-				decodeErr = fmt.Errorf("compile stored type %s: %w", key, err)
-				return false
-			}
-			next[def.Name] = ct
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		return decodeErr
+		return scanTypes(tx, cur, next)
 	})
 	if err != nil {
 		return fmt.Errorf("reload types: %w", err)
@@ -651,4 +629,33 @@ func leaseName(title string) string {
 		}
 		return '-'
 	}, strings.ToLower(title))
+}
+
+// scanTypes compiles the stored type definitions into into, reusing the
+// compiled form in cur (nil at open) of each whose definition did not
+// change.
+func scanTypes(tx storage.Tx, cur, into map[string]*compiledType) error {
+	var decodeErr error
+	err := tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
+		var def Type
+		if decodeErr = json.Unmarshal(value, &def); decodeErr != nil {
+			decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
+			return false
+		}
+		if ct := cur[def.Name]; ct != nil && ct.def.SchemaVersion == def.SchemaVersion && ct.def.UpdatedAt == def.UpdatedAt {
+			into[def.Name] = ct
+			return true
+		}
+		ct, err := compileStoredType(def)
+		if err != nil {
+			decodeErr = fmt.Errorf("compile stored type %s: %w", key, err)
+			return false
+		}
+		into[def.Name] = ct
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return decodeErr
 }

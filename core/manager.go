@@ -205,25 +205,7 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 			return err
 		}
 		m.cluster.types.Store(gen)
-		var decodeErr error
-		err = tx.Scan(bucketTypes, storage.Range{}, func(key, value []byte) bool {
-			var def Type
-			if decodeErr = json.Unmarshal(value, &def); decodeErr != nil {
-				decodeErr = fmt.Errorf("decode type %s: %w", key, decodeErr)
-				return false
-			}
-			ct, err := compileStoredType(def)
-			if err != nil {
-				decodeErr = fmt.Errorf("compile stored type %s: %w", key, err)
-				return false
-			}
-			types[def.Name] = ct
-			return true
-		})
-		if err != nil {
-			return err
-		}
-		return decodeErr
+		return scanTypes(tx, nil, types)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load types: %w", err)
