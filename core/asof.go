@@ -319,19 +319,9 @@ func (m *Manager) GetAsOf(ctx context.Context, typ, id string, at time.Time, o G
 	}
 	var res *Resource
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		meta, err := r.visible(ct, id, true)
+		meta, st, err := r.readableAt(p, ct, id, ms, o.IncludeDeleted)
 		if err != nil {
 			return err
-		}
-		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
-			return err
-		}
-		st, ok, err := r.stateAt(ct, id, meta, ms)
-		if err != nil {
-			return err
-		}
-		if !ok || st.deleted && !o.IncludeDeleted {
-			return resourceNotFound(typ, id)
 		}
 		rev, err := r.pastRevisionAt(ct, id, meta, st)
 		if err != nil {
@@ -341,6 +331,27 @@ func (m *Manager) GetAsOf(ctx context.Context, typ, id string, at time.Time, o G
 		return nil
 	})
 	return m.redactOne(ctx, res, err)
+}
+
+// readableAt reads the meta of a resource p may read and its state at
+// ms: ErrNotFound when it did not exist then, was soft-deleted then
+// (unless includeDeleted) or has been purged since.
+func (r reader) readableAt(p Principal, ct *compiledType, id string, ms int64, includeDeleted bool) (*metaRecord, stateEntry, error) {
+	meta, err := r.visible(ct, id, true)
+	if err != nil {
+		return nil, stateEntry{}, err
+	}
+	if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
+		return nil, stateEntry{}, err
+	}
+	st, ok, err := r.stateAt(ct, id, meta, ms)
+	if err != nil {
+		return nil, stateEntry{}, err
+	}
+	if !ok || st.deleted && !includeDeleted {
+		return nil, stateEntry{}, resourceNotFound(ct.def.Name, id)
+	}
+	return meta, st, nil
 }
 
 // RevisionsAsOf lists the revisions a resource had at instant at, newest
@@ -361,19 +372,9 @@ func (m *Manager) RevisionsAsOf(ctx context.Context, typ, id string, at time.Tim
 	}
 	var page *RevisionPage
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		meta, err := r.visible(ct, id, true)
+		_, st, err := r.readableAt(p, ct, id, ms, o.IncludeDeleted)
 		if err != nil {
 			return err
-		}
-		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
-			return err
-		}
-		st, ok, err := r.stateAt(ct, id, meta, ms)
-		if err != nil {
-			return err
-		}
-		if !ok || st.deleted && !o.IncludeDeleted {
-			return resourceNotFound(typ, id)
 		}
 		// Derived history: a revision created after ms did not exist yet.
 		later := func(rev Revision) bool { return parseMS(rev.CreatedAt, 0) > ms }
