@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -266,6 +268,31 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		t.Logf("a key revoked on one node was refused by the others after %v", took)
 	})
 
+	t.Run("events-on-any-node", func(t *testing.T) {
+		// A real EventSource client subscribed on node 0, written to on
+		// every node, loses its connection and reconnects to node 1 with
+		// Last-Event-ID: every change arrives once, in order
+		// (reconnect.mjs checks).
+		node0 := eventSourceClient(t)
+		typ := do(t, "POST", node(0)+"/api/types", `{"name":"notes","schema":{"type":"object","properties":{"n":{"type":"integer"}}}}`, "", 0)
+		if typ.status != 201 {
+			t.Fatalf("create notes: %d %s", typ.status, typ.body)
+		}
+		// Each node must know the type before the client writes to it.
+		for i := range nodes {
+			if r := do(t, "GET", node(i)+"/api/types/notes", "", "", typ.seq()); r.status != 200 {
+				t.Fatalf("notes on node %d: %d %s", i, r.status, r.body)
+			}
+		}
+		cmd := exec.Command(node0, "reconnect.mjs", strings.Join([]string{node(0), node(1), node(2)}, ","), adminKey, "notes")
+		cmd.Dir = eventSourceDir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("the EventSource client: %v\n%s", err, out)
+		}
+		t.Logf("%s", out)
+	})
+
 	// Every change of docs so far reached the webhook exactly once.
 	var docSeqs []uint64
 	changes := do(t, "GET", node(2)+fmt.Sprintf("/api/changes?types=docs&limit=1000&since=%d", created.seq()), "", "", lastSeq)
@@ -397,6 +424,29 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		}
 		t.Logf("the webhook got %d changes more than once across the kill", twice)
 	})
+}
+
+// eventSourceDir holds the npm EventSource client the server's tests
+// drive too (installed by `make eventsource-client`, which `make test`
+// runs).
+var eventSourceDir = filepath.Join("..", "..", "server", "testdata", "eventsource")
+
+// eventSourceClient returns the path of node once the EventSource client
+// is installed; without it the test is skipped, and fails under CI.
+func eventSourceClient(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(eventSourceDir, "node_modules", "eventsource"))
+	}
+	if err != nil {
+		msg := fmt.Sprintf("the EventSource client is not installed (run `make eventsource-client`): %v", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node
 }
 
 // waitFor polls cond every 10 ms for up to 60 s and reports whether it

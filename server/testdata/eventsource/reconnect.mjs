@@ -5,9 +5,16 @@
 // exactly once and in order. Run by server's TestEventSourceClient:
 //
 //	node reconnect.mjs <base URL> <admin token> <type>
+//
+// With several base URLs, comma-separated (nodes sharing one database, run
+// by strata's TestNodesShareOneDatabase), the writes go to each node in
+// turn, the client subscribes on the first node and reconnects to the
+// second, which must resume exactly where the first left off.
 import { EventSource } from "eventsource";
 
-const [base, token, type] = process.argv.slice(2);
+const [baseList, token, type] = process.argv.slice(2);
+const bases = baseList.split(",");
+const base = bases[0];
 const auth = { Authorization: `Bearer ${token}` };
 
 function fail(msg) {
@@ -24,6 +31,8 @@ let down = null;
 const lastEventIDs = [];
 async function networkFetch(url, init) {
   if (down) await down.promise;
+  // Each connection goes to the next node: a reconnection lands elsewhere.
+  url = String(url).replace(base, bases[lastEventIDs.length % bases.length]);
   lastEventIDs.push(init.headers["Last-Event-ID"] ?? null);
   const ctl = new AbortController();
   init.signal?.addEventListener("abort", () => ctl.abort());
@@ -51,7 +60,7 @@ async function networkFetch(url, init) {
 }
 
 async function write(n) {
-  const res = await fetch(`${base}/api/${type}`, {
+  const res = await fetch(`${bases[n % bases.length]}/api/${type}`, {
     method: "POST",
     headers: { ...auth, "Content-Type": "application/json" },
     body: JSON.stringify({ n }),
@@ -119,5 +128,5 @@ for (let i = 0; i < got.length; i++) {
 if (lastEventIDs.length !== 2 || lastEventIDs[0] !== null || lastEventIDs[1] !== String(got[9].seq))
   fail(`Last-Event-ID sent: ${JSON.stringify(lastEventIDs)}, want [null, "${got[9].seq}"]`);
 if (errors < 1) fail("the client never saw the connection drop");
-console.log(JSON.stringify({ events: got.length, first_seq: got[0].seq, last_seq: got.at(-1).seq,
+console.log(JSON.stringify({ nodes: bases.length, events: got.length, first_seq: got[0].seq, last_seq: got.at(-1).seq,
   resumed_from: lastEventIDs[1], connection_errors: errors }));
