@@ -514,6 +514,24 @@ type leaseRecord struct {
 	Expires time.Time `json:"expires"`
 }
 
+// scanLeases calls fn with each lease stored, by name.
+func scanLeases(tx storage.Tx, fn func(name string, rec leaseRecord)) error {
+	var derr error
+	err := tx.Scan(bucketLeases, storage.Range{}, func(k, v []byte) bool {
+		var rec leaseRecord
+		if derr = json.Unmarshal(v, &rec); derr != nil {
+			derr = fmt.Errorf("decode lease %q: %w", k, derr)
+			return false
+		}
+		fn(string(k), rec)
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("scan the leases: %w", err)
+	}
+	return derr
+}
+
 // leases are what this node holds, by name: when each expires.
 type leaseSet struct {
 	mu   sync.Mutex

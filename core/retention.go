@@ -277,6 +277,19 @@ type ChangeLogStatus struct {
 	HeldAt uint64
 	// Consumers are the running consumers, by name.
 	Consumers []ConsumerStatus
+	// Node is this node's id and Leases the leases stored, by name, when
+	// the store is shared by several nodes (both empty otherwise): which
+	// node runs each consumer and periodic job.
+	Node   string
+	Leases []LeaseStatus
+}
+
+// LeaseStatus is a lease as stored: Node runs the consumer or job Name
+// until Expires unless it renews the lease.
+type LeaseStatus struct {
+	Name    string
+	Node    string
+	Expires time.Time
 }
 
 // ChangeLog reports the change log's positions and its consumers, to
@@ -299,8 +312,13 @@ func (m *Manager) ChangeLog(ctx context.Context) (ChangeLogStatus, error) {
 	}
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		var err error
-		st.TrimmedThrough, err = readUint(tx, bucketSys, keyTrimmed)
-		return err
+		if st.TrimmedThrough, err = readUint(tx, bucketSys, keyTrimmed); err != nil || !m.Shared() {
+			return err
+		}
+		st.Node = m.NodeID()
+		return scanLeases(tx, func(name string, rec leaseRecord) {
+			st.Leases = append(st.Leases, LeaseStatus{Name: name, Node: rec.Node, Expires: rec.Expires})
+		})
 	})
 	if err != nil {
 		return st, fmt.Errorf("read the trimmed position: %w", err)

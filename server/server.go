@@ -471,6 +471,13 @@ func changeLogStatus(st core.ChangeLogStatus) fiber.Map {
 	if st.HeldBy != "" {
 		m["held_by"], m["held_at"] = st.HeldBy, st.HeldAt
 	}
+	if st.Node != "" {
+		leases := make([]fiber.Map, 0, len(st.Leases))
+		for _, l := range st.Leases {
+			leases = append(leases, fiber.Map{"name": l.Name, "node": l.Node, "expires": l.Expires.UTC().Format(time.RFC3339Nano)})
+		}
+		m["node"], m["leases"] = st.Node, leases
+	}
 	return m
 }
 
