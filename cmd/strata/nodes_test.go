@@ -156,9 +156,11 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		t.Fatalf("create type: %d %s (Strata-Seq %q)", created.status, created.body, created.header.Get("Strata-Seq"))
 	}
 	wh := do(t, "POST", node(1)+"/api/webhooks", fmt.Sprintf(`{"url":%q,"types":["docs"]}`, hookSrv.URL), "", created.seq())
-	if wh.status != 201 {
+	var webhook struct{ ID string }
+	if err := json.Unmarshal(wh.body, &webhook); wh.status != 201 || err != nil || webhook.ID == "" {
 		t.Fatalf("create webhook: %d %s", wh.status, wh.body)
 	}
+	webhookID := webhook.ID
 	var lastSeq uint64 // the newest seq a write answered
 
 	t.Run("read-your-writes", func(t *testing.T) {
@@ -338,6 +340,9 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		)
 		stop := make(chan struct{})
 		killed := make(chan struct{})
+		// victim is the node killed, read by the writers once killed is
+		// closed.
+		victim := -1
 		for w := range 6 {
 			wg.Go(func() {
 				for i := 0; ; i++ {
@@ -347,8 +352,8 @@ func TestNodesShareOneDatabase(t *testing.T) {
 					default:
 					}
 					target := w % 3
-					if target == 2 && isDone(killed) {
-						target = i % 2 // the balancer drops the dead node
+					if isDone(killed) && target == victim {
+						target = (victim + 1 + i%2) % 3 // the balancer drops the dead node
 					}
 					body := fmt.Sprintf(`{"n":%d,"w":%d,"pad":"load"}`, 1_000_000+w*100_000+i, w)
 					a, err := tryDo("POST", nodes[target].url+"/api/docs", body, "", 0)
@@ -371,17 +376,21 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		}
 		count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 		eventually(t, "100 writes acknowledged", func() bool { return count() >= 100 })
-		if err := nodes[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		// The node killed is the one delivering the webhook, mid-delivery:
+		// its lease must pass to another node once it expires.
+		victim = webhookHolder(t, nodes, webhookID)
+		if err := nodes[victim].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-nodes[2].done
+		<-nodes[victim].done
+		killedAt := time.Now()
 		close(killed)
 		before := count()
 		eventually(t, "100 more writes acknowledged by the surviving nodes", func() bool { return count() >= before+100 })
 		close(stop)
 		wg.Wait()
 
-		nodes[2] = startServer(t, dataDirs[2], args...) // the same data directory: its index resumes
+		nodes[victim] = startServer(t, dataDirs[victim], args...) // the same data directory: its index resumes
 		var newest uint64
 		for _, a := range acked {
 			newest = max(newest, a.seq)
@@ -416,6 +425,10 @@ func TestNodesShareOneDatabase(t *testing.T) {
 			}
 			return true
 		})
+		if h := webhookHolder(t, nodes, webhookID); h == victim {
+			t.Errorf("the webhook's lease is still held by the killed node %d", victim)
+		}
+		t.Logf("the webhook's lease passed from the killed node %d to another; every write delivered %v after the kill", victim, time.Since(killedAt).Round(time.Millisecond))
 		twice := 0
 		for _, n := range rc.counts() {
 			if n > 1 {
@@ -424,6 +437,40 @@ func TestNodesShareOneDatabase(t *testing.T) {
 		}
 		t.Logf("the webhook got %d changes more than once across the kill", twice)
 	})
+}
+
+// webhookHolder returns the index of the node holding the lease of the
+// webhook id (the node delivering it), as /readyz tells administrators:
+// each node names itself there, and the leases stored.
+func webhookHolder(t *testing.T, nodes []*process, id string) int {
+	t.Helper()
+	var holder string
+	ids := make([]string, len(nodes))
+	for i, p := range nodes {
+		r := do(t, "GET", p.url+"/readyz", "", "", 0)
+		var ready struct {
+			Changes struct {
+				Node   string
+				Leases []struct{ Name, Node string }
+			}
+		}
+		if err := json.Unmarshal(r.body, &ready); r.status != 200 || err != nil || ready.Changes.Node == "" {
+			t.Fatalf("readyz of node %d: %d %s", i, r.status, r.body)
+		}
+		ids[i] = ready.Changes.Node
+		for _, l := range ready.Changes.Leases {
+			if l.Name == "consumer.webhook."+id {
+				holder = l.Node
+			}
+		}
+	}
+	for i, n := range ids {
+		if n == holder {
+			return i
+		}
+	}
+	t.Fatalf("no node holds the lease of webhook %s (nodes %v, holder %q)", id, ids, holder)
+	return -1
 }
 
 // eventSourceDir holds the npm EventSource client the server's tests
