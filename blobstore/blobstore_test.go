@@ -352,3 +352,39 @@ func TestStageLimit(t *testing.T) {
 		t.Fatalf("%d keys after a refused upload", n)
 	}
 }
+
+// TestCollectorSweeps: core's collector sweeps the leftovers of a commit
+// cut short, so they do not outlive their node.
+func TestCollectorSweeps(t *testing.T) {
+	t.Parallel()
+	st := memory.New()
+	defer st.Close()
+	var c clock
+	s := newStore(t, st, &c, -1)
+	ctx := core.AsSystem(t.Context())
+	m, err := core.Open(ctx, st, core.Options{Blobs: s, NoBlobCollector: true, Now: c.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	up, err := s.Stage(ctx, bytes.NewReader(payload(3*chunk, 5)), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := up.(*staged).t
+	token, size, _, err := s.begin(ctx, tmp.Hash, tmp.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writeChunks(ctx, tmp.File, tmp.Hash, token, tmp.Size, size); err != nil {
+		t.Fatal(err)
+	}
+	up.Discard()
+	c.advance(DefaultStaleAfter + time.Second)
+	if _, err := m.CollectBlobs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := keys(t, st); n != 0 {
+		t.Fatalf("%d keys left after the collector ran", n)
+	}
+}
