@@ -23,6 +23,7 @@ import (
 
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/blobfs"
+	"github.com/strata-dev/strata/blobstore"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/hooks"
 	"github.com/strata-dev/strata/index"
@@ -87,7 +88,10 @@ type Config struct {
 
 	// BlobLimit and BlobGrace bound blobs (core.Options.BlobLimit,
 	// BlobGrace). Blobs are kept under Data/blobs; without Data there is
-	// no blob storage.
+	// no blob storage. Over a store other nodes share (PostgreSQL) their
+	// bytes are kept in the store instead, where every node reads them
+	// (package blobstore), and uploads are staged in Data/blob-uploads,
+	// or the system's temporary directory without Data.
 	BlobLimit int64
 	BlobGrace time.Duration
 	// NodeID, FollowInterval and LeaseTTL set this node's part when other
@@ -204,7 +208,19 @@ func New(ctx context.Context, cfg Config) (_ *App, err error) {
 		MaxDocumentSize: cfg.MaxDocumentSize, Types: cfg.Types, Webhooks: cfg.Webhooks, WebhookTransport: webhook.HTTP{},
 		ChangesRetention: cfg.ChangesRetention, KeepLast: cfg.KeepLast, BlobLimit: cfg.BlobLimit, BlobGrace: cfg.BlobGrace,
 		NodeID: cfg.NodeID, FollowInterval: cfg.FollowInterval, LeaseTTL: cfg.LeaseTTL}
-	if cfg.Data != "" {
+	if _, shared := storage.Shared(a.store); shared {
+		// Other nodes serve the blobs this one stores: the bytes go in
+		// the store, which they all read.
+		tmp := ""
+		if cfg.Data != "" {
+			tmp = filepath.Join(cfg.Data, "blob-uploads")
+		}
+		bs, err := blobstore.New(core.BlobBytesKeyspace(a.store), blobstore.Options{TempDir: tmp})
+		if err != nil {
+			return nil, err
+		}
+		opts.Blobs = bs
+	} else if cfg.Data != "" {
 		dir, err := blobfs.Open(filepath.Join(cfg.Data, "blobs"))
 		if err != nil {
 			return nil, err

@@ -16,7 +16,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -78,15 +77,42 @@ func (d *Dir) path(hash string) (string, bool) {
 
 // Stage copies r into a temporary file while hashing it.
 func (d *Dir) Stage(ctx context.Context, r io.Reader, limit int64) (core.StagedBlob, error) {
-	f, err := os.CreateTemp(d.tmp, "upload-*")
+	t, err := StageTemp(ctx, d.tmp, r, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &staged{d: d, t: t}, nil
+}
+
+// Temp is an upload copied into a temporary file while it was hashed. Dir
+// keeps one until the upload is committed; package blobstore stages its
+// uploads the same way before it writes them into the store.
+type Temp struct {
+	// File is the temporary file, open for reading and writing.
+	File *os.File
+	// Hash is the blob's address, "sha256:<hex>".
+	Hash string
+	// Size is its length in bytes.
+	Size int64
+	// Head is its first bytes (up to 512).
+	Head []byte
+}
+
+// StageTemp copies r into a new temporary file in dir while hashing it,
+// reading at most limit bytes: a longer r fails with an error wrapping
+// core.ErrTooLarge, and nothing is kept. It copies 256 KiB at a time, so
+// memory stays bounded whatever the size. The caller calls Remove.
+func StageTemp(ctx context.Context, dir string, r io.Reader, limit int64) (*Temp, error) {
+	f, err := os.CreateTemp(dir, "upload-*")
 	if err != nil {
 		return nil, fmt.Errorf("blobfs: create temporary file: %w", err)
 	}
-	s := &staged{d: d, f: f, h: sha256.New()}
+	t := &Temp{File: f}
+	h := sha256.New()
 	ok := false
 	defer func() {
 		if !ok {
-			s.Discard()
+			t.Remove()
 		}
 	}()
 	buf := make([]byte, 256<<10)
@@ -97,14 +123,14 @@ func (d *Dir) Stage(ctx context.Context, r io.Reader, limit int64) (core.StagedB
 		}
 		n, rerr := io.ReadFull(src, buf)
 		if n > 0 {
-			if len(s.head) < 512 {
-				s.head = append(s.head, buf[:min(n, 512-len(s.head))]...)
+			if len(t.Head) < 512 {
+				t.Head = append(t.Head, buf[:min(n, 512-len(t.Head))]...)
 			}
-			s.size += int64(n)
-			if s.size > limit {
+			t.Size += int64(n)
+			if t.Size > limit {
 				return nil, fmt.Errorf("blobfs: blob over %d bytes: %w", limit, core.ErrTooLarge)
 			}
-			s.h.Write(buf[:n])
+			h.Write(buf[:n])
 			if _, err := f.Write(buf[:n]); err != nil {
 				return nil, fmt.Errorf("blobfs: write temporary file: %w", err)
 			}
@@ -116,56 +142,57 @@ func (d *Dir) Stage(ctx context.Context, r io.Reader, limit int64) (core.StagedB
 			return nil, fmt.Errorf("blobfs: read upload: %w", rerr)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("blobfs: sync temporary file: %w", err)
-	}
-	s.hash = "sha256:" + hex.EncodeToString(s.h.Sum(nil))
+	t.Hash = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	ok = true
-	return s, nil
+	return t, nil
 }
 
-type staged struct {
-	d    *Dir
-	f    *os.File
-	h    hash.Hash
-	hash string
-	size int64
-	head []byte
-}
-
-func (s *staged) Hash() string { return s.hash }
-func (s *staged) Size() int64  { return s.size }
-func (s *staged) Head() []byte { return s.head }
-
-func (s *staged) Discard() {
-	name := s.f.Name()
-	_ = s.f.Close()
+// Remove closes and deletes the temporary file.
+func (t *Temp) Remove() {
+	name := t.File.Name()
+	_ = t.File.Close()
 	_ = os.Remove(name)
 }
 
-// Commit renames the temporary file into place and syncs the directory.
+type staged struct {
+	d *Dir
+	t *Temp
+}
+
+func (s *staged) Hash() string { return s.t.Hash }
+func (s *staged) Size() int64  { return s.t.Size }
+func (s *staged) Head() []byte { return s.t.Head }
+func (s *staged) Discard()     { s.t.Remove() }
+
+// Commit syncs the temporary file, renames it into place and syncs the
+// directory.
 func (s *staged) Commit() error {
-	dst, _ := s.d.path(s.hash)
+	dst, _ := s.d.path(s.t.Hash)
 	if _, err := os.Stat(dst); err == nil {
 		s.Discard() // the same bytes are stored already
 		return nil
 	}
-	if err := s.f.Close(); err != nil {
-		_ = os.Remove(s.f.Name())
+	f := s.t.File
+	if err := f.Sync(); err != nil {
+		s.Discard()
+		return fmt.Errorf("blobfs: sync temporary file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("blobfs: close temporary file: %w", err)
 	}
 	dir := filepath.Dir(dst)
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			_ = os.Remove(s.f.Name())
+			_ = os.Remove(f.Name())
 			return fmt.Errorf("blobfs: create %s: %w", dir, err)
 		}
 		if err := syncDir(s.d.root); err != nil {
 			return err
 		}
 	}
-	if err := os.Rename(s.f.Name(), dst); err != nil {
-		_ = os.Remove(s.f.Name())
+	if err := os.Rename(f.Name(), dst); err != nil {
+		_ = os.Remove(f.Name())
 		return fmt.Errorf("blobfs: rename into place: %w", err)
 	}
 	return syncDir(dir)

@@ -71,6 +71,26 @@ type BlobFiles interface {
 	Remove(hash string) error
 }
 
+// BlobSweeper is an optional interface of a BlobFiles that may hold
+// leftovers no blob record names, such as the chunks of a commit cut short
+// when its node died (package blobstore). The collector calls Sweep after
+// each collection, on one node of those sharing the store; it returns how
+// many leftovers it removed.
+type BlobSweeper interface {
+	Sweep(ctx context.Context) (int, error)
+}
+
+// bucketBlobBytes is the bucket of BlobBytesKeyspace.
+const bucketBlobBytes = "blob_bytes"
+
+// BlobBytesKeyspace returns the keyspace where package blobstore keeps the
+// bytes of blobs in the store itself, so that every node sharing the store
+// reads them. Its writes are not changes of configuration: no node reloads
+// anything when bytes are written.
+func BlobBytesKeyspace(store storage.Store) Keyspace {
+	return Keyspace{store: store, bucket: bucketBlobBytes}
+}
+
 // StagedBlob is an upload in temporary storage. Exactly one of Commit and
 // Discard is called.
 type StagedBlob interface {
@@ -495,6 +515,15 @@ func (m *Manager) CollectBlobs(ctx context.Context) (int, error) {
 		}
 		if gone {
 			removed++
+		}
+	}
+	if sw, ok := files.(BlobSweeper); ok {
+		n, err := sw.Sweep(ctx)
+		if n > 0 {
+			m.log.InfoContext(ctx, "blobs: removed the leftovers of interrupted uploads", slog.Int("removed", n))
+		}
+		if err != nil {
+			return removed, fmt.Errorf("core: sweep blob storage: %w", err)
 		}
 	}
 	return removed, nil

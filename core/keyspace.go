@@ -13,13 +13,16 @@ import (
 type Keyspace struct {
 	store  storage.Store
 	bucket string
+	// config: a write is a change of configuration the other nodes
+	// reload (API keys); blob bytes are not.
+	config bool
 }
 
 // AuthKeyspace returns the keyspace where package auth keeps its API key
 // records, one per key id. It needs only the store, not a Manager, so
 // command-line tools can manage keys of a stopped server.
 func AuthKeyspace(store storage.Store) Keyspace {
-	return Keyspace{store: store, bucket: bucketAuthKeys}
+	return Keyspace{store: store, bucket: bucketAuthKeys, config: true}
 }
 
 // View runs fn in a read-only transaction over the keyspace; see
@@ -31,12 +34,15 @@ func (k Keyspace) View(ctx context.Context, fn func(tx KeyspaceTx) error) error 
 // Update runs fn in a read-write transaction over the keyspace; see
 // storage.Store.Update (fn may run more than once).
 //
-// Every write of a keyspace is a change of configuration (API keys): the
-// nodes sharing the store reload it (Manager.OnConfigChange).
+// A write of the auth keyspace is a change of configuration (API keys):
+// the nodes sharing the store reload it (Manager.OnConfigChange).
 func (k Keyspace) Update(ctx context.Context, fn func(tx KeyspaceTx) error) error {
 	return k.store.Update(ctx, func(tx storage.Tx) error {
 		if err := fn(KeyspaceTx{tx: tx, bucket: k.bucket}); err != nil {
 			return err
+		}
+		if !k.config {
+			return nil
 		}
 		return bumpConfig(tx)
 	})

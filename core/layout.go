@@ -32,10 +32,12 @@ import (
 //	blobs            hash                          → blobRecord JSON (size, content type, uploads; blob.go)
 //	blob_refs        hash 0x00 type 0x00 id 0x00 rev (4 bytes BE) → "" (a revision names the blob)
 //	blob_uploaders   hash 0x00 principal id        → ""
+//	blob_bytes       (package blobstore's)         → the bytes of blobs, in chunks, over a shared store
 //
 // Hook modules registered through the Manager live in two buckets so that
 // listing them reads a few bytes each, not megabytes of code. auth_keys
-// belongs to package auth, which reaches it only through AuthKeyspace.
+// belongs to package auth, which reaches it only through AuthKeyspace;
+// blob_bytes to package blobstore, through BlobBytesKeyspace.
 // These are all the buckets; nothing else writes to the store.
 const (
 	bucketTypes       = "types"

@@ -122,7 +122,8 @@ func eventually(t *testing.T, what string, cond func() bool) time.Duration {
 // what is written on one node is read and searched on the others (with
 // Strata-Seq), a unique value raced for on all of them is won once, a
 // hook uploaded on one runs on the others, a key revoked on one is
-// refused by the others, a webhook gets each change once, and a node
+// refused by the others, a blob uploaded on one is served by the others
+// (whole and by range), a webhook gets each change once, and a node
 // killed with SIGKILL under load loses no acknowledged write, while the
 // others go on serving and the restarted node catches up.
 func TestNodesShareOneDatabase(t *testing.T) {
@@ -293,6 +294,47 @@ func TestNodesShareOneDatabase(t *testing.T) {
 			t.Fatalf("the EventSource client: %v\n%s", err, out)
 		}
 		t.Logf("%s", out)
+	})
+
+	t.Run("blobs-on-every-node", func(t *testing.T) {
+		// Three chunks and a bit of the store's blob bytes (1 MiB each).
+		data := strings.Repeat("a blob every node serves\n", 130_000)
+		up := do(t, "POST", node(0)+"/api/blobs", data, "", 0)
+		var blob struct{ Hash string }
+		if err := json.Unmarshal(up.body, &blob); up.status != 201 || err != nil || blob.Hash == "" {
+			t.Fatalf("upload on node 0: %d %s", up.status, up.body)
+		}
+		get := func(i int, rng string) answer {
+			req, err := http.NewRequest("GET", node(i)+"/api/blobs/"+blob.Hash, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			if rng != "" {
+				req.Header.Set("Range", rng)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return answer{resp.StatusCode, raw, resp.Header}
+		}
+		for i := 1; i < 3; i++ {
+			if a := get(i, ""); a.status != 200 || string(a.body) != data {
+				t.Fatalf("the blob uploaded on node 0, on node %d: %d, %d bytes of %d", i, a.status, len(a.body), len(data))
+			}
+		}
+		from, to := 1<<20-10, 2<<20+10 // across two chunk boundaries
+		a := get(2, fmt.Sprintf("bytes=%d-%d", from, to))
+		if a.status != 206 || string(a.body) != data[from:to+1] ||
+			a.header.Get("Content-Range") != fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)) {
+			t.Fatalf("a range of the blob on node 2: %d %q, %d bytes", a.status, a.header.Get("Content-Range"), len(a.body))
+		}
 	})
 
 	// Every change of docs so far reached the webhook exactly once.
