@@ -8,9 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/strata-dev/strata/plugins/postgres/pgtest"
 )
 
 // TestMain lets the test binary stand in for strata-bench as the baseline
@@ -26,7 +29,9 @@ func TestMain(m *testing.M) {
 // TestQuickBench builds strata (and the example hooks, if missing) and
 // runs the whole bench in quick mode: the report must have a row for every
 // scenario, for every hook language, for the hooked load, for every search measure and query,
-// for every realtime measure and for the size run, and no request may fail.
+// for every realtime measure, for every PostgreSQL measure (on the bolt
+// node, one node and two nodes over PostgreSQL) and for the size run, and
+// no request may fail.
 func TestQuickBench(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds strata and runs two servers")
@@ -38,7 +43,8 @@ func TestQuickBench(t *testing.T) {
 	}
 	hooksDir := buildHooks(t)
 	var stdout, stderr bytes.Buffer
-	args := []string{"-strata", bin, "-hooks-dir", hooksDir, "-quick", "-duration", "300ms", "-docs", "1000", "-search-docs", "1000"}
+	args := []string{"-strata", bin, "-hooks-dir", hooksDir, "-quick", "-duration", "300ms", "-docs", "1000", "-search-docs", "1000",
+		"-postgres", pgtest.Server()}
 	if err := run(t.Context(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("bench: %v\nstdout:\n%s\nstderr:\n%s", err, &stdout, &stderr)
 	}
@@ -138,6 +144,7 @@ func TestQuickBench(t *testing.T) {
 			t.Errorf("realtime webhook row: details %q, want deliveries received", details)
 		}
 	}
+	checkPostgresRows(t, out)
 	header, rows = markdownTable(t, out, "Documents")
 	r, ok := rows["1,000"]
 	if !ok {
@@ -145,6 +152,72 @@ func TestQuickBench(t *testing.T) {
 	}
 	if got := r[slices.Index(header, "Errors")]; got != "0" {
 		t.Errorf("size run: errors %s, want 0", got)
+	}
+}
+
+// checkPostgresRows checks the PostgreSQL run's table in the report md:
+// a row for every measure, each with requests answered on the three
+// clusters, ratios to the bolt node that agree with them, a verdict and
+// no errors; not whether the targets are met, which depends on the
+// machine. A run skipped for want of a server passes, but not under CI,
+// where the bench itself fails.
+func checkPostgresRows(t *testing.T, md string) {
+	t.Helper()
+	if i := strings.Index(md, "### PostgreSQL"); i >= 0 && strings.Contains(md[i:], "\nSkipped: ") {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL run skipped under CI")
+		}
+		t.Logf("PostgreSQL run skipped: no server (CI would fail)")
+		return
+	}
+	header, rows := markdownTable(t, md, "PostgreSQL measure")
+	col := func(name string) int {
+		i := slices.Index(header, name)
+		if i < 0 {
+			t.Fatalf("PostgreSQL table: no column %q in %q", name, header)
+		}
+		return i
+	}
+	rate := func(r []string, name string) float64 {
+		x, err := strconv.ParseFloat(strings.ReplaceAll(r[col(name)], ",", ""), 64)
+		if err != nil || x <= 0 {
+			t.Errorf("PostgreSQL %s: %s %q, want a positive rate", r[0], name, r[col(name)])
+		}
+		return x
+	}
+	ratio := func(r []string, name string) float64 {
+		x, err := strconv.ParseFloat(strings.TrimSuffix(r[col(name)], "×"), 64)
+		if err != nil {
+			t.Errorf("PostgreSQL %s: %s %q, want a ratio", r[0], name, r[col(name)])
+		}
+		return x
+	}
+	ms := (&bench{}).pgMeasures()
+	if len(rows) != len(ms) {
+		t.Errorf("PostgreSQL table has %d rows, want %d", len(rows), len(ms))
+	}
+	for _, m := range ms {
+		r, ok := rows[m.name]
+		if !ok {
+			t.Errorf("no PostgreSQL row for %q", m.name)
+			continue
+		}
+		bolt, one, two := rate(r, "bbolt req/s"), rate(r, "PG 1 node req/s"), rate(r, "PG 2 nodes req/s")
+		// The rates are rounded to whole requests: allow for it.
+		for _, c := range []struct {
+			name string
+			rate float64
+		}{{"1 node ÷ bbolt", one}, {"2 nodes ÷ bbolt", two}} {
+			if got, want := ratio(r, c.name), c.rate/bolt; bolt > 0 && (got < want-0.01 || got > want+0.01) {
+				t.Errorf("PostgreSQL %s: %s %.2f, want %.2f from the rates", m.name, c.name, got, want)
+			}
+		}
+		if v := r[col("Result")]; v != "PASS" && v != "MISS" {
+			t.Errorf("PostgreSQL %s: result %q, want PASS or MISS", m.name, v)
+		}
+		if got := r[col("Errors bolt/1/2")]; got != "0/0/0" {
+			t.Errorf("PostgreSQL %s: errors %s, want 0/0/0", m.name, got)
+		}
 	}
 }
 

@@ -24,7 +24,11 @@ const maxErrorSamples = 3
 // when count is positive, once count requests have been sent; and early
 // when its context is done.
 type load struct {
-	addr     string // host:port of the server
+	addr string // host:port of the server
+	// addrs, when set, replaces addr: several nodes of one cluster, the
+	// clients spread over them in turn (client i on addrs[i%len]), as a
+	// balancer spreads connections.
+	addrs    []string
 	auth     string // Authorization header value, sent with every request
 	clients  int
 	warmup   time.Duration
@@ -119,7 +123,11 @@ func (w *worker) url(parts ...string) []byte {
 func runLoad(ctx context.Context, l load) (result, error) {
 	workers := make([]*worker, l.clients)
 	for i := range workers {
-		workers[i] = newWorker(l.addr, rand.Uint64())
+		addr := l.addr
+		if len(l.addrs) > 0 {
+			addr = l.addrs[i%len(l.addrs)]
+		}
+		workers[i] = newWorker(addr, rand.Uint64())
 	}
 	defer func() {
 		for _, w := range workers {

@@ -7,7 +7,7 @@
 //	strata-bench [-strata bin/strata] [-duration 5s] [-concurrency 64] [-docs 100000]
 //	             [-procs N] [-run REGEXP] [-skip-size] [-skip-hooks] [-skip-hooked-load]
 //	             [-skip-search] [-search-docs 100000] [-skip-realtime]
-//	             [-hooks-dir examples/wasm-hooks/build] [-pocketbase PATH] [-quick] [-json]
+//	             [-skip-postgres] [-postgres URL] [-hooks-dir examples/wasm-hooks/build] [-pocketbase PATH] [-quick] [-json]
 //
 // It builds nothing: it runs the given strata binary as a child process,
 // over a fresh temporary data directory on a loopback port, and itself
@@ -58,6 +58,16 @@
 // 100 MiB against a plain copy of the same files on the same disk, and
 // compares the server CPU per read with request metrics on and off
 // (opsrun.go). -skip-ops skips it.
+//
+// The PostgreSQL run then measures durable creates (into a type with
+// search fields), reads by id, list pages and search pages on a bbolt
+// node, on one node over a fresh PostgreSQL database and on two nodes
+// sharing another, all three up at once and measured in turn, and
+// reports each as a ratio to the bolt node, with targets for the one-node
+// ratios (pgrun.go). It creates its databases through -postgres and drops
+// them at the end; an unreachable server skips it with a line in the
+// report, except when the environment variable CI is set, where the bench
+// fails. -skip-postgres skips it.
 //
 // A size run then creates -docs documents in a fresh Strata and reports
 // the data directory's size and the server's memory.
@@ -175,6 +185,10 @@ type options struct {
 
 	// skipOps skips the blob and metrics run (opsrun.go).
 	skipOps bool
+	// skipPostgres skips the PostgreSQL run (pgrun.go); postgres is the
+	// administrative URL it creates its databases through.
+	skipPostgres bool
+	postgres     string
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -194,6 +208,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipRealtime, "skip-realtime", false, "skip the realtime run (event feed latency, delivery and creates beside idle subscribers)")
 	fs.BoolVar(&o.skipHookedLoad, "skip-hooked-load", false, "skip the hooked-load run (unhooked creates beside a 50 ms hook)")
 	fs.BoolVar(&o.skipOps, "skip-ops", false, "skip the blob throughput and metrics overhead run")
+	fs.BoolVar(&o.skipPostgres, "skip-postgres", false, "skip the PostgreSQL run (bolt, one node and two nodes over PostgreSQL)")
+	fs.StringVar(&o.postgres, "postgres", defaultPostgres, "administrative URL of the PostgreSQL server the PostgreSQL run creates (and drops) its databases on; unreachable: the run is skipped, or fails when CI is set")
 	fs.IntVar(&o.searchDocs, "search-docs", 100_000, "articles created and queried by the search run")
 	fs.StringVar(&o.hooksDir, "hooks-dir", "examples/wasm-hooks/build", "where the hook overhead run finds the example hook modules, <language>.wasm (`make hooks` builds them)")
 	fs.StringVar(&o.pocketbase, "pocketbase", "", "a PocketBase binary: measure its creates beside Strata's durable creates into a searched type, fresh and at -docs records (skipped when empty)")
@@ -336,6 +352,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("operations run: %w", err)
 		}
 		rep.Ops = &ops
+	}
+	if !opts.skipPostgres {
+		pg, err := b.postgresRun(ctx)
+		if err != nil {
+			return fmt.Errorf("postgres run: %w", err)
+		}
+		rep.Postgres = &pg
 	}
 	if !opts.skipSize {
 		size, err := b.sizeRun(ctx)

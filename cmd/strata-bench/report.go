@@ -26,6 +26,8 @@ type report struct {
 	Size     *sizeResult     `json:"size,omitempty"` // nil with -skip-size
 	// Ops is nil with -skip-ops.
 	Ops *opsResult `json:"ops,omitempty"`
+	// Postgres is nil with -skip-postgres.
+	Postgres *pgResult `json:"postgres,omitempty"`
 	// PocketBase is nil without -pocketbase.
 	PocketBase *pbResult `json:"pocketbase,omitempty"`
 }
@@ -203,6 +205,9 @@ func (r report) checkErrors() error {
 	if r.PocketBase != nil {
 		bad = append(bad, r.PocketBase.errors()...)
 	}
+	if r.Postgres != nil {
+		bad = append(bad, r.Postgres.errors()...)
+	}
 	if len(bad) > 0 {
 		return errors.New("too many errors (over 0.1%): " + strings.Join(bad, "; "))
 	}
@@ -222,25 +227,9 @@ func writeMarkdown(w io.Writer, r report) error {
 	fmt.Fprintf(&b, "- **Documents:** JSON of %d bytes on average (6-word title, 14-word summary, %d-word body, 3 tags, numbers, a date); writes are durable before the 2xx\n\n",
 		s.DocBytes, bodyWords)
 
-	fmt.Fprintf(&b, "### Strata against a bare Fiber handler\n\n")
-	rows := [][]string{{"Scenario", "Clients", "Response", "Baseline req/s", "Strata req/s", "Ratio", "Target", "Result",
-		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Server CPU/req B/S", "Errors B/S"}}
-	for _, x := range r.Scenarios {
-		target := "—"
-		if x.Target > 0 {
-			target = fmt.Sprintf("≥ %.2f×", x.Target)
-		}
-		rows = append(rows, []string{x.Name, fmt.Sprint(x.Clients), fmtBytes(int64(x.ResponseBytes)),
-			fmtCount(x.Baseline.RPS), fmtCount(x.Strata.RPS), fmt.Sprintf("%.3f×", x.Ratio), target, x.verdict(),
-			fmtLatency(x.Strata.P50), fmtLatency(x.Strata.P99), fmtLatency(x.Baseline.P50), fmtLatency(x.Baseline.P99),
-			fmtLatency(x.Baseline.ServerCPU) + " / " + fmtLatency(x.Strata.ServerCPU),
-			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
+	if len(r.Scenarios) > 0 { // none with a -run that matches no scenario
+		writeScenarios(&b, r.Scenarios)
 	}
-	writeTable(&b, "lrrrrrllrrrrrr", rows)
-	fmt.Fprintf(&b, "\nRatio = Strata req/s ÷ baseline req/s; the baseline answers every request with a fixed JSON body of the size of Strata's response. "+
-		"Server CPU/req: the server process's user+system CPU time per request (baseline / Strata), "+
-		"which does not depend on how much CPU the load generator takes from the servers. "+
-		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
 
 	if r.PocketBase != nil {
 		writePocketBase(&b, *r.PocketBase)
@@ -265,6 +254,10 @@ func writeMarkdown(w io.Writer, r report) error {
 
 	if r.Ops != nil {
 		writeOps(&b, *r.Ops)
+	}
+
+	if r.Postgres != nil {
+		writePostgres(&b, *r.Postgres)
 	}
 
 	if z := r.Size; z != nil {
@@ -428,4 +421,27 @@ func fmtBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// writeScenarios writes the comparison against the baseline.
+func writeScenarios(b *strings.Builder, scenarios []row) {
+	fmt.Fprintf(b, "### Strata against a bare Fiber handler\n\n")
+	rows := [][]string{{"Scenario", "Clients", "Response", "Baseline req/s", "Strata req/s", "Ratio", "Target", "Result",
+		"Strata p50", "Strata p99", "Baseline p50", "Baseline p99", "Server CPU/req B/S", "Errors B/S"}}
+	for _, x := range scenarios {
+		target := "—"
+		if x.Target > 0 {
+			target = fmt.Sprintf("≥ %.2f×", x.Target)
+		}
+		rows = append(rows, []string{x.Name, fmt.Sprint(x.Clients), fmtBytes(int64(x.ResponseBytes)),
+			fmtCount(x.Baseline.RPS), fmtCount(x.Strata.RPS), fmt.Sprintf("%.3f×", x.Ratio), target, x.verdict(),
+			fmtLatency(x.Strata.P50), fmtLatency(x.Strata.P99), fmtLatency(x.Baseline.P50), fmtLatency(x.Baseline.P99),
+			fmtLatency(x.Baseline.ServerCPU) + " / " + fmtLatency(x.Strata.ServerCPU),
+			fmt.Sprintf("%d/%d", x.Baseline.Errors, x.Strata.Errors)})
+	}
+	writeTable(b, "lrrrrrllrrrrrr", rows)
+	fmt.Fprintf(b, "\nRatio = Strata req/s ÷ baseline req/s; the baseline answers every request with a fixed JSON body of the size of Strata's response. "+
+		"Server CPU/req: the server process's user+system CPU time per request (baseline / Strata), "+
+		"which does not depend on how much CPU the load generator takes from the servers. "+
+		"Errors: non-2xx responses and transport errors, warm-up included (baseline/Strata).\n")
 }
