@@ -141,29 +141,46 @@ func (t *tx) query(sql string, args []any, scan func(rows pgx.Rows) error) error
 	return nil
 }
 
-// Get looks key up in the layers, top first, then in the database.
-func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
+// known answers a Get of key from what t holds without asking the
+// database: the layers, top first, then the group's reads. ok is false
+// when only the database knows; otherwise val is the value, nil when the
+// key is missing.
+func (t *tx) known(bucket string, key []byte) (val []byte, ok bool) {
 	for i := len(t.layers) - 1; i >= 0; i-- {
 		if b := t.layers[i][bucket]; b != nil {
 			if v, ok := b.writes[string(key)]; ok {
-				if v == nil {
-					return nil, driver.ErrNotFound
-				}
-				return v, nil
+				return v, true
 			}
 			if b.cleared {
-				return nil, driver.ErrNotFound
+				return nil, true
 			}
 		}
 	}
-	cached, ok := t.read[bucket]
-	if ok {
-		if v, ok := cached[string(key)]; ok {
-			if v == nil {
-				return nil, driver.ErrNotFound
-			}
-			return v, nil
+	v, ok := t.read[bucket][string(key)]
+	return v, ok
+}
+
+// remember records the database's answer for key in the group's reads
+// (an Update's only): val, or nil for a missing key.
+func (t *tx) remember(bucket string, key, val []byte) {
+	if t.read == nil {
+		return
+	}
+	cached := t.read[bucket]
+	if cached == nil {
+		cached = map[string][]byte{}
+		t.read[bucket] = cached
+	}
+	cached[string(key)] = val
+}
+
+// Get looks key up in the layers, top first, then in the database.
+func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
+	if v, ok := t.known(bucket, key); ok {
+		if v == nil {
+			return nil, driver.ErrNotFound
 		}
+		return v, nil
 	}
 	var (
 		val   []byte
@@ -180,17 +197,63 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	if found && val == nil {
 		val = []byte{}
 	}
-	if t.read != nil {
-		if cached == nil {
-			cached = map[string][]byte{}
-			t.read[bucket] = cached
-		}
-		cached[string(key)] = val
-	}
+	t.remember(bucket, key, val)
 	if !found {
 		return nil, driver.ErrNotFound
 	}
 	return val, nil
+}
+
+// GetMany answers the keys it can as Get does, from the layers and the
+// group's reads, and reads the others from the database in one query.
+func (t *tx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error {
+	vals := make([][]byte, len(keys))
+	var ask [][]byte // distinct keys only the database knows
+	asked := map[string]int{}
+	for i, k := range keys {
+		if v, ok := t.known(bucket, k); ok {
+			vals[i] = v
+			continue
+		}
+		if _, ok := asked[string(k)]; !ok {
+			asked[string(k)] = len(ask)
+			ask = append(ask, k)
+		}
+	}
+	if len(ask) > 0 {
+		got := make([][]byte, len(ask))
+		err := t.query("select key, value from strata_kv where bucket = $1 and key = any($2::bytea[])",
+			[]any{[]byte(bucket), ask}, func(rows pgx.Rows) error {
+				var k, v []byte
+				if err := rows.Scan(&k, &v); err != nil {
+					return err
+				}
+				if v == nil {
+					v = []byte{}
+				}
+				if j, ok := asked[string(k)]; ok {
+					got[j] = v
+				}
+				return nil
+			})
+		if err != nil {
+			return err
+		}
+		for j, k := range ask {
+			t.remember(bucket, k, got[j])
+		}
+		for i, k := range keys {
+			if j, ok := asked[string(k)]; ok && vals[i] == nil {
+				vals[i] = got[j]
+			}
+		}
+	}
+	for i, v := range vals {
+		if v != nil {
+			fn(i, v)
+		}
+	}
+	return nil
 }
 
 // MaxKeySize is the longest bucket name and key, together, this backend
@@ -385,3 +448,4 @@ func (t *tx) page(bucket string, r driver.Range, after []byte, started bool, lim
 
 // errTxFailed marks a group whose transaction failed under a member.
 var errTxFailed = errors.New("postgres: write transaction failed")
+var _ driver.Batcher = (*tx)(nil)

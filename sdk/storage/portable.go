@@ -156,6 +156,42 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// GetMany reads bucket/keys, in one call of the driver when it is a
+// driver.Batcher, else by a Get each.
+func (t *tx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error {
+	if err := t.check("get many", bucket, nil, false, false); err != nil {
+		return err
+	}
+	if fn == nil {
+		return fmt.Errorf("storage: get many %s: %w: nil function", bucket, ErrInvalid)
+	}
+	for _, k := range keys {
+		if err := t.check("get many", bucket, k, true, false); err != nil {
+			return err
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if b, ok := t.d.(driver.Batcher); ok {
+		if err := b.GetMany(bucket, keys, fn); err != nil {
+			return fmt.Errorf("storage: get many %s (%d keys): %w", bucket, len(keys), err)
+		}
+		return nil
+	}
+	for i, k := range keys {
+		v, err := t.d.Get(bucket, k)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("storage: get many %s/%q: %w", bucket, k, err)
+		}
+		fn(i, v)
+	}
+	return nil
+}
+
 // Put stores value under bucket/key; a nil value is stored as empty.
 func (t *tx) Put(bucket string, key, value []byte) error {
 	if err := t.check("put", bucket, key, true, true); err != nil {
