@@ -206,32 +206,34 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 
 // GetMany answers the keys it can as Get does, from the layers and the
 // group's reads, and reads the others from the database in one query.
-func (t *tx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error {
+func (t *tx) GetMany(keys []driver.Key, fn func(i int, value []byte)) error {
+	type bk struct{ bucket, key string }
 	vals := make([][]byte, len(keys))
-	var ask [][]byte // distinct keys only the database knows
-	asked := map[string]int{}
+	var askB, askK [][]byte // distinct keys only the database knows
+	asked := map[bk]int{}
 	for i, k := range keys {
-		if v, ok := t.known(bucket, k); ok {
+		if v, ok := t.known(k.Bucket, k.Key); ok {
 			vals[i] = v
 			continue
 		}
-		if _, ok := asked[string(k)]; !ok {
-			asked[string(k)] = len(ask)
-			ask = append(ask, k)
+		if _, ok := asked[bk{k.Bucket, string(k.Key)}]; !ok {
+			asked[bk{k.Bucket, string(k.Key)}] = len(askK)
+			askB, askK = append(askB, []byte(k.Bucket)), append(askK, k.Key)
 		}
 	}
-	if len(ask) > 0 {
-		got := make([][]byte, len(ask))
-		err := t.query("select key, value from strata_kv where bucket = $1 and key = any($2::bytea[])",
-			[]any{[]byte(bucket), ask}, func(rows pgx.Rows) error {
-				var k, v []byte
-				if err := rows.Scan(&k, &v); err != nil {
+	if len(askK) > 0 {
+		got := make([][]byte, len(askK))
+		err := t.query(`select k.bucket, k.key, k.value from strata_kv k
+			join unnest($1::bytea[], $2::bytea[]) as q(bucket, key) on k.bucket = q.bucket and k.key = q.key`,
+			[]any{askB, askK}, func(rows pgx.Rows) error {
+				var b, k, v []byte
+				if err := rows.Scan(&b, &k, &v); err != nil {
 					return err
 				}
 				if v == nil {
 					v = []byte{}
 				}
-				if j, ok := asked[string(k)]; ok {
+				if j, ok := asked[bk{string(b), string(k)}]; ok {
 					got[j] = v
 				}
 				return nil
@@ -239,11 +241,11 @@ func (t *tx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte))
 		if err != nil {
 			return err
 		}
-		for j, k := range ask {
-			t.remember(bucket, k, got[j])
+		for j, k := range askK {
+			t.remember(string(askB[j]), k, got[j])
 		}
 		for i, k := range keys {
-			if j, ok := asked[string(k)]; ok && vals[i] == nil {
+			if j, ok := asked[bk{k.Bucket, string(k.Key)}]; ok {
 				vals[i] = got[j]
 			}
 		}

@@ -253,3 +253,53 @@ func testGetManyConcurrentUpdates(t *testing.T, e *env) {
 		return nil
 	})
 }
+
+func testGetKeys(t *testing.T, e *env) {
+	put(t, e.ctx, e.s, "b1", kv{"k", "b1k"}, kv{"j", "b1j"})
+	put(t, e.ctx, e.s, "b2", kv{"k", "b2k"})
+	keys := []storage.Key{
+		{Bucket: "b2", Key: []byte("k")},
+		{Bucket: "b1", Key: []byte("k")},
+		{Bucket: "b2", Key: []byte("j")}, // only in b1
+		{Bucket: "missing", Key: []byte("k")},
+		{Bucket: "b1", Key: []byte("j")},
+		{Bucket: "b2", Key: []byte("k")},
+	}
+	want := []hit{{0, "b2k"}, {1, "b1k"}, {4, "b1j"}, {5, "b2k"}}
+	read := func(what string) func(tx storage.Tx) error {
+		return func(tx storage.Tx) error {
+			var got []hit
+			if err := tx.GetKeys(keys, func(i int, v []byte) { got = append(got, hit{i, string(v)}) }); err != nil {
+				return err
+			}
+			wantHits(t, what, got, want...)
+			return nil
+		}
+	}
+	view(t, e.ctx, e.s, read("GetKeys in a View"))
+	update(t, e.ctx, e.s, read("GetKeys in an Update"))
+	// An Update sees its own writes in each bucket.
+	update(t, e.ctx, e.s, func(tx storage.Tx) error {
+		if err := tx.Put("b2", []byte("j"), []byte("b2j")); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket("b1"); err != nil {
+			return err
+		}
+		var got []hit
+		if err := tx.GetKeys(keys, func(i int, v []byte) { got = append(got, hit{i, string(v)}) }); err != nil {
+			return err
+		}
+		wantHits(t, "GetKeys after writes", got, hit{0, "b2k"}, hit{2, "b2j"}, hit{5, "b2k"})
+		return nil
+	})
+	// Every key is checked, whatever its bucket.
+	view(t, e.ctx, e.s, func(tx storage.Tx) error {
+		calls := 0
+		err := tx.GetKeys([]storage.Key{{Bucket: "b1", Key: []byte("k")}, {Bucket: "", Key: []byte("k")}}, func(int, []byte) { calls++ })
+		if !errors.Is(err, storage.ErrInvalid) || calls != 0 {
+			t.Errorf("GetKeys with an empty bucket name = %v after %d calls of fn, want errors.Is(err, ErrInvalid) and none", err, calls)
+		}
+		return nil
+	})
+}

@@ -117,6 +117,7 @@ func checks() []check {
 		{"GetManyOwnWrites", testGetManyOwnWrites},
 		{"GetManyInvalidArguments", testGetManyInvalidArguments},
 		{"GetManyConcurrentUpdates", testGetManyConcurrentUpdates},
+		{"GetKeys", testGetKeys},
 		{"ValuesValidUntilTxEnd", testValuesValidUntilTxEnd},
 		{"ViewIsReadOnly", testViewIsReadOnly},
 		{"UpdateErrorRollsBack", testUpdateErrorRollsBack},
