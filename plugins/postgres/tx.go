@@ -205,47 +205,68 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 }
 
 // GetMany answers the keys it can as Get does, from the layers and the
-// group's reads, and reads the others from the database in one query.
+// group's reads, and reads the others from the database in one query
+// (see getManySQL).
 func (t *tx) GetMany(keys []driver.Key, fn func(i int, value []byte)) error {
-	type bk struct{ bucket, key string }
 	vals := make([][]byte, len(keys))
-	var askB, askK [][]byte // distinct keys only the database knows
-	asked := map[bk]int{}
+	var (
+		buckets []string           // of the keys only the database knows
+		ask     [][][]byte         // those keys by bucket, each once
+		asked   = map[string]int{} // bucket 0x00 key → index in got
+		where   = map[string]int{} // bucket → index in buckets
+		got     [][]byte           // the database's values, by asked
+	)
+	ref := func(bucket string, key []byte) string { return bucket + "\x00" + string(key) }
 	for i, k := range keys {
 		if v, ok := t.known(k.Bucket, k.Key); ok {
 			vals[i] = v
 			continue
 		}
-		if _, ok := asked[bk{k.Bucket, string(k.Key)}]; !ok {
-			asked[bk{k.Bucket, string(k.Key)}] = len(askK)
-			askB, askK = append(askB, []byte(k.Bucket)), append(askK, k.Key)
+		r := ref(k.Bucket, k.Key)
+		if _, ok := asked[r]; ok {
+			continue
 		}
+		asked[r] = len(got)
+		got = append(got, nil)
+		b, ok := where[k.Bucket]
+		if !ok {
+			b = len(buckets)
+			where[k.Bucket] = b
+			buckets, ask = append(buckets, k.Bucket), append(ask, nil)
+		}
+		ask[b] = append(ask[b], k.Key)
 	}
-	if len(askK) > 0 {
-		got := make([][]byte, len(askK))
-		err := t.query(`select k.bucket, k.key, k.value from strata_kv k
-			join unnest($1::bytea[], $2::bytea[]) as q(bucket, key) on k.bucket = q.bucket and k.key = q.key`,
-			[]any{askB, askK}, func(rows pgx.Rows) error {
-				var b, k, v []byte
-				if err := rows.Scan(&b, &k, &v); err != nil {
-					return err
-				}
-				if v == nil {
-					v = []byte{}
-				}
-				if j, ok := asked[bk{string(b), string(k)}]; ok {
-					got[j] = v
-				}
-				return nil
-			})
+	if len(buckets) > 0 {
+		args := make([]any, 0, 2*len(buckets))
+		for b, name := range buckets {
+			args = append(args, []byte(name), ask[b])
+		}
+		err := t.query(getManySQL(len(buckets)), args, func(rows pgx.Rows) error {
+			var (
+				b    int32
+				k, v []byte
+			)
+			if err := rows.Scan(&b, &k, &v); err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			if j, ok := asked[ref(buckets[b], k)]; ok {
+				got[j] = v
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		for j, k := range askK {
-			t.remember(string(askB[j]), k, got[j])
+		for b, name := range buckets {
+			for _, k := range ask[b] {
+				t.remember(name, k, got[asked[ref(name, k)]])
+			}
 		}
 		for i, k := range keys {
-			if j, ok := asked[bk{k.Bucket, string(k.Key)}]; ok {
+			if j, ok := asked[ref(k.Bucket, k.Key)]; ok {
 				vals[i] = got[j]
 			}
 		}
@@ -256,6 +277,23 @@ func (t *tx) GetMany(keys []driver.Key, fn func(i int, value []byte)) error {
 		}
 	}
 	return nil
+}
+
+// getManySQL is the query reading keys of n buckets: one index scan of
+// the primary key per bucket, with the bucket's keys as an array
+// ($1 bucket 0's name, $2 its keys, $3 bucket 1's name...). Each row is
+// the bucket's number, a key and its value. PostgreSQL plans this as
+// cheaply as a lookup of one key per bucket, where a join with the arrays
+// unnested costs it several times more.
+func getManySQL(n int) string {
+	var sb strings.Builder
+	for b := range n {
+		if b > 0 {
+			sb.WriteString(" union all ")
+		}
+		fmt.Fprintf(&sb, "select %d::int4, key, value from strata_kv where bucket = $%d and key = any($%d::bytea[])", b, 2*b+1, 2*b+2)
+	}
+	return sb.String()
 }
 
 // MaxKeySize is the longest bucket name and key, together, this backend
