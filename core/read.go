@@ -88,14 +88,15 @@ func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionReco
 // has nil entries: the caller decides whether that is an error. Every
 // other entry is as current reads it.
 //
-// join says whether ids were created one after another (a list page),
-// so that they sit together in the meta and revision buckets: they are
-// then read with one scan of each (scanJoin), which walks bbolt's trees
-// forward, faster than a lookup each, and those the scans miss with one
-// GetMany. Without join (a search page, references: ids scattered over
-// the bucket), the metas and the revisions they probably name (see
+// join says to read ids created one after another (a list page), which
+// sit together in the meta and revision buckets, with one scan of each
+// (scanJoin), and those the scans miss with one GetMany: on bbolt that
+// walks the trees forward, faster than a lookup each. Otherwise (a search
+// page, references: ids scattered over the bucket; any page over a store
+// behind a network) the metas and the revisions they probably name (see
 // guessRevision) are read with one GetKeys, and the revisions guessed
-// wrong with one GetMany: one or two round trips on PostgreSQL.
+// wrong with one GetMany: one round trip on PostgreSQL, where the scans
+// would be two.
 func (r reader) currents(ct *compiledType, ids []string, join bool) ([]*metaRecord, []*revisionRecord, error) {
 	typ := ct.def.Name
 	metas := make([]*metaRecord, len(ids))
@@ -481,7 +482,9 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 			for i, k := range batch {
 				ids[i] = orderID(k)
 			}
-			metas, revs, err := r.currents(ct, ids, true)
+			// Over a shared store (PostgreSQL), two round trips beat the
+			// scans of bolt's trees: see currents.
+			metas, revs, err := r.currents(ct, ids, !m.cluster.shared)
 			if err != nil {
 				return err
 			}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -75,6 +76,9 @@ type tx struct {
 	// commit: the members of a group read the keys they share (the
 	// change-log seq, counters, type definitions) once.
 	read map[string]map[string][]byte
+	// queries counts the round trips of the store's transactions, for
+	// tests.
+	queries *atomic.Uint64
 }
 
 // top is the layer taking t's writes.
@@ -95,6 +99,7 @@ func (t *tx) query(sql string, args []any, scan func(rows pgx.Rows) error) error
 	if t.err != nil {
 		return fmt.Errorf("postgres: transaction failed earlier: %w", t.err)
 	}
+	t.queries.Add(1)
 	var (
 		rows pgx.Rows
 		br   pgx.BatchResults
