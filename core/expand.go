@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -190,22 +189,19 @@ func (m *Manager) readTargets(ctx context.Context, typ string, ids []string) (ma
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(ids)*1536)
 		r := reader{tx: tx, arena: &arena}
-		for _, id := range ids {
-			meta, err := r.visible(ct, id, false)
-			if errors.Is(err, ErrNotFound) {
+		metas, revs, err := r.currents(ct, ids, false)
+		if err != nil {
+			return fmt.Errorf("expand %s: %w", typ, err)
+		}
+		for i, id := range ids {
+			meta := metas[i]
+			if meta == nil || meta.Deleted || !g.Allows(p, meta.CreatedBy) {
 				continue
 			}
-			if err != nil {
-				return fmt.Errorf("expand %s/%s: %w", typ, id, err)
+			if revs[i] == nil {
+				return fmt.Errorf("expand %s/%s: %w", typ, id, errorf(ErrNotFound, "%s/%s has no revision %d", typ, id, meta.CurrentRevision))
 			}
-			if !g.Allows(p, meta.CreatedBy) {
-				continue
-			}
-			rev, err := r.revision(ct, id, meta.CurrentRevision)
-			if err != nil {
-				return fmt.Errorf("expand %s/%s: %w", typ, id, err)
-			}
-			out[id] = newResource(typ, id, meta, rev)
+			out[id] = newResource(typ, id, meta, revs[i])
 		}
 		return nil
 	})

@@ -68,86 +68,211 @@ func (r reader) visible(ct *compiledType, id string, includeDeleted bool) (*meta
 	return meta, nil
 }
 
-// current reads a resource's meta and current revision.
+// current reads a resource's meta and current revision, in one round
+// trip when it can (see visibleAt).
 func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionRecord, error) {
-	meta, err := r.meta(ct, id)
+	meta, rev, err := r.visibleAt(ct, id, true, 0)
 	if err != nil {
 		return nil, nil, err
 	}
-	rev, err := r.revision(ct, id, meta.CurrentRevision)
-	if err != nil {
-		return nil, nil, err
+	if rev == nil {
+		if rev, err = r.revision(ct, id, meta.CurrentRevision); err != nil {
+			return nil, nil, err
+		}
 	}
 	return meta, rev, nil
 }
 
-// currents reads the meta and current revision of each of ids, as
-// current does. Ids created one after another sit together in the meta
-// and revision buckets, so they are read in one scan of each (scanJoin)
-// rather than a lookup each; those the scans miss are looked up.
-func (r reader) currents(ct *compiledType, ids []string) ([]*metaRecord, []*revisionRecord, error) {
+// currents reads the meta and current revision of each of ids. An id
+// that is not valid or has no meta, or whose current revision is missing,
+// has nil entries: the caller decides whether that is an error. Every
+// other entry is as current reads it.
+//
+// join says to read ids created one after another (a list page), which
+// sit together in the meta and revision buckets, with one scan of each
+// (scanJoin), and those the scans miss with one GetMany: on bbolt that
+// walks the trees forward, faster than a lookup each. Otherwise (a search
+// page, references: ids scattered over the bucket; any page over a store
+// behind a network) the metas and the revisions they probably name (see
+// guessRevision) are read with one GetKeys, and the revisions guessed
+// wrong with one GetMany: one round trip on PostgreSQL, where the scans
+// would be two.
+func (r reader) currents(ct *compiledType, ids []string, join bool) ([]*metaRecord, []*revisionRecord, error) {
 	typ := ct.def.Name
 	metas := make([]*metaRecord, len(ids))
 	revs := make([]*revisionRecord, len(ids))
-	if len(ids) == 0 {
+	perm := make([]int, 0, len(ids)) // the valid ids, by key order
+	for i, id := range ids {
+		if validID(id) {
+			perm = append(perm, i)
+		}
+	}
+	if len(perm) == 0 {
 		return metas, revs, nil
 	}
-	perm := make([]int, len(ids)) // ids by key order
-	for i := range perm {
-		perm[i] = i
-	}
 	slices.SortFunc(perm, func(a, b int) int { return cmpStrings(ids[a], ids[b]) })
-	keys := make([][]byte, len(ids))
-	for j, i := range perm {
-		keys[j] = []byte(ids[i])
-	}
-	missed, err := scanJoin(r.tx, metaBucket(typ), keys, func(j int, v []byte) error {
-		i := perm[j]
+	decodeMetaOf := func(i int, v []byte) error {
 		m, err := decodeMeta(v)
 		if err != nil {
 			return fmt.Errorf("decode meta of %s/%s: %w", typ, ids[i], err)
 		}
 		metas[i] = m
 		return nil
-	})
-	if err != nil {
-		return nil, nil, err
 	}
-	for _, j := range missed {
-		i := perm[j]
-		if metas[i], err = r.meta(ct, ids[i]); err != nil {
+	decodeRevOf := func(i int, v []byte) (err error) {
+		revs[i], err = r.keepRevision(typ, ids[i], v)
+		return err
+	}
+	if join {
+		keys := make([][]byte, len(perm))
+		for j, i := range perm {
+			keys[j] = []byte(ids[i])
+		}
+		err := readKeys(r.tx, metaBucket(typ), keys, true, func(j int, v []byte) error { return decodeMetaOf(perm[j], v) })
+		if err != nil {
+			return nil, nil, err
+		}
+	} else {
+		keys := make([]storage.Key, 0, 2*len(perm))
+		for _, i := range perm {
+			keys = append(keys, storage.Key{Bucket: metaBucket(typ), Key: []byte(ids[i])},
+				storage.Key{Bucket: revBucket(typ), Key: revKey(ids[i], guessRevision(typ, ids[i]))})
+		}
+		var ferr error
+		err := r.tx.GetKeys(keys, func(n int, v []byte) {
+			switch i := perm[n/2]; {
+			case ferr != nil:
+			case n%2 == 0:
+				ferr = decodeMetaOf(i, v)
+			default:
+				ferr = decodeRevOf(i, v)
+			}
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}
+	perm = slices.DeleteFunc(perm, func(i int) bool {
+		if metas[i] == nil {
+			revs[i] = nil
+			return true
+		}
+		noteRevision(typ, ids[i], metas[i].CurrentRevision)
+		if revs[i] != nil && revs[i].Number != metas[i].CurrentRevision {
+			revs[i] = nil // guessed wrong
+		}
+		return revs[i] != nil
+	})
+	if len(perm) == 0 {
+		return metas, revs, nil
+	}
+	keys := make([][]byte, len(perm))
 	for j, i := range perm {
 		keys[j] = revKey(ids[i], metas[i].CurrentRevision)
 	}
-	missed, err = scanJoin(r.tx, revBucket(typ), keys, func(j int, v []byte) error {
-		i := perm[j]
-		rec, err := decodeRevisionRecord(v)
-		if err != nil {
-			return fmt.Errorf("decode %s/%s revision %d: %w", typ, ids[i], metas[i].CurrentRevision, err)
-		}
-		if r.arena == nil {
-			rec.Data = bytes.Clone(rec.Data)
-		} else {
-			start := len(*r.arena)
-			*r.arena = append(*r.arena, rec.Data...)
-			rec.Data = (*r.arena)[start:len(*r.arena):len(*r.arena)]
-		}
-		revs[i] = rec
-		return nil
-	})
+	err := readKeys(r.tx, revBucket(typ), keys, join, func(j int, v []byte) error { return decodeRevOf(perm[j], v) })
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, j := range missed {
-		i := perm[j]
-		if revs[i], err = r.revision(ct, ids[i], metas[i].CurrentRevision); err != nil {
-			return nil, nil, err
+	return metas, revs, nil
+}
+
+// keepRevision decodes a stored revision of typ/id and copies its data
+// out of the transaction, into the arena when there is one.
+func (r reader) keepRevision(typ, id string, v []byte) (*revisionRecord, error) {
+	rec, err := decodeRevisionRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s/%s revision: %w", typ, id, err)
+	}
+	if r.arena == nil {
+		rec.Data = bytes.Clone(rec.Data)
+	} else {
+		start := len(*r.arena)
+		*r.arena = append(*r.arena, rec.Data...)
+		rec.Data = (*r.arena)[start:len(*r.arena):len(*r.arena)]
+	}
+	return rec, nil
+}
+
+// visibleAt is visible, and reads revision n of the resource too (0: the
+// current one) in the same round trip when it guesses the number right
+// (see guessRevision): rev is nil when it did not, or the revision is
+// missing, and the caller reads it with pastRevision.
+func (r reader) visibleAt(ct *compiledType, id string, includeDeleted bool, n int) (meta *metaRecord, rev *revisionRecord, err error) {
+	if !validID(id) {
+		return nil, nil, errorf(ErrNotFound, "%s/%s not found", ct.def.Name, id)
+	}
+	typ := ct.def.Name
+	guess := n
+	if guess == 0 {
+		guess = guessRevision(typ, id)
+	}
+	keys := []storage.Key{{Bucket: metaBucket(typ), Key: []byte(id)}, {Bucket: revBucket(typ), Key: revKey(id, guess)}}
+	var ferr error
+	err = r.tx.GetKeys(keys, func(i int, v []byte) {
+		switch {
+		case ferr != nil:
+		case i == 0:
+			if meta, ferr = decodeMeta(v); ferr != nil {
+				ferr = fmt.Errorf("decode meta of %s/%s: %w", typ, id, ferr)
+			}
+		default:
+			rev, ferr = r.keepRevision(typ, id, v)
+		}
+	})
+	if err == nil {
+		err = ferr
+	}
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case meta == nil, meta.Deleted && !includeDeleted:
+		return nil, nil, errorf(ErrNotFound, "%s/%s not found", typ, id)
+	}
+	noteRevision(typ, id, meta.CurrentRevision)
+	if n == 0 {
+		n = meta.CurrentRevision
+	}
+	if rev != nil && rev.Number != n {
+		rev = nil
+	}
+	return meta, rev, nil
+}
+
+// readKeys calls found with the index and value of each of the sorted
+// keys present in bucket: with scanJoin first when join, then with one
+// GetMany for the others.
+func readKeys(tx storage.Tx, bucket string, keys [][]byte, join bool, found func(j int, v []byte) error) error {
+	missed := make([]int, len(keys))
+	for j := range missed {
+		missed[j] = j
+	}
+	if join {
+		var err error
+		if missed, err = scanJoin(tx, bucket, keys, found); err != nil {
+			return err
 		}
 	}
-	return metas, revs, nil
+	if len(missed) == 0 {
+		return nil
+	}
+	ask := make([][]byte, len(missed))
+	for n, j := range missed {
+		ask[n] = keys[j]
+	}
+	var ferr error
+	err := tx.GetMany(bucket, ask, func(n int, v []byte) {
+		if ferr == nil {
+			ferr = found(missed[n], v)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
 }
 
 // maxJoinSkip is how many keys in a row scanJoin passes over without
@@ -223,20 +348,21 @@ func (m *Manager) Get(ctx context.Context, typ, id string, o GetOptions) (*Resou
 	}
 	var res *Resource
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
-		meta, err := r.visible(ct, id, o.IncludeDeleted)
+		meta, rev, err := r.visibleAt(ct, id, o.IncludeDeleted, o.Revision)
 		if err != nil {
 			return err
 		}
 		if err := allowRead(p, ct, id, meta.CreatedBy); err != nil {
 			return err
 		}
-		n := meta.CurrentRevision
-		if o.Revision != 0 {
-			n = o.Revision
-		}
-		rev, err := r.pastRevision(ct, id, meta, n)
-		if err != nil {
-			return err
+		if rev == nil {
+			n := meta.CurrentRevision
+			if o.Revision != 0 {
+				n = o.Revision
+			}
+			if rev, err = r.pastRevision(ct, id, meta, n); err != nil {
+				return err
+			}
 		}
 		res = newResource(typ, id, meta, rev)
 		return nil
@@ -356,11 +482,16 @@ func (m *Manager) List(ctx context.Context, typ string, o ListOptions) (*Page, e
 			for i, k := range batch {
 				ids[i] = orderID(k)
 			}
-			metas, revs, err := r.currents(ct, ids)
+			// Over a shared store (PostgreSQL), two round trips beat the
+			// scans of bolt's trees: see currents.
+			metas, revs, err := r.currents(ct, ids, !m.cluster.shared)
 			if err != nil {
 				return err
 			}
 			for i, id := range ids {
+				if revs[i] == nil { // the order bucket lists it: storage is inconsistent
+					return fmt.Errorf("list %s: %s/%s is listed but has no meta or current revision", typ, typ, id)
+				}
 				if metas[i].Deleted && !o.IncludeDeleted || !g.Allows(p, metas[i].CreatedBy) {
 					continue
 				}

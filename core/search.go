@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/strata-dev/strata/sdk/storage"
@@ -263,24 +262,17 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(res.IDs)*1536)
 		r := reader{tx: tx, arena: &arena}
-		// Read in key order, which walks storage's trees forward, and
-		// list in the search's order.
-		byKey := make([]int, len(res.IDs))
-		for i := range byKey {
-			byKey[i] = i
+		// The ids are scattered over storage: read them at once, and
+		// list them in the search's order.
+		metas, revs, err := r.currents(ct, res.IDs, false)
+		if err != nil {
+			return err
 		}
-		slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(res.IDs[a], res.IDs[b]) })
 		items := make([]*Resource, len(res.IDs))
-		for _, i := range byKey {
-			id := res.IDs[i]
-			meta, rev, err := r.current(ct, id)
-			if errors.Is(err, ErrNotFound) {
-				continue // purged after the index answered
+		for i, id := range res.IDs {
+			if revs[i] != nil { // else purged after the index answered
+				items[i] = newResource(typ, id, metas[i], revs[i])
 			}
-			if err != nil {
-				return fmt.Errorf("load %s/%s: %w", typ, id, err)
-			}
-			items[i] = newResource(typ, id, meta, rev)
 		}
 		for _, res := range items {
 			if res != nil {
@@ -352,22 +344,19 @@ func (m *Manager) GetMany(ctx context.Context, typ string, ids []string, o GetOp
 	err = m.view(ctx, typ, func(ct *compiledType, r reader) error {
 		arena := make([]byte, 0, len(ids)*1536)
 		r.arena = &arena
+		metas, revs, err := r.currents(ct, ids, false)
+		if err != nil {
+			return err
+		}
 		for i, id := range ids {
-			meta, err := r.visible(ct, id, o.IncludeDeleted)
-			if errors.Is(err, ErrNotFound) {
+			meta := metas[i]
+			if meta == nil || meta.Deleted && !o.IncludeDeleted || !g.Allows(p, meta.CreatedBy) {
 				continue
 			}
-			if err == nil && !g.Allows(p, meta.CreatedBy) {
-				continue
+			if revs[i] == nil {
+				return fmt.Errorf("load %s/%s: %w", typ, id, errorf(ErrNotFound, "%s/%s has no revision %d", typ, id, meta.CurrentRevision))
 			}
-			if err != nil {
-				return fmt.Errorf("load %s/%s: %w", typ, id, err)
-			}
-			rev, err := r.revision(ct, id, meta.CurrentRevision)
-			if err != nil {
-				return fmt.Errorf("load %s/%s: %w", typ, id, err)
-			}
-			out[i] = newResource(typ, id, meta, rev)
+			out[i] = newResource(typ, id, meta, revs[i])
 		}
 		return nil
 	})

@@ -108,7 +108,7 @@ func (s *store) commitGroup(group []*request) {
 		return
 	}
 	groupLayer := layer{}
-	t := &tx{ctx: bg, conn: conn.Conn(), read: map[string]map[string][]byte{}}
+	t := &tx{ctx: bg, conn: conn.Conn(), read: map[string]map[string][]byte{}, queries: &s.queries}
 	for len(group) > 0 {
 		r := group[0]
 		group = group[1:]

@@ -55,6 +55,7 @@ type store struct {
 	stopped chan struct{} // closed by the committer when it has stopped
 
 	commits atomic.Uint64 // physical commits, for tests
+	queries atomic.Uint64 // round trips of transactions, for tests
 
 	// hints receives the notifications of commits (notify.go); the
 	// listener, started by the first Commits, runs until stopListening,
@@ -182,7 +183,7 @@ func (s *store) View(ctx context.Context, fn func(tx driver.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("postgres: acquire connection: %w", err)
 	}
-	t := &tx{ctx: ctx, conn: c.c.Conn(), view: true, rollbackFirst: c.open}
+	t := &tx{ctx: ctx, conn: c.c.Conn(), view: true, rollbackFirst: c.open, queries: &s.queries}
 	defer func() {
 		c.open = c.open || t.begun
 		s.conns.release(c, t.broken)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 
@@ -75,6 +76,9 @@ type tx struct {
 	// commit: the members of a group read the keys they share (the
 	// change-log seq, counters, type definitions) once.
 	read map[string]map[string][]byte
+	// queries counts the round trips of the store's transactions, for
+	// tests.
+	queries *atomic.Uint64
 }
 
 // top is the layer taking t's writes.
@@ -95,6 +99,7 @@ func (t *tx) query(sql string, args []any, scan func(rows pgx.Rows) error) error
 	if t.err != nil {
 		return fmt.Errorf("postgres: transaction failed earlier: %w", t.err)
 	}
+	t.queries.Add(1)
 	var (
 		rows pgx.Rows
 		br   pgx.BatchResults
@@ -141,29 +146,46 @@ func (t *tx) query(sql string, args []any, scan func(rows pgx.Rows) error) error
 	return nil
 }
 
-// Get looks key up in the layers, top first, then in the database.
-func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
+// known answers a Get of key from what t holds without asking the
+// database: the layers, top first, then the group's reads. ok is false
+// when only the database knows; otherwise val is the value, nil when the
+// key is missing.
+func (t *tx) known(bucket string, key []byte) (val []byte, ok bool) {
 	for i := len(t.layers) - 1; i >= 0; i-- {
 		if b := t.layers[i][bucket]; b != nil {
 			if v, ok := b.writes[string(key)]; ok {
-				if v == nil {
-					return nil, driver.ErrNotFound
-				}
-				return v, nil
+				return v, true
 			}
 			if b.cleared {
-				return nil, driver.ErrNotFound
+				return nil, true
 			}
 		}
 	}
-	cached, ok := t.read[bucket]
-	if ok {
-		if v, ok := cached[string(key)]; ok {
-			if v == nil {
-				return nil, driver.ErrNotFound
-			}
-			return v, nil
+	v, ok := t.read[bucket][string(key)]
+	return v, ok
+}
+
+// remember records the database's answer for key in the group's reads
+// (an Update's only): val, or nil for a missing key.
+func (t *tx) remember(bucket string, key, val []byte) {
+	if t.read == nil {
+		return
+	}
+	cached := t.read[bucket]
+	if cached == nil {
+		cached = map[string][]byte{}
+		t.read[bucket] = cached
+	}
+	cached[string(key)] = val
+}
+
+// Get looks key up in the layers, top first, then in the database.
+func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
+	if v, ok := t.known(bucket, key); ok {
+		if v == nil {
+			return nil, driver.ErrNotFound
 		}
+		return v, nil
 	}
 	var (
 		val   []byte
@@ -180,17 +202,103 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	if found && val == nil {
 		val = []byte{}
 	}
-	if t.read != nil {
-		if cached == nil {
-			cached = map[string][]byte{}
-			t.read[bucket] = cached
-		}
-		cached[string(key)] = val
-	}
+	t.remember(bucket, key, val)
 	if !found {
 		return nil, driver.ErrNotFound
 	}
 	return val, nil
+}
+
+// GetMany answers the keys it can as Get does, from the layers and the
+// group's reads, and reads the others from the database in one query
+// (see getManySQL).
+func (t *tx) GetMany(keys []driver.Key, fn func(i int, value []byte)) error {
+	vals := make([][]byte, len(keys))
+	var (
+		buckets []string           // of the keys only the database knows
+		ask     [][][]byte         // those keys by bucket, each once
+		asked   = map[string]int{} // bucket 0x00 key → index in got
+		where   = map[string]int{} // bucket → index in buckets
+		got     [][]byte           // the database's values, by asked
+	)
+	ref := func(bucket string, key []byte) string { return bucket + "\x00" + string(key) }
+	for i, k := range keys {
+		if v, ok := t.known(k.Bucket, k.Key); ok {
+			vals[i] = v
+			continue
+		}
+		r := ref(k.Bucket, k.Key)
+		if _, ok := asked[r]; ok {
+			continue
+		}
+		asked[r] = len(got)
+		got = append(got, nil)
+		b, ok := where[k.Bucket]
+		if !ok {
+			b = len(buckets)
+			where[k.Bucket] = b
+			buckets, ask = append(buckets, k.Bucket), append(ask, nil)
+		}
+		ask[b] = append(ask[b], k.Key)
+	}
+	if len(buckets) > 0 {
+		args := make([]any, 0, 2*len(buckets))
+		for b, name := range buckets {
+			args = append(args, []byte(name), ask[b])
+		}
+		err := t.query(getManySQL(len(buckets)), args, func(rows pgx.Rows) error {
+			var (
+				b    int32
+				k, v []byte
+			)
+			if err := rows.Scan(&b, &k, &v); err != nil {
+				return err
+			}
+			if v == nil {
+				v = []byte{}
+			}
+			if j, ok := asked[ref(buckets[b], k)]; ok {
+				got[j] = v
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for b, name := range buckets {
+			for _, k := range ask[b] {
+				t.remember(name, k, got[asked[ref(name, k)]])
+			}
+		}
+		for i, k := range keys {
+			if j, ok := asked[ref(k.Bucket, k.Key)]; ok {
+				vals[i] = got[j]
+			}
+		}
+	}
+	for i, v := range vals {
+		if v != nil {
+			fn(i, v)
+		}
+	}
+	return nil
+}
+
+// getManySQL is the query reading keys of n buckets: one index scan of
+// the primary key per bucket, with the bucket's keys as an array
+// ($1 bucket 0's name, $2 its keys, $3 bucket 1's name...). Each row is
+// the bucket's number, a key and its value. PostgreSQL plans this as
+// cheaply as a lookup of one key per bucket, where a join with the arrays
+// unnested costs it several times more.
+func getManySQL(n int) string {
+	var sb strings.Builder
+	for b := range n {
+		if b > 0 {
+			sb.WriteString(" union all ")
+		}
+		fmt.Fprintf(&sb, "select %d::int4, key, value from strata_kv where bucket = $%d and key = any($%d::bytea[])", b, 2*b+1, 2*b+2)
+	}
+	return sb.String()
 }
 
 // MaxKeySize is the longest bucket name and key, together, this backend
@@ -385,3 +493,4 @@ func (t *tx) page(bucket string, r driver.Range, after []byte, started bool, lim
 
 // errTxFailed marks a group whose transaction failed under a member.
 var errTxFailed = errors.New("postgres: write transaction failed")
+var _ driver.Batcher = (*tx)(nil)

@@ -156,6 +156,54 @@ func (t *tx) Get(bucket string, key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// GetMany reads bucket/keys with GetKeys.
+func (t *tx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error {
+	if err := t.check("get many", bucket, nil, false, false); err != nil {
+		return err
+	}
+	ks := make([]Key, len(keys))
+	for i, k := range keys {
+		ks[i] = Key{Bucket: bucket, Key: k}
+	}
+	return t.GetKeys(ks, fn)
+}
+
+// GetKeys reads keys, in one call of the driver when it is a
+// driver.Batcher, else by a Get each.
+func (t *tx) GetKeys(keys []Key, fn func(i int, value []byte)) error {
+	if t.done {
+		return t.check("get many", "", nil, false, false)
+	}
+	if fn == nil {
+		return fmt.Errorf("storage: get many: %w: nil function", ErrInvalid)
+	}
+	for _, k := range keys {
+		if err := t.check("get many", k.Bucket, k.Key, true, false); err != nil {
+			return err
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if b, ok := t.d.(driver.Batcher); ok {
+		if err := b.GetMany(keys, fn); err != nil {
+			return fmt.Errorf("storage: get many (%d keys in %s...): %w", len(keys), keys[0].Bucket, err)
+		}
+		return nil
+	}
+	for i, k := range keys {
+		v, err := t.d.Get(k.Bucket, k.Key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("storage: get many %s/%q: %w", k.Bucket, k.Key, err)
+		}
+		fn(i, v)
+	}
+	return nil
+}
+
 // Put stores value under bucket/key; a nil value is stored as empty.
 func (t *tx) Put(bucket string, key, value []byte) error {
 	if err := t.check("put", bucket, key, true, true); err != nil {

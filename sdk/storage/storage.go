@@ -126,6 +126,20 @@ type Tx interface {
 	// transaction ends.
 	Get(bucket string, key []byte) ([]byte, error)
 
+	// GetMany reads the values of keys in bucket: it calls fn with the
+	// index in keys and the value of each key present, in the order of
+	// keys, and skips missing keys (a key given twice is reported twice).
+	// Every key is checked as Get checks it, before anything is read. A
+	// backend that reads over the network does it in one round trip
+	// (driver.Batcher); others call Get for each key. The values are
+	// valid until the transaction ends.
+	GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error
+
+	// GetKeys is GetMany over keys of any buckets: a reader that needs
+	// keys of several buckets, such as a resource's meta and the
+	// revision it names, reads them in one round trip.
+	GetKeys(keys []Key, fn func(i int, value []byte)) error
+
 	// Put stores value under key in bucket, creating the bucket if needed.
 	// An empty or nil value is allowed (Get returns it as an empty slice);
 	// an empty bucket name, an empty key or one longer than MaxKeySize is
@@ -157,6 +171,9 @@ type Range struct {
 	End     []byte
 	Reverse bool
 }
+
+// Key is a key of a bucket, for Tx.GetKeys.
+type Key = driver.Key
 
 // PrefixRange returns the Range of all keys that begin with prefix.
 func PrefixRange(prefix []byte) Range {

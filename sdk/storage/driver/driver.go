@@ -92,6 +92,28 @@ type Tx interface {
 	Scan(bucket string, r Range, fn func(key, value []byte) bool) error
 }
 
+// Batcher is an optional interface of a driver's [Tx] that reads many
+// keys at once, for a backend where each Get costs a round trip to a
+// server: a page of 20 resources is then one or two reads, not forty.
+// Package storage finds it with a type assertion; for a Tx without it,
+// storage.Tx.GetMany calls Get for each key, which is as fast for a
+// backend in the process.
+type Batcher interface {
+	// GetMany reads the values of keys, seeing the transaction's own
+	// writes as Get does, and calls fn with the index in keys and the
+	// value of each key present, in the order of keys; a missing key (or
+	// bucket) is skipped. A key given twice is reported twice. The keys
+	// are checked as Get's are, and there is at least one. The values may
+	// stay valid only until the transaction ends.
+	GetMany(keys []Key, fn func(i int, value []byte)) error
+}
+
+// Key is a key of a bucket. It is storage.Key.
+type Key struct {
+	Bucket string
+	Key    []byte
+}
+
 // Range selects the keys k with Start <= k < End; a nil bound is open. It
 // has the fields of storage.Range.
 type Range struct {

@@ -1,0 +1,17 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/strata-dev/strata/sdk/storage"
+)
+
+// OpenCounting is OpenURL with default options, and a function returning
+// the round trips the store's transactions have made so far.
+func OpenCounting(ctx context.Context, url string) (storage.Store, func() uint64, error) {
+	d, err := openDriver(ctx, url, Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return storage.New(d), d.queries.Load, nil
+}
