@@ -93,6 +93,9 @@ type cluster struct {
 func (m *Manager) initCluster(opts Options) {
 	c := &m.cluster
 	c.commits, c.shared = storage.Shared(m.store)
+	if c.shared {
+		m.revHints = newRevHints()
+	}
 	c.node = opts.NodeID
 	if c.node == "" {
 		c.node = m.newID()

@@ -188,7 +188,7 @@ func (m *Manager) readTargets(ctx context.Context, typ string, ids []string) (ma
 	out := make(map[string]*Resource, len(ids))
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(ids)*1536)
-		r := reader{tx: tx, arena: &arena}
+		r := reader{tx: tx, arena: &arena, hints: m.revHints}
 		metas, revs, err := r.currents(ct, ids, false)
 		if err != nil {
 			return fmt.Errorf("expand %s: %w", typ, err)

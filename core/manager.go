@@ -155,7 +155,9 @@ type Manager struct {
 	// cluster and leases are the Manager's part in a cluster of nodes
 	// over a shared store (cluster.go).
 	cluster cluster
-	leases  leaseSet
+	// revHints guess current revisions over a shared store; nil otherwise.
+	revHints *revHints
+	leases   leaseSet
 }
 
 // Open builds a Manager over store and loads the types defined in it.

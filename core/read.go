@@ -19,6 +19,9 @@ import (
 // returns is copied out, so no transaction outlives the call that made it.
 type reader struct {
 	tx storage.Tx
+	// hints, when set (over a shared store), guess the current revision
+	// of a resource so that it is read with its meta (revhints.go).
+	hints *revHints
 	// arena, when set, receives the data of the revisions read, so a page
 	// of resources shares one buffer.
 	arena *[]byte
@@ -93,10 +96,10 @@ func (r reader) current(ct *compiledType, id string) (*metaRecord, *revisionReco
 // (scanJoin), and those the scans miss with one GetMany: on bbolt that
 // walks the trees forward, faster than a lookup each. Otherwise (a search
 // page, references: ids scattered over the bucket; any page over a store
-// behind a network) the metas and the revisions they probably name (see
-// guessRevision) are read with one GetKeys, and the revisions guessed
-// wrong with one GetMany: one round trip on PostgreSQL, where the scans
-// would be two.
+// behind a network) the metas, with the revisions they probably name
+// over a shared store (see revHints), are read with one GetKeys, and the
+// revisions not guessed or guessed wrong with one GetMany: one round trip
+// on PostgreSQL, where the scans would be two.
 func (r reader) currents(ct *compiledType, ids []string, join bool) ([]*metaRecord, []*revisionRecord, error) {
 	typ := ct.def.Name
 	metas := make([]*metaRecord, len(ids))
@@ -133,16 +136,24 @@ func (r reader) currents(ct *compiledType, ids []string, join bool) ([]*metaReco
 			return nil, nil, err
 		}
 	} else {
-		keys := make([]storage.Key, 0, 2*len(perm))
+		// Each meta, followed by the revision it probably names when
+		// there is a guess: stride keys per id.
+		stride := 1
+		if r.hints != nil {
+			stride = 2
+		}
+		keys := make([]storage.Key, 0, stride*len(perm))
 		for _, i := range perm {
-			keys = append(keys, storage.Key{Bucket: metaBucket(typ), Key: []byte(ids[i])},
-				storage.Key{Bucket: revBucket(typ), Key: revKey(ids[i], guessRevision(typ, ids[i]))})
+			keys = append(keys, storage.Key{Bucket: metaBucket(typ), Key: []byte(ids[i])})
+			if stride == 2 {
+				keys = append(keys, storage.Key{Bucket: revBucket(typ), Key: revKey(ids[i], r.hints.guess(typ, ids[i]))})
+			}
 		}
 		var ferr error
 		err := r.tx.GetKeys(keys, func(n int, v []byte) {
-			switch i := perm[n/2]; {
+			switch i := perm[n/stride]; {
 			case ferr != nil:
-			case n%2 == 0:
+			case n%stride == 0:
 				ferr = decodeMetaOf(i, v)
 			default:
 				ferr = decodeRevOf(i, v)
@@ -160,7 +171,7 @@ func (r reader) currents(ct *compiledType, ids []string, join bool) ([]*metaReco
 			revs[i] = nil
 			return true
 		}
-		noteRevision(typ, ids[i], metas[i].CurrentRevision)
+		r.hints.note(typ, ids[i], metas[i].CurrentRevision)
 		if revs[i] != nil && revs[i].Number != metas[i].CurrentRevision {
 			revs[i] = nil // guessed wrong
 		}
@@ -199,7 +210,7 @@ func (r reader) keepRevision(typ, id string, v []byte) (*revisionRecord, error) 
 
 // visibleAt is visible, and reads revision n of the resource too (0: the
 // current one) in the same round trip when it guesses the number right
-// (see guessRevision): rev is nil when it did not, or the revision is
+// (see revHints): rev is nil when it did not, or the revision is
 // missing, and the caller reads it with pastRevision.
 func (r reader) visibleAt(ct *compiledType, id string, includeDeleted bool, n int) (meta *metaRecord, rev *revisionRecord, err error) {
 	if !validID(id) {
@@ -208,9 +219,12 @@ func (r reader) visibleAt(ct *compiledType, id string, includeDeleted bool, n in
 	typ := ct.def.Name
 	guess := n
 	if guess == 0 {
-		guess = guessRevision(typ, id)
+		guess = r.hints.guess(typ, id)
 	}
-	keys := []storage.Key{{Bucket: metaBucket(typ), Key: []byte(id)}, {Bucket: revBucket(typ), Key: revKey(id, guess)}}
+	keys := []storage.Key{{Bucket: metaBucket(typ), Key: []byte(id)}}
+	if guess > 0 {
+		keys = append(keys, storage.Key{Bucket: revBucket(typ), Key: revKey(id, guess)})
+	}
 	var ferr error
 	err = r.tx.GetKeys(keys, func(i int, v []byte) {
 		switch {
@@ -232,7 +246,7 @@ func (r reader) visibleAt(ct *compiledType, id string, includeDeleted bool, n in
 	case meta == nil, meta.Deleted && !includeDeleted:
 		return nil, nil, errorf(ErrNotFound, "%s/%s not found", typ, id)
 	}
-	noteRevision(typ, id, meta.CurrentRevision)
+	r.hints.note(typ, id, meta.CurrentRevision)
 	if n == 0 {
 		n = meta.CurrentRevision
 	}
@@ -321,7 +335,7 @@ func (m *Manager) view(ctx context.Context, typ string, fn func(ct *compiledType
 	if err != nil {
 		return err
 	}
-	return m.store.View(ctx, func(tx storage.Tx) error { return fn(ct, reader{tx: tx}) })
+	return m.store.View(ctx, func(tx storage.Tx) error { return fn(ct, reader{tx: tx, hints: m.revHints}) })
 }
 
 // GetOptions qualify a read.

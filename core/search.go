@@ -261,7 +261,7 @@ func (m *Manager) Search(ctx context.Context, typ string, o ListOptions, q ListQ
 	page := &sp.Page
 	err = m.store.View(ctx, func(tx storage.Tx) error {
 		arena := make([]byte, 0, len(res.IDs)*1536)
-		r := reader{tx: tx, arena: &arena}
+		r := reader{tx: tx, arena: &arena, hints: m.revHints}
 		// The ids are scattered over storage: read them at once, and
 		// list them in the search's order.
 		metas, revs, err := r.currents(ct, res.IDs, false)
