@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,7 +148,7 @@ func TestPagesInFewRoundTrips(t *testing.T) {
 				return err
 			}
 			want := slices.Clone(live)
-			slices.SortFunc(want, func(a, b string) int { return cmpString(title[a], title[b]) })
+			slices.SortFunc(want, func(a, b string) int { return strings.Compare(title[a], title[b]) })
 			return check(p.Items, want)
 		}},
 		{"search with expand", 4, func() error {
@@ -192,14 +193,4 @@ func TestPagesInFewRoundTrips(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
