@@ -70,7 +70,11 @@ func hookedType(name, module string, stages ...string) string {
 // languages, through the server and checks that they behave identically.
 func TestExampleHooksEveryLanguage(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testExampleHooksEveryLanguage)
+}
+
+func testExampleHooksEveryLanguage(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	results := map[string][]string{}
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
@@ -126,7 +130,11 @@ func mustJSON(v any) string {
 // serving; and that failure_policy ignore lets the write through.
 func TestHookFailures(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testHookFailures)
+}
+
+func testHookFailures(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.putHook("titles", exampleModule(t, "wat"))
 	ts.defineType(hookedType("plain", "titles", "validate"))
 
@@ -205,7 +213,11 @@ func TestHookFailures(t *testing.T) {
 // TestHookModulesAPI covers PUT/GET/DELETE /api/hooks.
 func TestHookModulesAPI(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testHookModulesAPI)
+}
+
+func testHookModulesAPI(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	wasm := exampleModule(t, "c")
 	r := ts.do("PUT", "/api/hooks/titles", wasm, "Content-Type", "application/wasm")
 	if r.Status != 201 {
@@ -267,8 +279,12 @@ func (s *syncBuffer) String() string {
 // never change the response.
 func TestAfterHooks(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testAfterHooks)
+}
+
+func testAfterHooks(t *testing.T, b apptest.Backend) {
 	logs := &syncBuffer{}
-	ts := newTestServer(t, func(o *serverOptions) {
+	ts := newTestServerOn(t, b, func(o *serverOptions) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	ts.putHook("titles", exampleModule(t, "go"))

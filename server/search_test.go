@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/strata-dev/strata/app/apptest"
 )
 
 const articlesType = `{"name":"articles","schema":{"type":"object","required":["title"],"properties":{
@@ -49,7 +51,11 @@ func (ts *testServer) listIDs(query string) ([]string, map[string]any) {
 
 func TestSearchFilterSortCursor(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchFilterSortCursor)
+}
+
+func testSearchFilterSortCursor(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	arts := seedArticles(ts, 40)
 
@@ -178,7 +184,11 @@ func TestSearchFilterSortCursor(t *testing.T) {
 // the index is rebuilt from storage and answers the same.
 func TestIndexRebuiltFromStorage(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testIndexRebuiltFromStorage)
+}
+
+func testIndexRebuiltFromStorage(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	seedArticles(ts, 25)
 	q := "filter=" + url.QueryEscape(`views >= 7 || author.name = "author 2"`) + "&sort=title&limit=100"
@@ -202,7 +212,11 @@ func TestIndexRebuiltFromStorage(t *testing.T) {
 // returns=data; without q it is a bad request.
 func TestSearchHighlight(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchHighlight)
+}
+
+func testSearchHighlight(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	lake := ts.must(201, "POST", "/api/articles", `{"title":"The <quiet> lake","body":"a lake & a river"}`).JSON(t)["id"].(string)
 	ts.must(201, "POST", "/api/articles", `{"title":"mountains","body":"rocks"}`)
@@ -266,7 +280,11 @@ func TestSearchHighlight(t *testing.T) {
 // by next_cursor returns every match once, total included.
 func TestSearchRelevance(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchRelevance)
+}
+
+func testSearchRelevance(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	filler := strings.Repeat("words about something else entirely ", 8)
 	var matching []string
