@@ -199,7 +199,6 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 			return err
 		}
 		m.lastSeq.Store(seq)
-		m.cluster.scanned = seq
 		gen, err := readUint(tx, bucketSys, keyTypes)
 		if err != nil {
 			return err
@@ -425,7 +424,7 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 		return Type{}, err
 	}
 	m.applyTypeChange(ct.def.Name, w.typeResult)
-	m.cluster.types.Store(gen)
+	m.typesChanged(gen)
 	return w.typeResult.def, nil
 }
 
@@ -452,7 +451,7 @@ func (m *Manager) DeleteType(ctx context.Context, name string) error {
 		return err
 	}
 	m.applyTypeChange(name, nil)
-	m.cluster.types.Store(gen)
+	m.typesChanged(gen)
 	return nil
 }
 
