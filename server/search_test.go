@@ -332,3 +332,80 @@ func testSearchRelevance(t *testing.T, b apptest.Backend) {
 	// A cursor of this order does not continue another q.
 	checkProblem(t, ts.do("GET", "/api/articles?q=note&cursor="+url.QueryEscape(cursor), nil), 400, "bad_request")
 }
+
+// TestSearchOwnerScoped: over a type its readers read by ownership, q,
+// filter, sort, total, count and cursor paging all see exactly the
+// resources the principal may read: its own, or every one for a role
+// granted reading.
+func TestSearchOwnerScoped(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, testSearchOwnerScoped)
+}
+
+func testSearchOwnerScoped(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
+	ts.defineType(`{"name":"journal","schema":{"type":"object","properties":{"text":{"type":"string"},"views":{"type":"integer"}}},
+	  "search":["text"],"permissions":{"read":["owner","role:editor"],"create":["authenticated"]}}`)
+	tokens, _ := ts.principals()
+	// Who may read each resource, by id, and its views.
+	type entry struct {
+		id    string
+		views int
+	}
+	created := map[string][]entry{}
+	for i := range 14 {
+		who := []string{"owner", "authenticated"}[i%2]
+		text := "a quiet harbour"
+		if i%3 == 0 {
+			text = "a busy road"
+		}
+		id := ts.must(201, "POST", "/api/journal", map[string]any{"text": text, "views": i}, "Authorization", tokens[who]).JSON(t)["id"].(string)
+		created[who] = append(created[who], entry{id, i})
+	}
+	created["editor"] = append(append([]entry(nil), created["owner"]...), created["authenticated"]...)
+	filter := url.QueryEscape(`views >= 4`)
+	for _, who := range []string{"owner", "authenticated", "editor"} {
+		t.Run(who, func(t *testing.T) {
+			var wantQ, wantFilter []string
+			for _, e := range created[who] {
+				if e.views%3 != 0 {
+					wantQ = append(wantQ, e.id)
+				}
+				if e.views >= 4 {
+					wantFilter = append(wantFilter, e.id)
+				}
+			}
+			for _, tc := range []struct {
+				name, query string
+				want        []string
+			}{
+				{"q", "q=harbour", wantQ},
+				{"filter and sort", "filter=" + filter + "&sort=-views", wantFilter},
+			} {
+				var got []string
+				cursor := ""
+				for range 20 {
+					body := ts.must(200, "GET", "/api/journal?"+tc.query+"&limit=2&total=true&cursor="+url.QueryEscape(cursor), nil,
+						"Authorization", tokens[who]).JSON(t)
+					if body["total"] != float64(len(tc.want)) {
+						t.Fatalf("%s: total %v, want %d", tc.name, body["total"], len(tc.want))
+					}
+					for _, it := range body["items"].([]any) {
+						got = append(got, dig(it, "id").(string))
+					}
+					if cursor, _ = body["next_cursor"].(string); cursor == "" {
+						break
+					}
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
+					t.Fatalf("%s: paged %v, want %v", tc.name, got, tc.want)
+				}
+			}
+			count := ts.must(200, "GET", "/api/journal/count?filter="+filter, nil, "Authorization", tokens[who]).JSON(t)["count"]
+			if count != float64(len(wantFilter)) {
+				t.Fatalf("count %v, want %d", count, len(wantFilter))
+			}
+		})
+	}
+	checkProblem(t, ts.do("GET", "/api/journal?q=harbour", nil, "Authorization", ""), 401, "unauthorized")
+}
