@@ -22,11 +22,13 @@ import (
 // node of a cluster, and what the others commit reaches it only through
 // the store:
 //
-//   - The follower polls the newest seq and the configuration generation
-//     every FollowInterval (woken early by the store's commit hint, and by
-//     WaitSeq). Past seqs are published as the node's own writes are, so
-//     the search index, the event feed and the consumers see them; a type
-//     change among them makes the node reload its types from the store.
+//   - The follower polls the newest seq, the configuration generation and
+//     the types generation every FollowInterval (woken early by the
+//     store's commit hint, and by WaitSeq). Past seqs are published as the
+//     node's own writes are, so the search index, the event feed and the
+//     consumers see them; before that, a types generation the node's type
+//     set is not at (every type change moves it) makes the node reload its
+//     types from the store.
 //   - Hook modules, webhooks and API keys are configuration: every write
 //     of them bumps the configuration generation in the same transaction,
 //     and a node that sees it move reloads them (OnConfigChange tells
@@ -76,10 +78,6 @@ type cluster struct {
 	// set by a write that found the stored one ahead (typesCurrent).
 	types  atomic.Uint64
 	behind atomic.Bool
-	// scanned is the seq up to which the follower looked for type
-	// changes: apart from lastSeq, which this node's own writes move past
-	// other nodes' entries they did not read.
-	scanned uint64
 
 	mu       sync.Mutex
 	onConfig []func()
@@ -241,12 +239,10 @@ func (m *Manager) startFollower(ctx context.Context) error {
 }
 
 // follow polls the store once: a new configuration generation reloads
-// the configuration, new change-log entries are published, after a type
-// change among them reloads the types.
+// the configuration, a types generation that is not the one in use
+// reloads the types, new change-log entries are published after that.
 func (m *Manager) follow(ctx context.Context) error {
-	var seq, gen uint64
-	last := m.cluster.scanned
-	typeChanged := false
+	var seq, gen, types uint64
 	err := m.store.View(ctx, func(tx storage.Tx) error {
 		var err error
 		if seq, err = readUint(tx, bucketSys, keySeq); err != nil {
@@ -255,23 +251,8 @@ func (m *Manager) follow(ctx context.Context) error {
 		if gen, err = readUint(tx, bucketSys, keyConfig); err != nil {
 			return err
 		}
-		typeChanged = false
-		if seq <= last {
-			return nil
-		}
-		var scanErr error
-		err = tx.Scan(bucketChanges, storage.Range{Start: seqKey(last + 1), End: seqKey(seq + 1)}, func(_, v []byte) bool {
-			var ch Change
-			if ch, scanErr = decodeChange(v); scanErr != nil {
-				return false
-			}
-			typeChanged = ch.Action == ActionType
-			return !typeChanged
-		})
-		if err != nil {
-			return err
-		}
-		return scanErr
+		types, err = readUint(tx, bucketSys, keyTypes)
+		return err
 	})
 	if err != nil {
 		return err
@@ -282,16 +263,39 @@ func (m *Manager) follow(ctx context.Context) error {
 		}
 		m.cluster.gen.Store(gen)
 	}
-	if typeChanged {
+	if !m.typesReached(types) {
 		if err := m.reloadTypes(ctx); err != nil {
 			return err
 		}
 	}
-	m.cluster.scanned = max(last, seq)
 	if seq > m.lastSeq.Load() {
 		m.published(seq)
 	}
 	return nil
+}
+
+// typesReached reports whether the type set in use is at types
+// generation gen or later, once a type change in progress on this node
+// is done. The follower sees this node's own type change committed before
+// the change is in use; reloading the types for it would only hold typeMu
+// through a read of the store, and every write committing meanwhile would
+// be staged again, its hooks run twice.
+func (m *Manager) typesReached(gen uint64) bool {
+	if m.cluster.types.Load() >= gen {
+		return true
+	}
+	m.typeMu.RLock()
+	defer m.typeMu.RUnlock()
+	return m.cluster.types.Load() >= gen
+}
+
+// typesChanged records, with typeMu held, that this node's type change
+// moved the stored types generation to gen. The type set in use is then
+// at gen only if it was at gen-1, the generation the change was made
+// over; if another node's change is missing from it, it stays behind, and
+// the follower or the next write (typesCurrent) reloads the whole set.
+func (m *Manager) typesChanged(gen uint64) {
+	m.cluster.types.CompareAndSwap(gen-1, gen)
 }
 
 // reloadTypes replaces the type set with the one stored, keeping the

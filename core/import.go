@@ -542,8 +542,13 @@ func (m *Manager) importType(ctx context.Context, def Type, replace bool) error 
 	}
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
+	var gen uint64
 	w, err := m.update(ctx, PrincipalFrom(ctx), func(w *writer) error {
 		if err := w.putType(ct, replace); err != nil {
+			return err
+		}
+		// Other nodes see the change by the types generation.
+		if gen, err = bumpTypes(w.tx); err != nil {
 			return err
 		}
 		next := *w.typeResult
@@ -563,6 +568,7 @@ func (m *Manager) importType(ctx context.Context, def Type, replace bool) error 
 		return err
 	}
 	m.applyTypeChange(def.Name, w.typeResult)
+	m.typesChanged(gen)
 	return nil
 }
 

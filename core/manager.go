@@ -201,7 +201,6 @@ func Open(ctx context.Context, store storage.Store, opts Options) (*Manager, err
 			return err
 		}
 		m.lastSeq.Store(seq)
-		m.cluster.scanned = seq
 		gen, err := readUint(tx, bucketSys, keyTypes)
 		if err != nil {
 			return err
@@ -427,7 +426,7 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 		return Type{}, err
 	}
 	m.applyTypeChange(ct.def.Name, w.typeResult)
-	m.cluster.types.Store(gen)
+	m.typesChanged(gen)
 	return w.typeResult.def, nil
 }
 
@@ -454,7 +453,7 @@ func (m *Manager) DeleteType(ctx context.Context, name string) error {
 		return err
 	}
 	m.applyTypeChange(name, nil)
-	m.cluster.types.Store(gen)
+	m.typesChanged(gen)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/index/filter"
@@ -164,7 +165,11 @@ func TestListFacets(t *testing.T) {
 // facets and stats count only that.
 func TestListFacetsOwner(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testListFacetsOwner)
+}
+
+func testListFacetsOwner(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(`{"name":"notes","schema":{"type":"object","properties":{"mood":{"type":"string"},"n":{"type":"number"}}},
 	  "permissions":{"read":["owner","role:editor"],"create":["authenticated"],"update":["owner"],"delete":["owner"]}}`)
 	tokens, _ := ts.principals()

@@ -16,8 +16,8 @@ import (
 )
 
 // testServer is a Strata server on a loopback port over a bolt file in a
-// temporary directory, built by the shared fixture as strata serve builds
-// it.
+// temporary directory, or over a PostgreSQL database of its own, built by
+// the shared fixture as strata serve builds it.
 type testServer struct {
 	t      testing.TB
 	URL    string
@@ -32,6 +32,24 @@ func newTestServer(t testing.TB, opts ...func(*server.Options)) *testServer {
 	return startTestServer(t, t.TempDir(), opts...)
 }
 
+// newTestServerOn is newTestServer over backend b.
+func newTestServerOn(t testing.TB, b apptest.Backend, opts ...func(*server.Options)) *testServer {
+	t.Helper()
+	return startServer(t, t.TempDir(), apptest.WithBackend(b), auth.Config{AdminKey: testAdminKey}, opts...)
+}
+
+// forEachBackend runs test once over each durable storage backend, as
+// parallel subtests named after them (bolt, postgres): what the API
+// promises must not depend on the store it runs over.
+func forEachBackend(t *testing.T, test func(t *testing.T, b apptest.Backend)) {
+	for _, b := range apptest.Backends {
+		t.Run(string(b), func(t *testing.T) {
+			t.Parallel()
+			test(t, b)
+		})
+	}
+}
+
 // startTestServer is newTestServer over the data directory dir.
 func startTestServer(t testing.TB, dir string, opts ...func(*server.Options)) *testServer {
 	t.Helper()
@@ -42,13 +60,19 @@ func startTestServer(t testing.TB, dir string, opts ...func(*server.Options)) *t
 // option sets one, keeps API keys in the store and is configured by cfg.
 func startTestServerAuth(t testing.TB, dir string, cfg auth.Config, opts ...func(*server.Options)) *testServer {
 	t.Helper()
+	return startServer(t, dir, apptest.WithBackend(apptest.Bolt), cfg, opts...)
+}
+
+// startServer is startTestServerAuth over the store store says.
+func startServer(t testing.TB, dir string, store apptest.Option, cfg auth.Config, opts ...func(*server.Options)) *testServer {
+	t.Helper()
 	// Tests fire bursts from one address and one principal; the tests of
 	// the rate limits turn them on.
 	o := server.Options{RateLimit: server.RateLimit{IPRate: -1, PrincipalRate: -1}}
 	for _, f := range opts {
 		f(&o)
 	}
-	env := apptest.New(t, apptest.WithDir(dir), apptest.WithIndex(), apptest.Served(func(c *app.Config) {
+	env := apptest.New(t, apptest.WithDir(dir), store, apptest.WithIndex(), apptest.Served(func(c *app.Config) {
 		// As strata serve does by default, the largest document is the
 		// body limit.
 		c.MaxDocumentSize, c.Auth, c.Server, c.Logger = o.BodyLimit, cfg, o, o.Logger
@@ -65,11 +89,16 @@ func (ts *testServer) stop() {
 	ts.env.Close()
 }
 
-// restart stops the server and starts a new one over the same directory.
+// restart stops the server and starts a new one over the same directory
+// and store.
 func (ts *testServer) restart() *testServer {
 	ts.t.Helper()
 	ts.stop()
-	return startTestServer(ts.t, ts.Dir)
+	store := apptest.WithBackend(apptest.Bolt)
+	if url := ts.env.StorageURL; url != "" {
+		store = apptest.WithPostgresDatabase(url)
+	}
+	return startServer(ts.t, ts.Dir, store, auth.Config{AdminKey: testAdminKey})
 }
 
 type response struct {

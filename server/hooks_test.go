@@ -70,7 +70,11 @@ func hookedType(name, module string, stages ...string) string {
 // languages, through the server and checks that they behave identically.
 func TestExampleHooksEveryLanguage(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testExampleHooksEveryLanguage)
+}
+
+func testExampleHooksEveryLanguage(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	results := map[string][]string{}
 	for _, lang := range languages {
 		t.Run(lang, func(t *testing.T) {
@@ -126,7 +130,11 @@ func mustJSON(v any) string {
 // serving; and that failure_policy ignore lets the write through.
 func TestHookFailures(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testHookFailures)
+}
+
+func testHookFailures(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.putHook("titles", exampleModule(t, "wat"))
 	ts.defineType(hookedType("plain", "titles", "validate"))
 
@@ -205,7 +213,11 @@ func TestHookFailures(t *testing.T) {
 // TestHookModulesAPI covers PUT/GET/DELETE /api/hooks.
 func TestHookModulesAPI(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testHookModulesAPI)
+}
+
+func testHookModulesAPI(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	wasm := exampleModule(t, "c")
 	r := ts.do("PUT", "/api/hooks/titles", wasm, "Content-Type", "application/wasm")
 	if r.Status != 201 {
@@ -267,8 +279,12 @@ func (s *syncBuffer) String() string {
 // never change the response.
 func TestAfterHooks(t *testing.T) {
 	t.Parallel()
+	forEachBackend(t, testAfterHooks)
+}
+
+func testAfterHooks(t *testing.T, b apptest.Backend) {
 	logs := &syncBuffer{}
-	ts := newTestServer(t, func(o *serverOptions) {
+	ts := newTestServerOn(t, b, func(o *serverOptions) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	ts.putHook("titles", exampleModule(t, "go"))
@@ -297,5 +313,30 @@ func TestAfterHooks(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "hook=titles") {
 		t.Fatalf("hook logs do not name the hook:\n%s", logs)
+	}
+}
+
+// TestHookRunsOncePerWrite: a write runs each of its hooks once when
+// nothing moved under it, the first write after a type change included.
+// Over PostgreSQL the node's follower used to reload the types after the
+// node's own type change, and a write committing meanwhile was staged
+// again, its hooks run twice.
+func TestHookRunsOncePerWrite(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, testHookRunsOncePerWrite)
+}
+
+func testHookRunsOncePerWrite(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
+	ts.putHook("titles", exampleModule(t, "wat"))
+	const types = 30
+	for i := range types {
+		typ := fmt.Sprintf("once_%d", i)
+		ts.defineType(hookedType(typ, "titles", "validate"))
+		ts.must(201, "POST", "/api/"+typ, `{"title":"right after the type"}`)
+	}
+	calls, _ := value(scrape(t, ts, "Bearer "+testAdminKey), "strata_hook_calls_total", map[string]string{"hook": "titles", "stage": "validate"})
+	if calls != types {
+		t.Fatalf("%d writes ran the validate hook %v times", types, calls)
 	}
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"github.com/strata-dev/strata/app/apptest"
 	"strings"
 	"testing"
 )
@@ -11,7 +12,11 @@ import (
 // is listed as it was registered.
 func TestHookModulesSurviveRestart(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testHookModulesSurviveRestart)
+}
+
+func testHookModulesSurviveRestart(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	wasm := exampleModule(t, "wat")
 	info := ts.putHook("titles", wasm)
 	ts.defineType(hookedType("notes", "titles", "validate", "before_create"))

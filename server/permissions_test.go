@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
 	"github.com/strata-dev/strata/server"
 )
@@ -117,7 +118,11 @@ func (ts *testServer) principals() (map[string]string, string) {
 }
 
 func TestPermissionMatrix(t *testing.T) {
-	ts := newTestServer(t)
+	forEachBackend(t, testPermissionMatrix)
+}
+
+func testPermissionMatrix(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	for _, def := range []string{notesType, permPostsType, secretsType} {
 		ts.defineType(def)
 	}
@@ -206,7 +211,11 @@ func TestPermissionMatrix(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	ts := newTestServer(t)
+	forEachBackend(t, testAuthentication)
+}
+
+func testAuthentication(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(permPostsType)
 	tokens, _ := ts.principals()
 
@@ -276,7 +285,11 @@ func TestAuthentication(t *testing.T) {
 // TestHooksSeePrincipal: a before_create hook that echoes its input
 // envelope as the new data shows what hooks are told about the caller.
 func TestHooksSeePrincipal(t *testing.T) {
-	ts := newTestServer(t)
+	forEachBackend(t, testHooksSeePrincipal)
+}
+
+func testHooksSeePrincipal(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.putHook("echo", hostileModule(t, "../echo"))
 	ts.defineType(`{"name":"echoed","schema":{"type":"object"},
 	  "permissions":{"create":["authenticated"],"read":["authenticated"]},
@@ -359,8 +372,12 @@ func TestJWTOverHTTP(t *testing.T) {
 // principal ("key:<id>" of an API key, "admin") is a different principal:
 // it neither reads nor changes what that principal owns.
 func TestJWTSubjectCannotImpersonate(t *testing.T) {
+	forEachBackend(t, testJWTSubjectCannotImpersonate)
+}
+
+func testJWTSubjectCannotImpersonate(t *testing.T, b apptest.Backend) {
 	const secret = "a-jwt-secret-for-the-http-test-0123456789"
-	ts := startTestServerAuth(t, t.TempDir(),
+	ts := startServer(t, t.TempDir(), apptest.WithBackend(b),
 		auth.Config{AdminKey: testAdminKey, JWT: auth.JWTConfig{Secret: secret}})
 	ts.defineType(notesType)
 	tokens, ownerID := ts.principals()
@@ -388,7 +405,11 @@ func TestJWTSubjectCannotImpersonate(t *testing.T) {
 // answers every route exactly as a type that does not exist, for an
 // authenticated principal (404, "unknown type") and an anonymous one (401).
 func TestHiddenTypeLikeUnknown(t *testing.T) {
-	ts := newTestServer(t)
+	forEachBackend(t, testHiddenTypeLikeUnknown)
+}
+
+func testHiddenTypeLikeUnknown(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(secretsType)
 	tokens, _ := ts.principals()
 	ts.must(201, "POST", "/api/secrets", map[string]any{"id": "s1", "text": "x"})

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/strata-dev/strata/app/apptest"
 )
 
 const articlesType = `{"name":"articles","schema":{"type":"object","required":["title"],"properties":{
@@ -49,7 +51,11 @@ func (ts *testServer) listIDs(query string) ([]string, map[string]any) {
 
 func TestSearchFilterSortCursor(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchFilterSortCursor)
+}
+
+func testSearchFilterSortCursor(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	arts := seedArticles(ts, 40)
 
@@ -178,7 +184,11 @@ func TestSearchFilterSortCursor(t *testing.T) {
 // the index is rebuilt from storage and answers the same.
 func TestIndexRebuiltFromStorage(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testIndexRebuiltFromStorage)
+}
+
+func testIndexRebuiltFromStorage(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	seedArticles(ts, 25)
 	q := "filter=" + url.QueryEscape(`views >= 7 || author.name = "author 2"`) + "&sort=title&limit=100"
@@ -202,7 +212,11 @@ func TestIndexRebuiltFromStorage(t *testing.T) {
 // returns=data; without q it is a bad request.
 func TestSearchHighlight(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchHighlight)
+}
+
+func testSearchHighlight(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	lake := ts.must(201, "POST", "/api/articles", `{"title":"The <quiet> lake","body":"a lake & a river"}`).JSON(t)["id"].(string)
 	ts.must(201, "POST", "/api/articles", `{"title":"mountains","body":"rocks"}`)
@@ -266,7 +280,11 @@ func TestSearchHighlight(t *testing.T) {
 // by next_cursor returns every match once, total included.
 func TestSearchRelevance(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t)
+	forEachBackend(t, testSearchRelevance)
+}
+
+func testSearchRelevance(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
 	ts.defineType(articlesType)
 	filler := strings.Repeat("words about something else entirely ", 8)
 	var matching []string
@@ -313,4 +331,81 @@ func TestSearchRelevance(t *testing.T) {
 	}
 	// A cursor of this order does not continue another q.
 	checkProblem(t, ts.do("GET", "/api/articles?q=note&cursor="+url.QueryEscape(cursor), nil), 400, "bad_request")
+}
+
+// TestSearchOwnerScoped: over a type its readers read by ownership, q,
+// filter, sort, total, count and cursor paging all see exactly the
+// resources the principal may read: its own, or every one for a role
+// granted reading.
+func TestSearchOwnerScoped(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, testSearchOwnerScoped)
+}
+
+func testSearchOwnerScoped(t *testing.T, b apptest.Backend) {
+	ts := newTestServerOn(t, b)
+	ts.defineType(`{"name":"journal","schema":{"type":"object","properties":{"text":{"type":"string"},"views":{"type":"integer"}}},
+	  "search":["text"],"permissions":{"read":["owner","role:editor"],"create":["authenticated"]}}`)
+	tokens, _ := ts.principals()
+	// Who may read each resource, by id, and its views.
+	type entry struct {
+		id    string
+		views int
+	}
+	created := map[string][]entry{}
+	for i := range 14 {
+		who := []string{"owner", "authenticated"}[i%2]
+		text := "a quiet harbour"
+		if i%3 == 0 {
+			text = "a busy road"
+		}
+		id := ts.must(201, "POST", "/api/journal", map[string]any{"text": text, "views": i}, "Authorization", tokens[who]).JSON(t)["id"].(string)
+		created[who] = append(created[who], entry{id, i})
+	}
+	created["editor"] = append(append([]entry(nil), created["owner"]...), created["authenticated"]...)
+	filter := url.QueryEscape(`views >= 4`)
+	for _, who := range []string{"owner", "authenticated", "editor"} {
+		t.Run(who, func(t *testing.T) {
+			var wantQ, wantFilter []string
+			for _, e := range created[who] {
+				if e.views%3 != 0 {
+					wantQ = append(wantQ, e.id)
+				}
+				if e.views >= 4 {
+					wantFilter = append(wantFilter, e.id)
+				}
+			}
+			for _, tc := range []struct {
+				name, query string
+				want        []string
+			}{
+				{"q", "q=harbour", wantQ},
+				{"filter and sort", "filter=" + filter + "&sort=-views", wantFilter},
+			} {
+				var got []string
+				cursor := ""
+				for range 20 {
+					body := ts.must(200, "GET", "/api/journal?"+tc.query+"&limit=2&total=true&cursor="+url.QueryEscape(cursor), nil,
+						"Authorization", tokens[who]).JSON(t)
+					if body["total"] != float64(len(tc.want)) {
+						t.Fatalf("%s: total %v, want %d", tc.name, body["total"], len(tc.want))
+					}
+					for _, it := range body["items"].([]any) {
+						got = append(got, dig(it, "id").(string))
+					}
+					if cursor, _ = body["next_cursor"].(string); cursor == "" {
+						break
+					}
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
+					t.Fatalf("%s: paged %v, want %v", tc.name, got, tc.want)
+				}
+			}
+			count := ts.must(200, "GET", "/api/journal/count?filter="+filter, nil, "Authorization", tokens[who]).JSON(t)["count"]
+			if count != float64(len(wantFilter)) {
+				t.Fatalf("count %v, want %d", count, len(wantFilter))
+			}
+		})
+	}
+	checkProblem(t, ts.do("GET", "/api/journal?q=harbour", nil, "Authorization", ""), 401, "unauthorized")
 }

@@ -1,6 +1,7 @@
 // Package apptest is the test fixture every package's tests build Strata
-// with: a Manager over a real bolt file in a temporary directory, and on
-// request the Bleve search index, the WASM hook runtime with a compile
+// with: a Manager over a real bolt file in a temporary directory (or, on
+// request, a PostgreSQL database of its own), and on request the Bleve
+// search index, the WASM hook runtime with a compile
 // cache shared by the whole test binary, the whole server as package app
 // builds it, and that server answering HTTP on a loopback port. Everything
 // New builds is closed at the test's cleanup, in the reverse order.
@@ -9,6 +10,10 @@
 //	env := apptest.New(t, apptest.WithIndex())             // and search
 //	env := apptest.New(t, apptest.WithCore(func(o *core.Options) { o.Hooks = fake }))
 //	env := apptest.New(t, apptest.Served(func(c *app.Config) { c.Auth.AdminKey = key }))
+//	env := apptest.New(t, apptest.WithBackend(apptest.Postgres), apptest.WithIndex())
+//
+// A test that must hold on every durable backend runs once per entry of
+// [Backends], each run building its Env WithBackend(b).
 //
 // Two wirings stand behind New, both the product's own. Without WithApp
 // or Served, New opens the store and calls core.Open itself, so a test
@@ -38,6 +43,8 @@ import (
 	"github.com/strata-dev/strata/index"
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/memory"
+	"github.com/strata-dev/strata/plugins/postgres"
+	"github.com/strata-dev/strata/plugins/postgres/pgtest"
 	"github.com/strata-dev/strata/sdk/storage"
 	"github.com/strata-dev/strata/webhook"
 )
@@ -47,8 +54,11 @@ import (
 type Env struct {
 	// Dir is the data directory: the bolt file, the index in Dir/index.
 	Dir string
-	// Path is the bolt file, Dir/strata.db; empty over a memory store.
+	// Path is the bolt file, Dir/strata.db; empty over another store.
 	Path string
+	// StorageURL is the postgres URL of the database the store is in, over
+	// PostgreSQL; empty over another store.
+	StorageURL string
 	// Store is the storage the Manager runs over.
 	Store storage.Store
 	// Manager is the core.
@@ -72,15 +82,17 @@ type Env struct {
 
 // config is what the options set.
 type config struct {
-	dir    string
-	memory bool
-	index  bool
-	hooks  bool
-	core   []func(*core.Options)
-	wrap   func(storage.Store) storage.Store
-	app    []func(*app.Config)
-	useApp bool
-	serve  bool
+	dir     string
+	memory  bool
+	backend Backend
+	pgURL   string // the database of a Postgres Env, made by New
+	index   bool
+	hooks   bool
+	core    []func(*core.Options)
+	wrap    func(storage.Store) storage.Store
+	app     []func(*app.Config)
+	useApp  bool
+	serve   bool
 }
 
 // Option changes what New builds.
@@ -94,6 +106,36 @@ func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
 // fuzzers, whose throughput a disk write per operation would cut down.
 // Its data does not outlive Close: Reopen starts empty.
 func WithMemoryStore() Option { return func(c *config) { c.memory = true } }
+
+// Backend names a durable storage backend an Env can run over.
+type Backend string
+
+// The durable backends.
+const (
+	// Bolt is a bolt file in the data directory: the default.
+	Bolt Backend = "bolt"
+	// Postgres is a PostgreSQL database made for the Env by
+	// [pgtest.NewDatabase] on the machine's server and dropped at the
+	// test's cleanup; Reopen finds the same database. Without a server the
+	// test is skipped, except under CI, where it fails.
+	Postgres Backend = "postgres"
+)
+
+// Backends are the durable backends, in the order tests run them: a test
+// of behaviour the store must not change runs over each.
+var Backends = []Backend{Bolt, Postgres}
+
+// WithBackend runs over backend b instead of a bolt file. The data
+// directory is kept for the index, whatever the backend.
+func WithBackend(b Backend) Option { return func(c *config) { c.backend = b } }
+
+// WithPostgresDatabase runs over the PostgreSQL database at url, as
+// WithBackend(Postgres) does over a new one: a second Env over the
+// StorageURL of a closed one finds its data again. The caller owns the
+// database.
+func WithPostgresDatabase(url string) Option {
+	return func(c *config) { c.backend, c.pgURL = Postgres, url }
+}
 
 // WithStoreWrap puts wrap(store) between the store and the Manager, to
 // inject faults; Env.Store is the wrapped store. The Env closes the store
@@ -148,6 +190,19 @@ func New(tb testing.TB, opts ...Option) *Env {
 	if cfg.dir == "" {
 		cfg.dir = tb.TempDir()
 	}
+	switch cfg.backend {
+	case "", Bolt:
+	case Postgres:
+		if cfg.memory {
+			tb.Fatalf("apptest: WithMemoryStore and WithBackend(%s) exclude each other", cfg.backend)
+		}
+		if cfg.pgURL == "" {
+			// Made before Close is registered, so dropped after it.
+			cfg.pgURL = pgtest.NewDatabase(tb)
+		}
+	default:
+		tb.Fatalf("apptest: unknown backend %q", cfg.backend)
+	}
 	e := &Env{tb: tb, cfg: cfg, Dir: cfg.dir}
 	tb.Cleanup(e.Close)
 	if err := e.build(); err != nil {
@@ -161,9 +216,13 @@ func (e *Env) build() error {
 	ctx := core.AsSystem(context.Background())
 	cfg := e.cfg
 	var err error
-	if cfg.memory {
+	switch {
+	case cfg.memory:
 		e.Store, err = memory.Open(ctx, "", storage.OpenOptions{})
-	} else {
+	case cfg.backend == Postgres:
+		e.StorageURL = cfg.pgURL
+		e.Store, err = postgres.OpenURL(ctx, cfg.pgURL, postgres.Options{})
+	default:
 		e.Path = filepath.Join(e.Dir, "strata.db")
 		e.Store, err = bolt.Open(ctx, e.Path, storage.OpenOptions{})
 	}

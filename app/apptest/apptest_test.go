@@ -6,7 +6,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/strata-dev/strata/app"
 	"github.com/strata-dev/strata/app/apptest"
@@ -35,12 +38,18 @@ func TestNew(t *testing.T) {
 		{"with hooks", []apptest.Option{apptest.WithHooks()}, false, true, false},
 		{"app", []apptest.Option{apptest.WithApp(nil), apptest.WithIndex()}, true, false, false},
 		{"served", []apptest.Option{apptest.Served(func(c *app.Config) { c.Auth.AdminKey = "k-0123456789abcdef" })}, false, false, true},
+		{"postgres manager", []apptest.Option{apptest.WithBackend(apptest.Postgres)}, false, false, false},
+		{"postgres served", []apptest.Option{apptest.WithBackend(apptest.Postgres), apptest.WithIndex(),
+			apptest.Served(func(c *app.Config) { c.Auth.AdminKey = "k-0123456789abcdef" })}, true, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := core.AsSystem(t.Context())
 			env := apptest.New(t, tt.opts...)
+			if pg := strings.HasPrefix(tt.name, "postgres"); pg != (env.StorageURL != "") || pg == (env.Path != "") {
+				t.Fatalf("bolt file %q, postgres database %q", env.Path, env.StorageURL)
+			}
 			if (env.Index != nil) != tt.wantIndex || (env.Hooks != nil) != tt.wantHooks || (env.URL != "") != tt.served {
 				t.Fatalf("index %v, hooks %v, URL %q", env.Index, env.Hooks, env.URL)
 			}
@@ -75,6 +84,33 @@ func TestNew(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPostgresDatabaseDropped: the database a Postgres Env was given is
+// gone once its test has ended, so test runs leave nothing on the server.
+func TestPostgresDatabaseDropped(t *testing.T) {
+	t.Parallel()
+	var url string
+	t.Run("env", func(t *testing.T) {
+		env := apptest.New(t, apptest.WithBackend(apptest.Postgres))
+		url = env.StorageURL
+		conn, err := pgx.Connect(t.Context(), url)
+		if err != nil {
+			t.Fatalf("the Env's database: %v", err)
+		}
+		_ = conn.Close(t.Context())
+	})
+	if url == "" {
+		t.Skip("no PostgreSQL server")
+	}
+	conn, err := pgx.Connect(t.Context(), url)
+	if err == nil {
+		_ = conn.Close(t.Context())
+		t.Fatalf("database %s outlived its test", url)
+	}
+	if !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("connecting to the dropped database: %v, want that it does not exist", err)
 	}
 }
 
