@@ -74,6 +74,11 @@ type cluster struct {
 	wake     chan struct{} // WaitSeq asks the follower to poll now
 
 	gen atomic.Uint64 // configuration generation last applied
+	// followed is the newest seq the follower has read, with the types and
+	// the configuration stored then in use. This node's own writes move
+	// lastSeq past other nodes' entries the follower has not read yet, so
+	// WaitSeq goes by followed, not lastSeq.
+	followed atomic.Uint64
 	// types is the types generation of the type set in use; behind is
 	// set by a write that found the stored one ahead (typesCurrent).
 	types  atomic.Uint64
@@ -268,8 +273,15 @@ func (m *Manager) follow(ctx context.Context) error {
 			return err
 		}
 	}
-	if seq > m.lastSeq.Load() {
+	moved := seq > m.cluster.followed.Load()
+	if moved {
+		m.cluster.followed.Store(seq) // only the follower's goroutine stores it
+	}
+	switch {
+	case seq > m.lastSeq.Load():
 		m.published(seq)
+	case moved:
+		m.signalChanged() // WaitSeq may be waiting for followed alone
 	}
 	return nil
 }
@@ -448,15 +460,17 @@ func (m *Manager) reloadWebhooks(ctx context.Context) error {
 
 // WaitSeq returns once this node has seen the change-log entry seq (a
 // client's Strata-Seq, from a write on another node): searches then
-// reflect it. It waits at most until ctx's deadline or DefaultSeqWait,
-// and then fails with ErrUnavailable. Over an unshared store every
-// committed seq has been seen: it returns at once.
+// reflect it, and the types are those stored then or later. It waits at
+// most until ctx's deadline or DefaultSeqWait, and then fails with
+// ErrUnavailable. Over an unshared store every committed seq has been
+// seen: it returns at once.
 func (m *Manager) WaitSeq(ctx context.Context, seq uint64) error {
-	if seq <= m.lastSeq.Load() {
-		return nil
-	}
 	if !m.cluster.shared {
 		return nil // every committed change was seen as it committed
+	}
+	seen := func() bool { return seq <= m.cluster.followed.Load() && seq <= m.lastSeq.Load() }
+	if seen() {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultSeqWait)
 	defer cancel()
@@ -466,7 +480,7 @@ func (m *Manager) WaitSeq(ctx context.Context, seq uint64) error {
 	}
 	for {
 		changed := m.Changed()
-		if seq <= m.lastSeq.Load() {
+		if seen() {
 			return nil
 		}
 		select {

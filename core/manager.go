@@ -292,6 +292,11 @@ func (m *Manager) published(seq uint64) {
 			break
 		}
 	}
+	m.signalChanged()
+}
+
+// signalChanged wakes whoever waits on Changed.
+func (m *Manager) signalChanged() {
 	m.notifyMu.Lock()
 	close(m.notify)
 	m.notify = make(chan struct{})

@@ -15,3 +15,19 @@ func OpenCounting(ctx context.Context, url string) (storage.Store, func() uint64
 	}
 	return storage.New(d), d.queries.Load, nil
 }
+
+// unhinted is a store that never announces other nodes' commits: a node
+// over it sees them only when its follower polls.
+type unhinted struct{ *store }
+
+func (unhinted) Commits() <-chan struct{} { return nil }
+
+// OpenUnhinted is OpenURL with default options, over a store whose
+// Commits is nil.
+func OpenUnhinted(ctx context.Context, url string) (storage.Store, error) {
+	d, err := openDriver(ctx, url, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return storage.New(unhinted{d}), nil
+}

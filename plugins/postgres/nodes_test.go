@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -342,5 +344,52 @@ func TestNodesFollowEachOther(t *testing.T) {
 		if len(by) != 1 {
 			t.Errorf("change %d was handled by %v, want once", seq, by)
 		}
+	}
+}
+
+// TestWaitSeqAfterOwnWrites: a node whose own type change committed after
+// another node's has not seen that one until its follower read it, though
+// its last seq is past it; WaitSeq for the other node's seq waits for the
+// follower, and the node then serves the type.
+func TestWaitSeqAfterOwnWrites(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
+	defer cancel()
+	a := openNode(t, url, time.Minute, 20*time.Millisecond)
+	// b is told of no commit and polls once an hour: it reads what a
+	// committed only when WaitSeq wakes its follower.
+	s, err := postgres.OpenUnhinted(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	b, err := core.Open(t.Context(), s, core.Options{LeaseTTL: time.Minute, FollowInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+
+	sctx := core.WithSeqNote(ctx)
+	if _, err := a.CreateType(sctx, core.Type{Name: "from_a", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	seq := core.NotedSeq(sctx)
+	own := core.WithSeqNote(ctx)
+	if _, err := b.CreateType(own, core.Type{Name: "from_b", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if core.NotedSeq(own) <= seq || b.LastSeq() <= seq {
+		t.Fatalf("b's own type change at seq %d (last seq %d), want after a's %d", core.NotedSeq(own), b.LastSeq(), seq)
+	}
+	if err := b.WaitSeq(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, typ := range b.Types() {
+		names = append(names, typ.Name)
+	}
+	if !slices.Contains(names, "from_a") || !slices.Contains(names, "from_b") {
+		t.Fatalf("b's types after WaitSeq(%d): %v, want from_a and from_b", seq, names)
 	}
 }
