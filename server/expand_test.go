@@ -353,6 +353,18 @@ func (tx *countingTx) Get(bucket string, key []byte) ([]byte, error) {
 	return tx.Tx.Get(bucket, key)
 }
 
+func (tx *countingTx) GetMany(bucket string, keys [][]byte, fn func(i int, value []byte)) error {
+	tx.buckets[bucket] = true
+	return tx.Tx.GetMany(bucket, keys, fn)
+}
+
+func (tx *countingTx) GetKeys(keys []storage.Key, fn func(i int, value []byte)) error {
+	for _, k := range keys {
+		tx.buckets[k.Bucket] = true
+	}
+	return tx.Tx.GetKeys(keys, fn)
+}
+
 func (tx *countingTx) Scan(bucket string, r storage.Range, fn func(key, value []byte) bool) error {
 	tx.buckets[bucket] = true
 	return tx.Tx.Scan(bucket, r, fn)
