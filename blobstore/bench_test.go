@@ -15,6 +15,7 @@ import (
 	"github.com/strata-dev/strata/plugins/bolt"
 	"github.com/strata-dev/strata/plugins/postgres"
 	"github.com/strata-dev/strata/plugins/postgres/pgtest"
+	"github.com/strata-dev/strata/sdk/storage"
 )
 
 // BenchmarkBlobs uploads (stage and commit) and downloads blobs of 100 MiB
@@ -35,28 +36,10 @@ func BenchmarkBlobs(b *testing.B) {
 			return d
 		}},
 		{"store-bolt", func(b *testing.B) core.BlobFiles {
-			st, err := bolt.OpenWithOptions(b.Context(), filepath.Join(b.TempDir(), "strata.db"), bolt.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			s, err := New(core.BlobBytesKeyspace(st), Options{TempDir: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s
+			return benchStore(b)(bolt.OpenWithOptions(b.Context(), filepath.Join(b.TempDir(), "strata.db"), bolt.Options{}))
 		}},
 		{"store-postgres", func(b *testing.B) core.BlobFiles {
-			st, err := postgres.OpenURL(b.Context(), pgtest.NewDatabase(b), postgres.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			s, err := New(core.BlobBytesKeyspace(st), Options{TempDir: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			return s
+			return benchStore(b)(postgres.OpenURL(b.Context(), pgtest.NewDatabase(b), postgres.Options{}))
 		}},
 	}
 	for _, bs := range stores {
@@ -97,6 +80,22 @@ func BenchmarkBlobs(b *testing.B) {
 				b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
 			})
 		})
+	}
+}
+
+// benchStore returns a function that makes a Store of blobs over the
+// storage store it is handed as an opener returns it, closed when b ends.
+func benchStore(b *testing.B) func(storage.Store, error) core.BlobFiles {
+	return func(st storage.Store, err error) core.BlobFiles {
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = st.Close() })
+		s, err := New(core.BlobBytesKeyspace(st), Options{TempDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
 	}
 }
 
