@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	segment "github.com/blevesearch/scorch_segment_api/v2"
@@ -26,6 +27,11 @@ type columns struct {
 	w  map[colKey]*wordIndex // the words of long texts (longtext.go)
 }
 
+// colKey names a cached column. The caches outlive the request that
+// named the field, whose name may sit in a buffer the server reuses for
+// its next request (fasthttp's), so a key is stored with a copy of the
+// name: one that changed under the map would find another field's
+// column.
 type colKey struct {
 	seg   uint64 // SegmentSnapshot.Id
 	field string
@@ -106,6 +112,7 @@ func (cs *columns) get(v *segView, k sortKey) (*column, error) {
 	if err != nil {
 		return nil, err
 	}
+	key.field = strings.Clone(key.field) // see colKey
 	cs.mu.Lock()
 	if cs.m == nil {
 		cs.m = map[colKey]*column{}

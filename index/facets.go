@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -632,6 +633,7 @@ func (o *ordinals) get(v *segView, field string) (*ordColumn, error) {
 	if err != nil {
 		return nil, err
 	}
+	key.field = strings.Clone(key.field) // see colKey
 	o.mu.Lock()
 	if o.m == nil {
 		o.m = map[colKey]*ordColumn{}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/strata-dev/strata/core"
 	"github.com/strata-dev/strata/index/filter"
@@ -473,5 +474,61 @@ func TestFacetsManyTerms(t *testing.T) {
 		if s := gotS["n"]; s.Count != n || *s.Min != lo || *s.Max != hi || !closeTo(*s.Sum, sum) {
 			t.Errorf("filter %q: stats %s, want %d %v %v %v", src, fmtStats(s), n, lo, hi, sum)
 		}
+	}
+}
+
+// TestCachesKeepTheirFieldNames: the column, ordinal and word caches
+// outlive the request that named a field, whose name may sit in a buffer
+// the server reuses for the next request (fasthttp's): they keep copies.
+// A kept name that changed under the map would find another field's
+// column (or miss, then rehash into the wrong bucket).
+func TestCachesKeepTheirFieldNames(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	idx, l, _ := propertyIndex(t, r, 50)
+	snap, err := openSnapshot(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	var cols columns
+	var ords ordinals
+	for _, name := range []string{"status", "views", "tags"} {
+		buf := []byte(name) // the request's buffer
+		field := unsafe.String(&buf[0], len(buf))
+		req := core.SearchRequest{Facets: []core.FacetRequest{{Field: field, Size: 5}}}
+		facets, _, err := l.aggFields(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := snap.eval(planAnd{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms[0].Remove(ms[0].Minimum()) // not every document: no shortcut from the postings' sizes
+		for _, cp := range []countPolicy{
+			{ordinals: true, fewTerms: maxOrdinals, termsPerMatch: 1 << 40},
+			{termsPerMatch: 1 << 40, mapMatches: math.MaxUint64},
+		} {
+			if _, _, err := aggregate(t.Context(), snap, &cols, &ords, cp, facets, nil, ms); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range buf {
+			buf[i] = 'z' // the next request
+		}
+	}
+	for k := range cols.m {
+		if strings.Trim(k.field, "z") == "" {
+			t.Errorf("a sort column is cached under a name that changed: %q", k.field)
+		}
+	}
+	for k := range ords.m {
+		if strings.Trim(k.field, "z") == "" {
+			t.Errorf("an ordinal column is cached under a name that changed: %q", k.field)
+		}
+	}
+	if len(cols.m) == 0 || len(ords.m) == 0 {
+		t.Fatalf("nothing cached: %d columns, %d ordinal columns", len(cols.m), len(ords.m))
 	}
 }

@@ -290,6 +290,7 @@ func (cs *columns) words(v *segView, field string) (*wordIndex, error) {
 	if err != nil {
 		return nil, err
 	}
+	key.field = strings.Clone(key.field) // see colKey
 	cs.mu.Lock()
 	if cs.w == nil {
 		cs.w = map[colKey]*wordIndex{}
