@@ -47,7 +47,9 @@ const eventsPage = 100
 // events answers GET /api/events.
 func (s *Server) events(c *fiber.Ctx) error {
 	var f core.EventFilter
-	if v := c.Query("types"); v != "" {
+	// The stream outlives the handler, and the query sits in a buffer
+	// fasthttp reuses: the filter keeps its own copy.
+	if v := strings.Clone(c.Query("types")); v != "" {
 		for t := range strings.SplitSeq(v, ",") {
 			if t = strings.TrimSpace(t); t != "" {
 				f.Types = append(f.Types, t)
