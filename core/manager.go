@@ -417,22 +417,57 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 	if err != nil {
 		return Type{}, err
 	}
-	m.typeMu.Lock()
-	defer m.typeMu.Unlock()
-	var gen uint64
-	w, err := m.update(ctx, by, func(w *writer) error {
-		if err := w.putType(ct, replace); err != nil {
+	var out Type
+	err = m.changeTypes(ctx, by, func(w *writer) error { return w.putType(ct, replace) }, func(w *writer) {
+		m.applyTypeChange(ct.def.Name, w.typeResult)
+		out = w.typeResult.def
+	})
+	return out, err
+}
+
+// typeChangeAttempts bounds how often a type change is tried again
+// because another node changed the types meanwhile.
+const typeChangeAttempts = 5
+
+// changeTypes runs a type change in a write transaction under
+// typeMu, and applied with typeMu still held once it committed. The
+// change is checked against the type set in use (references, the types a
+// drop would leave dangling), so over a shared store its transaction
+// first checks that no other node changed the types since this node
+// loaded them (typesCurrent); if one did, the node reloads them and
+// tries again.
+func (m *Manager) changeTypes(ctx context.Context, by Principal, change func(w *writer) error, applied func(w *writer)) error {
+	for attempt := 1; ; attempt++ {
+		err := func() error {
+			m.typeMu.Lock()
+			defer m.typeMu.Unlock()
+			var gen uint64
+			w, err := m.update(ctx, by, func(w *writer) error {
+				if err := w.typesCurrent(); err != nil {
+					return err
+				}
+				if err := change(w); err != nil {
+					return err
+				}
+				var err error
+				gen, err = bumpTypes(w.tx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			applied(w)
+			m.typesChanged(gen)
+			return nil
+		}()
+		if !errors.Is(err, errTypeChanging) {
 			return err
 		}
-		gen, err = bumpTypes(w.tx)
-		return err
-	})
-	if err != nil {
-		return Type{}, err
+		if attempt == typeChangeAttempts {
+			return errorf(ErrUnavailable, "the types kept changing on other nodes during this change; try again")
+		}
+		m.catchUpTypes()
 	}
-	m.applyTypeChange(ct.def.Name, w.typeResult)
-	m.typesChanged(gen)
-	return w.typeResult.def, nil
 }
 
 // DeleteType drops a type with all its resources and revisions. It fails
@@ -442,24 +477,8 @@ func (m *Manager) DeleteType(ctx context.Context, name string) error {
 	if err := m.allowTypeAdmin(ctx, name); err != nil {
 		return err
 	}
-	by := PrincipalFrom(ctx)
-	m.typeMu.Lock()
-	defer m.typeMu.Unlock()
-	var gen uint64
-	_, err := m.update(ctx, by, func(w *writer) error {
-		if err := w.dropType(name); err != nil {
-			return err
-		}
-		var err error
-		gen, err = bumpTypes(w.tx)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	m.applyTypeChange(name, nil)
-	m.typesChanged(gen)
-	return nil
+	return m.changeTypes(ctx, PrincipalFrom(ctx), func(w *writer) error { return w.dropType(name) },
+		func(*writer) { m.applyTypeChange(name, nil) })
 }
 
 // applyTypeChange swaps in a new type set; callers hold typeMu.

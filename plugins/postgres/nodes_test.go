@@ -393,3 +393,48 @@ func TestWaitSeqAfterOwnWrites(t *testing.T) {
 		t.Fatalf("b's types after WaitSeq(%d): %v, want from_a and from_b", seq, names)
 	}
 }
+
+// TestTypeChangeOverStaleTypes: a node that has not yet loaded another
+// node's type change checks its own type change against the stored
+// types, not its stale ones: a type another node made reference this one
+// cannot be dropped from under it.
+func TestTypeChangeOverStaleTypes(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(core.WithPrincipal(t.Context(), core.Principal{ID: "admin", Roles: []string{core.RoleAdmin}}), 2*time.Minute) // hang guard
+	defer cancel()
+	a := openNode(t, url, time.Minute, 20*time.Millisecond)
+	if _, err := a.CreateType(ctx, core.Type{Name: "target", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	// b loads target at its start, then is told of no commit and polls
+	// once an hour.
+	s, err := postgres.OpenUnhinted(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	b, err := core.Open(t.Context(), s, core.Options{LeaseTTL: time.Minute, FollowInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if _, err := a.CreateType(ctx, core.Type{Name: "ref", Schema: json.RawMessage(`{"type":"object","properties":{"t":{"type":"string"}}}`),
+		References: map[string]core.Reference{"t": {Type: "target"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteType(ctx, "target"); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("drop a type another node made referenced, on a node that has not seen it: %v, want ErrConflict", err)
+	}
+	// Its own type change done over the stored types, b serves them all.
+	if _, err := b.CreateType(ctx, core.Type{Name: "own", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, typ := range b.Types() {
+		names = append(names, typ.Name)
+	}
+	if want := []string{"own", "ref", "target"}; !slices.Equal(names, want) {
+		t.Fatalf("b's types: %v, want %v", names, want)
+	}
+}
