@@ -315,22 +315,26 @@ func (m *Manager) typesChanged(gen uint64) {
 func (m *Manager) reloadTypes(ctx context.Context) error {
 	m.typeMu.Lock()
 	defer m.typeMu.Unlock()
-	cur := m.typeSet()
-	next := map[string]*compiledType{}
-	var gen uint64
-	err := m.store.View(ctx, func(tx storage.Tx) error {
-		clear(next)
-		var err error
-		if gen, err = readUint(tx, bucketSys, keyTypes); err != nil {
-			return err
-		}
-		return scanTypes(tx, cur, next)
-	})
-	if err != nil {
+	if err := m.store.View(ctx, m.loadTypes); err != nil {
 		return fmt.Errorf("reload types: %w", err)
+	}
+	return nil
+}
+
+// loadTypes replaces the type set with the one tx reads, as reloadTypes
+// does; callers hold typeMu.
+func (m *Manager) loadTypes(tx storage.Tx) error {
+	gen, err := readUint(tx, bucketSys, keyTypes)
+	if err != nil {
+		return err
+	}
+	next := map[string]*compiledType{}
+	if err := scanTypes(tx, m.typeSet(), next); err != nil {
+		return err
 	}
 	m.types.Store(&next)
 	m.cluster.types.Store(gen)
+	m.cluster.behind.Store(false)
 	return nil
 }
 

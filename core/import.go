@@ -540,15 +540,8 @@ func (m *Manager) importType(ctx context.Context, def Type, replace bool) error 
 	if err != nil {
 		return err
 	}
-	m.typeMu.Lock()
-	defer m.typeMu.Unlock()
-	var gen uint64
-	w, err := m.update(ctx, PrincipalFrom(ctx), func(w *writer) error {
+	return m.changeTypes(ctx, PrincipalFrom(ctx), func(w *writer) error {
 		if err := w.putType(ct, replace); err != nil {
-			return err
-		}
-		// Other nodes see the change by the types generation.
-		if gen, err = bumpTypes(w.tx); err != nil {
 			return err
 		}
 		next := *w.typeResult
@@ -563,13 +556,7 @@ func (m *Manager) importType(ctx context.Context, def Type, replace bool) error 
 		}
 		w.typeResult = &next
 		return putJSON(w.tx, bucketTypes, []byte(def.Name), next.def)
-	})
-	if err != nil {
-		return err
-	}
-	m.applyTypeChange(def.Name, w.typeResult)
-	m.typesChanged(gen)
-	return nil
+	}, func(w *writer) { m.applyTypeChange(def.Name, w.typeResult) })
 }
 
 // flush writes the batch in one transaction.

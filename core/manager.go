@@ -425,49 +425,39 @@ func (m *Manager) putType(ctx context.Context, def Type, by Principal, replace b
 	return out, err
 }
 
-// typeChangeAttempts bounds how often a type change is tried again
-// because another node changed the types meanwhile.
-const typeChangeAttempts = 5
-
-// changeTypes runs a type change in a write transaction under
-// typeMu, and applied with typeMu still held once it committed. The
-// change is checked against the type set in use (references, the types a
-// drop would leave dangling), so over a shared store its transaction
-// first checks that no other node changed the types since this node
-// loaded them (typesCurrent); if one did, the node reloads them and
-// tries again.
+// changeTypes runs a type change in a write transaction under typeMu,
+// and applied with typeMu still held once it committed. The change is
+// checked against the type set in use (references, the types a drop
+// would leave dangling), so over a shared store, when another node
+// changed the types since this node loaded them (typesCurrent), the
+// transaction first loads the stored ones: under the write lock no other
+// node can change them meanwhile, so the change always goes through.
 func (m *Manager) changeTypes(ctx context.Context, by Principal, change func(w *writer) error, applied func(w *writer)) error {
-	for attempt := 1; ; attempt++ {
-		err := func() error {
-			m.typeMu.Lock()
-			defer m.typeMu.Unlock()
-			var gen uint64
-			w, err := m.update(ctx, by, func(w *writer) error {
-				if err := w.typesCurrent(); err != nil {
-					return err
-				}
-				if err := change(w); err != nil {
-					return err
-				}
-				var err error
-				gen, err = bumpTypes(w.tx)
-				return err
-			})
+	m.typeMu.Lock()
+	defer m.typeMu.Unlock()
+	var gen uint64
+	w, err := m.update(ctx, by, func(w *writer) error {
+		if err := w.typesCurrent(); errors.Is(err, errTypeChanging) {
+			err = m.loadTypes(w.tx)
 			if err != nil {
 				return err
 			}
-			applied(w)
-			m.typesChanged(gen)
-			return nil
-		}()
-		if !errors.Is(err, errTypeChanging) {
+		} else if err != nil {
 			return err
 		}
-		if attempt == typeChangeAttempts {
-			return errorf(ErrUnavailable, "the types kept changing on other nodes during this change; try again")
+		if err := change(w); err != nil {
+			return err
 		}
-		m.catchUpTypes()
+		var err error
+		gen, err = bumpTypes(w.tx)
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	applied(w)
+	m.typesChanged(gen)
+	return nil
 }
 
 // DeleteType drops a type with all its resources and revisions. It fails
