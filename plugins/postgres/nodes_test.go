@@ -359,16 +359,7 @@ func TestWaitSeqAfterOwnWrites(t *testing.T) {
 	a := openNode(t, url, time.Minute, 20*time.Millisecond)
 	// b is told of no commit and polls once an hour: it reads what a
 	// committed only when WaitSeq wakes its follower.
-	s, err := postgres.OpenUnhinted(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	b, err := core.Open(t.Context(), s, core.Options{LeaseTTL: time.Minute, FollowInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openStaleNode(t, url)
 
 	sctx := core.WithSeqNote(ctx)
 	if _, err := a.CreateType(sctx, core.Type{Name: "from_a", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
@@ -385,10 +376,7 @@ func TestWaitSeqAfterOwnWrites(t *testing.T) {
 	if err := b.WaitSeq(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, typ := range b.Types() {
-		names = append(names, typ.Name)
-	}
+	names := typeNames(b)
 	if !slices.Contains(names, "from_a") || !slices.Contains(names, "from_b") {
 		t.Fatalf("b's types after WaitSeq(%d): %v, want from_a and from_b", seq, names)
 	}
@@ -409,16 +397,7 @@ func TestTypeChangeOverStaleTypes(t *testing.T) {
 	}
 	// b loads target at its start, then is told of no commit and polls
 	// once an hour.
-	s, err := postgres.OpenUnhinted(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	b, err := core.Open(t.Context(), s, core.Options{LeaseTTL: time.Minute, FollowInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openStaleNode(t, url)
 	if _, err := a.CreateType(ctx, core.Type{Name: "ref", Schema: json.RawMessage(`{"type":"object","properties":{"t":{"type":"string"}}}`),
 		References: map[string]core.Reference{"t": {Type: "target"}}}); err != nil {
 		t.Fatal(err)
@@ -430,11 +409,36 @@ func TestTypeChangeOverStaleTypes(t *testing.T) {
 	if _, err := b.CreateType(ctx, core.Type{Name: "own", Schema: json.RawMessage(`{"type":"object"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	var names []string
-	for _, typ := range b.Types() {
-		names = append(names, typ.Name)
-	}
+	names := typeNames(b)
 	if want := []string{"own", "ref", "target"}; !slices.Equal(names, want) {
 		t.Fatalf("b's types: %v, want %v", names, want)
 	}
+}
+
+// openStaleNode opens a node on url that is told of no other node's
+// commit and polls once an hour: it reads what others committed only when
+// something wakes its follower (WaitSeq) or a write finds its types
+// behind.
+func openStaleNode(t *testing.T, url string) *core.Manager {
+	t.Helper()
+	s, err := postgres.OpenUnhinted(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	m, err := core.Open(t.Context(), s, core.Options{LeaseTTL: time.Minute, FollowInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// typeNames lists the names of m's types.
+func typeNames(m *core.Manager) []string {
+	var names []string
+	for _, typ := range m.Types() {
+		names = append(names, typ.Name)
+	}
+	return names
 }
