@@ -3,9 +3,9 @@ package server_test
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/strata-dev/strata/app/apptest"
 	"github.com/strata-dev/strata/auth"
@@ -26,11 +26,12 @@ func newNodes(t *testing.T, n int) []*testServer {
 	return nodes
 }
 
-// typeNames lists the names of the types ts serves.
-func (ts *testServer) typeNames() []string {
+// typeNames lists the names of the types ts serves once it has seen
+// change seq (a Strata-Seq).
+func (ts *testServer) typeNames(seq string) []string {
 	ts.t.Helper()
 	var names []string
-	for _, it := range ts.must(200, "GET", "/api/types", nil).JSON(ts.t)["items"].([]any) {
+	for _, it := range ts.must(200, "GET", "/api/types", nil, "Strata-Seq", seq).JSON(ts.t)["items"].([]any) {
 		names = append(names, dig(it, "name").(string))
 	}
 	slices.Sort(names)
@@ -38,20 +39,20 @@ func (ts *testServer) typeNames() []string {
 }
 
 // TestTypeChangesOnTwoNodes: two nodes define types at once; each then
-// comes to serve every type of both. A node whose own type change commits
-// while it has not yet loaded the other's must not take its type set for
-// current: it would never load the other's. The test waits for the nodes
-// to agree rather than sending Strata-Seq: a node's own writes move the
-// seq it has seen past the other's entries its follower has not read, so
-// its list of types may lag a moment behind the seq it answers for.
+// serves every type of both once it has seen the newest of those changes
+// (Strata-Seq). A node whose own type change commits while it has not yet
+// loaded the other's must not take its type set for current, and its own
+// writes moving the seq it has seen past the other's entries must not
+// count as having read them.
 func TestTypeChangesOnTwoNodes(t *testing.T) {
 	t.Parallel()
 	nodes := newNodes(t, 2)
 	const perNode = 15
 	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		want []string
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		want   []string
+		newest uint64
 	)
 	for i, ts := range nodes {
 		wg.Add(1)
@@ -64,8 +65,14 @@ func TestTypeChangesOnTwoNodes(t *testing.T) {
 					t.Errorf("define %s: %d\n%s", name, r.Status, r.Body)
 					return
 				}
+				seq, err := strconv.ParseUint(r.Header.Get("Strata-Seq"), 10, 64)
+				if err != nil {
+					t.Errorf("define %s: Strata-Seq %q", name, r.Header.Get("Strata-Seq"))
+					return
+				}
 				mu.Lock()
 				want = append(want, name)
+				newest = max(newest, seq)
 				mu.Unlock()
 			}
 		}()
@@ -75,14 +82,9 @@ func TestTypeChangesOnTwoNodes(t *testing.T) {
 		return
 	}
 	slices.Sort(want)
-	deadline := time.After(10 * time.Second)
 	for i, ts := range nodes {
-		for got := ts.typeNames(); !slices.Equal(got, want); got = ts.typeNames() {
-			select {
-			case <-deadline:
-				t.Fatalf("node %d serves %d types, want the %d of both nodes:\n got %v\nwant %v", i, len(got), len(want), got, want)
-			case <-time.After(10 * time.Millisecond):
-			}
+		if got := ts.typeNames(strconv.FormatUint(newest, 10)); !slices.Equal(got, want) {
+			t.Fatalf("node %d serves %d types, want the %d of both nodes:\n got %v\nwant %v", i, len(got), len(want), got, want)
 		}
 	}
 }
