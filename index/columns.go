@@ -22,9 +22,8 @@ import (
 // dropped when a search sees a snapshot without them. Safe for concurrent
 // use.
 type columns struct {
-	mu sync.Mutex
-	m  map[colKey]*column
-	w  map[colKey]*wordIndex // the words of long texts (longtext.go)
+	sort  segCache[*column]
+	words segCache[*wordIndex] // the words of long texts (longtext.go)
 }
 
 // colKey names a cached column. The caches outlive the request that
@@ -101,43 +100,59 @@ func (c *column) value(i uint32) []byte {
 // get returns the column of k's field in segment v, building it on first
 // use.
 func (cs *columns) get(v *segView, k sortKey) (*column, error) {
-	key := colKey{seg: v.ss.Id(), field: k.field}
-	cs.mu.Lock()
-	c := cs.m[key]
-	cs.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	c, err := buildColumn(v.seg, k)
-	if err != nil {
-		return nil, err
-	}
-	key.field = strings.Clone(key.field) // see colKey
-	cs.mu.Lock()
-	if cs.m == nil {
-		cs.m = map[colKey]*column{}
-	}
-	cs.m[key] = c
-	cs.mu.Unlock()
-	return c, nil
+	return cs.sort.get(v, k.field, func() (*column, error) { return buildColumn(v.seg, k) })
 }
 
-// prune drops the columns of segments not in s.
+// prune drops the columns and word indexes of segments not in s.
 func (cs *columns) prune(s *snapshot) {
+	cs.sort.prune(s)
+	cs.words.prune(s)
+}
+
+// segCache holds what is built from one field of one segment on first
+// use (a sort column, a word index, an ordinal column): segments are
+// immutable, so an entry stays valid as long as its segment exists, and
+// prune drops the entries of segments merges replaced. Safe for
+// concurrent use.
+type segCache[V any] struct {
+	mu sync.Mutex
+	m  map[colKey]V
+}
+
+// get returns the entry of field in segment v, building it on first use.
+func (c *segCache[V]) get(v *segView, field string, build func() (V, error)) (V, error) {
+	key := colKey{seg: v.ss.Id(), field: field}
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	e, err := build()
+	if err != nil {
+		return e, err
+	}
+	key.field = strings.Clone(field) // see colKey
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[colKey]V{}
+	}
+	c.m[key] = e
+	c.mu.Unlock()
+	return e, nil
+}
+
+// prune drops the entries of segments not in s.
+func (c *segCache[V]) prune(s *snapshot) {
 	live := make(map[uint64]bool, len(s.segs))
 	for _, v := range s.segs {
 		live[v.ss.Id()] = true
 	}
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	for k := range cs.m {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
 		if !live[k.seg] {
-			delete(cs.m, k)
-		}
-	}
-	for k := range cs.w {
-		if !live[k.seg] {
-			delete(cs.w, k)
+			delete(c.m, k)
 		}
 	}
 }

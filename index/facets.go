@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -355,7 +353,7 @@ func (v *segView) termCounts(cols *columns, ords *ordinals, cp countPolicy, fi *
 		return v.postingsCounts(d, nil), nil
 	}
 	if few && cp.ordinals && terms <= maxOrdinals {
-		oc, err := ords.get(v, field)
+		oc, err := ords.get(v, field, func() (*ordColumn, error) { return v.buildOrdinals(field) })
 		if err != nil {
 			return nil, err
 		}
@@ -600,12 +598,8 @@ func (a *statsAcc) result() core.FieldStats {
 const maxOrdinals = 256
 
 // ordinals caches the ordinal columns of segments, as columns caches sort
-// columns, and drops those of segments merges replaced. Safe for
-// concurrent use.
-type ordinals struct {
-	mu sync.Mutex
-	m  map[colKey]*ordColumn
-}
+// columns.
+type ordinals = segCache[*ordColumn]
 
 // ordColumn is, for one field with at most maxOrdinals terms in one
 // segment, its terms in order and each document's terms as their ranks:
@@ -617,45 +611,6 @@ type ordColumn struct {
 	off   []uint32
 	ranks []uint8
 	one   []uint8
-}
-
-// get returns the ordinal column of field in segment v, building it on
-// first use.
-func (o *ordinals) get(v *segView, field string) (*ordColumn, error) {
-	key := colKey{seg: v.ss.Id(), field: field}
-	o.mu.Lock()
-	c := o.m[key]
-	o.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	c, err := v.buildOrdinals(field)
-	if err != nil {
-		return nil, err
-	}
-	key.field = strings.Clone(key.field) // see colKey
-	o.mu.Lock()
-	if o.m == nil {
-		o.m = map[colKey]*ordColumn{}
-	}
-	o.m[key] = c
-	o.mu.Unlock()
-	return c, nil
-}
-
-// prune drops the ordinal columns of segments not in s.
-func (o *ordinals) prune(s *snapshot) {
-	live := make(map[uint64]bool, len(s.segs))
-	for _, v := range s.segs {
-		live[v.ss.Id()] = true
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for k := range o.m {
-		if !live[k.seg] {
-			delete(o.m, k)
-		}
-	}
 }
 
 // buildOrdinals reads the postings of every term of field (at most

@@ -518,7 +518,7 @@ func TestCachesKeepTheirFieldNames(t *testing.T) {
 			buf[i] = 'z' // the next request
 		}
 	}
-	for k := range cols.m {
+	for k := range cols.sort.m {
 		if strings.Trim(k.field, "z") == "" {
 			t.Errorf("a sort column is cached under a name that changed: %q", k.field)
 		}
@@ -528,7 +528,7 @@ func TestCachesKeepTheirFieldNames(t *testing.T) {
 			t.Errorf("an ordinal column is cached under a name that changed: %q", k.field)
 		}
 	}
-	if len(cols.m) == 0 || len(ords.m) == 0 {
-		t.Fatalf("nothing cached: %d columns, %d ordinal columns", len(cols.m), len(ords.m))
+	if len(cols.sort.m) == 0 || len(ords.m) == 0 {
+		t.Fatalf("nothing cached: %d columns, %d ordinal columns", len(cols.sort.m), len(ords.m))
 	}
 }

@@ -277,27 +277,9 @@ func (w *wordIndex) terms(sub string) [][]byte {
 	return out
 }
 
-// wordsOfSeg returns the word index of field in v, from the cache.
-func (cs *columns) words(v *segView, field string) (*wordIndex, error) {
-	key := colKey{seg: v.ss.Id(), field: field}
-	cs.mu.Lock()
-	w := cs.w[key]
-	cs.mu.Unlock()
-	if w != nil {
-		return w, nil
-	}
-	w, err := buildWordIndex(v, field)
-	if err != nil {
-		return nil, err
-	}
-	key.field = strings.Clone(key.field) // see colKey
-	cs.mu.Lock()
-	if cs.w == nil {
-		cs.w = map[colKey]*wordIndex{}
-	}
-	cs.w[key] = w
-	cs.mu.Unlock()
-	return w, nil
+// wordsOf returns the word index of field in v, from the cache.
+func (cs *columns) wordsOf(v *segView, field string) (*wordIndex, error) {
+	return cs.words.get(v, field, func() (*wordIndex, error) { return buildWordIndex(v, field) })
 }
 
 // evalWords evaluates a planWords on the segment: the words of
@@ -310,7 +292,7 @@ func (v *segView) evalWords(p planWords) (*roaring.Bitmap, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := v.s.caches().words(v, wf)
+	w, err := v.s.caches().wordsOf(v, wf)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +305,7 @@ func (v *segView) evalWords(p planWords) (*roaring.Bitmap, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w, err = v.s.caches().words(v, tf); err != nil {
+	if w, err = v.s.caches().wordsOf(v, tf); err != nil {
 		return nil, err
 	}
 	for _, t := range w.terms(p.sub) {
